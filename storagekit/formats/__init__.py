@@ -1,0 +1,1 @@
+"""Binary formats declared with construct; the only place construct is imported."""

@@ -1,0 +1,339 @@
+"""The read-only evidence contract: :class:`Source` and :class:`Entry`.
+
+Everything storagekit reads goes through a ``Source``: a directory on the host, a tar archive, or
+an in-memory tree built by a test. Paths inside a source are POSIX strings relative to its top,
+without a leading slash; ``""`` is the top itself. Names that are not valid UTF-8 are carried as
+``str`` with ``surrogateescape`` (as :func:`os.fsdecode` does), so any byte string round-trips.
+
+Semantics are those of ``lstat``: a symbolic link is reported as a link and never followed by
+``stat``/``scandir``/``open``. Intermediate components of a path that are symlinks are not
+followed either; a path that goes through one does not exist as far as the source is concerned.
+Links are resolved only on request, by :meth:`Source.resolve`, inside the source, with a hop
+limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import posixpath
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from storagekit.errors import (
+    LinkLoopError,
+    NotADirectoryInSourceError,
+    SourceError,
+    SourceNotFoundError,
+    UnsafePathError,
+)
+
+#: Default number of symbolic links :meth:`Source.resolve` follows before giving up (Linux: 40).
+MAX_LINK_HOPS = 40
+
+
+class FileType(enum.Enum):
+    """The type of an entry, with the names used in storagekit's JSON output."""
+
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    CHARDEV = "chardev"
+    BLOCKDEV = "blockdev"
+    FIFO = "fifo"
+    SOCKET = "socket"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What ``lstat`` says about one path inside a source.
+
+    Attributes:
+        path: the path inside the source ("" for its top).
+        type: the file type.
+        mode: permission bits including set-id and sticky bits (``st_mode & 0o7777``).
+        uid: owner.
+        gid: group.
+        size: apparent size in bytes (for a symlink, the length of its target, as ``lstat``).
+        mtime_ns: modification time in nanoseconds since the epoch.
+        nlink: hard link count (1 where the source cannot tell).
+        inode: identity of the underlying file: equal for hard links to the same data. For a
+            directory source ``(st_dev, st_ino)``, for a tar the path of the first member.
+        rdev: ``(major, minor)`` for character and block devices, else ``None``.
+        link_target: the target of a symlink, else ``None``.
+        allocated: bytes allocated on disk (``st_blocks * 512``) where the source knows it, else
+            ``None`` (tar members have no allocation).
+    """
+
+    path: str
+    type: FileType
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    nlink: int = 1
+    inode: object = None
+    rdev: tuple[int, int] | None = None
+    link_target: str | None = None
+    allocated: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The last component of :attr:`path`."""
+        return posixpath.basename(self.path)
+
+    @property
+    def is_dir(self) -> bool:
+        """True for a directory."""
+        return self.type is FileType.DIR
+
+    @property
+    def is_file(self) -> bool:
+        """True for a regular file."""
+        return self.type is FileType.FILE
+
+    @property
+    def is_symlink(self) -> bool:
+        """True for a symbolic link."""
+        return self.type is FileType.SYMLINK
+
+
+def normpath(path: str) -> str:
+    """Normalise a path inside a source: no leading or trailing slash, no ``.`` components.
+
+    ``..`` components are refused: callers that need to resolve them do so explicitly with
+    chroot semantics (:meth:`Source.resolve`).
+
+    Raises:
+        UnsafePathError: the path contains ``..`` or a NUL byte.
+    """
+    if "\0" in path:
+        raise UnsafePathError(f"path contains a NUL byte: {path!r}")
+    parts = [p for p in path.split("/") if p and p != "."]
+    if ".." in parts:
+        raise UnsafePathError(f"path leaves its directory: {path!r}")
+    return "/".join(parts)
+
+
+def join(*parts: str) -> str:
+    """Join path components inside a source (empty components are skipped)."""
+    return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+def is_safe_name(name: str) -> bool:
+    """True if ``name`` can be used as one path component: non-empty, no ``/``, not ``.``/``..``."""
+    return bool(name) and "/" not in name and "\0" not in name and name not in (".", "..")
+
+
+class Source(ABC):
+    """A read-only tree of evidence with ``lstat`` semantics.
+
+    Implementations: :class:`storagekit.sources.dirsource.DirSource`,
+    :class:`storagekit.sources.tarsource.TarSource`,
+    :class:`storagekit.sources.memsource.MemorySource`, and :class:`SubSource` (a view of a
+    subdirectory). None of them ever writes.
+    """
+
+    #: A human-readable description for messages (a host path or an archive name).
+    description: str = "<source>"
+
+    #: Whether extended attributes in the ``trusted.`` namespace can be seen through this source.
+    #: A directory read by a non-root user cannot see them (overlay opaque markers then vanish).
+    trusted_xattrs_visible: bool = True
+
+    @abstractmethod
+    def stat(self, path: str) -> Entry:
+        """Return the entry at ``path`` without following a final symlink.
+
+        Raises:
+            SourceNotFoundError: nothing is there.
+        """
+
+    @abstractmethod
+    def scandir(self, path: str) -> Iterator[Entry]:
+        """Yield the entries of the directory ``path`` in no particular order.
+
+        Raises:
+            SourceNotFoundError: nothing is there.
+            NotADirectoryInSourceError: it is not a directory.
+        """
+
+    @abstractmethod
+    def open(self, path: str) -> BinaryIO:
+        """Open the regular file at ``path`` for reading (never a device, FIFO or link).
+
+        Raises:
+            SourceNotFoundError: nothing is there.
+            SourceError: it is not a regular file.
+        """
+
+    @abstractmethod
+    def xattrs(self, path: str) -> dict[str, bytes]:
+        """Return the extended attributes of ``path`` (empty where there are none)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the source holds open (nothing by default)."""
+
+    # Helpers built on the primitives. Implementations may override them for speed.
+
+    def exists(self, path: str) -> bool:
+        """True if something (of any type) is at ``path``."""
+        try:
+            self.stat(path)
+        except SourceError:
+            return False
+        return True
+
+    def is_dir(self, path: str) -> bool:
+        """True if ``path`` is a directory (not a link to one)."""
+        try:
+            return self.stat(path).is_dir
+        except SourceError:
+            return False
+
+    def is_file(self, path: str) -> bool:
+        """True if ``path`` is a regular file (not a link to one)."""
+        try:
+            return self.stat(path).is_file
+        except SourceError:
+            return False
+
+    def listdir(self, path: str) -> list[str]:
+        """The sorted names in the directory ``path``."""
+        return sorted(e.name for e in self.scandir(path))
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        """Read a regular file; with ``limit``, at most that many bytes."""
+        with self.open(path) as f:
+            return f.read() if limit is None else f.read(limit)
+
+    def read_text(self, path: str, limit: int | None = None) -> str:
+        """Read a regular file as UTF-8 (invalid bytes raise :class:`UnicodeDecodeError`)."""
+        return self.read_bytes(path, limit).decode("utf-8")
+
+    def readlink(self, path: str) -> str:
+        """The target of the symlink at ``path``.
+
+        Raises:
+            SourceError: it is not a symlink.
+        """
+        entry = self.stat(path)
+        if entry.link_target is None:
+            raise SourceError(f"{self.description}: {path}: not a symbolic link")
+        return entry.link_target
+
+    def resolve(self, path: str, *, hops: int = MAX_LINK_HOPS) -> str:
+        """Resolve every symlink in ``path`` inside the source, as if chrooted into it.
+
+        Absolute link targets restart from the top of the source; ``..`` stops at the top. The
+        result names an existing entry that is not a symlink, or the path where a missing last
+        component would be.
+
+        Raises:
+            LinkLoopError: more than ``hops`` links were followed.
+            NotADirectoryInSourceError: a non-final component is not a directory.
+        """
+        pending = [p for p in path.split("/") if p and p != "."]
+        pending.reverse()
+        done: list[str] = []
+        followed = 0
+        while pending:
+            part = pending.pop()
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            candidate = "/".join([*done, part])
+            try:
+                entry = self.stat(candidate)
+            except SourceNotFoundError:
+                if pending:
+                    raise
+                return candidate
+            if entry.is_symlink:
+                followed += 1
+                if followed > hops:
+                    raise LinkLoopError(
+                        f"{self.description}: {path}: more than {hops} symbolic links"
+                    )
+                target = entry.link_target or ""
+                if target.startswith("/"):
+                    done = []
+                pending.extend(reversed([p for p in target.split("/") if p and p != "."]))
+                continue
+            if pending and not entry.is_dir:
+                raise NotADirectoryInSourceError(
+                    f"{self.description}: {candidate}: not a directory"
+                )
+            done.append(part)
+        return "/".join(done)
+
+    def walk(self, path: str = "") -> Iterator[tuple[str, list[Entry]]]:
+        """Yield ``(directory, entries)`` top-down, one directory at a time, links not followed.
+
+        Each directory is scanned once; only one directory's entries are held per level.
+        Unreadable directories are skipped.
+        """
+        stack = [normpath(path)]
+        while stack:
+            top = stack.pop()
+            try:
+                entries = sorted(self.scandir(top), key=lambda e: e.path)
+            except SourceError:
+                continue
+            yield top, entries
+            stack.extend(e.path for e in reversed(entries) if e.is_dir)
+
+    def sub(self, path: str) -> Source:
+        """A source whose top is the directory ``path`` of this one."""
+        path = normpath(path)
+        if not path:
+            return self
+        if not self.is_dir(path):
+            raise NotADirectoryInSourceError(f"{self.description}: {path}: not a directory")
+        return SubSource(self, path)
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class SubSource(Source):
+    """A view of one directory of another source, which becomes the view's top."""
+
+    parent: Source
+    prefix: str
+    description: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.description = f"{self.parent.description}/{self.prefix}"
+        self.trusted_xattrs_visible = self.parent.trusted_xattrs_visible
+
+    def _full(self, path: str) -> str:
+        path = normpath(path)
+        return f"{self.prefix}/{path}" if path else self.prefix
+
+    def _strip(self, entry: Entry) -> Entry:
+        rel = entry.path[len(self.prefix) + 1 :] if entry.path != self.prefix else ""
+        return dataclasses.replace(entry, path=rel)
+
+    def stat(self, path: str) -> Entry:  # noqa: D102 - see Source
+        return self._strip(self.parent.stat(self._full(path)))
+
+    def scandir(self, path: str) -> Iterator[Entry]:  # noqa: D102 - see Source
+        return (self._strip(e) for e in self.parent.scandir(self._full(path)))
+
+    def open(self, path: str) -> BinaryIO:  # noqa: D102 - see Source
+        return self.parent.open(self._full(path))
+
+    def xattrs(self, path: str) -> dict[str, bytes]:  # noqa: D102 - see Source
+        return self.parent.xattrs(self._full(path))
+
+    def close(self) -> None:  # noqa: D102 - see Source
+        self.parent.close()

@@ -1,0 +1,1 @@
+"""Implementations of :class:`storagekit.source.Source`: directory, tar archive, memory."""
