@@ -1,0 +1,146 @@
+"""overlay2: change-only layers merged by the kernel's overlay filesystem.
+
+On disk::
+
+    overlay2/l/<LINKID> -> ../<id>/diff     short symlinks (LINKID: 26 chars of [A-Z2-7])
+    overlay2/<id>/diff/                      the layer's own files (upperdir when writable)
+    overlay2/<id>/link                       the layer's LINKID, no newline
+    overlay2/<id>/lower                      "l/<LINKID>:l/<LINKID>:..." nearest parent first;
+                                             absent for a base layer
+    overlay2/<id>/work/                      overlay workdir (absent for base layers)
+    overlay2/<id>/merged/                    mount point; holds the union only while mounted
+    overlay2/<id>/committed                  empty file: the layer has children (20.10+)
+
+``<id>`` is a cache ID, a mount ID or ``<mount-id>-init``. Whiteouts are character devices 0/0;
+an opaque directory carries ``trusted.overlay.opaque=y`` (``user.overlay.opaque=y`` for rootless
+and userxattr mounts). A root copied without xattrs or by a tool that turned whiteouts into tar
+convention files may hold ``.wh.<name>`` / ``.wh..wh..opq`` files instead; they are recognised too.
+
+``lower`` entries and ``l/`` link targets come from the evidence: each is validated before it
+names a directory; when a link is damaged the LINKID is looked up in every ``<id>/link`` file.
+
+References: moby ``daemon/graphdriver/overlay2/overlay.go`` (``getLower``, ``Create``),
+``overlayutils/randomid.go``, ``go-archive/archive_linux.go`` (``ConvertRead``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import ClassVar
+
+from storagekit.driver import StorageDriver, Whiteout, aufs_style_whiteout
+from storagekit.errors import SourceError
+from storagekit.ids import is_safe_component
+from storagekit.model import Findings
+from storagekit.source import Entry, FileType, Source
+
+LINK_ID = re.compile(r"[A-Z2-7]{26}")
+OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque")
+MAX_SMALL_FILE = 1 << 16
+
+
+class Overlay2Driver(StorageDriver):
+    """Reader for ``overlay2/<id>/{diff,link,lower}`` and ``overlay2/l``."""
+
+    name: ClassVar[str] = "overlay2"
+    #: The driver's directory below the Docker root (fuse-overlayfs shares the layout).
+    root: ClassVar[str] = "overlay2"
+
+    def __init__(self, source: Source, findings: Findings) -> None:
+        super().__init__(source, findings)
+        self._links_by_file: dict[str, str] | None = None
+
+    @classmethod
+    def detect(cls, source: Source) -> bool:
+        """``overlay2/`` exists."""
+        return source.is_dir(cls.root)
+
+    def layer_ids(self) -> list[str]:
+        """Directories in ``overlay2/`` except ``l``."""
+        try:
+            return sorted(
+                e.name for e in self.source.scandir(self.root) if e.is_dir and e.name != "l"
+            )
+        except SourceError:
+            return []
+
+    def _layer_path(self, layer_id: str) -> str:
+        return f"{self.root}/{layer_id}/diff"
+
+    def _read_small(self, path: str) -> str | None:
+        try:
+            return self.source.read_bytes(path, MAX_SMALL_FILE).decode("utf-8").strip()
+        except (SourceError, UnicodeDecodeError):
+            return None
+
+    def links_by_file(self) -> dict[str, str]:
+        """LINKID -> layer ID, from every ``overlay2/<id>/link`` file (read once)."""
+        if self._links_by_file is None:
+            links: dict[str, str] = {}
+            for layer_id in self.layer_ids():
+                link = self._read_small(f"{self.root}/{layer_id}/link")
+                if link and LINK_ID.fullmatch(link):
+                    links.setdefault(link, layer_id)
+            self._links_by_file = links
+        return self._links_by_file
+
+    def resolve_link(self, link_id: str) -> str | None:
+        """The layer ID a LINKID stands for: via ``l/<LINKID>``, else via the ``link`` files."""
+        path = f"{self.root}/l/{link_id}"
+        try:
+            target = self.source.readlink(path)
+        except SourceError:
+            target = None
+        if target is not None:
+            m = re.fullmatch(r"\.\./([^/]+)/diff/?", target)
+            if m and is_safe_component(m.group(1)):
+                return m.group(1)
+            self.findings.error(
+                "bad-link", path, f"overlay2 short link points outside its layers: {target!r}"
+            )
+        return self.links_by_file().get(link_id)
+
+    def parent_ids(self, layer_id: str) -> list[str] | None:
+        """The layers named by ``<id>/lower`` (nearest first); ``[]`` when there is none."""
+        path = f"{self.root}/{self.layer_path(layer_id).split('/')[-2]}/lower"
+        try:
+            raw = self.source.read_bytes(path, MAX_SMALL_FILE)
+        except SourceError:
+            return []
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            self.findings.error("bad-driver-parents", path, "overlay2 lower file is not text")
+            return None
+        parents: list[str] = []
+        for item in filter(None, text.split(":")):
+            m = re.fullmatch(r"l/([A-Z2-7]{26})", item)
+            if m is None:
+                self.findings.error(
+                    "unsafe-lower",
+                    path,
+                    f"overlay2 lower entry is not an l/<LINKID> link: {item!r}",
+                )
+                continue
+            parent = self.resolve_link(m.group(1))
+            if parent is None:
+                self.findings.error(
+                    "broken-lower",
+                    path,
+                    f"overlay2 lower entry {item} resolves to no layer directory",
+                )
+                continue
+            parents.append(parent)
+        return parents
+
+    def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
+        """0/0 character devices hide names; opaque xattrs mark directories; ``.wh.`` files too."""
+        if entry.type is FileType.CHARDEV and entry.rdev == (0, 0):
+            return Whiteout.FILE
+        if entry.is_dir:
+            attrs = xattrs()
+            if any(attrs.get(name) == b"y" for name in OPAQUE_XATTRS):
+                return Whiteout.OPAQUE_DIR
+            return Whiteout.NONE
+        return aufs_style_whiteout(entry)

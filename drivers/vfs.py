@@ -1,0 +1,44 @@
+"""vfs: every layer is a complete copy of its stack's filesystem.
+
+On disk::
+
+    vfs/dir/<id>/      the whole filesystem of the layer (parent copied, then the diff applied)
+
+``<id>`` is a cache ID, a mount ID or ``<mount-id>-init``. The diff is applied naively
+(``go-archive/diff.go`` ``UnpackLayer``), so deletions are real deletions and no whiteout exists
+on disk. Parentage is kept only in the layer store (``image/vfs/layerdb``).
+
+References: moby ``daemon/graphdriver/vfs/driver.go``, ``vfs/copy_linux.go``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from storagekit.driver import StorageDriver
+from storagekit.errors import SourceError
+from storagekit.source import Source
+
+ROOT = "vfs/dir"
+
+
+class VfsDriver(StorageDriver):
+    """Reader for ``vfs/dir/<id>`` full-copy layers."""
+
+    name: ClassVar[str] = "vfs"
+    full_copy: ClassVar[bool] = True
+
+    @classmethod
+    def detect(cls, source: Source) -> bool:
+        """``vfs/dir`` exists."""
+        return source.is_dir(ROOT)
+
+    def layer_ids(self) -> list[str]:
+        """The directories in ``vfs/dir``."""
+        try:
+            return sorted(e.name for e in self.source.scandir(ROOT) if e.is_dir)
+        except SourceError:
+            return []
+
+    def _layer_path(self, layer_id: str) -> str:
+        return f"{ROOT}/{layer_id}"

@@ -1,0 +1,169 @@
+"""Layer chains of images and containers, down to their driver directories.
+
+An image: diff IDs -> chain IDs -> cache IDs -> driver directories. A container: read-write
+layer (mount-id) + init layer + the image chain below it.
+
+A container's chain is followed the way Docker mounts it: from ``layerdb/mounts/<id>/parent``
+down the layer store's ``parent`` files. An image's chain is computed from its diff IDs. Chains
+are walked iteratively with a visited set: a parent cycle or a chain thousands of layers deep is a
+finding, never a hang or a recursion error. The driver's own parent records (aufs
+``layers/<id>``, overlay2 ``lower``) are cross-checked against the layer store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storagekit.dockerroot import DockerRoot
+from storagekit.driver import StorageDriver
+from storagekit.errors import UnsafePathError
+from storagekit.ids import chain_ids
+from storagekit.imagestore import ImageStore
+from storagekit.model import Container, Image, Layer, Stack, StackLayer
+
+#: Docker refuses to create chains deeper than this (``layer_store.go`` ``maxLayerDepth``).
+MAX_DOCKER_DEPTH = 125
+
+
+def _path(driver: StorageDriver | None, layer_id: str | None) -> tuple[str | None, bool]:
+    if driver is None or layer_id is None:
+        return None, False
+    try:
+        path = driver.layer_path(layer_id)
+    except UnsafePathError:
+        return None, False
+    return path, driver.source.is_dir(path)
+
+
+def _stack_layer(
+    role: str, driver: StorageDriver | None, cache_id: str | None, layer: Layer | None = None
+) -> StackLayer:
+    path, present = _path(driver, cache_id)
+    return StackLayer(
+        role=role,  # type: ignore[arg-type]
+        cache_id=cache_id,
+        chain_id=layer.chain_id if layer else None,
+        diff_id=layer.diff_id if layer else None,
+        path=path,
+        present=present,
+    )
+
+
+@dataclass
+class ParentWalk:
+    """The result of following ``parent`` files from a top chain ID.
+
+    Attributes:
+        layers: found layers, top first.
+        problems: why the walk stopped early, if it did.
+    """
+
+    layers: list[Layer]
+    problems: list[str]
+
+
+def walk_parents(store: ImageStore, top: str | None) -> ParentWalk:
+    """Follow the layer store's ``parent`` files from ``top`` down to a base layer."""
+    layers: list[Layer] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    current = top
+    while current:
+        if current in seen:
+            problems.append(f"parent cycle: {current} is its own ancestor")
+            break
+        seen.add(current)
+        layer = store.layers.get(current)
+        if layer is None:
+            problems.append(f"layer {current} is missing from the layer store")
+            break
+        layers.append(layer)
+        current = layer.parent
+    if len(layers) > MAX_DOCKER_DEPTH:
+        problems.append(
+            f"chain is {len(layers)} layers deep; Docker refuses more than {MAX_DOCKER_DEPTH}"
+        )
+    return ParentWalk(layers, problems)
+
+
+def _parents_agree(driver: StorageDriver | None, stack: list[StackLayer]) -> bool | None:
+    """Whether the driver's parent record of the top layer names the rest of the stack."""
+    if driver is None or not stack or stack[0].cache_id is None:
+        return None
+    try:
+        recorded = driver.parent_ids(stack[0].cache_id)
+    except UnsafePathError:
+        return False
+    if recorded is None:
+        return None
+    return recorded == [s.cache_id for s in stack[1:]]
+
+
+def image_stack(root: DockerRoot, image: Image) -> Stack:
+    """The image's layers, top first, from its diff IDs."""
+    store = root.stores.get(image.driver)
+    driver = root.driver(image.driver)
+    layers: list[StackLayer] = []
+    problems: list[str] = []
+    previous: str | None = None
+    for chain in chain_ids(image.diff_ids):
+        layer = store.layers.get(chain) if store else None
+        if layer is None:
+            problems.append(f"layer {chain} is missing from the layer store")
+            layers.append(StackLayer("image", None, chain, None, None, False))
+        else:
+            if layer.parent != previous:
+                problems.append(f"layer {chain} records parent {layer.parent}, expected {previous}")
+            layers.append(_stack_layer("image", driver, layer.cache_id, layer))
+        previous = chain
+    layers.reverse()
+    return _finish(image.driver, driver, layers, problems)
+
+
+def container_stack(root: DockerRoot, container: Container) -> Stack:
+    """The container's rw layer, init layer and image layers, top first."""
+    store = root.store_for(container)
+    driver_name = store.driver if store else container.driver
+    driver = root.driver(driver_name)
+    rw = store.rw_layers.get(container.id) if store else None
+    if rw is None:
+        return Stack(
+            driver_name,
+            (),
+            complete=False,
+            problems=(f"no read-write layer record (layerdb/mounts/{container.id})",),
+        )
+    layers: list[StackLayer] = []
+    problems: list[str] = []
+    if rw.mount_id is None:
+        problems.append(f"{rw.meta_path}/mount-id is missing or unusable")
+    layers.append(_stack_layer("rw", driver, rw.mount_id))
+    if rw.init_id is not None:
+        layers.append(_stack_layer("init", driver, rw.init_id))
+    assert store is not None
+    walk = walk_parents(store, rw.parent)
+    problems.extend(walk.problems)
+    layers.extend(_stack_layer("image", driver, lay.cache_id, lay) for lay in walk.layers)
+    image = store.images.get(container.image_id)
+    if image is not None and image.diff_ids:
+        top = list(chain_ids(image.diff_ids))[-1]
+        if rw.parent != top:
+            problems.append(
+                f"read-write layer parent {rw.parent} is not the top layer {top} of its image"
+            )
+    return _finish(driver_name, driver, layers, problems)
+
+
+def _finish(
+    name: str, driver: StorageDriver | None, layers: list[StackLayer], problems: list[str]
+) -> Stack:
+    for lay in layers:
+        if lay.cache_id is not None and not lay.present:
+            problems.append(f"driver directory {lay.path or lay.cache_id} is missing")
+    return Stack(
+        driver=name,
+        layers=tuple(layers),
+        complete=not problems,
+        driver_parents_agree=_parents_agree(driver, layers),
+        problems=tuple(problems),
+    )

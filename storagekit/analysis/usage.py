@@ -1,0 +1,89 @@
+"""Sizes as Docker computes them (``docker-root-format.md`` §10.1).
+
+* image ``size``: the sum of the layer store ``size`` files over the image's whole chain
+  (``docker image inspect .Size``);
+* ``shared_size``: the part of that in layers also used by another *listed* image, where the
+  listed ("top-level") images are those that have a reference or no child image — the set
+  ``docker system df`` counts over (``daemon/images/images.go`` ``Images(all=false)``);
+* a container's ``size_rw``: ``directory.Size`` of its read-write layer for change-only drivers
+  (overlay2, aufs), ``ChangesSize`` of its changes against the init layer for full-copy drivers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from storagekit.analysis.chains import container_stack
+from storagekit.analysis.changes import Tree, changes, changes_size, directory_size
+from storagekit.dockerroot import DockerRoot
+from storagekit.ids import chain_ids
+from storagekit.model import Container, Image
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSizes:
+    """Docker's size figures for one image (bytes)."""
+
+    size: int
+    shared_size: int
+    unique_size: int
+
+
+def children_of(root: DockerRoot) -> dict[tuple[str, str], list[str]]:
+    """(driver, image ID) -> IDs of images whose ``parent`` metadata names it."""
+    kids: dict[tuple[str, str], list[str]] = {}
+    for image in root.images:
+        if image.parent:
+            kids.setdefault((image.driver, image.parent), []).append(image.id)
+    return kids
+
+
+def listed_images(root: DockerRoot) -> list[Image]:
+    """The images ``docker images`` / ``docker system df`` list: referenced or childless."""
+    kids = children_of(root)
+    return [i for i in root.images if i.tags or i.digests or not kids.get((i.driver, i.id))]
+
+
+def image_sizes(root: DockerRoot) -> dict[tuple[str, str], ImageSizes]:
+    """Size figures for every image, keyed by (driver, image ID)."""
+    listed = {(i.driver, i.id) for i in listed_images(root)}
+    refs: Counter[tuple[str, str]] = Counter()
+    chains: dict[tuple[str, str], list[str]] = {}
+    for image in root.images:
+        key = (image.driver, image.id)
+        chains[key] = list(chain_ids(image.diff_ids))
+        if key in listed:
+            refs.update((image.driver, c) for c in chains[key])
+    result = {}
+    for image in root.images:
+        key = (image.driver, image.id)
+        store = root.stores[image.driver]
+        size = shared = 0
+        for chain in chains[key]:
+            layer = store.layers.get(chain)
+            layer_size = layer.size if layer is not None and layer.size is not None else 0
+            size += layer_size
+            others = refs[(image.driver, chain)] - (1 if key in listed else 0)
+            if others > 0:
+                shared += layer_size
+        result[key] = ImageSizes(size, shared, size - shared)
+    return result
+
+
+def container_size_rw(root: DockerRoot, container: Container) -> int | None:
+    """Bytes in the container's writable layer as ``docker ps -s`` counts them."""
+    stack = container_stack(root, container)
+    driver = root.driver(stack.driver)
+    if driver is None or not stack.layers or stack.layers[0].role != "rw":
+        return None
+    top = stack.layers[0]
+    if not top.present or top.path is None:
+        return None
+    if not driver.full_copy:
+        return directory_size(root.source, top.path)
+    below = stack.layers[1] if len(stack.layers) > 1 else None
+    new = Tree(root.source, top.path)
+    if below is None or below.path is None or not below.present:
+        return directory_size(root.source, top.path)
+    return changes_size(new, changes(new, Tree(root.source, below.path)))

@@ -1,0 +1,173 @@
+"""The command line (click). No business logic: open the root, call report, render, exit.
+
+Exit status: 0 success (findings included), 1 the evidence cannot be read as asked, 2 usage.
+Results go to stdout; findings and errors go to stderr, after the results.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from storagekit import __version__, render, report
+from storagekit.dockerroot import DockerRoot
+from storagekit.errors import StoragekitError
+from storagekit.refs import resolve
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output for people (table) or one JSON document (json).",
+)
+
+
+class Context:
+    """What the group passes to its commands."""
+
+    def __init__(self, root_path: str, containerd_root: str | None) -> None:
+        self.root_path = root_path
+        self.containerd_root = containerd_root
+        self._root: DockerRoot | None = None
+
+    def root(self) -> DockerRoot:
+        """Open the evidence once."""
+        if self._root is None:
+            self._root = DockerRoot.open(self.root_path)
+        return self._root
+
+    def close(self) -> None:
+        """Release the evidence."""
+        if self._root is not None:
+            self._root.close()
+
+
+def _emit(root: DockerRoot, fmt: str, data: Any, as_table: Callable[[], str]) -> None:
+    click.echo(render.to_json(data) if fmt == "json" else as_table())
+    for finding in root.findings.sorted():
+        click.echo(render.finding_line(report.finding_record(finding)), err=True)
+
+
+def _listing(root: DockerRoot, fmt: str, records: Sequence[report.Record], columns: Any) -> None:
+    _emit(root, fmt, list(records), lambda: render.table(records, columns))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-r",
+    "--root",
+    "root_path",
+    envvar="STORAGEKIT_ROOT",
+    default="/var/lib/docker",
+    show_default=True,
+    help="Docker data root: a directory or a tar archive (.tar, .tar.gz, .tar.xz, .tar.zst).",
+)
+@click.option(
+    "--containerd-root",
+    default=None,
+    help="containerd root for Docker's containerd image store (not read yet).",
+)
+@click.version_option(__version__, prog_name="storagekit")
+@click.pass_context
+def cli(ctx: click.Context, root_path: str, containerd_root: str | None) -> None:
+    """Offline forensics for a copied Docker data root: nothing is ever written to it."""
+    state = Context(root_path, containerd_root)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _state(ctx: click.Context) -> Context:
+    state = ctx.obj
+    assert isinstance(state, Context)
+    return state
+
+
+@cli.command()
+@FORMAT
+@click.pass_context
+def audit(ctx: click.Context, fmt: str) -> None:
+    """One report: drivers, counts, chain health, inventory and findings."""
+    root = _state(ctx).root()
+    data = report.audit_record(root)
+    _emit(root, fmt, data, lambda: render.audit_table(data))
+
+
+@cli.command()
+@FORMAT
+@click.option("--no-size", is_flag=True, help="Skip measuring each read-write layer.")
+@click.pass_context
+def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
+    """Containers, with their layer directories and mounts."""
+    root = _state(ctx).root()
+    records = report.container_records(root, sizes=not no_size)
+    _listing(root, fmt, records, render.CONTAINER_COLUMNS)
+
+
+@cli.command()
+@FORMAT
+@click.pass_context
+def images(ctx: click.Context, fmt: str) -> None:
+    """Images of the image store, with layers and sizes."""
+    root = _state(ctx).root()
+    _listing(root, fmt, report.image_records(root), render.IMAGE_COLUMNS)
+
+
+@cli.command()
+@FORMAT
+@click.pass_context
+def layers(ctx: click.Context, fmt: str) -> None:
+    """Layers of the layer store and driver directories found on disk."""
+    root = _state(ctx).root()
+    _listing(root, fmt, report.layer_records(root), render.LAYER_COLUMNS)
+
+
+@cli.command()
+@FORMAT
+@click.pass_context
+def volumes(ctx: click.Context, fmt: str) -> None:
+    """Volumes and the containers that use them."""
+    root = _state(ctx).root()
+    _listing(root, fmt, report.volume_records(root), render.VOLUME_COLUMNS)
+
+
+@cli.command()
+@click.argument("ref")
+@FORMAT
+@click.pass_context
+def chain(ctx: click.Context, ref: str, fmt: str) -> None:
+    """The layer stack of a container or image, top first."""
+    root = _state(ctx).root()
+    data = report.chain_record(root, resolve(root, ref))
+    _emit(root, fmt, data, lambda: render.chain_table(data))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run the CLI, turning storagekit errors into one line and exit status 1."""
+    try:
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="storagekit",
+            standalone_mode=False,
+        )
+    except click.exceptions.Abort:
+        click.echo("storagekit: aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except StoragekitError as exc:
+        click.echo(f"storagekit: error: {exc}", err=True)
+        return 1
+    except OSError as exc:
+        click.echo(f"storagekit: error: {exc}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Containers: ``containers/<id>/config.v2.json`` and ``hostconfig.json``.
+
+``config.v2.json`` is Go's ``container.Container`` serialised with default field names: ``ID``,
+``Name`` (with a leading ``/``), ``Image`` (image ID), ``Config`` (``Image`` is what the user
+typed), ``State`` (``Running``, ``Paused``, ``Restarting``, ``Dead``, ``ExitCode``, ``StartedAt``,
+``FinishedAt``), ``Driver``, ``MountPoints`` (destination -> mount point). The status string is
+derived as ``State.State()`` does. An offline reader sees the state of the last checkpoint: after
+a crash ``Running`` stays true although nothing runs.
+
+References: moby ``daemon/container/container.go``, ``daemon/container/state.go``,
+``daemon/volume/mounts/mounts.go``, ``api/types/container/hostconfig.go``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storagekit.artefacts import as_dict, as_int, as_str, read_json
+from storagekit.errors import SourceError
+from storagekit.ids import is_hex64
+from storagekit.model import Container, Findings, MountPoint
+from storagekit.source import Source
+from storagekit.timefmt import normalize
+
+
+def derive_status(state: dict[str, Any]) -> str:
+    """Docker's ``State.StateString()``: the precedence Docker itself uses."""
+    if state.get("Running"):
+        if state.get("Paused"):
+            return "paused"
+        if state.get("Restarting"):
+            return "restarting"
+        return "running"
+    if state.get("RemovalInProgress"):
+        return "removing"
+    if state.get("Dead"):
+        return "dead"
+    if normalize(state.get("StartedAt")) is None:
+        return "created"
+    return "exited"
+
+
+def _mount(destination: str, raw: dict[str, Any]) -> MountPoint:
+    """One ``MountPoints`` value; an old Docker without ``Type`` but with a ``Name`` is a volume."""
+    kind = as_str(raw.get("Type"))
+    name = as_str(raw.get("Name"))
+    if not kind:
+        kind = "volume" if name else "bind"
+    return MountPoint(
+        type=kind,
+        name=name,
+        source=as_str(raw.get("Source")),
+        destination=as_str(raw.get("Destination"), destination),
+        read_only=not raw.get("RW", True),
+        driver=as_str(raw.get("Driver")),
+        propagation=as_str(raw.get("Propagation")),
+        mode=as_str(raw.get("Relabel")) or as_str(raw.get("Mode")),
+    )
+
+
+def _command(config: dict[str, Any]) -> tuple[str, ...]:
+    args = config.get("Args")
+    parts = [as_str(config.get("Path"))] if config.get("Path") else []
+    if isinstance(args, list):
+        parts.extend(a for a in args if isinstance(a, str))
+    return tuple(parts)
+
+
+def read_container(source: Source, cid: str, findings: Findings) -> Container | None:
+    """Read one container directory; ``None`` (and a finding) if ``config.v2.json`` is unusable."""
+    path = f"containers/{cid}/config.v2.json"
+    config = read_json(source, path, findings, what="container config")
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        findings.error("bad-container-config", path, "container config is not a JSON object")
+        return None
+    if config.get("ID") != cid:
+        findings.warning(
+            "container-id-mismatch", path, f"ID in config is {config.get('ID')!r}, not {cid}"
+        )
+    host = as_dict(
+        read_json(
+            source,
+            f"containers/{cid}/hostconfig.json",
+            findings,
+            what="container hostconfig",
+            required=False,
+        )
+    )
+    state = as_dict(config.get("State"))
+    cfg = as_dict(config.get("Config"))
+    labels = as_dict(cfg.get("Labels"))
+    mounts = [
+        _mount(dest, as_dict(raw))
+        for dest, raw in as_dict(config.get("MountPoints")).items()
+        if isinstance(dest, str)
+    ]
+    return Container(
+        id=cid,
+        name=as_str(config.get("Name")),
+        image=as_str(cfg.get("Image")),
+        image_id=as_str(config.get("Image")),
+        status=derive_status(state),
+        exit_code=as_int(state.get("ExitCode")),
+        running=bool(state.get("Running")),
+        pid=as_int(state.get("Pid")),
+        created=normalize(config.get("Created")),
+        started=normalize(state.get("StartedAt")),
+        finished=normalize(state.get("FinishedAt")),
+        driver=as_str(config.get("Driver")),
+        mounts=tuple(sorted(mounts, key=lambda m: m.destination)),
+        labels=tuple(sorted((k, v) for k, v in labels.items() if isinstance(v, str))),
+        command=_command(config),
+        log_path=as_str(config.get("LogPath")),
+        restart_policy=as_str(as_dict(host.get("RestartPolicy")).get("Name")),
+        config_path=path,
+    )
+
+
+def read_containers(source: Source, findings: Findings) -> dict[str, Container]:
+    """Every readable container of ``containers/``, by ID."""
+    try:
+        names = source.listdir("containers")
+    except SourceError:
+        return {}
+    result = {}
+    for name in names:
+        path = f"containers/{name}"
+        if not is_hex64(name):
+            findings.warning("unexpected-entry", path, "not a container ID (64 hex)")
+            continue
+        if not source.is_dir(path):
+            findings.warning("unexpected-entry", path, "container entry is not a directory")
+            continue
+        container = read_container(source, name, findings)
+        if container is not None:
+            result[name] = container
+    return result

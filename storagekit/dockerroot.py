@@ -1,0 +1,135 @@
+"""The facade: open evidence, find the Docker root in it, detect drivers, build the model.
+
+Everything is read lazily and once: listing containers does not read image configs, and nothing
+reads a layer's files unless an analysis asks for them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import storagekit.sources as sources
+from storagekit.containers import read_containers
+from storagekit.driver import StorageDriver
+from storagekit.imagestore import GraphDriverStore, ImageStore
+from storagekit.locate import find_root
+from storagekit.model import Container, Findings, Image, Layer, RWLayer, Volume
+from storagekit.registry import driver_classes
+from storagekit.source import Source
+from storagekit.volumes import read_volumes
+
+
+class DockerRoot:
+    """A Docker data root found in the evidence, with its model built on demand.
+
+    Attributes:
+        source: the Docker root (a view into the evidence).
+        evidence: a description of the evidence as given (a host path or archive).
+        location: where the root is inside the evidence ("" for its top).
+        findings: everything damaged, hostile or inconsistent met while reading.
+    """
+
+    def __init__(self, source: Source, *, evidence: str = "", location: str = "") -> None:
+        self.source = source
+        self.evidence = evidence or source.description
+        self.location = location
+        self.findings = Findings()
+
+    @classmethod
+    def open(cls, path: str) -> DockerRoot:
+        """Open a directory or archive and find the Docker root inside it.
+
+        Raises:
+            SourceError: the evidence cannot be read.
+            NotADockerRootError: it holds no Docker root.
+        """
+        evidence = sources.open_source(path)
+        try:
+            source, location = find_root(evidence)
+        except BaseException:
+            evidence.close()
+            raise
+        root = cls(source, evidence=path, location=location)
+        for problem in getattr(evidence, "problems", ()):
+            root.findings.warning("archive-damage", None, problem)
+        return root
+
+    def close(self) -> None:
+        """Release the evidence."""
+        self.source.close()
+
+    def __enter__(self) -> DockerRoot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @cached_property
+    def stores(self) -> dict[str, ImageStore]:
+        """Image stores by driver name (a host that switched drivers keeps several)."""
+        return {
+            name: GraphDriverStore(self.source, name, self.findings)
+            for name in GraphDriverStore.present_in(self.source)
+        }
+
+    @cached_property
+    def drivers(self) -> dict[str, StorageDriver]:
+        """Driver readers for every driver whose directories exist or that a store names."""
+        classes = driver_classes(self.findings)
+        result: dict[str, StorageDriver] = {}
+        for name, cls in sorted(classes.items()):
+            if cls.detect(self.source) or name in self.stores:
+                result[name] = cls(self.source, self.findings)
+        for name in self.stores:
+            if name not in classes:
+                self.findings.warning(
+                    "unsupported-driver",
+                    f"image/{name}",
+                    f"no reader for storage driver {name!r}: its layer files cannot be read",
+                )
+        return result
+
+    def driver(self, name: str) -> StorageDriver | None:
+        """The reader for driver ``name``, if storagekit has one and the root uses it."""
+        return self.drivers.get(name)
+
+    @cached_property
+    def containers(self) -> dict[str, Container]:
+        """Containers by ID."""
+        return read_containers(self.source, self.findings)
+
+    @cached_property
+    def volumes(self) -> dict[str, Volume]:
+        """Volumes by name."""
+        return read_volumes(self.source, self.findings)
+
+    @property
+    def images(self) -> list[Image]:
+        """All images of all stores, sorted by (ID, driver)."""
+        return sorted(
+            (i for s in self.stores.values() for i in s.images.values()),
+            key=lambda i: (i.id, i.driver),
+        )
+
+    @property
+    def layers(self) -> list[Layer]:
+        """All read-only layers of all stores, sorted by (chain ID, driver)."""
+        return sorted(
+            (lay for s in self.stores.values() for lay in s.layers.values()),
+            key=lambda lay: (lay.chain_id, lay.driver),
+        )
+
+    def store_for(self, container: Container) -> ImageStore | None:
+        """The image store that holds a container's read-write layer."""
+        store = self.stores.get(container.driver)
+        if store is not None:
+            return store
+        for store in self.stores.values():
+            if container.id in store.rw_layers:
+                return store
+        return None
+
+    def rw_layer(self, container: Container) -> RWLayer | None:
+        """The container's ``layerdb/mounts/<id>`` record, if any."""
+        store = self.store_for(container)
+        return store.rw_layers.get(container.id) if store else None

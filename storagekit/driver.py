@@ -1,0 +1,129 @@
+"""The storage driver contract: what core asks of a driver reader, and nothing more.
+
+A driver reader knows one graph driver's directory layout below the Docker root (``overlay2/``,
+``aufs/``, ``vfs/`` ...). Everything under ``image/<driver>/`` is driver-independent and read by
+core. Merging layers is core code too: it asks the driver only how to classify an entry
+(:class:`Whiteout`) and where a layer's own files are.
+
+A new driver is one module implementing :class:`StorageDriver`, registered in the
+``storagekit.drivers`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import ClassVar
+
+from storagekit.errors import SourceError, UnsafePathError
+from storagekit.ids import is_safe_component
+from storagekit.model import Findings
+from storagekit.source import Entry, Source
+
+
+class Whiteout(enum.Enum):
+    """How a directory entry of a layer takes part in the union.
+
+    Members:
+        NONE: an ordinary entry.
+        FILE: a whiteout: hides :meth:`StorageDriver.hidden_name` in lower layers; not shown.
+        OPAQUE_MARKER: its presence makes the directory that contains it opaque; not shown
+            (aufs and tar-style ``.wh..wh..opq``).
+        OPAQUE_DIR: this directory is itself opaque (overlay ``trusted.overlay.opaque=y``);
+            shown, but nothing of lower layers is merged into it.
+        BOOKKEEPING: driver metadata that is never part of the container's filesystem
+            (aufs ``.wh..wh.aufs``, ``.wh..wh.plnk``, ``.wh..wh.orph``).
+    """
+
+    NONE = "none"
+    FILE = "file"
+    OPAQUE_MARKER = "opaque-marker"
+    OPAQUE_DIR = "opaque-dir"
+    BOOKKEEPING = "bookkeeping"
+
+
+#: Prefix of tar-convention (aufs) whiteout files.
+WH_PREFIX = ".wh."
+#: The tar-convention opaque marker file.
+WH_OPAQUE = ".wh..wh..opq"
+#: aufs bookkeeping names at a branch root.
+WH_META = ".wh..wh."
+
+
+def aufs_style_whiteout(entry: Entry) -> Whiteout:
+    """Classify an entry by the aufs (tar) naming convention (``go-archive/whiteouts.go``)."""
+    name = entry.name
+    if not name.startswith(WH_PREFIX):
+        return Whiteout.NONE
+    if name == WH_OPAQUE:
+        return Whiteout.OPAQUE_MARKER
+    if name.startswith(WH_META):
+        return Whiteout.BOOKKEEPING
+    return Whiteout.FILE
+
+
+class StorageDriver(ABC):
+    """A reader of one graph driver's on-disk layout below the Docker root.
+
+    Attributes:
+        name: Docker's own name for the driver (``config.v2.json`` ``Driver``).
+        full_copy: each layer directory holds the complete filesystem of its stack (vfs,
+            btrfs, zfs): deletions are absences and there are no whiteouts.
+        source: the Docker root.
+        findings: where the driver records damaged or hostile artefacts.
+    """
+
+    name: ClassVar[str]
+    full_copy: ClassVar[bool] = False
+
+    def __init__(self, source: Source, findings: Findings) -> None:
+        self.source = source
+        self.findings = findings
+
+    @classmethod
+    @abstractmethod
+    def detect(cls, source: Source) -> bool:
+        """True if this driver's directories exist in the root ``source``."""
+
+    @abstractmethod
+    def layer_ids(self) -> list[str]:
+        """Every layer directory ID present on disk, referenced or not, sorted."""
+
+    @abstractmethod
+    def _layer_path(self, layer_id: str) -> str:
+        """Where the layer's own files are, for an ID already validated."""
+
+    def layer_path(self, layer_id: str) -> str:
+        """The directory inside the root that holds the layer's own files.
+
+        Raises:
+            UnsafePathError: ``layer_id`` cannot name a directory entry safely.
+        """
+        if not is_safe_component(layer_id):
+            raise UnsafePathError(f"{self.name}: not a usable layer ID: {layer_id!r}")
+        return self._layer_path(layer_id)
+
+    def has_layer(self, layer_id: str) -> bool:
+        """True if the layer's directory exists (an unsafe ID never exists)."""
+        try:
+            return self.source.is_dir(self.layer_path(layer_id))
+        except (UnsafePathError, SourceError):
+            return False
+
+    def parent_ids(self, layer_id: str) -> list[str] | None:
+        """The parents the driver itself recorded for a layer, nearest first.
+
+        ``None`` when the driver keeps no such record (vfs). Used to cross-check the layer
+        store; entries that cannot be resolved are left out and reported as findings.
+        """
+        return None
+
+    def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
+        """Classify a directory entry of a layer; ``xattrs`` fetches its extended attributes."""
+        return Whiteout.NONE
+
+    def hidden_name(self, entry: Entry) -> str:
+        """For a :attr:`Whiteout.FILE` entry, the name it hides in lower layers."""
+        name = entry.name
+        return name[len(WH_PREFIX) :] if name.startswith(WH_PREFIX) else name

@@ -1,0 +1,67 @@
+"""Identifiers read from the evidence, validated before they become paths.
+
+Docker's identifiers are digests (``sha256:<64 hex>``: image IDs, chain IDs, diff IDs) and bare
+64-hex driver IDs (cache IDs, mount IDs, container IDs, ``<mount-id>-init``). Anything read from
+disk that will be joined into a path must pass :func:`is_safe_component` first; an ID with ``/``
+or ``..`` is a finding, never a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+#: A container or driver ID as Docker writes it on Linux (``layer_unix.go``, mount-id check).
+DRIVER_ID = re.compile(r"[0-9a-f]{64}(-init)?")
+
+
+def is_digest(value: str) -> bool:
+    """True for ``sha256:`` followed by 64 lowercase hex digits."""
+    return DIGEST.fullmatch(value) is not None
+
+
+def is_hex64(value: str) -> bool:
+    """True for exactly 64 lowercase hex digits."""
+    return HEX64.fullmatch(value) is not None
+
+
+def is_safe_component(value: str) -> bool:
+    """True if ``value`` can name one directory entry without leaving its directory.
+
+    Refuses the empty string, ``.``, ``..``, anything with ``/`` or a NUL byte, and names with
+    control characters (no Docker ID has them; they only serve to confuse a terminal).
+    """
+    if not value or value in (".", "..") or len(value) > 255:
+        return False
+    return not any(c == "/" or ord(c) < 0x20 or c == "\x7f" for c in value)
+
+
+def hex_of(digest: str) -> str:
+    """The hex part of ``sha256:<hex>`` (the string itself if it has no algorithm)."""
+    return digest.partition(":")[2] or digest
+
+
+def chain_id(parent: str | None, diff_id: str) -> str:
+    """ChainID of a layer: the diff ID for a base layer, else SHA-256 of ``"<parent> <diff>"``.
+
+    See ``opencontainers/image-spec identity/chainid.go``.
+    """
+    if not parent:
+        return diff_id
+    return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode("ascii")).hexdigest()
+
+
+def chain_ids(diff_ids: Iterable[str]) -> Iterator[str]:
+    """The ChainIDs of a list of diff IDs, base first."""
+    current: str | None = None
+    for diff in diff_ids:
+        current = chain_id(current, diff)
+        yield current
+
+
+def short(value: str, length: int = 12) -> str:
+    """A short form for tables: the first ``length`` hex digits, without ``sha256:``."""
+    return hex_of(value)[:length]

@@ -1,0 +1,80 @@
+"""Image stores: where a root keeps its images, layers and container read-write layers.
+
+Only the graph-driver store (``image/<driver>/``: layerdb + imagedb + repositories.json) is read
+today. The containerd store of Docker >= 29 and Kubernetes nodes keeps the same things in
+containerd's BoltDB and snapshotter directories; it will be a second :class:`ImageStore` that
+yields the same model objects, so nothing downstream opens a layerdb file itself.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from functools import cached_property
+
+from storagekit.imagedb import read_images
+from storagekit.layerdb import read_layers, read_mounts
+from storagekit.model import Findings, Image, Layer, RWLayer
+from storagekit.source import Source
+
+
+class ImageStore(ABC):
+    """Images, layers and container read-write layers of one store.
+
+    Attributes:
+        driver: the storage driver whose directories hold the layer data.
+    """
+
+    kind: str
+    driver: str
+
+    @property
+    @abstractmethod
+    def images(self) -> dict[str, Image]:
+        """Images by ID."""
+
+    @property
+    @abstractmethod
+    def layers(self) -> dict[str, Layer]:
+        """Read-only layers by chain ID."""
+
+    @property
+    @abstractmethod
+    def rw_layers(self) -> dict[str, RWLayer]:
+        """Container read-write layers by container ID."""
+
+
+class GraphDriverStore(ImageStore):
+    """``image/<driver>/`` of Docker 1.10 and later, read lazily."""
+
+    kind = "graphdriver"
+
+    def __init__(self, source: Source, driver: str, findings: Findings) -> None:
+        self.source = source
+        self.driver = driver
+        self.findings = findings
+
+    @cached_property
+    def images(self) -> dict[str, Image]:  # noqa: D102 - see ImageStore
+        return read_images(self.source, self.driver, self.findings)
+
+    @cached_property
+    def layers(self) -> dict[str, Layer]:  # noqa: D102 - see ImageStore
+        return read_layers(self.source, self.driver, self.findings)
+
+    @cached_property
+    def rw_layers(self) -> dict[str, RWLayer]:  # noqa: D102 - see ImageStore
+        return read_mounts(self.source, self.driver, self.findings)
+
+    @staticmethod
+    def present_in(source: Source) -> list[str]:
+        """Driver names that have an ``image/<driver>/`` store in the root, sorted."""
+        try:
+            names = source.listdir("image")
+        except (OSError, ValueError):
+            return []
+        return [
+            n
+            for n in names
+            if source.is_dir(f"image/{n}")
+            and (source.is_dir(f"image/{n}/layerdb") or source.is_dir(f"image/{n}/imagedb"))
+        ]

@@ -1,0 +1,73 @@
+"""Finding the Docker data root inside the evidence.
+
+The evidence may be the data root itself (a copy of ``/var/lib/docker``), a directory or archive
+that holds it one level down (``tar -C /var/lib -c docker``), or a whole host
+(``var/lib/docker/...``), where ``etc/docker/daemon.json`` may have moved it with ``data-root``.
+``daemon.json`` paths are resolved inside the evidence, never on the host.
+"""
+
+from __future__ import annotations
+
+import json
+
+from storagekit.errors import NotADockerRootError, SourceError, StoragekitError
+from storagekit.imagestore import GraphDriverStore
+from storagekit.registry import driver_classes
+from storagekit.source import Source
+
+DEFAULT_ROOT = "var/lib/docker"
+
+
+def looks_like_root(source: Source) -> bool:
+    """True if ``source`` has a graph-driver image store, or containers beside driver data."""
+    if GraphDriverStore.present_in(source):
+        return True
+    if not source.is_dir("containers"):
+        return False
+    if source.is_dir("volumes") or source.is_dir("graph"):
+        return True
+    return any(cls.detect(source) for cls in driver_classes().values())
+
+
+def _daemon_json_root(source: Source) -> str | None:
+    try:
+        data = json.loads(source.read_bytes("etc/docker/daemon.json", 1 << 20))
+    except (SourceError, ValueError):
+        return None
+    value = data.get("data-root") or data.get("graph") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value.startswith("/") else None
+
+
+def find_root(source: Source) -> tuple[Source, str]:
+    """Return the Docker root inside ``source`` and where it was found ("" for the top).
+
+    Raises:
+        NotADockerRootError: no Docker root is there.
+    """
+    if looks_like_root(source):
+        return source, ""
+    candidates = []
+    moved = _daemon_json_root(source)
+    if moved:
+        candidates.append(moved)
+    candidates.append(DEFAULT_ROOT)
+    for candidate in candidates:
+        try:
+            path = source.resolve(candidate)
+            sub = source.sub(path)
+        except (StoragekitError, OSError):
+            continue
+        if looks_like_root(sub):
+            return sub, path
+    try:
+        tops = [e for e in source.scandir("") if e.is_dir]
+    except SourceError:
+        tops = []
+    if len(tops) == 1:
+        sub = source.sub(tops[0].path)
+        if looks_like_root(sub):
+            return sub, tops[0].path
+    raise NotADockerRootError(
+        f"{source.description}: not a Docker data root "
+        "(no image/<driver>/ store, no containers/ beside driver data, no var/lib/docker)"
+    )

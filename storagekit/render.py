@@ -1,0 +1,143 @@
+"""Presentation: records as JSON or as tables for people. The only module importing tabulate."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from storagekit.ids import short
+
+Record = dict[str, Any]
+
+
+def to_json(data: Any) -> str:
+    """One JSON document, keys in record order, non-ASCII kept readable."""
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def human_size(value: int | None) -> str:
+    """Docker's ``go-units`` HumanSize: decimal units, 4 significant digits (``1.982MB``)."""
+    if value is None:
+        return "-"
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+    size = float(value)
+    i = 0
+    while size >= 1000 and i < len(units) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.4g}{units[i]}"
+
+
+Column = tuple[str, Callable[[Record], Any]]
+
+
+def table(records: Sequence[Record], columns: Sequence[Column]) -> str:
+    """A plain table of ``records`` with the given (header, getter) columns."""
+    rows = [[get(r) for _, get in columns] for r in records]
+    return tabulate(rows, headers=[h for h, _ in columns], tablefmt="plain", disable_numparse=True)
+
+
+def _refs(r: Record) -> str:
+    return ", ".join(r["tags"] + r["digests"]) or "<none>"
+
+
+CONTAINER_COLUMNS: list[Column] = [
+    ("CONTAINER ID", lambda r: short(r["id"])),
+    ("NAME", lambda r: r["name"].lstrip("/")),
+    ("IMAGE", lambda r: r["image"]),
+    ("STATUS", lambda r: r["status"] + (f" ({r['exit_code']})" if r["status"] == "exited" else "")),
+    ("CREATED", lambda r: r["created"] or "-"),
+    ("DRIVER", lambda r: r["driver"]),
+    ("SIZE", lambda r: human_size(r["size_rw"])),
+]
+
+IMAGE_COLUMNS: list[Column] = [
+    ("IMAGE ID", lambda r: short(r["id"])),
+    ("REFERENCES", _refs),
+    ("CREATED", lambda r: r["created"] or "-"),
+    ("LAYERS", lambda r: len(r["diff_ids"])),
+    ("SIZE", lambda r: human_size(r["size"])),
+    ("SHARED", lambda r: human_size(r["shared_size"])),
+    ("CONTAINERS", lambda r: r["containers"]),
+    ("DANGLING", lambda r: "yes" if r["dangling"] else ""),
+]
+
+LAYER_COLUMNS: list[Column] = [
+    ("CHAIN ID", lambda r: short(r["chain_id"]) if r["chain_id"] else "-"),
+    ("CACHE ID", lambda r: short(r["cache_id"]) if r["cache_id"] else "-"),
+    ("DRIVER", lambda r: r["driver"]),
+    ("SIZE", lambda r: human_size(r["size"])),
+    ("PRESENT", lambda r: "yes" if r["present"] else "NO"),
+    ("IMAGES", lambda r: len(r["images"])),
+    ("CONTAINERS", lambda r: len(r["containers"])),
+]
+
+STACK_COLUMNS: list[Column] = [
+    ("ROLE", lambda r: r["role"]),
+    ("CACHE ID", lambda r: r["cache_id"] or "-"),
+    ("CHAIN ID", lambda r: short(r["chain_id"]) if r["chain_id"] else "-"),
+    ("PATH", lambda r: r["path"] or "-"),
+    ("PRESENT", lambda r: "yes" if r["present"] else "NO"),
+]
+
+VOLUME_COLUMNS: list[Column] = [
+    ("VOLUME NAME", lambda r: r["name"]),
+    ("DRIVER", lambda r: r["driver"]),
+    ("DATA", lambda r: "yes" if r["has_data"] else "no"),
+    ("CONTAINERS", lambda r: len(r["containers"])),
+]
+
+
+def chain_table(record: Record) -> str:
+    """The ``chain`` object for people."""
+    agree = record["driver_parents_agree"]
+    head = [
+        f"{record['kind']} {record['ref']} ({record['driver']})",
+        table(record["layers"], STACK_COLUMNS),
+        "driver parent records: "
+        + {True: "agree with the layer store", False: "DISAGREE with the layer store"}.get(
+            agree, "not kept by this driver"
+        ),
+    ]
+    head += [f"problem: {p}" for p in record["problems"]]
+    return "\n".join(head)
+
+
+def audit_table(report: Record) -> str:
+    """The ``audit`` report for people: summary, then each section."""
+    root = report["root"]
+    counts = report["counts"]
+    lines = [
+        f"Evidence: {root['evidence']}"
+        + (f" (Docker root at {root['location']})" if root["location"] else ""),
+        f"Layout:   {root['layout']}; stores: {', '.join(root['stores']) or '-'}; "
+        f"drivers on disk: {', '.join(report['drivers']) or '-'}",
+        f"Images: {counts['images']}  Layers: {counts['layers']}  "
+        f"Containers: {counts['containers']} "
+        + "("
+        + ", ".join(f"{k} {v}" for k, v in counts["containers_by_status"].items())
+        + ")"
+        + f"  Volumes: {counts['volumes']}",
+        "",
+        "IMAGES",
+        table(report["images"], IMAGE_COLUMNS),
+        "",
+        "CONTAINERS",
+        table(report["containers"], CONTAINER_COLUMNS),
+        "",
+        "VOLUMES",
+        table(report["volumes"], VOLUME_COLUMNS),
+        "",
+        f"FINDINGS ({len(report['findings'])})",
+    ]
+    lines += [finding_line(f) for f in report["findings"]] or ["none"]
+    return "\n".join(lines)
+
+
+def finding_line(f: Record) -> str:
+    """One finding as a line for stderr or a table."""
+    where = f"{f['path']}: " if f["path"] else ""
+    return f"{f['severity']}: {where}{f['message']} [{f['code']}]"

@@ -1,0 +1,276 @@
+"""Report records: the model and analyses as JSON-ready dicts with the contract's keys.
+
+One function per command. Records hold plain data (str, int, bool, None, lists, dicts) in the
+key order of ``cli-contract.md``; lists are sorted so output is deterministic. Rendering them as
+tables or JSON is :mod:`storagekit.render`'s job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storagekit.analysis.chains import container_stack, image_stack
+from storagekit.analysis.usage import children_of, container_size_rw, image_sizes
+from storagekit.dockerroot import DockerRoot
+from storagekit.ids import chain_ids
+from storagekit.model import Container, Finding, Image, Stack, StackLayer
+
+Record = dict[str, Any]
+
+
+def container_record(root: DockerRoot, container: Container, *, sizes: bool = True) -> Record:
+    """One ``containers`` object."""
+    rw = root.rw_layer(container)
+    stack = container_stack(root, container)
+    mounts = []
+    for m in container.mounts:
+        present = m.type == "volume" and root.source.is_dir(f"volumes/{m.name}/_data")
+        mounts.append(
+            {
+                "type": m.type,
+                "name": m.name,
+                "source": m.source,
+                "destination": m.destination,
+                "read_only": m.read_only,
+                "present": present,
+            }
+        )
+    return {
+        "id": container.id,
+        "name": container.name,
+        "image": container.image,
+        "image_id": container.image_id,
+        "status": container.status,
+        "exit_code": container.exit_code,
+        "created": container.created,
+        "started": container.started,
+        "finished": container.finished,
+        "driver": container.driver,
+        "mount_id": rw.mount_id if rw else None,
+        "init_id": rw.init_id if rw else None,
+        "layer_dirs": [lay.cache_id for lay in stack.layers],
+        "mounts": mounts,
+        "size_rw": container_size_rw(root, container) if sizes else None,
+    }
+
+
+def container_records(root: DockerRoot, *, sizes: bool = True) -> list[Record]:
+    """Every ``containers`` object, sorted by creation time then ID."""
+    ordered = sorted(root.containers.values(), key=lambda c: (c.created or "", c.id))
+    return [container_record(root, c, sizes=sizes) for c in ordered]
+
+
+def image_records(root: DockerRoot) -> list[Record]:
+    """Every ``images`` object, sorted by ID."""
+    sizes = image_sizes(root)
+    kids = children_of(root)
+    users: dict[str, int] = {}
+    for c in root.containers.values():
+        users[c.image_id] = users.get(c.image_id, 0) + 1
+    records = []
+    for image in root.images:
+        store = root.stores[image.driver]
+        chains = list(chain_ids(image.diff_ids))
+        layers = [store.layers.get(c) for c in chains]
+        size = sizes[(image.driver, image.id)]
+        records.append(
+            {
+                "id": image.id,
+                "driver": image.driver,
+                "tags": list(image.tags),
+                "digests": list(image.digests),
+                "created": image.created,
+                "parent": image.parent,
+                "diff_ids": list(image.diff_ids),
+                "chain_ids": chains,
+                "cache_ids": [lay.cache_id if lay else None for lay in layers],
+                "size": size.size,
+                "shared_size": size.shared_size,
+                "unique_size": size.unique_size,
+                "containers": users.get(image.id, 0),
+                "dangling": not image.tags
+                and not image.digests
+                and not kids.get((image.driver, image.id)),
+            }
+        )
+    return records
+
+
+def layer_records(root: DockerRoot) -> list[Record]:
+    """Every layer of the layer stores, then driver directories no store knows."""
+    on_chain: dict[tuple[str, str], list[str]] = {}
+    for image in root.images:
+        for chain in chain_ids(image.diff_ids):
+            on_chain.setdefault((image.driver, chain), []).append(image.id)
+    stacked: dict[tuple[str, str], list[str]] = {}
+    known: set[tuple[str, str]] = set()
+    for container in root.containers.values():
+        stack = container_stack(root, container)
+        for lay in stack.layers:
+            if lay.cache_id:
+                known.add((stack.driver, lay.cache_id))
+            if lay.chain_id:
+                stacked.setdefault((stack.driver, lay.chain_id), []).append(container.id)
+    for store in root.stores.values():
+        for rw in store.rw_layers.values():
+            known.update((store.driver, i) for i in (rw.mount_id, rw.init_id) if i)
+    records = []
+    for layer in root.layers:
+        driver = root.driver(layer.driver)
+        key = (layer.driver, layer.chain_id)
+        if layer.cache_id:
+            known.add((layer.driver, layer.cache_id))
+        records.append(
+            {
+                "chain_id": layer.chain_id,
+                "diff_id": layer.diff_id,
+                "parent": layer.parent,
+                "cache_id": layer.cache_id,
+                "driver": layer.driver,
+                "size": layer.size,
+                "present": bool(driver and layer.cache_id and driver.has_layer(layer.cache_id)),
+                "images": sorted(set(on_chain.get(key, []))),
+                "containers": sorted(set(stacked.get(key, []))),
+            }
+        )
+    for name, driver in sorted(root.drivers.items()):
+        for layer_id in driver.layer_ids():
+            if (name, layer_id) in known or layer_id.endswith("-removing"):
+                continue
+            records.append(
+                {
+                    "chain_id": None,
+                    "diff_id": None,
+                    "parent": None,
+                    "cache_id": layer_id,
+                    "driver": name,
+                    "size": None,
+                    "present": True,
+                    "images": [],
+                    "containers": [],
+                }
+            )
+    return records
+
+
+def _stack_layer(lay: StackLayer) -> Record:
+    return {
+        "role": lay.role,
+        "cache_id": lay.cache_id,
+        "chain_id": lay.chain_id,
+        "diff_id": lay.diff_id,
+        "path": lay.path,
+        "present": lay.present,
+    }
+
+
+def stack_of(root: DockerRoot, obj: Container | Image) -> Stack:
+    """The layer stack of a container or an image."""
+    if isinstance(obj, Container):
+        return container_stack(root, obj)
+    return image_stack(root, obj)
+
+
+def chain_record(root: DockerRoot, obj: Container | Image) -> Record:
+    """The ``chain`` object for a container or an image."""
+    stack = stack_of(root, obj)
+    return {
+        "ref": obj.id,
+        "kind": "container" if isinstance(obj, Container) else "image",
+        "driver": stack.driver,
+        "layers": [_stack_layer(lay) for lay in stack.layers],
+        "driver_parents_agree": stack.driver_parents_agree,
+        "complete": stack.complete,
+        "problems": list(stack.problems),
+    }
+
+
+def finding_record(finding: Finding) -> Record:
+    """One ``findings`` object."""
+    return {
+        "severity": finding.severity,
+        "code": finding.code,
+        "path": finding.path,
+        "message": finding.message,
+    }
+
+
+def chain_findings(root: DockerRoot) -> None:
+    """Record every broken container or image chain as a finding (chain health)."""
+    for container in root.containers.values():
+        stack = container_stack(root, container)
+        for problem in stack.problems:
+            root.findings.error("broken-chain", container.config_path, problem)
+        if stack.driver_parents_agree is False:
+            root.findings.warning(
+                "driver-parents-disagree",
+                container.config_path,
+                "the driver's own parent record does not match the layer store",
+            )
+    for image in root.images:
+        stack = image_stack(root, image)
+        for problem in stack.problems:
+            root.findings.error("broken-chain", image.config_path, problem)
+        if stack.driver_parents_agree is False:
+            root.findings.warning(
+                "driver-parents-disagree",
+                image.config_path,
+                "the driver's own parent record does not match the layer store",
+            )
+
+
+def volume_records(root: DockerRoot) -> list[Record]:
+    """Every volume, with the containers that reference it."""
+    users: dict[str, list[str]] = {}
+    for c in root.containers.values():
+        for m in c.mounts:
+            if m.type == "volume" and m.name:
+                users.setdefault(m.name, []).append(c.id)
+    return [
+        {
+            "name": v.name,
+            "driver": v.driver,
+            "labels": dict(v.labels),
+            "options": dict(v.options),
+            "in_metadata": v.in_metadata,
+            "has_data": v.has_data,
+            "path": v.path,
+            "containers": sorted(users.get(v.name, [])),
+        }
+        for v in root.volumes.values()
+    ]
+
+
+def audit_record(root: DockerRoot) -> Record:
+    """The ``audit`` report: everything above plus chain health and findings."""
+    containers = container_records(root)
+    images = image_records(root)
+    layers = layer_records(root)
+    volumes = volume_records(root)
+    chain_findings(root)
+    statuses: dict[str, int] = {}
+    for c in containers:
+        statuses[c["status"]] = statuses.get(c["status"], 0) + 1
+    return {
+        "root": {
+            "evidence": root.evidence,
+            "location": root.location,
+            "layout": "graphdriver" if root.stores else "unknown",
+            "stores": sorted(root.stores),
+        },
+        "drivers": sorted(root.drivers),
+        "counts": {
+            "images": len(images),
+            "containers": len(containers),
+            "containers_by_status": dict(sorted(statuses.items())),
+            "layers": sum(1 for lay in layers if lay["chain_id"]),
+            "volumes": len(volumes),
+        },
+        "images": images,
+        "containers": containers,
+        "layers": layers,
+        "volumes": volumes,
+        "orphans": [],
+        "usage": {},
+        "findings": [finding_record(f) for f in root.findings.sorted()],
+    }

@@ -1,0 +1,53 @@
+"""Timestamps as Docker writes them, normalised to RFC 3339 UTC with the original precision.
+
+Docker serialises Go ``time.Time`` with ``RFC3339Nano``: ``2026-11-28T01:07:40.757166685Z`` or,
+for a local zone, ``2026-11-28T02:07:40.757166685+01:00``. Go's zero time
+``0001-01-01T00:00:00Z`` means "never" and becomes ``None``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|z|[+-]\d{2}:\d{2})")
+
+
+def normalize(value: object) -> str | None:
+    """Return ``value`` as an RFC 3339 UTC string keeping its fraction digits, or ``None``.
+
+    ``None`` is returned for a missing value, Go's zero time, and anything that is not an RFC
+    3339 timestamp (callers that must report malformed values check :func:`is_timestamp`).
+    """
+    if not isinstance(value, str):
+        return None
+    m = _RFC3339.fullmatch(value.strip())
+    if m is None:
+        return None
+    date, clock, frac, zone = m.groups()
+    try:
+        when = datetime.fromisoformat(f"{date}T{clock}+00:00")
+    except ValueError:
+        return None
+    if zone not in ("Z", "z"):
+        sign = 1 if zone[0] == "+" else -1
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        when -= sign * timedelta(hours=hours, minutes=minutes)
+    if (
+        when.year == 1
+        and when.month == 1
+        and when.day == 1
+        and when.time().isoformat() == "00:00:00"
+    ):
+        return None
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + (frac or "") + "Z"
+
+
+def is_timestamp(value: object) -> bool:
+    """True if ``value`` is a string in RFC 3339 form (zero time included)."""
+    return isinstance(value, str) and _RFC3339.fullmatch(value.strip()) is not None
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware (for report headers)."""
+    return datetime.now(UTC)
