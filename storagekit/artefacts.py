@@ -82,7 +82,13 @@ def parse_json(raw: bytes, path: str, findings: Findings, *, what: str) -> Any:
     except UnicodeDecodeError:
         findings.error("bad-json", path, f"{what} is not UTF-8 JSON")
     except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(raw.rstrip()) or not raw.strip()
+        body = raw.rstrip()
+        truncated = (
+            exc.pos >= len(body) - 1
+            or exc.msg.startswith("Unterminated")
+            or body.count(b"{") > body.count(b"}")
+            or body.count(b"[") > body.count(b"]")
+        )
         kind = "truncated" if truncated else "invalid"
         findings.error("bad-json", path, f"{what} is {kind} JSON ({exc.msg} at byte {exc.pos})")
     except RecursionError:
