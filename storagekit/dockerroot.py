@@ -6,9 +6,10 @@ reads a layer's files unless an analysis asks for them.
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import cached_property
 
-import storagekit.sources as sources
+from storagekit.sources import open_source
 from storagekit.containers import read_containers
 from storagekit.driver import StorageDriver
 from storagekit.imagestore import GraphDriverStore, ImageStore
@@ -43,7 +44,7 @@ class DockerRoot:
             SourceError: the evidence cannot be read.
             NotADockerRootError: it holds no Docker root.
         """
-        evidence = sources.open_source(path)
+        evidence = open_source(path)
         try:
             source, location = find_root(evidence)
         except BaseException:
@@ -102,6 +103,16 @@ class DockerRoot:
     def volumes(self) -> dict[str, Volume]:
         """Volumes by name."""
         return read_volumes(self.source, self.findings)
+
+    @cached_property
+    def original_path(self) -> str:
+        """The root's path on the host it came from, as its containers recorded it.
+
+        Docker prints volume sources and log paths under it; ``/var/lib/docker`` when no
+        container recorded one.
+        """
+        seen = Counter(c.data_root for c in self.containers.values() if c.data_root)
+        return seen.most_common(1)[0][0] if seen else "/var/lib/docker"
 
     @property
     def images(self) -> list[Image]:

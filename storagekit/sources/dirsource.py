@@ -35,6 +35,19 @@ _TYPES = {
 }
 
 
+def _open_noatime(path: str, flags: int, dir_fd: int | None = None) -> int:
+    """``os.open`` with ``O_NOATIME`` where the kernel permits it (owner or CAP_FOWNER).
+
+    Reading a directory or file through such a descriptor leaves its access time alone.
+    """
+    if _NOATIME:
+        try:
+            return os.open(path, flags | _NOATIME, dir_fd=dir_fd)
+        except PermissionError:
+            pass
+    return os.open(path, flags, dir_fd=dir_fd)
+
+
 def entry_from_stat(path: str, s: os.stat_result, link_target: str | None = None) -> Entry:
     """Build an :class:`Entry` from an ``lstat`` result."""
     kind = _TYPES.get(st.S_IFMT(s.st_mode), FileType.FILE)
@@ -64,7 +77,7 @@ class DirSource(Source):
         self.root = os.path.abspath(os.fspath(root))
         self.description = self.root
         try:
-            self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._root_fd = _open_noatime(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise SourceError(f"{self.root}: cannot open directory: {exc.strerror}") from exc
         self._fds: OrderedDict[str, int] = OrderedDict()
@@ -98,7 +111,7 @@ class DirSource(Source):
         head, _, name = path.rpartition("/")
         parent = self._dirfd(head)
         try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+            fd = _open_noatime(name, _DIR_FLAGS, dir_fd=parent)
         except OSError as exc:
             raise self._error(path, exc) from None
         self._fds[path] = fd
@@ -145,8 +158,9 @@ class DirSource(Source):
     def listdir(self, path: str) -> list[str]:
         """See :meth:`Source.listdir` (without a stat per entry)."""
         path = normpath(path)
+        fd = self._dirfd(path)
         try:
-            return sorted(os.listdir(self._dirfd(path)))
+            return sorted(os.listdir(fd))
         except OSError as exc:
             raise self._error(path, exc) from None
 
@@ -155,10 +169,7 @@ class DirSource(Source):
         path = normpath(path)
         fd, name = self._split(path)
         try:
-            try:
-                ffd = os.open(name, _FILE_FLAGS | _NOATIME, dir_fd=fd)
-            except PermissionError:
-                ffd = os.open(name, _FILE_FLAGS, dir_fd=fd)
+            ffd = _open_noatime(name, _FILE_FLAGS, dir_fd=fd)
         except OSError as exc:
             raise self._error(path, exc) from None
         if not st.S_ISREG(os.fstat(ffd).st_mode):
