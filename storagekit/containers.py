@@ -58,6 +58,31 @@ def _mount(destination: str, raw: dict[str, Any]) -> MountPoint:
     )
 
 
+def _tmpfs_mounts(host: dict[str, Any]) -> list[MountPoint]:
+    """``HostConfig.Tmpfs`` (``--tmpfs``): mounts whose data never reached the disk."""
+    return [
+        MountPoint(
+            type="tmpfs",
+            name="",
+            source="",
+            destination=dest,
+            read_only="ro" in as_str(opts).split(","),
+            mode=as_str(opts),
+        )
+        for dest, opts in as_dict(host.get("Tmpfs")).items()
+    ]
+
+
+def recorded_root(config: dict[str, Any], cid: str) -> str:
+    """The host path of the Docker root, from the paths Docker recorded for this container."""
+    for key in ("HostnamePath", "HostsPath", "ResolvConfPath", "LogPath"):
+        value = as_str(config.get(key))
+        marker = f"/containers/{cid}/"
+        if value.startswith("/") and marker in value:
+            return value.split(marker, 1)[0] or "/"
+    return ""
+
+
 def _command(config: dict[str, Any]) -> tuple[str, ...]:
     args = config.get("Args")
     parts = [as_str(config.get("Path"))] if config.get("Path") else []
@@ -96,6 +121,8 @@ def read_container(source: Source, cid: str, findings: Findings) -> Container | 
         for dest, raw in as_dict(config.get("MountPoints")).items()
         if isinstance(dest, str)
     ]
+    taken = {m.destination for m in mounts}
+    mounts += [m for m in _tmpfs_mounts(host) if m.destination not in taken]
     return Container(
         id=cid,
         name=as_str(config.get("Name")),
@@ -114,6 +141,7 @@ def read_container(source: Source, cid: str, findings: Findings) -> Container | 
         command=_command(config),
         log_path=as_str(config.get("LogPath")),
         restart_policy=as_str(as_dict(host.get("RestartPolicy")).get("Name")),
+        data_root=recorded_root(config, cid),
         config_path=path,
     )
 

@@ -193,6 +193,8 @@ class Container:
         command: ``Path`` followed by ``Args``.
         log_path: ``LogPath`` as recorded (a host path).
         restart_policy: ``HostConfig.RestartPolicy.Name``.
+        data_root: the host path of the Docker root as this container's recorded paths
+            (``HostnamePath``, ``LogPath``, ...) name it, "" when they name none.
         config_path: ``config.v2.json`` inside the root.
     """
 
@@ -213,6 +215,7 @@ class Container:
     command: tuple[str, ...] = ()
     log_path: str = ""
     restart_policy: str = ""
+    data_root: str = ""
     config_path: str = ""
 
 

@@ -25,11 +25,16 @@ def container_record(root: DockerRoot, container: Container, *, sizes: bool = Tr
     mounts = []
     for m in container.mounts:
         present = m.type == "volume" and root.source.is_dir(f"volumes/{m.name}/_data")
+        source = m.source
+        if m.type == "volume" and not source and m.driver in ("local", ""):
+            # Docker fills this in at inspect time from the volume's mountpoint.
+            base = container.data_root or root.original_path
+            source = f"{base.rstrip('/')}/volumes/{m.name}/_data"
         mounts.append(
             {
                 "type": m.type,
                 "name": m.name,
-                "source": m.source,
+                "source": source,
                 "destination": m.destination,
                 "read_only": m.read_only,
                 "present": present,

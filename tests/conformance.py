@@ -16,12 +16,13 @@ def _ids_from_graphdriver(data: dict[str, Any] | None, driver: str) -> list[str]
     """Driver directory IDs, top first, from ``GraphDriver.Data`` (None where Docker gives none)."""
     if not data:
         return None
-    marker = f"/{driver}/"
     dirs = []
     for key in ("UpperDir", "LowerDir"):
         for path in filter(None, (data.get(key) or "").split(":")):
-            rest = path.split(marker, 1)[1]
-            dirs.append(rest.split("/", 1)[0])
+            # <data-root>/<driver>/<id>/diff
+            *_, drv, layer_id, _diff = path.rstrip("/").split("/")
+            assert drv == driver, path
+            dirs.append(layer_id)
     return dirs or None
 
 
@@ -68,6 +69,7 @@ def check_containers(records: list[dict[str, Any]], expected: dict[str, Any]) ->
             sorted(
                 (m["type"], m["name"], m["source"], m["destination"], m["read_only"])
                 for m in r["mounts"]
+                if m["type"] != "tmpfs"  # --tmpfs is HostConfig.Tmpfs; inspect omits it
             )
             == mounts
         )

@@ -148,7 +148,7 @@ def test_five_thousand_deep_chain(tmp_path, run):
 
 def test_hostile_container_directory_names(tmp_path, run):
     simple_root(tmp_path)
-    (tmp_path / "containers" / "..." ).mkdir()
+    (tmp_path / "containers" / "...").mkdir()
     write(tmp_path / "containers" / "not-an-id" / "config.v2.json", json.dumps({"ID": "x"}))
     r = run("-r", str(tmp_path), "containers", "--format", "json")
     assert r.code == 0
@@ -199,7 +199,8 @@ def test_not_a_docker_root(tmp_path, run):
     assert r.code == 1
     assert r.out == ""
     assert r.err.count("\n") == 1
-    assert r.err.startswith("storagekit: error: ") and "not a Docker data root" in r.err
+    assert r.err.startswith("storagekit: error: ")
+    assert "not a Docker data root" in r.err
 
 
 def test_missing_root_path(tmp_path, run):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 import pytest
+from storagekit.drivers.aufs import AufsDriver
+from storagekit.drivers.overlay2 import Overlay2Driver
+from storagekit.drivers.vfs import VfsDriver
 
 from storagekit.driver import Whiteout
 from storagekit.errors import UnsafePathError
@@ -12,9 +15,6 @@ from storagekit.model import Findings
 from storagekit.registry import driver_classes
 from storagekit.source import Entry, FileType
 from storagekit.sources.dirsource import DirSource
-from storagekit.drivers.aufs import AufsDriver
-from storagekit.drivers.overlay2 import Overlay2Driver
-from storagekit.drivers.vfs import VfsDriver
 from tests.rootbuilder import write
 
 A = "a" * 64
@@ -121,8 +121,10 @@ def test_vfs_layout(tmp_path):
     (tmp_path / "vfs" / "dir" / A).mkdir(parents=True)
     (tmp_path / "vfs" / "dir" / f"{A}-init").mkdir()
     drv = VfsDriver(DirSource(tmp_path), Findings())
-    assert VfsDriver.detect(drv.source) and VfsDriver.full_copy
+    assert VfsDriver.detect(drv.source)
+    assert VfsDriver.full_copy
     assert drv.layer_ids() == [A, f"{A}-init"]
     assert drv.layer_path(A) == f"vfs/dir/{A}"
     assert drv.parent_ids(A) is None
-    assert not Overlay2Driver.detect(drv.source) and not AufsDriver.detect(drv.source)
+    assert not Overlay2Driver.detect(drv.source)
+    assert not AufsDriver.detect(drv.source)
