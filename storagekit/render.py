@@ -40,6 +40,11 @@ def table(records: Sequence[Record], columns: Sequence[Column]) -> str:
     return tabulate(rows, headers=[h for h, _ in columns], tablefmt="plain", disable_numparse=True)
 
 
+def _intermediate(r: Record) -> bool:
+    """An untagged image with children (a classic-builder step): ``docker images`` hides it."""
+    return not (r["tags"] or r["digests"] or r["dangling"])
+
+
 def _refs(r: Record) -> str:
     return ", ".join(r["tags"] + r["digests"]) or "<none>"
 
@@ -122,8 +127,9 @@ def audit_table(report: Record) -> str:
         + ")"
         + f"  Volumes: {counts['volumes']}",
         "",
-        "IMAGES",
-        table(report["images"], IMAGE_COLUMNS),
+        "IMAGES (tagged, and dangling; intermediate build images: "
+        f"{sum(1 for i in report['images'] if _intermediate(i))}, see `images`)",
+        table([i for i in report["images"] if not _intermediate(i)], IMAGE_COLUMNS),
         "",
         "CONTAINERS",
         table(report["containers"], CONTAINER_COLUMNS),

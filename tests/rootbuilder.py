@@ -149,9 +149,15 @@ class RootBuilder:
     # containers -----------------------------------------------------------------------------
 
     def add_container(
-        self, image_id: str, name: str, *, running: bool = False, started: bool = True
+        self,
+        image_id: str,
+        name: str,
+        *,
+        running: bool = False,
+        started: bool = True,
+        cid: str | None = None,
     ) -> str:
-        cid = rand_id()
+        cid = cid or rand_id()
         mount = rand_id()
         cache_ids = self.built.images[image_id]
         below = list(reversed(cache_ids))
