@@ -94,6 +94,13 @@ def _command(config: dict[str, Any]) -> tuple[str, ...]:
 def read_container(source: Source, cid: str, findings: Findings) -> Container | None:
     """Read one container directory; ``None`` (and a finding) if ``config.v2.json`` is unusable."""
     path = f"containers/{cid}/config.v2.json"
+    if not source.exists(path) and source.is_file(f"containers/{cid}/config.json"):
+        findings.warning(
+            "legacy-container",
+            f"containers/{cid}/config.json",
+            "container from Docker < 1.10 (config.json, no config.v2.json); not read",
+        )
+        return None
     config = read_json(source, path, findings, what="container config")
     if config is None:
         return None

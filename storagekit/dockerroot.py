@@ -13,7 +13,7 @@ from storagekit.sources import open_source
 from storagekit.containers import read_containers
 from storagekit.driver import StorageDriver
 from storagekit.imagestore import GraphDriverStore, ImageStore
-from storagekit.locate import find_root
+from storagekit.locate import find_root, is_legacy_graph
 from storagekit.model import Container, Findings, Image, Layer, RWLayer, Volume
 from storagekit.registry import driver_classes
 from storagekit.source import Source
@@ -68,10 +68,18 @@ class DockerRoot:
     @cached_property
     def stores(self) -> dict[str, ImageStore]:
         """Image stores by driver name (a host that switched drivers keeps several)."""
-        return {
+        stores: dict[str, ImageStore] = {
             name: GraphDriverStore(self.source, name, self.findings)
             for name in GraphDriverStore.present_in(self.source)
         }
+        if not stores and is_legacy_graph(self.source):
+            self.findings.warning(
+                "legacy-graph-layout",
+                "graph",
+                "images are in the pre-1.10 graph/ layout, which storagekit does not read yet; "
+                "containers and volumes are still reported",
+            )
+        return stores
 
     @cached_property
     def drivers(self) -> dict[str, StorageDriver]:

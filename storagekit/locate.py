@@ -9,6 +9,7 @@ that holds it one level down (``tar -C /var/lib -c docker``), or a whole host
 from __future__ import annotations
 
 import json
+import re
 
 from storagekit.errors import NotADockerRootError, SourceError, StoragekitError
 from storagekit.imagestore import GraphDriverStore
@@ -16,17 +17,31 @@ from storagekit.registry import driver_classes
 from storagekit.source import Source
 
 DEFAULT_ROOT = "var/lib/docker"
+#: ``--userns-remap`` moves everything into ``<data-root>/<uid>.<gid>/``.
+REMAPPED = re.compile(r"\d+\.\d+")
 
 
 def looks_like_root(source: Source) -> bool:
     """True if ``source`` has a graph-driver image store, or containers beside driver data."""
     if GraphDriverStore.present_in(source):
         return True
+    if is_legacy_graph(source):
+        return True
     if not source.is_dir("containers"):
         return False
-    if source.is_dir("volumes") or source.is_dir("graph"):
+    if source.is_dir("volumes"):
         return True
     return any(cls.detect(source) for cls in driver_classes().values())
+
+
+def is_legacy_graph(source: Source) -> bool:
+    """Docker <= 1.9: ``graph/<v1 id>/`` and ``repositories-<driver>``, no ``image/``."""
+    if not source.is_dir("graph"):
+        return False
+    try:
+        return any(n.startswith("repositories-") for n in source.listdir(""))
+    except SourceError:
+        return False
 
 
 def _daemon_json_root(source: Source) -> str | None:
@@ -63,10 +78,13 @@ def find_root(source: Source) -> tuple[Source, str]:
         tops = [e for e in source.scandir("") if e.is_dir]
     except SourceError:
         tops = []
-    if len(tops) == 1:
-        sub = source.sub(tops[0].path)
+    # A root archived one level down (tar -C /var/lib -c docker), or a --userns-remap root
+    # (<data-root>/<uid>.<gid>/) whose top level holds nothing else.
+    nested = [e for e in tops if len(tops) == 1 or REMAPPED.fullmatch(e.name)]
+    for entry in sorted(nested, key=lambda e: e.name):
+        sub = source.sub(entry.path)
         if looks_like_root(sub):
-            return sub, tops[0].path
+            return sub, entry.path
     raise NotADockerRootError(
         f"{source.description}: not a Docker data root "
         "(no image/<driver>/ store, no containers/ beside driver data, no var/lib/docker)"

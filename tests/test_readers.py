@@ -239,3 +239,38 @@ def test_root_inside_host_tree(tmp_path, run):
     simple_root(Path(tmp_path / "host2" / "var/lib/docker"))
     r = run("-r", str(tmp_path / "host2"), "audit", "--format", "json")
     assert r.json()["root"]["location"] == "var/lib/docker"
+
+
+def test_whole_host_archive(tmp_path, run):
+    import tarfile
+
+    host = tmp_path / "host"
+    b, image, cid = simple_root(host / "var/lib/docker")
+    archive = tmp_path / "host.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(host, arcname=".")
+    r = run("-r", str(archive), "audit", "--format", "json")
+    assert r.code == 0, r.err
+    report = r.json()
+    assert report["root"]["location"] == "var/lib/docker"
+    assert [c["id"] for c in report["containers"]] == [cid]
+    assert report["findings"] == []
+
+
+def test_userns_remapped_root(tmp_path, run):
+    simple_root(tmp_path / "100000.100000")
+    r = run("-r", str(tmp_path), "containers", "--format", "json")
+    assert r.code == 0, r.err
+    assert len(r.json()) == 1
+
+
+def test_legacy_layouts_are_named(tmp_path, run):
+    (tmp_path / "graph" / ("a" * 64)).mkdir(parents=True)
+    write(tmp_path / "repositories-aufs", '{"Repositories": {}}')
+    write(tmp_path / "containers" / ("c" * 64) / "config.json", "{}")
+    r = run("-r", str(tmp_path), "audit", "--format", "json")
+    assert r.code == 0, r.err
+    assert sorted(f["code"] for f in r.json()["findings"]) == [
+        "legacy-container",
+        "legacy-graph-layout",
+    ]
