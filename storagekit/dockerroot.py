@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import Counter
 from functools import cached_property
 
-from storagekit.sources import open_source
 from storagekit.containers import read_containers
 from storagekit.driver import StorageDriver
 from storagekit.imagestore import GraphDriverStore, ImageStore
@@ -17,6 +16,7 @@ from storagekit.locate import find_root, is_legacy_graph
 from storagekit.model import Container, Findings, Image, Layer, RWLayer, Volume
 from storagekit.registry import driver_classes
 from storagekit.source import Source
+from storagekit.sources import open_source
 from storagekit.volumes import read_volumes
 
 
