@@ -50,6 +50,7 @@ class Overlay2Driver(StorageDriver):
     def __init__(self, source: Source, findings: Findings) -> None:
         super().__init__(source, findings)
         self._links_by_file: dict[str, str] | None = None
+        self._links: dict[str, str | None] = {}
 
     @classmethod
     def detect(cls, source: Source) -> bool:
@@ -87,6 +88,11 @@ class Overlay2Driver(StorageDriver):
 
     def resolve_link(self, link_id: str) -> str | None:
         """The layer ID a LINKID stands for: via ``l/<LINKID>``, else via the ``link`` files."""
+        if link_id not in self._links:
+            self._links[link_id] = self._resolve_link(link_id)
+        return self._links[link_id]
+
+    def _resolve_link(self, link_id: str) -> str | None:
         path = f"{self.root}/l/{link_id}"
         try:
             target = self.source.readlink(path)

@@ -35,6 +35,8 @@ class DockerRoot:
         self.evidence = evidence or source.description
         self.location = location
         self.findings = Findings()
+        #: Results of analyses, computed once per root (the evidence does not change).
+        self.memo: dict[tuple[str, ...], object] = {}
 
     @classmethod
     def open(cls, path: str) -> DockerRoot:

@@ -80,6 +80,7 @@ class StorageDriver(ABC):
     def __init__(self, source: Source, findings: Findings) -> None:
         self.source = source
         self.findings = findings
+        self._present: dict[str, bool] = {}
 
     @classmethod
     @abstractmethod
@@ -105,11 +106,15 @@ class StorageDriver(ABC):
         return self._layer_path(layer_id)
 
     def has_layer(self, layer_id: str) -> bool:
-        """True if the layer's directory exists (an unsafe ID never exists)."""
-        try:
-            return self.source.is_dir(self.layer_path(layer_id))
-        except (UnsafePathError, SourceError):
-            return False
+        """True if the layer's directory exists (an unsafe ID never exists); asked once per ID."""
+        present = self._present.get(layer_id)
+        if present is None:
+            try:
+                present = self.source.is_dir(self.layer_path(layer_id))
+            except (UnsafePathError, SourceError):
+                present = False
+            self._present[layer_id] = present
+        return present
 
     def parent_ids(self, layer_id: str) -> list[str] | None:
         """The parents the driver itself recorded for a layer, nearest first.

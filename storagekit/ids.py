@@ -16,6 +16,8 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 #: A container or driver ID as Docker writes it on Linux (``layer_unix.go``, mount-id check).
 DRIVER_ID = re.compile(r"[0-9a-f]{64}(-init)?")
+#: One path component: no "/", NUL or control characters, 1 to 255 characters.
+_COMPONENT = re.compile(r"[^/\x00-\x1f\x7f]{1,255}")
 
 
 def is_digest(value: str) -> bool:
@@ -34,9 +36,7 @@ def is_safe_component(value: str) -> bool:
     Refuses the empty string, ``.``, ``..``, anything with ``/`` or a NUL byte, and names with
     control characters (no Docker ID has them; they only serve to confuse a terminal).
     """
-    if not value or value in (".", "..") or len(value) > 255:
-        return False
-    return not any(c == "/" or ord(c) < 0x20 or c == "\x7f" for c in value)
+    return value not in (".", "..") and _COMPONENT.fullmatch(value) is not None
 
 
 def hex_of(digest: str) -> str:

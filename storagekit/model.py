@@ -274,13 +274,10 @@ class Stack:
         layers: the layers, top first (a container's rw layer, its init layer, then image
             layers down to the base).
         complete: ``False`` when a link of the chain is missing or broken.
-        driver_parents_agree: whether the driver's own parent records match the layer store
-            (``None`` for drivers that keep none, such as vfs).
         problems: what broke the chain, in plain words.
     """
 
     driver: str
     layers: tuple[StackLayer, ...]
     complete: bool = True
-    driver_parents_agree: bool | None = None
     problems: tuple[str, ...] = field(default=())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storagekit.analysis.chains import container_stack, image_stack
+from storagekit.analysis.chains import container_stack, image_stack, parents_agree
 from storagekit.analysis.usage import children_of, container_size_rw, image_sizes
 from storagekit.dockerroot import DockerRoot
 from storagekit.ids import chain_ids
@@ -184,7 +184,7 @@ def chain_record(root: DockerRoot, obj: Container | Image) -> Record:
         "kind": "container" if isinstance(obj, Container) else "image",
         "driver": stack.driver,
         "layers": [_stack_layer(lay) for lay in stack.layers],
-        "driver_parents_agree": stack.driver_parents_agree,
+        "driver_parents_agree": parents_agree(root, stack),
         "complete": stack.complete,
         "problems": list(stack.problems),
     }
@@ -206,7 +206,7 @@ def chain_findings(root: DockerRoot) -> None:
         stack = container_stack(root, container)
         for problem in stack.problems:
             root.findings.error("broken-chain", container.config_path, problem)
-        if stack.driver_parents_agree is False:
+        if parents_agree(root, stack) is False:
             root.findings.warning(
                 "driver-parents-disagree",
                 container.config_path,
@@ -216,7 +216,7 @@ def chain_findings(root: DockerRoot) -> None:
         stack = image_stack(root, image)
         for problem in stack.problems:
             root.findings.error("broken-chain", image.config_path, problem)
-        if stack.driver_parents_agree is False:
+        if parents_agree(root, stack) is False:
             root.findings.warning(
                 "driver-parents-disagree",
                 image.config_path,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import posixpath
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ from storagekit.errors import (
 
 #: Default number of symbolic links :meth:`Source.resolve` follows before giving up (Linux: 40).
 MAX_LINK_HOPS = 40
+
+
+#: A path that is already normal: components without NUL, none of them "", "." or "..".
+_CLEAN = re.compile(r"(?!\.\.?(?:/|$))[^/\0]+(?:/(?!\.\.?(?:/|$))[^/\0]+)*")
 
 
 class FileType(enum.Enum):
@@ -110,6 +115,8 @@ def normpath(path: str) -> str:
     Raises:
         UnsafePathError: the path contains ``..`` or a NUL byte.
     """
+    if _CLEAN.fullmatch(path):
+        return path
     if "\0" in path:
         raise UnsafePathError(f"path contains a NUL byte: {path!r}")
     parts = [p for p in path.split("/") if p and p != "."]

@@ -32,7 +32,7 @@ def _path(driver: StorageDriver | None, layer_id: str | None) -> tuple[str | Non
         path = driver.layer_path(layer_id)
     except UnsafePathError:
         return None, False
-    return path, driver.source.is_dir(path)
+    return path, driver.has_layer(layer_id)
 
 
 def _stack_layer(
@@ -86,21 +86,36 @@ def walk_parents(store: ImageStore, top: str | None) -> ParentWalk:
     return ParentWalk(layers, problems)
 
 
-def _parents_agree(driver: StorageDriver | None, stack: list[StackLayer]) -> bool | None:
-    """Whether the driver's parent record of the top layer names the rest of the stack."""
-    if driver is None or not stack or stack[0].cache_id is None:
+def parents_agree(root: DockerRoot, stack: Stack) -> bool | None:
+    """Whether the driver's own parent record of the top layer names the rest of the stack.
+
+    ``None`` when the driver keeps no such record (vfs) or the top layer is unknown.
+    """
+    driver = root.driver(stack.driver)
+    layers = stack.layers
+    if driver is None or not layers or layers[0].cache_id is None:
         return None
     try:
-        recorded = driver.parent_ids(stack[0].cache_id)
+        recorded = driver.parent_ids(layers[0].cache_id)
     except UnsafePathError:
         return False
     if recorded is None:
         return None
-    return recorded == [s.cache_id for s in stack[1:]]
+    return recorded == [lay.cache_id for lay in layers[1:]]
 
 
 def image_stack(root: DockerRoot, image: Image) -> Stack:
-    """The image's layers, top first, from its diff IDs."""
+    """The image's layers, top first, from its diff IDs (computed once per root)."""
+    key = ("image-stack", image.driver, image.id)
+    cached = root.memo.get(key)
+    if isinstance(cached, Stack):
+        return cached
+    stack = _image_stack(root, image)
+    root.memo[key] = stack
+    return stack
+
+
+def _image_stack(root: DockerRoot, image: Image) -> Stack:
     store = root.stores.get(image.driver)
     driver = root.driver(image.driver)
     layers: list[StackLayer] = []
@@ -117,11 +132,21 @@ def image_stack(root: DockerRoot, image: Image) -> Stack:
             layers.append(_stack_layer("image", driver, layer.cache_id, layer))
         previous = chain
     layers.reverse()
-    return _finish(image.driver, driver, layers, problems)
+    return _finish(image.driver, layers, problems)
 
 
 def container_stack(root: DockerRoot, container: Container) -> Stack:
-    """The container's rw layer, init layer and image layers, top first."""
+    """The container's rw layer, init layer and image layers, top first (once per root)."""
+    key = ("container-stack", container.id)
+    cached = root.memo.get(key)
+    if isinstance(cached, Stack):
+        return cached
+    stack = _container_stack(root, container)
+    root.memo[key] = stack
+    return stack
+
+
+def _container_stack(root: DockerRoot, container: Container) -> Stack:
     store = root.store_for(container)
     driver_name = store.driver if store else container.driver
     driver = root.driver(driver_name)
@@ -141,22 +166,45 @@ def container_stack(root: DockerRoot, container: Container) -> Stack:
     if rw.init_id is not None:
         layers.append(_stack_layer("init", driver, rw.init_id))
     assert store is not None
-    walk = walk_parents(store, rw.parent)
-    problems.extend(walk.problems)
-    layers.extend(_stack_layer("image", driver, lay.cache_id, lay) for lay in walk.layers)
+    below, walk_problems = _image_layers(root, store, driver, rw.parent)
+    layers.extend(below)
+    problems.extend(walk_problems)
     image = store.images.get(container.image_id)
     if image is not None and image.diff_ids:
-        top = list(chain_ids(image.diff_ids))[-1]
+        top = top_chain_id(root, image)
         if rw.parent != top:
             problems.append(
                 f"read-write layer parent {rw.parent} is not the top layer {top} of its image"
             )
-    return _finish(driver_name, driver, layers, problems)
+    return _finish(driver_name, layers, problems)
 
 
-def _finish(
-    name: str, driver: StorageDriver | None, layers: list[StackLayer], problems: list[str]
-) -> Stack:
+def top_chain_id(root: DockerRoot, image: Image) -> str | None:
+    """The chain ID of the image's top layer (``None`` for an image without layers)."""
+    key = ("top-chain", image.driver, image.id)
+    if key not in root.memo:
+        *_, top = [None, *chain_ids(image.diff_ids)]
+        root.memo[key] = top
+    value = root.memo[key]
+    return value if isinstance(value, str) else None
+
+
+def _image_layers(
+    root: DockerRoot, store: ImageStore, driver: StorageDriver | None, top: str | None
+) -> tuple[list[StackLayer], list[str]]:
+    """Stack levels and problems below a top chain ID; shared by every container on it."""
+    key = ("parent-walk", store.driver, top or "")
+    cached = root.memo.get(key)
+    if cached is None:
+        walk = walk_parents(store, top)
+        levels = [_stack_layer("image", driver, lay.cache_id, lay) for lay in walk.layers]
+        cached = (levels, walk.problems)
+        root.memo[key] = cached
+    levels, problems = cached  # type: ignore[misc]
+    return list(levels), list(problems)
+
+
+def _finish(name: str, layers: list[StackLayer], problems: list[str]) -> Stack:
     for lay in layers:
         if lay.cache_id is not None and not lay.present:
             problems.append(f"driver directory {lay.path or lay.cache_id} is missing")
@@ -164,6 +212,5 @@ def _finish(
         driver=name,
         layers=tuple(layers),
         complete=not problems,
-        driver_parents_agree=_parents_agree(driver, layers),
         problems=tuple(problems),
     )

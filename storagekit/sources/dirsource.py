@@ -177,6 +177,33 @@ class DirSource(Source):
             raise SourceError(f"{self.description}: {path}: not a regular file")
         return os.fdopen(ffd, "rb")
 
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        """See :meth:`Source.read_bytes` (one descriptor, no buffered file object)."""
+        path = normpath(path)
+        fd, name = self._split(path)
+        try:
+            ffd = _open_noatime(name, _FILE_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            raise self._error(path, exc) from None
+        try:
+            info = os.fstat(ffd)
+            if not st.S_ISREG(info.st_mode):
+                raise SourceError(f"{self.description}: {path}: not a regular file")
+            want = info.st_size + 1 if limit is None else limit
+            chunks = []
+            while want > 0:
+                chunk = os.read(ffd, min(want, 1 << 24))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if limit is not None:
+                    want -= len(chunk)
+            return b"".join(chunks)
+        except OSError as exc:
+            raise self._error(path, exc) from None
+        finally:
+            os.close(ffd)
+
     def xattrs(self, path: str) -> dict[str, bytes]:
         """See :meth:`Source.xattrs`; names the kernel hides from this user are absent."""
         path = normpath(path)
