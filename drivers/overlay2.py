@@ -60,9 +60,7 @@ class Overlay2Driver(StorageDriver):
     def layer_ids(self) -> list[str]:
         """Directories in ``overlay2/`` except ``l``."""
         try:
-            return sorted(
-                e.name for e in self.source.scandir(self.root) if e.is_dir and e.name != "l"
-            )
+            return [name for name in self.source.subdirs(self.root)[0] if name != "l"]
         except SourceError:
             return []
 

@@ -36,7 +36,7 @@ class VfsDriver(StorageDriver):
     def layer_ids(self) -> list[str]:
         """The directories in ``vfs/dir``."""
         try:
-            return sorted(e.name for e in self.source.scandir(ROOT) if e.is_dir)
+            return self.source.subdirs(ROOT)[0]
         except SourceError:
             return []
 

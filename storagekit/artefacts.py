@@ -8,6 +8,7 @@ Every read is bounded, so a hostile multi-gigabyte "ID file" costs nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from storagekit.errors import SourceError, SourceNotFoundError
@@ -46,6 +47,11 @@ def read_small(
     except SourceError as exc:
         findings.error("unreadable-file", path, f"{what} file cannot be read: {exc}")
         return None
+    return decode_small(raw, path, findings, what=what)
+
+
+def decode_small(raw: bytes, path: str, findings: Findings, *, what: str) -> str | None:
+    """The stripped text of a small file read with a limit of ``SMALL_LIMIT + 1`` bytes."""
     if len(raw) > SMALL_LIMIT:
         findings.error("oversized-file", path, f"{what} file is larger than {SMALL_LIMIT} bytes")
         return None
@@ -54,6 +60,60 @@ def read_small(
     except UnicodeDecodeError:
         findings.error("bad-encoding", path, f"{what} file is not UTF-8 text")
         return None
+
+
+class MetadataDir:
+    """The small files of one metadata directory, read in one scan (``layerdb/sha256/<id>``).
+
+    Absent, irregular, oversized or non-UTF-8 files become findings when asked for.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        path: str,
+        names: Collection[str],
+        findings: Findings,
+        limit: int = SMALL_LIMIT,
+    ) -> None:
+        self.path = path
+        self.findings = findings
+        self.limit = limit
+        self.contents, self.present = source.read_small_files(path, names, limit + 1)
+
+    def has(self, name: str) -> bool:
+        """True if an entry ``name`` exists in the directory."""
+        return name in self.present
+
+    def text(
+        self, name: str, *, what: str, required: bool = True, code: str = "missing-file"
+    ) -> str | None:
+        """The stripped text of file ``name``; ``None`` (and a finding) if it is unusable."""
+        path = f"{self.path}/{name}"
+        raw = self.contents.get(name)
+        if raw is not None:
+            return decode_small(raw, path, self.findings, what=f"{what} file")
+        self._absent(name, f"{what} file", required, code)
+        return None
+
+    def json(self, name: str, *, what: str, required: bool = True) -> Any:
+        """File ``name`` parsed as JSON; ``None`` (and a finding) if missing or invalid."""
+        path = f"{self.path}/{name}"
+        raw = self.contents.get(name)
+        if raw is None:
+            self._absent(name, what, required, "missing-file")
+            return None
+        if len(raw) > self.limit:
+            self.findings.error("oversized-file", path, f"{what} is larger than {self.limit} bytes")
+            return None
+        return parse_json(raw, path, self.findings, what=what)
+
+    def _absent(self, name: str, what: str, required: bool, code: str) -> None:
+        path = f"{self.path}/{name}"
+        if name in self.present:
+            self.findings.error("unreadable-file", path, f"{what} is not a regular file")
+        elif required:
+            self.findings.error(code, path, f"{what} is missing")
 
 
 def read_json(

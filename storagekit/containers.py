@@ -1,9 +1,10 @@
-"""Containers: ``containers/<id>/config.v2.json`` and ``hostconfig.json``.
+"""Containers: ``containers/<id>/config.v2.json``.
 
 ``config.v2.json`` is Go's ``container.Container`` serialised with default field names: ``ID``,
 ``Name`` (with a leading ``/``), ``Image`` (image ID), ``Config`` (``Image`` is what the user
 typed), ``State`` (``Running``, ``Paused``, ``Restarting``, ``Dead``, ``ExitCode``, ``StartedAt``,
-``FinishedAt``), ``Driver``, ``MountPoints`` (destination -> mount point). The status string is
+``FinishedAt``), ``Driver``, ``MountPoints`` (destination -> mount point; ``--tmpfs`` mounts
+live in ``hostconfig.json`` ``Tmpfs`` instead, as ``docker inspect`` shows them). The status is
 derived as ``State.State()`` does. An offline reader sees the state of the last checkpoint: after
 a crash ``Running`` stays true although nothing runs.
 
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from storagekit.artefacts import as_dict, as_int, as_str, read_json
+from storagekit.artefacts import JSON_LIMIT, MetadataDir, as_dict, as_int, as_str
 from storagekit.errors import SourceError
 from storagekit.ids import is_hex64
 from storagekit.model import Container, Findings, MountPoint
+from storagekit.parallel import pmap
 from storagekit.source import Source
 from storagekit.timefmt import normalize
+
+CONTAINER_FILES = ("config.v2.json", "config.json")
 
 
 def derive_status(state: dict[str, Any]) -> str:
@@ -58,21 +62,6 @@ def _mount(destination: str, raw: dict[str, Any]) -> MountPoint:
     )
 
 
-def _tmpfs_mounts(host: dict[str, Any]) -> list[MountPoint]:
-    """``HostConfig.Tmpfs`` (``--tmpfs``): mounts whose data never reached the disk."""
-    return [
-        MountPoint(
-            type="tmpfs",
-            name="",
-            source="",
-            destination=dest,
-            read_only="ro" in as_str(opts).split(","),
-            mode=as_str(opts),
-        )
-        for dest, opts in as_dict(host.get("Tmpfs")).items()
-    ]
-
-
 def recorded_root(config: dict[str, Any], cid: str) -> str:
     """The host path of the Docker root, from the paths Docker recorded for this container."""
     for key in ("HostnamePath", "HostsPath", "ResolvConfPath", "LogPath"):
@@ -93,15 +82,16 @@ def _command(config: dict[str, Any]) -> tuple[str, ...]:
 
 def read_container(source: Source, cid: str, findings: Findings) -> Container | None:
     """Read one container directory; ``None`` (and a finding) if ``config.v2.json`` is unusable."""
+    meta = MetadataDir(source, f"containers/{cid}", CONTAINER_FILES, findings, JSON_LIMIT)
     path = f"containers/{cid}/config.v2.json"
-    if not source.exists(path) and source.is_file(f"containers/{cid}/config.json"):
+    if not meta.has("config.v2.json") and meta.has("config.json"):
         findings.warning(
             "legacy-container",
             f"containers/{cid}/config.json",
             "container from Docker < 1.10 (config.json, no config.v2.json); not read",
         )
         return None
-    config = read_json(source, path, findings, what="container config")
+    config = meta.json("config.v2.json", what="container config")
     if config is None:
         return None
     if not isinstance(config, dict):
@@ -111,15 +101,6 @@ def read_container(source: Source, cid: str, findings: Findings) -> Container | 
         findings.warning(
             "container-id-mismatch", path, f"ID in config is {config.get('ID')!r}, not {cid}"
         )
-    host = as_dict(
-        read_json(
-            source,
-            f"containers/{cid}/hostconfig.json",
-            findings,
-            what="container hostconfig",
-            required=False,
-        )
-    )
     state = as_dict(config.get("State"))
     cfg = as_dict(config.get("Config"))
     labels = as_dict(cfg.get("Labels"))
@@ -128,8 +109,6 @@ def read_container(source: Source, cid: str, findings: Findings) -> Container | 
         for dest, raw in as_dict(config.get("MountPoints")).items()
         if isinstance(dest, str)
     ]
-    taken = {m.destination for m in mounts}
-    mounts += [m for m in _tmpfs_mounts(host) if m.destination not in taken]
     return Container(
         id=cid,
         name=as_str(config.get("Name")),
@@ -147,7 +126,6 @@ def read_container(source: Source, cid: str, findings: Findings) -> Container | 
         labels=tuple(sorted((k, v) for k, v in labels.items() if isinstance(v, str))),
         command=_command(config),
         log_path=as_str(config.get("LogPath")),
-        restart_policy=as_str(as_dict(host.get("RestartPolicy")).get("Name")),
         data_root=recorded_root(config, cid),
         config_path=path,
     )
@@ -156,19 +134,22 @@ def read_container(source: Source, cid: str, findings: Findings) -> Container | 
 def read_containers(source: Source, findings: Findings) -> dict[str, Container]:
     """Every readable container of ``containers/``, by ID."""
     try:
-        names = source.listdir("containers")
+        names, others = source.subdirs("containers")
     except SourceError:
         return {}
-    result = {}
+    for name in others:
+        findings.warning(
+            "unexpected-entry", f"containers/{name}", "container entry is not a directory"
+        )
+    ids = []
     for name in names:
-        path = f"containers/{name}"
         if not is_hex64(name):
-            findings.warning("unexpected-entry", path, "not a container ID (64 hex)")
+            findings.warning(
+                "unexpected-entry", f"containers/{name}", "not a container ID (64 hex)"
+            )
             continue
-        if not source.is_dir(path):
-            findings.warning("unexpected-entry", path, "container entry is not a directory")
-            continue
-        container = read_container(source, name, findings)
-        if container is not None:
-            result[name] = container
-    return result
+        ids.append(name)
+    found = pmap(
+        lambda cid: read_container(source, cid, findings), ids, source=source, findings=findings
+    )
+    return {c.id: c for c in found if c is not None}

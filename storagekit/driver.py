@@ -81,6 +81,7 @@ class StorageDriver(ABC):
         self.source = source
         self.findings = findings
         self._present: dict[str, bool] = {}
+        self._listed: set[str] | None = None
 
     @classmethod
     @abstractmethod
@@ -109,8 +110,10 @@ class StorageDriver(ABC):
         """True if the layer's directory exists (an unsafe ID never exists); asked once per ID."""
         present = self._present.get(layer_id)
         if present is None:
+            if self._listed is None:
+                self._listed = set(self.layer_ids())
             try:
-                present = self.source.is_dir(self.layer_path(layer_id))
+                present = layer_id in self._listed and self.source.is_dir(self.layer_path(layer_id))
             except (UnsafePathError, SourceError):
                 present = False
             self._present[layer_id] = present

@@ -19,10 +19,11 @@ References: moby ``daemon/internal/layer/filestore.go``, ``layer_store.go`` (``l
 
 from __future__ import annotations
 
-from storagekit.artefacts import read_small
+from storagekit.artefacts import MetadataDir
 from storagekit.errors import SourceError
 from storagekit.ids import DRIVER_ID, chain_id, is_digest, is_hex64, is_safe_component
 from storagekit.model import Findings, Layer, RWLayer
+from storagekit.parallel import pmap
 from storagekit.source import Source
 
 
@@ -31,10 +32,13 @@ def _skippable(name: str) -> bool:
     return name.endswith("-removing") or name.startswith(".tmp-")
 
 
-def _driver_id(
-    source: Source, path: str, findings: Findings, what: str, required: bool = True
-) -> str | None:
-    value = read_small(source, path, findings, what=what, required=required)
+LAYER_FILES = ("diff", "parent", "cache-id", "size")
+MOUNT_FILES = ("mount-id", "init-id", "parent")
+
+
+def _driver_id(meta: MetadataDir, name: str, what: str, required: bool = True) -> str | None:
+    path, findings = f"{meta.path}/{name}", meta.findings
+    value = meta.text(name, what=what, required=required)
     if value is None:
         return None
     if not value:
@@ -48,10 +52,9 @@ def _driver_id(
     return value
 
 
-def _digest(
-    source: Source, path: str, findings: Findings, what: str, required: bool = True
-) -> str | None:
-    value = read_small(source, path, findings, what=what, required=required)
+def _digest(meta: MetadataDir, name: str, what: str, required: bool = True) -> str | None:
+    path, findings = f"{meta.path}/{name}", meta.findings
+    value = meta.text(name, what=what, required=required)
     if value is None:
         return None
     if not is_digest(value):
@@ -63,10 +66,11 @@ def _digest(
 def read_layer(source: Source, driver: str, hexid: str, findings: Findings) -> Layer:
     """Read one ``layerdb/sha256/<hexid>`` directory."""
     path = f"image/{driver}/layerdb/sha256/{hexid}"
-    diff = _digest(source, f"{path}/diff", findings, "layer diff")
-    parent = _digest(source, f"{path}/parent", findings, "layer parent", required=False)
-    cache = _driver_id(source, f"{path}/cache-id", findings, "layer cache-id")
-    size_text = read_small(source, f"{path}/size", findings, what="layer size")
+    meta = MetadataDir(source, path, LAYER_FILES, findings)
+    diff = _digest(meta, "diff", "layer diff")
+    parent = _digest(meta, "parent", "layer parent", required=False)
+    cache = _driver_id(meta, "cache-id", "layer cache-id")
+    size_text = meta.text("size", what="layer size")
     size = None
     if size_text is not None:
         try:
@@ -90,7 +94,7 @@ def read_layer(source: Source, driver: str, hexid: str, findings: Findings) -> L
         cache_id=cache,
         size=size,
         driver=driver,
-        has_tar_split=source.is_file(f"{path}/tar-split.json.gz"),
+        has_tar_split=meta.has("tar-split.json.gz"),
         meta_path=path,
     )
 
@@ -98,11 +102,11 @@ def read_layer(source: Source, driver: str, hexid: str, findings: Findings) -> L
 def _entries(source: Source, base: str, findings: Findings, what: str) -> list[str]:
     """Directory names below ``base`` that name an object (64 hex); others become findings."""
     try:
-        names = source.listdir(base)
+        dirs, others = source.subdirs(base)
     except SourceError:
         return []
     result = []
-    for name in names:
+    for name in dirs:
         if _skippable(name):
             continue
         if not is_hex64(name):
@@ -110,37 +114,48 @@ def _entries(source: Source, base: str, findings: Findings, what: str) -> list[s
                 "unexpected-entry", f"{base}/{name}", f"not a {what} directory name (64 hex)"
             )
             continue
-        if not source.is_dir(f"{base}/{name}"):
-            findings.warning("unexpected-entry", f"{base}/{name}", f"{what} is not a directory")
-            continue
         result.append(name)
+    for name in others:
+        if not _skippable(name):
+            findings.warning("unexpected-entry", f"{base}/{name}", f"{what} is not a directory")
     return result
 
 
 def read_layers(source: Source, driver: str, findings: Findings) -> dict[str, Layer]:
-    """Every layer of ``image/<driver>/layerdb/sha256``, by chain ID."""
+    """Every layer of ``image/<driver>/layerdb/sha256``, by chain ID (read on every core)."""
     base = f"image/{driver}/layerdb/sha256"
-    layers = {}
-    for hexid in _entries(source, base, findings, "layer"):
-        layer = read_layer(source, driver, hexid, findings)
-        layers[layer.chain_id] = layer
-    return layers
+    names = _entries(source, base, findings, "layer")
+    layers = pmap(
+        lambda hexid: read_layer(source, driver, hexid, findings),
+        names,
+        source=source,
+        findings=findings,
+    )
+    return {layer.chain_id: layer for layer in layers}
+
+
+def read_mount(source: Source, driver: str, cid: str, findings: Findings) -> RWLayer:
+    """Read one ``layerdb/mounts/<container-id>`` directory."""
+    path = f"image/{driver}/layerdb/mounts/{cid}"
+    meta = MetadataDir(source, path, MOUNT_FILES, findings)
+    return RWLayer(
+        container_id=cid,
+        mount_id=_driver_id(meta, "mount-id", "container mount-id"),
+        init_id=_driver_id(meta, "init-id", "container init-id", required=False),
+        parent=_digest(meta, "parent", "mount parent", required=False),
+        driver=driver,
+        meta_path=path,
+    )
 
 
 def read_mounts(source: Source, driver: str, findings: Findings) -> dict[str, RWLayer]:
     """Every container read-write layer of ``image/<driver>/layerdb/mounts``, by container ID."""
     base = f"image/{driver}/layerdb/mounts"
-    mounts = {}
-    for cid in _entries(source, base, findings, "container mount"):
-        path = f"{base}/{cid}"
-        mounts[cid] = RWLayer(
-            container_id=cid,
-            mount_id=_driver_id(source, f"{path}/mount-id", findings, "container mount-id"),
-            init_id=_driver_id(
-                source, f"{path}/init-id", findings, "container init-id", required=False
-            ),
-            parent=_digest(source, f"{path}/parent", findings, "mount parent", required=False),
-            driver=driver,
-            meta_path=path,
-        )
-    return mounts
+    names = _entries(source, base, findings, "container mount")
+    mounts = pmap(
+        lambda cid: read_mount(source, driver, cid, findings),
+        names,
+        source=source,
+        findings=findings,
+    )
+    return {m.container_id: m for m in mounts}

@@ -173,7 +173,7 @@ class MountPoint:
 
 @dataclass(frozen=True, slots=True)
 class Container:
-    """A container (``containers/<id>/config.v2.json`` and ``hostconfig.json``).
+    """A container (``containers/<id>/config.v2.json``).
 
     Attributes:
         id: the 64-hex container ID.
@@ -192,7 +192,6 @@ class Container:
         labels: ``Config.Labels``.
         command: ``Path`` followed by ``Args``.
         log_path: ``LogPath`` as recorded (a host path).
-        restart_policy: ``HostConfig.RestartPolicy.Name``.
         data_root: the host path of the Docker root as this container's recorded paths
             (``HostnamePath``, ``LogPath``, ...) name it, "" when they name none.
         config_path: ``config.v2.json`` inside the root.
@@ -214,7 +213,6 @@ class Container:
     labels: tuple[tuple[str, str], ...] = ()
     command: tuple[str, ...] = ()
     log_path: str = ""
-    restart_policy: str = ""
     data_root: str = ""
     config_path: str = ""
 

@@ -14,6 +14,7 @@ from storagekit.analysis.usage import children_of, container_size_rw, image_size
 from storagekit.dockerroot import DockerRoot
 from storagekit.ids import chain_ids
 from storagekit.model import Container, Finding, Image, Stack, StackLayer
+from storagekit.parallel import pmap
 
 Record = dict[str, Any]
 
@@ -62,7 +63,13 @@ def container_record(root: DockerRoot, container: Container, *, sizes: bool = Tr
 def container_records(root: DockerRoot, *, sizes: bool = True) -> list[Record]:
     """Every ``containers`` object, sorted by creation time then ID."""
     ordered = sorted(root.containers.values(), key=lambda c: (c.created or "", c.id))
-    return [container_record(root, c, sizes=sizes) for c in ordered]
+    root.preload()  # read the shared metadata once, before any worker forks
+    return pmap(
+        lambda c: container_record(root, c, sizes=sizes),
+        ordered,
+        source=root.source,
+        findings=root.findings,
+    )
 
 
 def image_records(root: DockerRoot) -> list[Record]:

@@ -19,7 +19,7 @@ import enum
 import posixpath
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -147,6 +147,9 @@ class Source(ABC):
     #: A human-readable description for messages (a host path or an archive name).
     description: str = "<source>"
 
+    #: Whether forked worker processes may read through this source (after :meth:`after_fork`).
+    fork_safe: bool = False
+
     #: Whether extended attributes in the ``trusted.`` namespace can be seen through this source.
     #: A directory read by a non-root user cannot see them (overlay opaque markers then vanish).
     trusted_xattrs_visible: bool = True
@@ -184,6 +187,9 @@ class Source(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the source holds open (nothing by default)."""
 
+    def after_fork(self) -> None:  # noqa: B027 - optional hook
+        """In a forked child: stop sharing open file descriptions with the parent."""
+
     # Helpers built on the primitives. Implementations may override them for speed.
 
     def exists(self, path: str) -> bool:
@@ -212,10 +218,44 @@ class Source(ABC):
         """The sorted names in the directory ``path``."""
         return sorted(e.name for e in self.scandir(path))
 
+    def subdirs(self, path: str) -> tuple[list[str], list[str]]:
+        """The sorted names in the directory ``path``: (directories, everything else).
+
+        Symlinks to directories count as "everything else".
+        """
+        dirs: list[str] = []
+        others: list[str] = []
+        for e in self.scandir(path):
+            (dirs if e.is_dir else others).append(e.name)
+        return sorted(dirs), sorted(others)
+
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
         """Read a regular file; with ``limit``, at most that many bytes."""
         with self.open(path) as f:
             return f.read() if limit is None else f.read(limit)
+
+    def read_small_files(
+        self, directory: str, names: Collection[str], limit: int
+    ) -> tuple[dict[str, bytes], set[str]]:
+        """Read several small files of one directory at once (metadata directories).
+
+        Returns the contents (at most ``limit`` bytes each) of those ``names`` that are regular
+        files, and the names of every entry in the directory; a wanted name that is present
+        but has no content was not a regular file or could not be read.
+
+        Raises:
+            SourceNotFoundError: the directory does not exist.
+            NotADirectoryInSourceError: it is not a directory.
+        """
+        present = {e.name for e in self.scandir(directory)}
+        contents = {}
+        for name in names:
+            if name in present:
+                try:
+                    contents[name] = self.read_bytes(join(directory, name), limit)
+                except SourceError:
+                    continue
+        return contents, present
 
     def read_text(self, path: str, limit: int | None = None) -> str:
         """Read a regular file as UTF-8 (invalid bytes raise :class:`UnicodeDecodeError`)."""
@@ -294,6 +334,17 @@ class Source(ABC):
             yield top, entries
             stack.extend(e.path for e in reversed(entries) if e.is_dir)
 
+    def file_sizes(self, path: str = "") -> Iterator[tuple[object, int, int | None]]:
+        """Yield ``(inode, size, allocated)`` for every non-directory below ``path``.
+
+        The cheap walk behind disk-usage figures: links are not followed, unreadable
+        directories are skipped, each directory is scanned once.
+        """
+        for _, entries in self.walk(path):
+            for e in entries:
+                if not e.is_dir:
+                    yield e.inode, e.size, e.allocated
+
     def sub(self, path: str) -> Source:
         """A source whose top is the directory ``path`` of this one."""
         path = normpath(path)
@@ -321,6 +372,7 @@ class SubSource(Source):
     def __post_init__(self) -> None:
         self.description = f"{self.parent.description}/{self.prefix}"
         self.trusted_xattrs_visible = self.parent.trusted_xattrs_visible
+        self.fork_safe = self.parent.fork_safe
 
     def _full(self, path: str) -> str:
         path = normpath(path)
@@ -342,5 +394,11 @@ class SubSource(Source):
     def xattrs(self, path: str) -> dict[str, bytes]:  # noqa: D102 - see Source
         return self.parent.xattrs(self._full(path))
 
+    def file_sizes(self, path: str = "") -> Iterator[tuple[object, int, int | None]]:  # noqa: D102
+        return self.parent.file_sizes(self._full(path))
+
     def close(self) -> None:  # noqa: D102 - see Source
         self.parent.close()
+
+    def after_fork(self) -> None:  # noqa: D102 - see Source
+        self.parent.after_fork()

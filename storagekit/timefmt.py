@@ -13,6 +13,9 @@ from datetime import UTC, datetime, timedelta
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|z|[+-]\d{2}:\d{2})")
 
 
+_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
+
+
 def normalize(value: object) -> str | None:
     """Return ``value`` as an RFC 3339 UTC string keeping its fraction digits, or ``None``.
 
@@ -21,6 +24,8 @@ def normalize(value: object) -> str | None:
     """
     if not isinstance(value, str):
         return None
+    if _UTC.fullmatch(value) and not value.startswith("0001-01-01T00:00:00"):
+        return value  # already UTC: keep it byte for byte
     m = _RFC3339.fullmatch(value.strip())
     if m is None:
         return None

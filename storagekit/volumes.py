@@ -23,7 +23,6 @@ from typing import Any
 
 from storagekit.artefacts import as_dict, as_str, read_json
 from storagekit.errors import FormatError, SourceError
-from storagekit.formats.bolt import BoltDB
 from storagekit.ids import is_safe_component
 from storagekit.model import Findings, Volume
 from storagekit.source import Source
@@ -42,6 +41,9 @@ def read_volume_db(source: Source, findings: Findings) -> dict[str, dict[str, An
         data = source.read_bytes(DB_PATH, DB_LIMIT)
     except SourceError:
         return {}
+    # Imported here: construct costs start-up time that commands without volumes never need.
+    from storagekit.formats.bolt import BoltDB
+
     try:
         bucket = BoltDB.from_bytes(data, DB_PATH).bucket(b"volumes")
     except FormatError as exc:

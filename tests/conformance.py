@@ -69,7 +69,6 @@ def check_containers(records: list[dict[str, Any]], expected: dict[str, Any]) ->
             sorted(
                 (m["type"], m["name"], m["source"], m["destination"], m["read_only"])
                 for m in r["mounts"]
-                if m["type"] != "tmpfs"  # --tmpfs is HostConfig.Tmpfs; inspect omits it
             )
             == mounts
         )

@@ -62,6 +62,14 @@ class ParentWalk:
     problems: list[str]
 
 
+@dataclass(frozen=True)
+class ParentLevels:
+    """Stack levels below a top chain ID, and what broke the walk (cached per root)."""
+
+    levels: tuple[StackLayer, ...]
+    problems: tuple[str, ...]
+
+
 def walk_parents(store: ImageStore, top: str | None) -> ParentWalk:
     """Follow the layer store's ``parent`` files from ``top`` down to a base layer."""
     layers: list[Layer] = []
@@ -195,13 +203,14 @@ def _image_layers(
     """Stack levels and problems below a top chain ID; shared by every container on it."""
     key = ("parent-walk", store.driver, top or "")
     cached = root.memo.get(key)
-    if cached is None:
+    if not isinstance(cached, ParentLevels):
         walk = walk_parents(store, top)
-        levels = [_stack_layer("image", driver, lay.cache_id, lay) for lay in walk.layers]
-        cached = (levels, walk.problems)
+        cached = ParentLevels(
+            tuple(_stack_layer("image", driver, lay.cache_id, lay) for lay in walk.layers),
+            tuple(walk.problems),
+        )
         root.memo[key] = cached
-    levels, problems = cached  # type: ignore[misc]
-    return list(levels), list(problems)
+    return list(cached.levels), list(cached.problems)
 
 
 def _finish(name: str, layers: list[StackLayer], problems: list[str]) -> Stack:

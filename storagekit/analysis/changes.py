@@ -146,9 +146,9 @@ def directory_size(source: Source, top: str) -> int:
     """Docker's ``directory.Size``: apparent sizes of non-directories, each inode once."""
     total = 0
     seen: set[object] = set()
-    for entry in iter_files(source, top):
-        if entry.size == 0 or entry.inode in seen:
+    for inode, size, _ in source.file_sizes(top):
+        if size == 0 or inode in seen:
             continue
-        seen.add(entry.inode)
-        total += entry.size
+        seen.add(inode)
+        total += size
     return total

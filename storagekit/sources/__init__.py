@@ -8,7 +8,6 @@ import stat as st
 from storagekit.errors import SourceError
 from storagekit.source import Source
 from storagekit.sources.dirsource import DirSource
-from storagekit.sources.tarsource import TarSource
 
 __all__ = ["open_source"]
 
@@ -30,5 +29,8 @@ def open_source(path: str) -> Source:
     if st.S_ISDIR(mode):
         return DirSource(path)
     if st.S_ISREG(mode):
+        # Imported here: tarfile and the decompressors cost start-up time a directory never needs.
+        from storagekit.sources.tarsource import TarSource
+
         return TarSource(path)
     raise SourceError(f"{path}: evidence must be a directory or a tar archive")

@@ -13,7 +13,7 @@ import errno
 import os
 import stat as st
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import BinaryIO
 
 from storagekit.errors import NotADirectoryInSourceError, SourceError, SourceNotFoundError
@@ -22,7 +22,8 @@ from storagekit.source import Entry, FileType, Source, normpath
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _NOATIME = getattr(os, "O_NOATIME", 0)
-_FD_CACHE = 64
+_FD_CACHE = 256
+_FIRST_READ = 1 << 16
 
 _TYPES = {
     st.S_IFREG: FileType.FILE,
@@ -46,6 +47,10 @@ def _open_noatime(path: str, flags: int, dir_fd: int | None = None) -> int:
         except PermissionError:
             pass
     return os.open(path, flags, dir_fd=dir_fd)
+
+
+def _identity(s: os.stat_result) -> tuple[int, int]:
+    return s.st_dev, s.st_ino
 
 
 def entry_from_stat(path: str, s: os.stat_result, link_target: str | None = None) -> Entry:
@@ -81,7 +86,13 @@ class DirSource(Source):
         except OSError as exc:
             raise SourceError(f"{self.root}: cannot open directory: {exc.strerror}") from exc
         self._fds: OrderedDict[str, int] = OrderedDict()
+        # Paths whose every component is known to be a real directory (opened with
+        # O_NOFOLLOW, or reported as a directory, not a link, by a scan of a known one).
+        # Below them a path can be resolved by the kernel in one call without following links.
+        self._real_dirs: set[str] = {""}
+        self._identity = _identity(os.fstat(self._root_fd))
         self.trusted_xattrs_visible = os.geteuid() == 0
+        self.fork_safe = True
 
     def close(self) -> None:
         """Close every descriptor the source holds."""
@@ -91,6 +102,18 @@ class DirSource(Source):
         if self._root_fd >= 0:
             os.close(self._root_fd)
             self._root_fd = -1
+
+    def after_fork(self) -> None:
+        """Reopen every descriptor, so parent and child never share a directory offset."""
+        self.close()
+        try:
+            fd = _open_noatime(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise SourceError(f"{self.root}: cannot reopen directory: {exc.strerror}") from exc
+        if _identity(os.fstat(fd)) != self._identity:
+            os.close(fd)
+            raise SourceError(f"{self.root}: the directory was replaced while being read")
+        self._root_fd = fd
 
     def _error(self, path: str, exc: OSError) -> SourceError:
         where = f"{self.description}: {path or '.'}"
@@ -115,6 +138,7 @@ class DirSource(Source):
         except OSError as exc:
             raise self._error(path, exc) from None
         self._fds[path] = fd
+        self._real_dirs.add(path)
         if len(self._fds) > _FD_CACHE:
             _, old = self._fds.popitem(last=False)
             os.close(old)
@@ -137,6 +161,37 @@ class DirSource(Source):
             raise self._error(path, exc) from None
         return entry_from_stat(path, s, target)
 
+    def _mode(self, path: str) -> int | None:
+        """``st_mode`` of ``path`` (not following a final link), ``None`` when unreachable."""
+        path = normpath(path)
+        head = path.rpartition("/")[0]
+        if path and head in self._real_dirs:
+            try:
+                return os.stat(path, dir_fd=self._root_fd, follow_symlinks=False).st_mode
+            except OSError:
+                return None
+        try:
+            fd, name = self._split(path)
+            if not name:
+                return os.fstat(fd).st_mode
+            return os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+        except OSError:
+            return None
+
+    def exists(self, path: str) -> bool:
+        """See :meth:`Source.exists` (no Entry built)."""
+        return self._mode(path) is not None
+
+    def is_dir(self, path: str) -> bool:
+        """See :meth:`Source.is_dir` (no Entry built)."""
+        mode = self._mode(path)
+        return mode is not None and st.S_ISDIR(mode)
+
+    def is_file(self, path: str) -> bool:
+        """See :meth:`Source.is_file` (no Entry built)."""
+        mode = self._mode(path)
+        return mode is not None and st.S_ISREG(mode)
+
     def scandir(self, path: str) -> Iterator[Entry]:
         """See :meth:`Source.scandir`."""
         path = normpath(path)
@@ -155,6 +210,61 @@ class DirSource(Source):
                     continue  # vanished or unreadable: not evidence we can speak for
                 yield entry_from_stat(prefix + de.name, s, target)
 
+    def file_sizes(self, path: str = "") -> Iterator[tuple[object, int, int | None]]:
+        """See :meth:`Source.file_sizes`: descriptor-relative scans, no Entry objects.
+
+        Depth first; a directory's descriptor stays open only while children of it are still
+        to be visited, so at most one descriptor per level of the tree is open.
+        """
+        path = normpath(path)
+        try:
+            top = os.dup(self._dirfd(path))
+        except (SourceError, OSError):
+            return
+        # (parent, name): parent is a [fd, pending children] holder; None for the top.
+        stack: list[tuple[list[int] | None, str]] = [(None, "")]
+        opened = {top}
+        try:
+            while stack:
+                parent, name = stack.pop()
+                try:
+                    if parent is None:
+                        fd = top
+                    else:
+                        fd = _open_noatime(name, _DIR_FLAGS, dir_fd=parent[0])
+                        opened.add(fd)
+                except OSError:
+                    fd = -1
+                finally:
+                    if parent is not None:
+                        parent[1] -= 1
+                        if parent[1] == 0:
+                            opened.discard(parent[0])
+                            os.close(parent[0])
+                if fd < 0:
+                    continue
+                holder = [fd, 0]
+                try:
+                    with os.scandir(fd) as it:
+                        for de in it:
+                            try:
+                                if de.is_dir(follow_symlinks=False):
+                                    stack.append((holder, de.name))
+                                    holder[1] += 1
+                                    continue
+                                s = de.stat(follow_symlinks=False)
+                            except OSError:
+                                continue
+                            yield (s.st_dev, s.st_ino), s.st_size, s.st_blocks * 512
+                except OSError:
+                    pass
+                if holder[1] == 0:
+                    opened.discard(fd)
+                    os.close(fd)
+        finally:
+            for fd in opened:
+                os.close(fd)
+
     def listdir(self, path: str) -> list[str]:
         """See :meth:`Source.listdir` (without a stat per entry)."""
         path = normpath(path)
@@ -164,45 +274,125 @@ class DirSource(Source):
         except OSError as exc:
             raise self._error(path, exc) from None
 
+    def _open_regular(self, fd: int, name: str, path: str, known: bool = False) -> int:
+        """Open a regular file below ``fd`` without ever opening anything else.
+
+        The type is checked with ``lstat`` *before* the open: a device node planted in the
+        evidence (a watchdog, a tape, the host's disk) is never opened. ``known`` skips that
+        check when a directory scan already said "regular file". The descriptor is verified to
+        be the file that was checked.
+        """
+        try:
+            if not known:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if not st.S_ISREG(info.st_mode):
+                    raise SourceError(f"{self.description}: {path}: not a regular file")
+            ffd = _open_noatime(name, _FILE_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            if isinstance(exc, SourceError):
+                raise
+            raise self._error(path, exc) from None
+        if not known and not st.S_ISREG(os.fstat(ffd).st_mode):
+            os.close(ffd)
+            raise SourceError(f"{self.description}: {path}: not a regular file")
+        return ffd
+
+    def subdirs(self, path: str) -> tuple[list[str], list[str]]:
+        """See :meth:`Source.subdirs` (file types from the directory scan, no stat each)."""
+        path = normpath(path)
+        fd = self._dirfd(path)
+        dirs: list[str] = []
+        others: list[str] = []
+        try:
+            with os.scandir(fd) as it:
+                for de in it:
+                    try:
+                        is_dir = de.is_dir(follow_symlinks=False)
+                    except OSError:
+                        is_dir = False
+                    (dirs if is_dir else others).append(de.name)
+        except OSError as exc:
+            raise self._error(path, exc) from None
+        prefix = f"{path}/" if path else ""
+        self._real_dirs.update(prefix + d for d in dirs)
+        return sorted(dirs), sorted(others)
+
     def open(self, path: str) -> BinaryIO:
         """See :meth:`Source.open`."""
         path = normpath(path)
         fd, name = self._split(path)
-        try:
-            ffd = _open_noatime(name, _FILE_FLAGS, dir_fd=fd)
-        except OSError as exc:
-            raise self._error(path, exc) from None
-        if not st.S_ISREG(os.fstat(ffd).st_mode):
-            os.close(ffd)
-            raise SourceError(f"{self.description}: {path}: not a regular file")
-        return os.fdopen(ffd, "rb")
+        return os.fdopen(self._open_regular(fd, name, path), "rb")
 
-    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
-        """See :meth:`Source.read_bytes` (one descriptor, no buffered file object)."""
-        path = normpath(path)
-        fd, name = self._split(path)
+    def _read_fd(self, ffd: int, limit: int | None, path: str) -> bytes:
+        """Read up to ``limit`` bytes (all when ``None``) and close the descriptor.
+
+        Most metadata files are tiny: the first read asks for 64 KiB and a short read ends it;
+        only larger files cost an ``fstat`` and further reads.
+        """
         try:
-            ffd = _open_noatime(name, _FILE_FLAGS, dir_fd=fd)
-        except OSError as exc:
-            raise self._error(path, exc) from None
-        try:
-            info = os.fstat(ffd)
-            if not st.S_ISREG(info.st_mode):
-                raise SourceError(f"{self.description}: {path}: not a regular file")
-            want = info.st_size + 1 if limit is None else limit
-            chunks = []
+            first = os.read(ffd, _FIRST_READ if limit is None else min(limit, _FIRST_READ))
+            if len(first) < _FIRST_READ or (limit is not None and len(first) >= limit):
+                return first
+            want = os.fstat(ffd).st_size + 1 if limit is None else limit
+            chunks = [first]
+            want -= len(first)
             while want > 0:
-                chunk = os.read(ffd, min(want, 1 << 24))
-                if not chunk:
-                    break
+                ask = min(want, 1 << 24)
+                chunk = os.read(ffd, ask)
                 chunks.append(chunk)
-                if limit is not None:
-                    want -= len(chunk)
+                if len(chunk) < ask:  # a short read of a regular file is its end
+                    break
+                want -= len(chunk)
             return b"".join(chunks)
         except OSError as exc:
             raise self._error(path, exc) from None
         finally:
             os.close(ffd)
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        """See :meth:`Source.read_bytes` (one descriptor, no buffered file object)."""
+        path = normpath(path)
+        fd, name = self._split(path)
+        return self._read_fd(self._open_regular(fd, name, path), limit, path)
+
+    def read_small_files(
+        self, directory: str, names: Collection[str], limit: int
+    ) -> tuple[dict[str, bytes], set[str]]:
+        """See :meth:`Source.read_small_files`: one directory scan, then one read per file.
+
+        Metadata directories are visited once each, so the directory's descriptor is opened
+        for this call and closed again rather than kept in the descriptor cache.
+        """
+        directory = normpath(directory)
+        head, _, last = directory.rpartition("/")
+        try:
+            fd = _open_noatime(last, _DIR_FLAGS, dir_fd=self._dirfd(head)) if last else -1
+        except OSError as exc:
+            raise self._error(directory, exc) from None
+        dfd = fd if fd >= 0 else self._root_fd
+        contents: dict[str, bytes] = {}
+        present: set[str] = set()
+        try:
+            with os.scandir(dfd) as it:
+                for de in it:
+                    name = de.name
+                    present.add(name)
+                    if name not in names:
+                        continue
+                    try:
+                        if not de.is_file(follow_symlinks=False):
+                            continue
+                        # The scan said "regular file"; O_NOFOLLOW keeps a swapped link out.
+                        ffd = _open_noatime(name, _FILE_FLAGS, dir_fd=dfd)
+                        contents[name] = self._read_fd(ffd, limit, name)
+                    except OSError:
+                        continue
+        except OSError as exc:
+            raise self._error(directory, exc) from None
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        return contents, present
 
     def xattrs(self, path: str) -> dict[str, bytes]:
         """See :meth:`Source.xattrs`; names the kernel hides from this user are absent."""

@@ -128,3 +128,40 @@ def test_vfs_layout(tmp_path):
     assert drv.parent_ids(A) is None
     assert not Overlay2Driver.detect(drv.source)
     assert not AufsDriver.detect(drv.source)
+
+
+def test_entry_points_match_importlib_metadata():
+    from importlib.metadata import entry_points as stdlib_entry_points
+
+    from storagekit.registry import GROUP, entry_points
+
+    expected = sorted((ep.name, ep.value) for ep in stdlib_entry_points(group=GROUP))
+    assert sorted(entry_points(GROUP)) == expected
+    assert ("overlay2", "storagekit.drivers.overlay2:Overlay2Driver") in expected
+
+
+def test_entry_points_file_parsing():
+    from storagekit.registry import _parse
+
+    text = "# c\n[console_scripts]\nx = a:b\n[ storagekit.drivers ]\nzfs = pkg.mod:Zfs [extra]\n"
+    assert _parse(text, "storagekit.drivers") == [("zfs", "pkg.mod:Zfs")]
+
+
+def test_broken_plugin_is_a_finding(monkeypatch):
+    from storagekit import registry
+
+    monkeypatch.setattr(
+        registry,
+        "entry_points",
+        lambda group: [("bad", "no.such.module:X"), ("vfs", "storagekit.drivers.vfs:VfsDriver")],
+    )
+    registry._load.cache_clear()
+    try:
+        findings = Findings()
+        classes = registry.driver_classes(findings)
+        assert list(classes) == ["vfs"]
+        [f] = list(findings)
+        assert f.code == "driver-plugin-error"
+        assert "'bad' (no.such.module:X) failed to load" in f.message
+    finally:
+        registry._load.cache_clear()
