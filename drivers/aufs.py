@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from storagekit.driver import StorageDriver, Whiteout, aufs_style_whiteout
+from storagekit.driver import ParentRecord, StorageDriver, Whiteout, aufs_style_whiteout
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
 from storagekit.source import Entry, Source
@@ -52,9 +52,9 @@ class AufsDriver(StorageDriver):
     def _layer_path(self, layer_id: str) -> str:
         return f"aufs/diff/{layer_id}"
 
-    def parent_ids(self, layer_id: str) -> list[str] | None:
+    def _read_parents(self, layer_id: str) -> ParentRecord | None:
         """The lines of ``aufs/layers/<id>``, nearest ancestor first; unsafe lines are findings."""
-        path = f"aufs/layers/{self.layer_path(layer_id).rpartition('/')[2]}"
+        path = f"aufs/layers/{layer_id}"
         try:
             text = self.source.read_bytes(path, MAX_LAYERS_FILE).decode("utf-8")
         except SourceError:
@@ -64,8 +64,9 @@ class AufsDriver(StorageDriver):
             return None
         except UnicodeDecodeError:
             self.findings.error("bad-driver-parents", path, "aufs layers file is not UTF-8 text")
-            return None
+            return ParentRecord((), complete=False)
         parents = []
+        complete = True
         for line in text.splitlines():
             line = line.strip()
             if not line:
@@ -74,9 +75,10 @@ class AufsDriver(StorageDriver):
                 self.findings.error(
                     "unsafe-id", path, f"aufs layers file names an unusable layer ID: {line!r}"
                 )
+                complete = False
                 continue
             parents.append(line)
-        return parents
+        return ParentRecord(tuple(parents), complete)
 
     def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
         """Aufs whiteouts are ``.wh.`` files (``go-archive/whiteouts.go``)."""

@@ -29,13 +29,14 @@ import re
 from collections.abc import Callable
 from typing import ClassVar
 
-from storagekit.driver import StorageDriver, Whiteout, aufs_style_whiteout
+from storagekit.driver import ParentRecord, StorageDriver, Whiteout, aufs_style_whiteout
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
 from storagekit.model import Findings
 from storagekit.source import Entry, FileType, Source
 
 LINK_ID = re.compile(r"[A-Z2-7]{26}")
+LOWER_ENTRY = re.compile(r"l/([A-Z2-7]{26})")
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque")
 MAX_SMALL_FILE = 1 << 16
 
@@ -51,6 +52,7 @@ class Overlay2Driver(StorageDriver):
         super().__init__(source, findings)
         self._links_by_file: dict[str, str] | None = None
         self._links: dict[str, str | None] = {}
+        self._by_entry: dict[str, str] = {}  # "l/<LINKID>" -> layer ID, once resolved
 
     @classmethod
     def detect(cls, source: Source) -> bool:
@@ -105,38 +107,45 @@ class Overlay2Driver(StorageDriver):
             )
         return self.links_by_file().get(link_id)
 
-    def parent_ids(self, layer_id: str) -> list[str] | None:
-        """The layers named by ``<id>/lower`` (nearest first); ``[]`` when there is none."""
-        path = f"{self.root}/{self.layer_path(layer_id).split('/')[-2]}/lower"
+    def _read_parents(self, layer_id: str) -> ParentRecord | None:
+        """The layers named by ``<id>/lower`` (nearest first); none for a base layer."""
+        path = f"{self.root}/{layer_id}/lower"
         try:
             raw = self.source.read_bytes(path, MAX_SMALL_FILE)
         except SourceError:
-            return []
+            return ParentRecord(())
         try:
             text = raw.decode("utf-8").strip()
         except UnicodeDecodeError:
             self.findings.error("bad-driver-parents", path, "overlay2 lower file is not text")
-            return None
+            return ParentRecord((), complete=False)
         parents: list[str] = []
+        complete = True
         for item in filter(None, text.split(":")):
-            m = re.fullmatch(r"l/([A-Z2-7]{26})", item)
-            if m is None:
+            parent = self._by_entry.get(item)
+            m = None
+            if parent is None:
+                m = LOWER_ENTRY.fullmatch(item)
+                parent = self.resolve_link(m.group(1)) if m else None
+                if parent is not None:
+                    self._by_entry[item] = parent
+            if parent is None and m is None:
                 self.findings.error(
                     "unsafe-lower",
                     path,
                     f"overlay2 lower entry is not an l/<LINKID> link: {item!r}",
                 )
-                continue
-            parent = self.resolve_link(m.group(1))
-            if parent is None:
+            elif parent is None:
                 self.findings.error(
                     "broken-lower",
                     path,
                     f"overlay2 lower entry {item} resolves to no layer directory",
                 )
+            if parent is None:
+                complete = False
                 continue
             parents.append(parent)
-        return parents
+        return ParentRecord(tuple(parents), complete)
 
     def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
         """0/0 character devices hide names; opaque xattrs mark directories; ``.wh.`` files too."""

@@ -131,12 +131,12 @@ def read_container(source: Source, cid: str, findings: Findings) -> Container | 
     )
 
 
-def read_containers(source: Source, findings: Findings) -> dict[str, Container]:
-    """Every readable container of ``containers/``, by ID."""
+def container_ids(source: Source, findings: Findings) -> list[str]:
+    """The IDs of ``containers/``'s container directories; anything else is a finding."""
     try:
         names, others = source.subdirs("containers")
     except SourceError:
-        return {}
+        return []
     for name in others:
         findings.warning(
             "unexpected-entry", f"containers/{name}", "container entry is not a directory"
@@ -149,6 +149,12 @@ def read_containers(source: Source, findings: Findings) -> dict[str, Container]:
             )
             continue
         ids.append(name)
+    return ids
+
+
+def read_containers(source: Source, findings: Findings) -> dict[str, Container]:
+    """Every readable container of ``containers/``, by ID (read on every core)."""
+    ids = container_ids(source, findings)
     found = pmap(
         lambda cid: read_container(source, cid, findings), ids, source=source, findings=findings
     )

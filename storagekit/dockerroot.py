@@ -152,11 +152,15 @@ class DockerRoot:
         if store is not None:
             return store
         for store in self.stores.values():
-            if container.id in store.rw_layers:
+            if store.rw_layer(container.id) is not None:
                 return store
         return None
 
     def rw_layer(self, container: Container) -> RWLayer | None:
         """The container's ``layerdb/mounts/<id>`` record, if any."""
         store = self.store_for(container)
-        return store.rw_layers.get(container.id) if store else None
+        return store.rw_layer(container.id) if store else None
+
+    def adopt_containers(self, containers: dict[str, Container]) -> None:
+        """Take containers read elsewhere (by parallel workers) as this root's containers."""
+        self.__dict__["containers"] = containers

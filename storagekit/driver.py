@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from storagekit.errors import SourceError, UnsafePathError
@@ -63,6 +64,19 @@ def aufs_style_whiteout(entry: Entry) -> Whiteout:
     return Whiteout.FILE
 
 
+@dataclass(frozen=True, slots=True)
+class ParentRecord:
+    """A driver's own record of a layer's parents (aufs ``layers/<id>``, overlay2 ``lower``).
+
+    Attributes:
+        parents: the parent layer IDs, nearest first (entries that could not be used left out).
+        complete: every entry of the record named a usable layer directory.
+    """
+
+    parents: tuple[str, ...]
+    complete: bool = True
+
+
 class StorageDriver(ABC):
     """A reader of one graph driver's on-disk layout below the Docker root.
 
@@ -82,6 +96,7 @@ class StorageDriver(ABC):
         self.findings = findings
         self._present: dict[str, bool] = {}
         self._listed: set[str] | None = None
+        self._parents: dict[str, ParentRecord | None] = {}
 
     @classmethod
     @abstractmethod
@@ -119,13 +134,31 @@ class StorageDriver(ABC):
             self._present[layer_id] = present
         return present
 
+    def parent_record(self, layer_id: str) -> ParentRecord | None:
+        """The parents the driver itself recorded for a layer (read once per ID).
+
+        ``None`` when the driver keeps no such record (vfs).
+
+        Raises:
+            UnsafePathError: ``layer_id`` cannot name a directory entry safely.
+        """
+        self.layer_path(layer_id)  # validates the ID
+        if layer_id not in self._parents:
+            self._parents[layer_id] = self._read_parents(layer_id)
+        return self._parents[layer_id]
+
+    def _read_parents(self, layer_id: str) -> ParentRecord | None:
+        """Read the driver's parent record of a validated layer ID (``None``: keeps none)."""
+        return None
+
     def parent_ids(self, layer_id: str) -> list[str] | None:
         """The parents the driver itself recorded for a layer, nearest first.
 
         ``None`` when the driver keeps no such record (vfs). Used to cross-check the layer
         store; entries that cannot be resolved are left out and reported as findings.
         """
-        return None
+        record = self.parent_record(layer_id)
+        return None if record is None else list(record.parents)
 
     def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
         """Classify a directory entry of a layer; ``xattrs`` fetches its extended attributes."""

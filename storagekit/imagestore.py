@@ -11,8 +11,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from functools import cached_property
 
+from storagekit.ids import is_hex64
 from storagekit.imagedb import read_images
-from storagekit.layerdb import read_layers, read_mounts
+from storagekit.layerdb import read_layers, read_mount, read_mounts
 from storagekit.model import Findings, Image, Layer, RWLayer
 from storagekit.source import Source
 
@@ -42,6 +43,10 @@ class ImageStore(ABC):
     def rw_layers(self) -> dict[str, RWLayer]:
         """Container read-write layers by container ID."""
 
+    @abstractmethod
+    def rw_layer(self, container_id: str) -> RWLayer | None:
+        """One container's read-write layer, without reading the others."""
+
 
 class GraphDriverStore(ImageStore):
     """``image/<driver>/`` of Docker 1.10 and later, read lazily."""
@@ -52,6 +57,7 @@ class GraphDriverStore(ImageStore):
         self.source = source
         self.driver = driver
         self.findings = findings
+        self._rw_cache: dict[str, RWLayer | None] = {}
 
     @cached_property
     def images(self) -> dict[str, Image]:  # noqa: D102 - see ImageStore
@@ -64,6 +70,17 @@ class GraphDriverStore(ImageStore):
     @cached_property
     def rw_layers(self) -> dict[str, RWLayer]:  # noqa: D102 - see ImageStore
         return read_mounts(self.source, self.driver, self.findings)
+
+    def rw_layer(self, container_id: str) -> RWLayer | None:  # noqa: D102 - see ImageStore
+        if "rw_layers" in self.__dict__:
+            return self.rw_layers.get(container_id)
+        if container_id not in self._rw_cache:
+            path = f"image/{self.driver}/layerdb/mounts/{container_id}"
+            found = None
+            if is_hex64(container_id) and self.source.is_dir(path):
+                found = read_mount(self.source, self.driver, container_id, self.findings)
+            self._rw_cache[container_id] = found
+        return self._rw_cache[container_id]
 
     @staticmethod
     def present_in(source: Source) -> list[str]:

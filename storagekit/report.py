@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from storagekit.analysis.chains import container_stack, image_stack, parents_agree
+from storagekit.analysis.chains import (
+    container_layer_dirs,
+    container_stack,
+    image_stack,
+    parents_agree,
+)
 from storagekit.analysis.usage import children_of, container_size_rw, image_sizes
+from storagekit.containers import container_ids, read_container
 from storagekit.dockerroot import DockerRoot
 from storagekit.ids import chain_ids
 from storagekit.model import Container, Finding, Image, Stack, StackLayer
@@ -22,7 +28,6 @@ Record = dict[str, Any]
 def container_record(root: DockerRoot, container: Container, *, sizes: bool = True) -> Record:
     """One ``containers`` object."""
     rw = root.rw_layer(container)
-    stack = container_stack(root, container)
     mounts = []
     for m in container.mounts:
         present = m.type == "volume" and root.source.is_dir(f"volumes/{m.name}/_data")
@@ -54,7 +59,7 @@ def container_record(root: DockerRoot, container: Container, *, sizes: bool = Tr
         "driver": container.driver,
         "mount_id": rw.mount_id if rw else None,
         "init_id": rw.init_id if rw else None,
-        "layer_dirs": [lay.cache_id for lay in stack.layers],
+        "layer_dirs": container_layer_dirs(root, container),
         "mounts": mounts,
         "size_rw": container_size_rw(root, container) if sizes else None,
     }
@@ -62,14 +67,25 @@ def container_record(root: DockerRoot, container: Container, *, sizes: bool = Tr
 
 def container_records(root: DockerRoot, *, sizes: bool = True) -> list[Record]:
     """Every ``containers`` object, sorted by creation time then ID."""
-    ordered = sorted(root.containers.values(), key=lambda c: (c.created or "", c.id))
-    root.preload()  # read the shared metadata once, before any worker forks
-    return pmap(
-        lambda c: container_record(root, c, sizes=sizes),
-        ordered,
-        source=root.source,
-        findings=root.findings,
-    )
+    if "containers" in root.__dict__:
+        done = [(c, container_record(root, c, sizes=sizes)) for c in root.containers.values()]
+    else:
+        # One pass per container, on every core: its config, its read-write layer record,
+        # the driver's parent record and its size, without reading the whole layer store.
+        _ = root.stores, root.drivers  # shared by the workers: set up before they fork
+
+        def one(cid: str) -> tuple[Container, Record] | None:
+            container = read_container(root.source, cid, root.findings)
+            if container is None:
+                return None
+            return container, container_record(root, container, sizes=sizes)
+
+        ids = container_ids(root.source, root.findings)
+        found = pmap(one, ids, source=root.source, findings=root.findings)
+        done = [pair for pair in found if pair is not None]
+        root.adopt_containers({c.id: c for c, _ in done})
+    done.sort(key=lambda pair: (pair[0].created or "", pair[0].id))
+    return [record for _, record in done]
 
 
 def image_records(root: DockerRoot) -> list[Record]:

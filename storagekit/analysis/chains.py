@@ -187,6 +187,27 @@ def _container_stack(root: DockerRoot, container: Container) -> Stack:
     return _finish(driver_name, layers, problems)
 
 
+def container_layer_dirs(root: DockerRoot, container: Container) -> list[str | None]:
+    """The container's driver directory IDs, top first, as Docker mounts them.
+
+    Docker mounts what the driver itself recorded for the writable layer (overlay2 ``lower``,
+    aufs ``layers/<mount-id>``), and ``docker inspect`` shows the same. When the driver keeps
+    no such record (vfs), or it is damaged or incomplete, the chain comes from the layer store.
+    """
+    rw = root.rw_layer(container)
+    if rw is None:
+        return []
+    driver = root.driver(rw.driver)
+    if driver is not None and rw.mount_id is not None:
+        try:
+            record = driver.parent_record(rw.mount_id)
+        except UnsafePathError:
+            record = None
+        if record is not None and record.complete and (record.parents or rw.init_id is None):
+            return [rw.mount_id, *record.parents]
+    return [lay.cache_id for lay in container_stack(root, container).layers]
+
+
 def top_chain_id(root: DockerRoot, image: Image) -> str | None:
     """The chain ID of the image's top layer (``None`` for an image without layers)."""
     key = ("top-chain", image.driver, image.id)

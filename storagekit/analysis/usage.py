@@ -72,18 +72,23 @@ def image_sizes(root: DockerRoot) -> dict[tuple[str, str], ImageSizes]:
 
 
 def container_size_rw(root: DockerRoot, container: Container) -> int | None:
-    """Bytes in the container's writable layer as ``docker ps -s`` counts them."""
-    stack = container_stack(root, container)
-    driver = root.driver(stack.driver)
-    if driver is None or not stack.layers or stack.layers[0].role != "rw":
+    """Bytes in the container's writable layer as ``docker ps -s`` counts them.
+
+    Change-only drivers: ``directory.Size`` of the writable layer. Full-copy drivers: the size
+    of its changes against the layer below (the init layer), as ``ChangesSize``.
+    """
+    rw = root.rw_layer(container)
+    driver = root.driver(rw.driver) if rw else None
+    if rw is None or driver is None or rw.mount_id is None or not driver.has_layer(rw.mount_id):
         return None
-    top = stack.layers[0]
-    if not top.present or top.path is None:
-        return None
+    top = driver.layer_path(rw.mount_id)
     if not driver.full_copy:
-        return directory_size(root.source, top.path)
-    below = stack.layers[1] if len(stack.layers) > 1 else None
-    new = Tree(root.source, top.path)
-    if below is None or below.path is None or not below.present:
-        return directory_size(root.source, top.path)
-    return changes_size(new, changes(new, Tree(root.source, below.path)))
+        return directory_size(root.source, top)
+    below = rw.init_id
+    if below is None:
+        stack = container_stack(root, container).layers
+        below = stack[1].cache_id if len(stack) > 1 else None
+    if below is None or not driver.has_layer(below):
+        return directory_size(root.source, top)
+    new = Tree(root.source, top)
+    return changes_size(new, changes(new, Tree(root.source, driver.layer_path(below))))

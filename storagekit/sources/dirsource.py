@@ -178,6 +178,17 @@ class DirSource(Source):
         except OSError:
             return None
 
+    def readlink(self, path: str) -> str:
+        """See :meth:`Source.readlink` (one ``readlinkat``, no stat)."""
+        path = normpath(path)
+        fd, name = self._split(path)
+        try:
+            return os.readlink(name, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise SourceError(f"{self.description}: {path}: not a symbolic link") from None
+            raise self._error(path, exc) from None
+
     def exists(self, path: str) -> bool:
         """See :meth:`Source.exists` (no Entry built)."""
         return self._mode(path) is not None
