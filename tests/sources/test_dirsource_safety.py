@@ -1,0 +1,56 @@
+"""DirSource never opens what is not a regular file, and walks sizes like the generic walker."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from storagekit.errors import SourceError
+from storagekit.source import Source
+from storagekit.sources.dirsource import DirSource
+
+
+def test_device_nodes_are_never_opened(tmp_path, monkeypatch):
+    os.mknod(tmp_path / "cache-id", 0o600 | 0o020000, os.makedev(1, 3))  # char 1:3
+    (tmp_path / "diff").write_text("sha256:x")
+    source = DirSource(tmp_path)
+    opened: list[str] = []
+    real_open = os.open
+
+    def spy(path, flags, *args, **kwargs):
+        opened.append(os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spy)
+    with pytest.raises(SourceError, match="not a regular file"):
+        source.read_bytes("cache-id")
+    with pytest.raises(SourceError, match="not a regular file"):
+        source.open("cache-id")
+    contents, present = source.read_small_files("", ("cache-id", "diff"), 100)
+    assert contents == {"diff": b"sha256:x"}
+    assert present == {"cache-id", "diff"}
+    assert "cache-id" not in opened
+
+
+def test_fast_size_walk_equals_the_generic_walk(tmp_path):
+    (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+    (tmp_path / "a" / "f").write_bytes(b"x" * 5000)
+    os.link(tmp_path / "a" / "f", tmp_path / "a" / "b" / "hard")
+    os.symlink("../f", tmp_path / "a" / "b" / "link")
+    (tmp_path / "a" / "b" / "c" / "g").write_bytes(b"")
+    os.mkfifo(tmp_path / "a" / "fifo")
+    for i in range(300):  # wide: more subdirectories than one would keep open
+        (tmp_path / "w" / f"d{i}").mkdir(parents=True)
+        (tmp_path / "w" / f"d{i}" / "x").write_bytes(b"12")
+    source = DirSource(tmp_path)
+    fast = sorted(source.file_sizes(""), key=repr)
+    generic = sorted(Source.file_sizes(source, ""), key=repr)
+    assert fast == generic
+    assert len(fast) == 5 + 300
+    assert sum(size for _, size, _ in fast) == 5000 * 2 + 4 + 600
+    before = len(os.listdir("/proc/self/fd"))
+    walker = source.file_sizes("w")
+    next(walker)
+    walker.close()  # abandoned half-way: no descriptor leaks
+    assert len(os.listdir("/proc/self/fd")) == before
