@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from functools import cached_property
 
+from storagekit.errors import SourceError
 from storagekit.ids import is_hex64
 from storagekit.imagedb import read_images
 from storagekit.layerdb import read_layers, read_mount, read_mounts
@@ -75,10 +76,12 @@ class GraphDriverStore(ImageStore):
         if "rw_layers" in self.__dict__:
             return self.rw_layers.get(container_id)
         if container_id not in self._rw_cache:
-            path = f"image/{self.driver}/layerdb/mounts/{container_id}"
             found = None
-            if is_hex64(container_id) and self.source.is_dir(path):
-                found = read_mount(self.source, self.driver, container_id, self.findings)
+            if is_hex64(container_id):
+                try:
+                    found = read_mount(self.source, self.driver, container_id, self.findings)
+                except SourceError:  # no layerdb/mounts/<id> directory
+                    found = None
             self._rw_cache[container_id] = found
         return self._rw_cache[container_id]
 
