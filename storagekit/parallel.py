@@ -28,6 +28,8 @@ R = TypeVar("R")
 
 #: Below this many items per worker, forking costs more than it saves.
 MIN_CHUNK = 150
+#: The share of the work this process keeps, relative to one worker's.
+PARENT_SHARE = 0.8
 _in_child = False
 
 
@@ -44,10 +46,15 @@ def workers_for(count: int, source: Source) -> int:
 
 
 def _chunks(items: Sequence[T], n: int) -> list[Sequence[T]]:
-    size, extra = divmod(len(items), n)
+    """Contiguous chunks; the first (this process's) is smaller by ``PARENT_SHARE``.
+
+    This process also unpickles every worker's results, so it takes less of the work itself.
+    """
+    weights = [PARENT_SHARE] + [1.0] * (n - 1)
+    total = sum(weights)
     out, start = [], 0
-    for i in range(n):
-        end = start + size + (1 if i < extra else 0)
+    for i, w in enumerate(weights):
+        end = len(items) if i == n - 1 else start + round(len(items) * w / total)
         out.append(items[start:end])
         start = end
     return out
