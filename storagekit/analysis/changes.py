@@ -18,11 +18,13 @@ children's blocks (by name), then the ``D`` lines of its direct children.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fnmatch
+import posixpath
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from storagekit.errors import SourceError
-from storagekit.source import Entry, Source
+from storagekit.source import Entry, Source, join
 
 MAX_DEPTH = 4096
 
@@ -152,3 +154,61 @@ def directory_size(source: Source, top: str) -> int:
         seen.add(inode)
         total += size
     return total
+
+
+def _walk_lexical(tree: Tree, rel: str, depth: int = 0) -> Iterator[tuple[str, Entry]]:
+    """Go's ``filepath.Walk`` order: pre-order, names in byte order."""
+    if depth > MAX_DEPTH:
+        return
+    children = tree.children(rel)
+    for name in sorted(children, key=lambda n: n.encode("utf-8", "surrogateescape")):
+        entry = children[name]
+        child = f"{rel}/{name}" if rel else name
+        yield child, entry
+        if entry.is_dir:
+            yield from _walk_lexical(tree, child, depth + 1)
+
+
+def aufs_changes(rw: Tree, parents: Sequence[Tree]) -> list[Change]:
+    """Docker's aufs change list (``pkg/archive.Changes``): a walk of the read-write branch.
+
+    ``.wh.<name>`` is ``D``; anything else is ``A`` unless a parent branch (the init layer
+    first) has the path, then ``C`` — except a directory whose size, mode and mtime equal the
+    parent's, which is skipped. The parent of an ``A`` or ``D`` gets a ``C`` first, once.
+    Root-level ``.wh..wh.*`` bookkeeping is skipped (its contents are not, as in Docker).
+    """
+    out: list[Change] = []
+    changed_dirs: set[str] = set()
+    for rel, entry in _walk_lexical(rw, ""):
+        path = "/" + rel
+        if "/" not in rel and fnmatch.fnmatchcase(rel, ".wh..wh.*"):
+            continue
+        kind = "A"
+        if entry.name.startswith(".wh."):
+            kind, path = "D", posixpath.join(posixpath.dirname(path), entry.name[4:])
+        else:
+            for parent in parents:
+                try:
+                    before = parent.source.stat(join(parent.top, rel))
+                except SourceError:
+                    continue
+                if (
+                    before.is_dir
+                    and entry.is_dir
+                    and (before.size, before.mode) == (entry.size, entry.mode)
+                    and _same_mtime(before.mtime_ns, entry.mtime_ns)
+                ):
+                    kind = ""
+                kind = kind and "C"
+                break
+        if not kind:
+            continue
+        if entry.is_dir:
+            changed_dirs.add(path)
+        if kind in ("A", "D"):
+            parent_dir = posixpath.dirname(path)
+            if parent_dir not in changed_dirs and parent_dir != "/":
+                out.append(Change("C", parent_dir))
+                changed_dirs.add(parent_dir)
+        out.append(Change(kind, path))
+    return out

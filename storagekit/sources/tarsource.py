@@ -311,6 +311,9 @@ class TarSource(Source):
         self.path = os.fspath(path)
         self.description = self.path
         self.trusted_xattrs_visible = True
+        #: Members that carried extended attributes: none at all in an archive of overlay2
+        #: layers means it was made without ``--xattrs`` (opaque markers are then lost).
+        self.xattr_members = 0
         self.problems: list[str] = []
         self._index: dict[str, _Rec] = {"": _IMPLIED}
         self._children: dict[str, list[str]] = {}
@@ -440,6 +443,8 @@ class TarSource(Source):
             if k.startswith(_XATTR)
         }
         extra = _Extra(xattrs=xattrs) if xattrs else None
+        if xattrs:
+            self.xattr_members += 1
         mode = self._modes.setdefault(info.mode & 0o7777, info.mode & 0o7777)
         head: tuple[int, int, int] = (mode, info.uid, info.gid)
         mtime, offset, size = _mtime_ns(info), info.offset_data, 0

@@ -1,0 +1,122 @@
+"""Union views of containers and images, and the container's changes (``docker diff``).
+
+A container's filesystem is its read-write layer over its init layer over its image's layers —
+the directories Docker mounts (:func:`~storagekit.analysis.chains.container_layer_dirs`). An
+image's is its layers. ``docker diff`` compares the container's view with the same stack
+without the read-write layer (init changes are never reported), or, for aufs, walks the
+read-write branch (:func:`~storagekit.analysis.changes.aufs_changes`).
+"""
+
+from __future__ import annotations
+
+from storagekit.analysis.chains import container_layer_dirs, image_stack
+from storagekit.analysis.changes import Change, Tree, aufs_changes, changes
+from storagekit.dockerroot import DockerRoot
+from storagekit.driver import StorageDriver
+from storagekit.errors import SourceError, UnsafePathError
+from storagekit.model import Container, Image
+from storagekit.union import LayerDir, UnionView
+
+
+def _layer_dirs(
+    root: DockerRoot, driver: StorageDriver | None, ids: list[str | None], what: str, where: str
+) -> list[LayerDir]:
+    if driver is None:
+        raise SourceError(f"{what}: no reader for its storage driver")
+    layers = []
+    for layer_id in ids:
+        if layer_id is None:
+            root.findings.error(
+                "missing-layer", where, f"{what}: a layer of its stack is unknown; files absent"
+            )
+            continue
+        try:
+            present = driver.has_layer(layer_id)
+            path = driver.layer_path(layer_id)
+        except UnsafePathError:
+            present = False
+        if not present:
+            root.findings.error(
+                "missing-layer-dir",
+                where,
+                f"{what}: layer directory {layer_id} is missing; its files are absent",
+            )
+            continue
+        layers.append(LayerDir(root.source, path, layer_id, driver))
+    return layers
+
+
+def container_view(root: DockerRoot, container: Container, *, rw: bool = True) -> UnionView:
+    """The container's root filesystem; with ``rw=False``, as it was before it ran.
+
+    Raises:
+        SourceError: no layer of the container can be read.
+    """
+    record = root.rw_layer(container)
+    driver = root.driver(record.driver if record else container.driver)
+    ids = container_layer_dirs(root, container)
+    if not rw:
+        ids = ids[1:]
+    what = f"container {container.name or container.id}"
+    view = UnionView(_layer_dirs(root, driver, ids, what, container.config_path), what)
+    _check_markers(root, view, container.config_path)
+    return view
+
+
+def image_view(root: DockerRoot, image: Image) -> UnionView:
+    """The image's filesystem.
+
+    Raises:
+        SourceError: no layer of the image can be read.
+    """
+    stack = image_stack(root, image)
+    ids = [lay.cache_id for lay in stack.layers]
+    what = f"image {image.id}"
+    view = UnionView(
+        _layer_dirs(root, root.driver(image.driver), ids, what, image.config_path), what
+    )
+    _check_markers(root, view, image.config_path)
+    return view
+
+
+def _check_markers(root: DockerRoot, view: UnionView, where: str) -> None:
+    """Say when opaque-directory markers cannot be seen in this evidence."""
+    if view.full_copy or view.layers[0].driver.name == "aufs":
+        return
+    source = root.source
+    if not source.trusted_xattrs_visible:
+        root.findings.warning(
+            "xattrs-invisible",
+            where,
+            "this directory evidence is read without root: trusted.overlay.opaque markers are "
+            "invisible, so files deleted with their directory may show as present",
+        )
+    elif getattr(_archive(source), "xattr_members", None) == 0:
+        root.findings.warning(
+            "xattrs-missing",
+            where,
+            "the archive holds no extended attributes (made without --xattrs?): overlay opaque "
+            "directories cannot be recognised, so files deleted with their directory may show",
+        )
+
+
+def _archive(source: object) -> object:
+    while hasattr(source, "parent"):
+        source = source.parent
+    return source
+
+
+def container_changes(root: DockerRoot, container: Container) -> list[Change]:
+    """``docker diff`` of a container, in an order Docker itself can produce."""
+    record = root.rw_layer(container)
+    driver = root.driver(record.driver) if record else None
+    if driver is not None and driver.name == "aufs" and record and record.mount_id:
+        parents = driver.parent_ids(record.mount_id)
+        if parents is not None:
+            return aufs_changes(
+                Tree(root.source, driver.layer_path(record.mount_id)),
+                [Tree(root.source, driver.layer_path(p)) for p in parents],
+            )
+    new = container_view(root, container)
+    old = container_view(root, container, rw=False)
+    return changes(Tree(new, ""), Tree(old, ""))
