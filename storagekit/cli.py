@@ -6,16 +6,20 @@ Results go to stdout; findings and errors go to stderr, after the results.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
-from storagekit import __version__, render, report
+from storagekit import __version__, recover, render, report
 from storagekit.dockerroot import DockerRoot
 from storagekit.errors import StoragekitError
+from storagekit.model import Container
 from storagekit.refs import resolve
+from storagekit.union import UnionView
+from storagekit.views import container_changes, container_view, image_view
 
 FORMAT = click.option(
     "--format",
@@ -48,9 +52,15 @@ class Context:
 
 
 def _emit(root: DockerRoot, fmt: str, data: Any, as_table: Callable[[], str]) -> None:
-    click.echo(render.to_json(data) if fmt == "json" else as_table())
+    text = render.to_json(data) if fmt == "json" else as_table()
+    if text:
+        click.echo(text)
+    _emit_findings(root)
+
+
+def _emit_findings(root: DockerRoot) -> None:
     for finding in root.findings.sorted():
-        click.echo(render.finding_line(report.finding_record(finding)), err=True)
+        click.echo(render.display(render.finding_line(report.finding_record(finding))), err=True)
 
 
 def _listing(root: DockerRoot, fmt: str, records: Sequence[report.Record], columns: Any) -> None:
@@ -144,6 +154,119 @@ def chain(ctx: click.Context, ref: str, fmt: str) -> None:
     root = _state(ctx).root()
     data = report.chain_record(root, resolve(root, ref))
     _emit(root, fmt, data, lambda: render.chain_table(data))
+
+
+def _view(root: DockerRoot, ref: str) -> tuple[UnionView, str]:
+    """The union view of a container or image reference, and what it is."""
+    obj = resolve(root, ref)
+    if isinstance(obj, Container):
+        return container_view(root, obj), "container"
+    return image_view(root, obj), "image"
+
+
+def _inside(view: UnionView, path: str, *, follow: bool) -> str:
+    """A path inside the view, symlinks resolved with chroot semantics when ``follow``."""
+    return view.resolve(path) if follow else view.stat(path).path
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("path", default="/")
+@click.option("-R", "--recursive", is_flag=True, help="List the whole tree below PATH.")
+@click.option("--deleted", is_flag=True, help="Also list entries hidden by whiteouts.")
+@FORMAT
+@click.pass_context
+def ls(ctx: click.Context, ref: str, path: str, recursive: bool, deleted: bool, fmt: str) -> None:
+    """List the merged view of a container or image at PATH (default /)."""
+    root = _state(ctx).root()
+    view, _ = _view(root, ref)
+    records = list(recover.list_view(view, _inside(view, path, follow=True), recursive, deleted))
+    _listing(root, fmt, records, render.LS_COLUMNS)
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("path")
+@click.pass_context
+def cat(ctx: click.Context, ref: str, path: str) -> None:
+    """Write a file of a container or image to stdout (links resolved inside it)."""
+    root = _state(ctx).root()
+    view, _ = _view(root, ref)
+    inner = _inside(view, path, follow=True)
+    out = sys.stdout.buffer
+    with view.open(inner) as f:
+        while chunk := f.read(1 << 20):
+            out.write(chunk)
+    out.flush()
+    _emit_findings(root)
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("path", default="/")
+@click.option("-o", "--output", "output", help="A new (or empty) directory to write into.")
+@click.option("--tar", "tar_file", help="A tar archive to write (- for stdout).")
+@click.option("--manifest", help="JSON-lines manifest with the SHA-256 of every file.")
+@click.option("--devices", is_flag=True, help="Recreate device nodes (needs root).")
+@click.option("--keep-setid", is_flag=True, help="Keep set-user/group-ID bits (needs root).")
+@click.pass_context
+def extract(
+    ctx: click.Context,
+    ref: str,
+    path: str,
+    output: str | None,
+    tar_file: str | None,
+    manifest: str | None,
+    devices: bool,
+    keep_setid: bool,
+) -> None:
+    """Recover the merged view (or the subtree at PATH) to a directory or a tar archive."""
+    if (output is None) == (tar_file is None):
+        raise click.UsageError("give exactly one of -o DIR and --tar FILE")
+    root = _state(ctx).root()
+    view, _ = _view(root, ref)
+    top = _inside(view, path, follow=False)
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(manifest, "x", encoding="utf-8")) if manifest else None
+        if output is not None:
+            result = recover.extract_dir(
+                view, top, output, log, layer_of=view.layer_of, devices=devices, setid=keep_setid
+            )
+        else:
+            assert tar_file is not None
+            out = (
+                sys.stdout.buffer if tar_file == "-" else stack.enter_context(open(tar_file, "xb"))
+            )
+            result = recover.extract_tar(view, top, out, log, layer_of=view.layer_of)
+    click.echo(
+        f"extracted {result.files} files, {result.bytes} bytes"
+        + (
+            f"; {len(result.skipped)} entries not recreated (see the manifest)"
+            if result.skipped
+            else ""
+        ),
+        err=True,
+    )
+    _emit_findings(root)
+
+
+@cli.command()
+@click.argument("container")
+@FORMAT
+@click.pass_context
+def diff(ctx: click.Context, container: str, fmt: str) -> None:
+    """The container's changes against its image, as docker diff prints them."""
+    root = _state(ctx).root()
+    obj = resolve(root, container, images=False)
+    assert isinstance(obj, Container)
+    found = container_changes(root, obj)
+    records = [{"kind": c.kind, "path": c.path} for c in found]
+    _emit(
+        root,
+        fmt,
+        records,
+        lambda: "\n".join(f"{c.kind} {render.display(c.path)}" for c in found),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,7 +18,18 @@ def to_json(data: Any) -> str:
     Compact because scripts read it (pipe it to ``jq`` to read it yourself), and because
     Python's indenting encoder is several times slower on a thousand-container root.
     """
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # Names that are not UTF-8 are carried as lone surrogates (surrogateescape); write them as
+    # JSON escapes ("\udcff" for byte 0xff), which decode back to the same Python string.
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def display(text: str) -> str:
+    r"""A name for a terminal: bytes that are not UTF-8 shown as ``\xff`` escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def human_size(value: int | None) -> str:
@@ -145,6 +157,25 @@ def audit_table(report: Record) -> str:
     ]
     lines += [finding_line(f) for f in report["findings"]] or ["none"]
     return "\n".join(lines)
+
+
+LS_COLUMNS: list[Column] = [
+    ("MODE", lambda r: r["mode"]),
+    ("TYPE", lambda r: r["type"]),
+    ("UID", lambda r: r["uid"]),
+    ("GID", lambda r: r["gid"]),
+    ("SIZE", lambda r: r["size"]),
+    ("MTIME", lambda r: r["mtime"][:19] + "Z"),
+    ("LAYER", lambda r: short(r["layer"]) if r["layer"] else "-"),
+    (
+        "PATH",
+        lambda r: (
+            ("[deleted] " if r.get("deleted") else "")
+            + display(r["path"])
+            + (f" -> {display(r['link_target'])}" if r["link_target"] is not None else "")
+        ),
+    ),
+]
 
 
 def finding_line(f: Record) -> str:

@@ -56,3 +56,10 @@ def is_timestamp(value: object) -> bool:
 def now_utc() -> datetime:
     """The current time, timezone-aware (for report headers)."""
     return datetime.now(UTC)
+
+
+def from_ns(ns: int) -> str:
+    """Nanoseconds since the epoch as RFC 3339 UTC with nanoseconds (file mtimes)."""
+    seconds, frac = divmod(ns, 1_000_000_000)
+    when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"

@@ -140,7 +140,7 @@ class UnionView(Source):
                 continue
             here: set[str] = set()
             for e in entries:
-                kind = drv.whiteout(e, lambda: {}) if not e.is_dir else Whiteout.NONE
+                kind = drv.whiteout(e, dict)  # a directory's own opacity is read when merged
                 if kind is Whiteout.OPAQUE_MARKER:
                     opaque = True
                     continue
@@ -251,12 +251,11 @@ class UnionView(Source):
             except SourceError:
                 continue
             for e in entries:
-                kind = layer.driver.whiteout(e, lambda: {}) if not e.is_dir else Whiteout.NONE
+                kind = layer.driver.whiteout(e, dict)
                 if kind is Whiteout.NONE and e.name not in merged.names:
                     result.setdefault(e.name, (e, index))
         return [
-            (self._rebase(e, path), self.layers[i].layer_id)
-            for _, (e, i) in sorted(result.items())
+            (self._rebase(e, path), self.layers[i].layer_id) for _, (e, i) in sorted(result.items())
         ]
 
 

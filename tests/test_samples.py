@@ -6,60 +6,10 @@ from it with GNU tar (xattrs and device nodes kept, which needs root).
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from tests.conformance import check_containers, check_images, check_layers
-
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_roots"
-NAMES = sorted(p.name for p in SAMPLES.iterdir() if (p / "root.tar.xz").is_file())
-
-
-def expected_of(name: str) -> dict[str, Any]:
-    return json.loads((SAMPLES / name / "expected.json").read_text())
-
-
-@pytest.fixture(scope="session")
-def extracted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Each sample root extracted once per session (skipped forms if not root)."""
-    out: dict[str, Path] = {}
-    if os.geteuid() != 0 or shutil.which("tar") is None:
-        return out
-    for name in NAMES:
-        dest = tmp_path_factory.mktemp(name)
-        subprocess.run(
-            [
-                "tar",
-                "--xattrs",
-                "--xattrs-include=*",
-                "--numeric-owner",
-                "-xJf",
-                str(SAMPLES / name / "root.tar.xz"),
-                "-C",
-                str(dest),
-            ],
-            check=True,
-        )
-        out[name] = dest
-    return out
-
-
-@pytest.fixture(params=["archive", "directory"])
-def sample(request: pytest.FixtureRequest, extracted: dict[str, Path]):
-    def pick(name: str) -> str:
-        if request.param == "archive":
-            return str(SAMPLES / name / "root.tar.xz")
-        if name not in extracted:
-            pytest.skip("extracting a root with device nodes and xattrs needs root")
-        return str(extracted[name])
-
-    return pick
+from tests.conftest import NAMES, expected_of
 
 
 def test_samples_exist():

@@ -1,0 +1,330 @@
+"""Recovering files: listing a view, and extracting it to a new directory or a tar archive.
+
+Extraction never writes outside its output and never follows a link: every file is created
+relative to a descriptor of its parent directory (itself opened with ``O_NOFOLLOW``), symlinks
+are recreated verbatim and never resolved, and names are single path components from the view.
+A JSON-lines manifest records every entry with the SHA-256 of every regular file, including
+what could not be recreated (device nodes without root, set-id bits unless asked for).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat as st
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from storagekit.errors import StoragekitError
+from storagekit.source import Entry, FileType, Source
+from storagekit.timefmt import from_ns
+
+CHUNK = 1 << 20
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_TAR_TYPES = {
+    FileType.FILE: tarfile.REGTYPE,
+    FileType.DIR: tarfile.DIRTYPE,
+    FileType.SYMLINK: tarfile.SYMTYPE,
+    FileType.CHARDEV: tarfile.CHRTYPE,
+    FileType.BLOCKDEV: tarfile.BLKTYPE,
+    FileType.FIFO: tarfile.FIFOTYPE,
+}
+
+
+def mode_string(mode: int) -> str:
+    """Permission bits as a zero-padded octal string (``0755``, ``4755``)."""
+    return f"{mode:04o}"
+
+
+def _name_key(entry: Entry) -> bytes:
+    return entry.name.encode("utf-8", "surrogateescape")
+
+
+def preorder(view: Source, top: str = "") -> Iterator[Entry]:
+    """Every entry below ``top``, in Go's ``filepath.Walk`` order (``docker export``'s).
+
+    A directory's entry comes right before its contents; names sort by their bytes. Only the
+    directories on the current path are held open (one listing each).
+    """
+    stack = [iter(sorted(view.scandir(top), key=_name_key))]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
+        yield entry
+        if entry.is_dir:
+            try:
+                stack.append(iter(sorted(view.scandir(entry.path), key=_name_key)))
+            except SourceError:
+                continue
+
+
+def entry_record(entry: Entry, layer: str | None = None, **extra: Any) -> dict[str, Any]:
+    """An ``ls`` / manifest object for an entry."""
+    record: dict[str, Any] = {
+        "path": "/" + entry.path,
+        "type": entry.type.value,
+        "size": entry.size,
+        "mode": mode_string(entry.mode),
+        "uid": entry.uid,
+        "gid": entry.gid,
+        "mtime": from_ns(entry.mtime_ns),
+        "link_target": entry.link_target,
+        "layer": layer,
+    }
+    record.update(extra)
+    return record
+
+
+def list_view(view: Any, top: str, recursive: bool, deleted: bool) -> Iterator[dict[str, Any]]:
+    """``ls`` records for the directory ``top`` of a union view (or ``top`` itself if not one).
+
+    With ``deleted``, each directory's hidden entries follow its visible ones, marked.
+    """
+    entry = view.stat(top)
+    if not entry.is_dir:
+        yield entry_record(entry, view.layer_of(top), deleted=False)
+        return
+    pending = [top]
+    while pending:
+        current = pending.pop()
+        entries = sorted(view.scandir(current), key=lambda e: e.name)
+        for e in entries:
+            yield entry_record(e, view.layer_of(e.path), deleted=False)
+        if deleted:
+            for e, layer in view.deleted(current):
+                yield entry_record(e, layer, deleted=True)
+        if recursive:
+            pending.extend(e.path for e in reversed(entries) if e.is_dir)
+
+
+@dataclass
+class Extraction:
+    """What an extraction wrote and what it could not recreate."""
+
+    files: int = 0
+    bytes: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+class _Manifest:
+    def __init__(self, out: IO[str] | None) -> None:
+        self.out = out
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.out is not None:
+            self.out.write(json.dumps(record, ensure_ascii=True) + "\n")
+
+
+def _copy(view: Source, entry: Entry, write: Any) -> str:
+    """Stream a regular file from the view into ``write``; returns its SHA-256."""
+    digest = hashlib.sha256()
+    with view.open(entry.path) as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            write(chunk)
+    return digest.hexdigest()
+
+
+def extract_dir(
+    view: Source,
+    top: str,
+    dest: str,
+    manifest: IO[str] | None = None,
+    *,
+    layer_of: Any = None,
+    devices: bool = False,
+    setid: bool = False,
+) -> Extraction:
+    """Write the view (or its subtree ``top``) into the new or empty directory ``dest``.
+
+    Raises:
+        StoragekitError: ``dest`` exists and is not an empty directory.
+    """
+    if os.path.lexists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
+        raise StoragekitError(f"{dest}: output must be a new or empty directory")
+    os.makedirs(dest, exist_ok=True)
+    root_uid = os.geteuid() == 0
+    result = Extraction()
+    log = _Manifest(manifest)
+    root_fd = os.open(dest, _DIR)
+    fds: dict[str, int] = {top: os.dup(root_fd)}
+    dirs: list[tuple[str, Entry]] = []
+    links: dict[object, str] = {}
+    prefix = len(top) + 1 if top else 0
+    try:
+        for parent, entries in view.walk(top):
+            pfd = fds.pop(parent)
+            try:
+                for e in entries:
+                    note = _write_entry(
+                        view,
+                        e,
+                        pfd,
+                        e.name,
+                        links,
+                        e.path[prefix:],
+                        devices,
+                        setid,
+                        root_uid,
+                        root_fd,
+                    )
+                    sha = note.pop("sha256", None)
+                    if e.is_dir:
+                        fds[e.path] = os.open(e.name, _DIR, dir_fd=pfd)
+                        dirs.append((e.path, e))
+                    elif e.is_file:
+                        result.files += 1
+                        result.bytes += e.size
+                    if note.get("skipped"):
+                        result.skipped.append(f"/{e.path}: {note['skipped']}")
+                    layer = layer_of(e.path) if layer_of else None
+                    log.write(entry_record(e, layer, sha256=sha, **note))
+            finally:
+                os.close(pfd)
+        # Directory metadata last: writing into a directory would change its mtime.
+        for path, e in reversed(dirs):
+            _finish_meta(dest, path[prefix:], e, root_uid, setid)
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+        os.close(root_fd)
+    return result
+
+
+def _write_entry(
+    view: Source,
+    e: Entry,
+    pfd: int,
+    name: str,
+    links: dict[object, str],
+    rel: str,
+    devices: bool,
+    setid: bool,
+    root_uid: bool,
+    root_fd: int,
+) -> dict[str, Any]:
+    note: dict[str, Any] = {}
+    if e.is_dir:
+        os.mkdir(name, 0o700, dir_fd=pfd)
+        return note
+    if e.type is FileType.SYMLINK:
+        os.symlink(e.link_target or "", name, dir_fd=pfd)
+    elif e.is_file:
+        first = links.get(e.inode) if e.nlink > 1 else None
+        if first is not None:
+            # Every component of ``first`` is a directory this extraction created.
+            os.link(first, name, src_dir_fd=root_fd, dst_dir_fd=pfd, follow_symlinks=False)
+            note["hardlink_to"] = "/" + first
+            return note
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=pfd)
+        with os.fdopen(fd, "wb") as out:
+            note["sha256"] = _copy(view, e, out.write)
+        if e.nlink > 1:
+            links[e.inode] = rel
+    elif e.type is FileType.FIFO:
+        os.mkfifo(name, 0o600, dir_fd=pfd)
+    elif e.type in (FileType.CHARDEV, FileType.BLOCKDEV) and devices and root_uid and e.rdev:
+        kind = st.S_IFCHR if e.type is FileType.CHARDEV else st.S_IFBLK
+        os.mknod(name, kind | 0o600, os.makedev(*e.rdev), dir_fd=pfd)
+    else:
+        note["skipped"] = f"{e.type.value} not recreated" + (
+            "" if devices else " (use --devices, as root)"
+        )
+        return note
+    _apply_meta(pfd, name, e, root_uid, setid, note)
+    return note
+
+
+def _apply_meta(
+    pfd: int, name: str, e: Entry, root_uid: bool, setid: bool, note: dict[str, Any]
+) -> None:
+    follow = False
+    if root_uid:
+        os.chown(name, e.uid, e.gid, dir_fd=pfd, follow_symlinks=follow)
+    elif (e.uid, e.gid) != (os.geteuid(), os.getegid()):
+        note["owner_not_set"] = True
+    if e.type is not FileType.SYMLINK:
+        mode = e.mode
+        if mode & 0o6000 and not (setid and root_uid):
+            note["setid_removed"] = True
+            mode &= ~0o6000
+        os.chmod(name, mode, dir_fd=pfd, follow_symlinks=follow)
+    os.utime(name, ns=(e.mtime_ns, e.mtime_ns), dir_fd=pfd, follow_symlinks=follow)
+
+
+def _finish_meta(dest: str, rel: str, e: Entry, root_uid: bool, setid: bool) -> None:
+    head, _, name = rel.rpartition("/")
+    pfd = os.open(os.path.join(dest, head) if head else dest, _DIR)
+    try:
+        _apply_meta(pfd, name, e, root_uid, setid, {})
+    finally:
+        os.close(pfd)
+
+
+def extract_tar(
+    view: Source,
+    top: str,
+    out: IO[bytes],
+    manifest: IO[str] | None = None,
+    *,
+    layer_of: Any = None,
+) -> Extraction:
+    """Write the view (or its subtree ``top``) as a PAX tar, as ``docker export`` would."""
+    result = Extraction()
+    log = _Manifest(manifest)
+    links: dict[object, str] = {}
+    prefix = len(top) + 1 if top else 0
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for e in preorder(view, top):
+            rel = e.path[prefix:]
+            info = tarfile.TarInfo(rel)
+            info.mode, info.uid, info.gid = e.mode, e.uid, e.gid
+            info.mtime = e.mtime_ns // 1_000_000_000
+            info.type = _TAR_TYPES.get(e.type, tarfile.REGTYPE)
+            sha = None
+            note: dict[str, Any] = {}
+            first = links.get(e.inode) if e.is_file and e.nlink > 1 else None
+            if e.type is FileType.SOCKET:
+                note["skipped"] = "socket not representable in tar"
+                result.skipped.append(f"/{e.path}: socket")
+            elif first is not None:
+                info.type, info.linkname = tarfile.LNKTYPE, first
+                tar.addfile(info)
+                note["hardlink_to"] = "/" + first
+            elif e.is_file:
+                info.size = e.size
+                if e.nlink > 1:
+                    links[e.inode] = rel
+                sha = _tar_file(view, e, tar, info)
+                result.files += 1
+                result.bytes += e.size
+            else:
+                if e.type is FileType.SYMLINK:
+                    info.linkname = e.link_target or ""
+                if e.rdev:
+                    info.devmajor, info.devminor = e.rdev
+                tar.addfile(info)
+            log.write(entry_record(e, layer_of(e.path) if layer_of else None, sha256=sha, **note))
+    return result
+
+
+def _tar_file(view: Source, e: Entry, tar: tarfile.TarFile, info: tarfile.TarInfo) -> str:
+    digest = hashlib.sha256()
+
+    class _Hashing:
+        def __init__(self, f: IO[bytes]) -> None:
+            self.f = f
+
+        def read(self, n: int = -1) -> bytes:
+            data = self.f.read(n)
+            digest.update(data)
+            return data
+
+    with view.open(e.path) as f:
+        tar.addfile(info, _Hashing(f))
+    return digest.hexdigest()
