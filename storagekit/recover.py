@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from storagekit.errors import StoragekitError
+from storagekit.errors import SourceError, StoragekitError
 from storagekit.source import Entry, FileType, Source
 from storagekit.timefmt import from_ns
 
