@@ -18,12 +18,14 @@ children's blocks (by name), then the ``D`` lines of its direct children.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import posixpath
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from storagekit.errors import SourceError
+from storagekit.errors import SourceError, StoragekitError
 from storagekit.source import Entry, Source, join
 
 MAX_DEPTH = 4096
@@ -86,7 +88,7 @@ def stat_different(old: Entry, new: Entry) -> bool:
 def _walk(new: Tree, old: Tree | None, rel: str, depth: int, out: list[Change]) -> None:
     """Append the changes below directory ``rel`` (present in NEW; in OLD when ``old``)."""
     if depth > MAX_DEPTH:
-        return
+        raise TooDeepError(f"/{rel}: more than {MAX_DEPTH} nested directories")
     old_children = old.children(rel) if old is not None else {}
     for name, child in sorted(new.children(rel).items()):
         child_rel = f"{rel}/{name}" if rel else name
@@ -111,10 +113,30 @@ def _walk(new: Tree, old: Tree | None, rel: str, depth: int, out: list[Change]) 
 
 
 def changes(new: Tree, old: Tree) -> list[Change]:
-    """The changes from ``old`` to ``new``, as ``docker diff`` reports them."""
+    """The changes from ``old`` to ``new``, as ``docker diff`` reports them.
+
+    Raises:
+        TooDeepError: the tree nests deeper than ``MAX_DEPTH`` directories.
+    """
     out: list[Change] = []
-    _walk(new, old, "", 0, out)
+    with _deep_recursion():
+        _walk(new, old, "", 0, out)
     return out
+
+
+class TooDeepError(StoragekitError):
+    """A directory tree nests deeper than storagekit follows (hostile or broken evidence)."""
+
+
+@contextlib.contextmanager
+def _deep_recursion() -> Iterator[None]:
+    """Allow one Python frame per directory level (3.11+ frames do not use the C stack)."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, MAX_DEPTH * 2 + 200))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def changes_size(new: Tree, found: list[Change]) -> int:
@@ -159,7 +181,7 @@ def directory_size(source: Source, top: str) -> int:
 def _walk_lexical(tree: Tree, rel: str, depth: int = 0) -> Iterator[tuple[str, Entry]]:
     """Go's ``filepath.Walk`` order: pre-order, names in byte order."""
     if depth > MAX_DEPTH:
-        return
+        raise TooDeepError(f"/{rel}: more than {MAX_DEPTH} nested directories")
     children = tree.children(rel)
     for name in sorted(children, key=lambda n: n.encode("utf-8", "surrogateescape")):
         entry = children[name]
@@ -179,7 +201,9 @@ def aufs_changes(rw: Tree, parents: Sequence[Tree]) -> list[Change]:
     """
     out: list[Change] = []
     changed_dirs: set[str] = set()
-    for rel, entry in _walk_lexical(rw, ""):
+    with _deep_recursion():
+        walked = list(_walk_lexical(rw, ""))
+    for rel, entry in walked:
         path = "/" + rel
         if "/" not in rel and fnmatch.fnmatchcase(rel, ".wh..wh.*"):
             continue
