@@ -157,3 +157,33 @@ def test_ls_deleted_lists_exactly_what_was_deleted(name, sample, run):
         ours = {x["path"] for x in r.json() if x["deleted"]}
         by_container = {x["Path"] for x in expected["diff"][c["Id"]] or [] if x["Kind"] == 2}
         assert ours == build | by_container, c["Name"]
+
+
+def test_view_equals_the_captured_merged_mount(sample, run):
+    """The overlay2 root was copied while sk-running ran: its merged/ holds the kernel's view."""
+    from storagekit.dockerroot import DockerRoot
+    from storagekit.recover import preorder
+    from storagekit.views import container_view
+
+    with DockerRoot.open(sample("overlay2-20.10")) as root:
+        container = next(c for c in root.containers.values() if c.name == "/sk-running")
+        rw = root.rw_layer(container)
+        merged = root.source.sub(f"overlay2/{rw.mount_id}/merged")
+        view = container_view(root, container)
+
+        def listing(src):
+            return {
+                e.path: (e.type, e.mode, e.uid, e.gid, e.size if not e.is_dir else 0, e.link_target)
+                for e in preorder(src, "")
+            }
+
+        kernel = listing(merged)
+        ours = listing(view)
+        # Volumes are mounted over the view's mount points in the live mount namespace only,
+        # not in merged/ itself; everything else must be identical.
+        assert ours == kernel
+        export = expected_of("overlay2-20.10")["export"][container.id]
+        assert len(ours) == len(export)
+        for path, (kind, *_) in ours.items():
+            if kind.value == "file":
+                assert view.read_bytes(path) == merged.read_bytes(path), path
