@@ -19,7 +19,13 @@ from storagekit.errors import StoragekitError
 from storagekit.model import Container
 from storagekit.refs import resolve
 from storagekit.union import UnionView
-from storagekit.views import container_changes, container_view, image_view
+from storagekit.views import (
+    MountedView,
+    container_changes,
+    container_view,
+    image_view,
+    mounted_view,
+)
 
 FORMAT = click.option(
     "--format",
@@ -156,15 +162,24 @@ def chain(ctx: click.Context, ref: str, fmt: str) -> None:
     _emit(root, fmt, data, lambda: render.chain_table(data))
 
 
-def _view(root: DockerRoot, ref: str) -> tuple[UnionView, str]:
-    """The union view of a container or image reference, and what it is."""
+def _view(root: DockerRoot, ref: str, with_mounts: bool = False) -> UnionView | MountedView:
+    """The merged view of a container or image reference."""
     obj = resolve(root, ref)
     if isinstance(obj, Container):
-        return container_view(root, obj), "container"
-    return image_view(root, obj), "image"
+        return mounted_view(root, obj) if with_mounts else container_view(root, obj)
+    if with_mounts:
+        raise click.UsageError("--with-mounts applies to containers, not images")
+    return image_view(root, obj)
 
 
-def _inside(view: UnionView, path: str, *, follow: bool) -> str:
+WITH_MOUNTS = click.option(
+    "--with-mounts",
+    is_flag=True,
+    help="Show the container's volumes and /etc/hostname, hosts, resolv.conf where it saw them.",
+)
+
+
+def _inside(view: UnionView | MountedView, path: str, *, follow: bool) -> str:
     """A path inside the view, symlinks resolved with chroot semantics when ``follow``."""
     return view.resolve(path) if follow else view.stat(path).path
 
@@ -174,12 +189,21 @@ def _inside(view: UnionView, path: str, *, follow: bool) -> str:
 @click.argument("path", default="/")
 @click.option("-R", "--recursive", is_flag=True, help="List the whole tree below PATH.")
 @click.option("--deleted", is_flag=True, help="Also list entries hidden by whiteouts.")
+@WITH_MOUNTS
 @FORMAT
 @click.pass_context
-def ls(ctx: click.Context, ref: str, path: str, recursive: bool, deleted: bool, fmt: str) -> None:
+def ls(
+    ctx: click.Context,
+    ref: str,
+    path: str,
+    recursive: bool,
+    deleted: bool,
+    with_mounts: bool,
+    fmt: str,
+) -> None:
     """List the merged view of a container or image at PATH (default /)."""
     root = _state(ctx).root()
-    view, _ = _view(root, ref)
+    view = _view(root, ref, with_mounts)
     records = list(recover.list_view(view, _inside(view, path, follow=True), recursive, deleted))
     _listing(root, fmt, records, render.LS_COLUMNS)
 
@@ -187,11 +211,12 @@ def ls(ctx: click.Context, ref: str, path: str, recursive: bool, deleted: bool, 
 @cli.command()
 @click.argument("ref")
 @click.argument("path")
+@WITH_MOUNTS
 @click.pass_context
-def cat(ctx: click.Context, ref: str, path: str) -> None:
+def cat(ctx: click.Context, ref: str, path: str, with_mounts: bool) -> None:
     """Write a file of a container or image to stdout (links resolved inside it)."""
     root = _state(ctx).root()
-    view, _ = _view(root, ref)
+    view = _view(root, ref, with_mounts)
     inner = _inside(view, path, follow=True)
     out = sys.stdout.buffer
     with view.open(inner) as f:
@@ -209,6 +234,7 @@ def cat(ctx: click.Context, ref: str, path: str) -> None:
 @click.option("--manifest", help="JSON-lines manifest with the SHA-256 of every file.")
 @click.option("--devices", is_flag=True, help="Recreate device nodes (needs root).")
 @click.option("--keep-setid", is_flag=True, help="Keep set-user/group-ID bits (needs root).")
+@WITH_MOUNTS
 @click.pass_context
 def extract(
     ctx: click.Context,
@@ -219,12 +245,17 @@ def extract(
     manifest: str | None,
     devices: bool,
     keep_setid: bool,
+    with_mounts: bool,
 ) -> None:
-    """Recover the merged view (or the subtree at PATH) to a directory or a tar archive."""
+    """Recover the merged view (or the subtree at PATH) to a directory or a tar archive.
+
+    Without --with-mounts the result is what docker export writes: the container's own
+    filesystem, volumes not included.
+    """
     if (output is None) == (tar_file is None):
         raise click.UsageError("give exactly one of -o DIR and --tar FILE")
     root = _state(ctx).root()
-    view, _ = _view(root, ref)
+    view = _view(root, ref, with_mounts)
     top = _inside(view, path, follow=False)
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(manifest, "x", encoding="utf-8")) if manifest else None

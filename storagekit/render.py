@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from storagekit.ids import short
+from storagekit.ids import is_hex64, short
 
 Record = dict[str, Any]
 
@@ -54,6 +54,13 @@ def table(records: Sequence[Record], columns: Sequence[Column]) -> str:
 
     rows = [[get(r) for _, get in columns] for r in records]
     return tabulate(rows, headers=[h for h, _ in columns], tablefmt="plain", disable_numparse=True)
+
+
+def _layer(layer: str | None) -> str:
+    """A layer ID shortened as Docker does; what a mount provides is shown as it is."""
+    if not layer:
+        return "-"
+    return short(layer) if is_hex64(layer.removesuffix("-init")) else layer
 
 
 def _intermediate(r: Record) -> bool:
@@ -166,7 +173,7 @@ LS_COLUMNS: list[Column] = [
     ("GID", lambda r: r["gid"]),
     ("SIZE", lambda r: r["size"]),
     ("MTIME", lambda r: r["mtime"][:19] + "Z"),
-    ("LAYER", lambda r: short(r["layer"]) if r["layer"] else "-"),
+    ("LAYER", lambda r: _layer(r["layer"])),
     (
         "PATH",
         lambda r: (

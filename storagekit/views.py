@@ -9,12 +9,19 @@ read-write branch (:func:`~storagekit.analysis.changes.aufs_changes`).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
 from storagekit.analysis.chains import container_layer_dirs, image_stack
 from storagekit.analysis.changes import Change, Tree, aufs_changes, changes
 from storagekit.dockerroot import DockerRoot
 from storagekit.driver import StorageDriver
 from storagekit.errors import SourceError, UnsafePathError
+from storagekit.ids import is_safe_component
 from storagekit.model import Container, Image
+from storagekit.source import Entry, Source, join, normpath
 from storagekit.union import LayerDir, UnionView
 
 
@@ -120,3 +127,113 @@ def container_changes(root: DockerRoot, container: Container) -> list[Change]:
     new = container_view(root, container)
     old = container_view(root, container, rw=False)
     return changes(Tree(new, ""), Tree(old, ""))
+
+
+@dataclass(frozen=True)
+class ViewMount:
+    """Something mounted into a container's view: a volume or a file Docker generated."""
+
+    destination: str  # inside the container, without the leading "/"
+    source: Source
+    path: str  # inside ``source``
+    label: str  # reported as the "layer" of what it provides
+
+
+class MountedView(Source):
+    """A container's view with its volumes and generated files mounted where Docker put them.
+
+    Volumes (``volumes/<name>/_data``) appear at their destinations and ``hostname``, ``hosts``
+    and ``resolv.conf`` from ``containers/<id>/`` at ``/etc/...``, as the container saw them.
+    Bind mounts and tmpfs mounts hold no data in the evidence and are not shown.
+    """
+
+    def __init__(self, base: UnionView, mounts: list[ViewMount]) -> None:
+        self.base = base
+        self.mounts = sorted(mounts, key=lambda m: -len(m.destination))
+        self.description = base.description
+        self.trusted_xattrs_visible = base.trusted_xattrs_visible
+
+    def _find(self, path: str) -> tuple[ViewMount, str] | None:
+        for m in self.mounts:
+            if path == m.destination or path.startswith(m.destination + "/"):
+                return m, join(m.path, path[len(m.destination) + 1 :])
+        return None
+
+    def _rebase(self, entry: Entry, path: str) -> Entry:
+        return dataclasses.replace(entry, path=path)
+
+    def stat(self, path: str) -> Entry:  # noqa: D102 - see Source
+        path = normpath(path)
+        found = self._find(path)
+        if found is None:
+            return self.base.stat(path)
+        mount, inner = found
+        return self._rebase(mount.source.stat(inner), path)
+
+    def scandir(self, path: str) -> Iterator[Entry]:  # noqa: D102 - see Source
+        path = normpath(path)
+        found = self._find(path)
+        if found is not None:
+            mount, inner = found
+            prefix = f"{path}/" if path else ""
+            return iter([self._rebase(e, prefix + e.name) for e in mount.source.scandir(inner)])
+        entries = {e.path: e for e in self.base.scandir(path)}
+        for m in self.mounts:
+            if m.destination.rpartition("/")[0] == path:
+                try:
+                    entries[m.destination] = self._rebase(m.source.stat(m.path), m.destination)
+                except SourceError:
+                    continue
+        return iter(entries.values())
+
+    def open(self, path: str) -> BinaryIO:  # noqa: D102 - see Source
+        path = normpath(path)
+        found = self._find(path)
+        if found is None:
+            return self.base.open(path)
+        mount, inner = found
+        return mount.source.open(inner)
+
+    def xattrs(self, path: str) -> dict[str, bytes]:  # noqa: D102 - see Source
+        path = normpath(path)
+        found = self._find(path)
+        if found is None:
+            return self.base.xattrs(path)
+        mount, inner = found
+        return mount.source.xattrs(inner)
+
+    def layer_of(self, path: str) -> str:
+        """The layer ID providing ``path``, or what is mounted there."""
+        found = self._find(normpath(path))
+        return found[0].label if found else self.base.layer_of(path)
+
+    def deleted(self, path: str) -> list[tuple[Entry, str]]:
+        """Hidden entries of the image and container layers (none inside mounts)."""
+        return [] if self._find(normpath(path)) else self.base.deleted(path)
+
+
+_GENERATED = {"hostname": "etc/hostname", "hosts": "etc/hosts", "resolv.conf": "etc/resolv.conf"}
+
+
+def mounted_view(root: DockerRoot, container: Container) -> MountedView:
+    """The container's view with its volumes and Docker's generated files mounted."""
+    base = container_view(root, container)
+    mounts = []
+    for m in container.mounts:
+        dest = normpath(m.destination)
+        if m.type == "volume" and is_safe_component(m.name):
+            data = f"volumes/{m.name}/_data"
+            if root.source.is_dir(data):
+                mounts.append(ViewMount(dest, root.source, data, f"volume:{m.name}"))
+                continue
+        root.findings.info(
+            "mount-not-in-evidence",
+            container.config_path,
+            f"{m.type} mount at {m.destination} ({m.source or m.name}): its data is not in the "
+            "evidence",
+        )
+    for name, dest in _GENERATED.items():
+        path = f"containers/{container.id}/{name}"
+        if root.source.is_file(path):
+            mounts.append(ViewMount(dest, root.source, path, f"containers/{container.id}/{name}"))
+    return MountedView(base, mounts)

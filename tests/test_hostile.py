@@ -4,6 +4,7 @@ and the output directory. Marker files planted on the host prove it."""
 from __future__ import annotations
 
 import os
+import subprocess
 import tarfile
 
 import pytest
@@ -43,8 +44,10 @@ def hostile(tmp_path):
         os.close(os.open("leaf", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
     finally:
         os.close(fd)
-    # A symlink planted as a layer's diff directory itself: never followed.
-    return root, cid, marker, tmp_path
+    yield root, cid, marker, tmp_path
+    # pytest removes old temporary directories with a recursive rmtree, which a 1,500-deep
+    # tree would break; rm(1) walks iteratively.
+    subprocess.run(["rm", "-rf", str(tmp_path)], check=True)
 
 
 def test_cat_resolves_links_inside_the_container(hostile, run):

@@ -187,3 +187,21 @@ def test_view_equals_the_captured_merged_mount(sample, run):
         for path, (kind, *_) in ours.items():
             if kind.value == "file":
                 assert view.read_bytes(path) == merged.read_bytes(path), path
+
+
+def test_with_mounts_shows_volumes_and_generated_files(sample, run):
+    root = sample("overlay2-20.10")
+    r = run("-r", root, "ls", "sk-exited", "/named", "--with-mounts", "--format", "json")
+    assert r.code == 0, r.err
+    assert [(x["path"], x["layer"]) for x in r.json()] == [("/named/hello.txt", "volume:sk-named")]
+    assert "bind mount at /bind" in r.err
+    assert "[mount-not-in-evidence]" in r.err
+    expected = expected_of("overlay2-20.10")
+    c = next(c for c in expected["containers"] if c["Name"] == "/sk-exited")
+    r = run("-r", root, "cat", "sk-exited", "/etc/hostname", "--with-mounts")
+    assert r.out == c["Config"]["Hostname"] + "\n"
+    # Without the flag: the container's own filesystem, as docker export has it.
+    r = run("-r", root, "ls", "sk-exited", "/named", "--format", "json")
+    assert r.json() == []
+    r = run("-r", root, "ls", "sk-app:1.0", "--with-mounts")
+    assert r.code == 2
