@@ -225,24 +225,15 @@ def finding_record(finding: Finding) -> Record:
 
 def chain_findings(root: DockerRoot) -> None:
     """Record every broken container or image chain as a finding (chain health)."""
-    for container in root.containers.values():
-        stack = container_stack(root, container)
+    stacks = [(c.config_path, container_stack(root, c)) for c in root.containers.values()]
+    stacks += [(i.config_path, image_stack(root, i)) for i in root.images]
+    for where, stack in stacks:
         for problem in stack.problems:
-            root.findings.error("broken-chain", container.config_path, problem)
+            root.findings.error("broken-chain", where, problem)
         if parents_agree(root, stack) is False:
             root.findings.warning(
                 "driver-parents-disagree",
-                container.config_path,
-                "the driver's own parent record does not match the layer store",
-            )
-    for image in root.images:
-        stack = image_stack(root, image)
-        for problem in stack.problems:
-            root.findings.error("broken-chain", image.config_path, problem)
-        if parents_agree(root, stack) is False:
-            root.findings.warning(
-                "driver-parents-disagree",
-                image.config_path,
+                where,
                 "the driver's own parent record does not match the layer store",
             )
 

@@ -51,17 +51,12 @@ def test_inventory_equals_engine(engine_root, form, run):
 
 
 def test_diff_and_export_equal_engine(engine_root, run, tmp_path):
-    from tests.test_recovery import KINDS, normalise_export, tar_entries, valid_docker_diff_order
+    from tests.test_recovery import check_diff, normalise_export, tar_entries
 
     directory, archive, expected = engine_root
     for root in (str(directory), str(archive)):
         for c in expected["containers"]:
-            r = run("-r", root, "diff", c["Id"], "--format", "json")
-            assert r.code == 0, r.err
-            ours = [(x["kind"], x["path"]) for x in r.json()]
-            theirs = [(KINDS[x["Kind"]], x["Path"]) for x in expected["diff"][c["Id"]] or []]
-            assert sorted(ours) == sorted(theirs), c["Name"]
-            assert valid_docker_diff_order(ours)
+            check_diff(run, root, expected, c["Id"])
             out = tmp_path / f"{c['Id']}.tar"
             out.unlink(missing_ok=True)
             r = run("-r", root, "extract", c["Id"], "--tar", str(out))

@@ -40,21 +40,27 @@ def test_order_rule_itself():
     assert not valid_docker_diff_order([("C", "/a"), ("A", "/b"), ("A", "/a/x")])
 
 
+def check_diff(run, root: str, expected: dict[str, Any], cid: str, aufs: bool = False) -> list:
+    """storagekit diff of one container equals the engine's docker diff."""
+    r = run("-r", root, "diff", cid, "--format", "json")
+    assert r.code == 0, r.err
+    ours = [(x["kind"], x["path"]) for x in r.json()]
+    theirs = [(KINDS[x["Kind"]], x["Path"]) for x in expected["diff"][cid] or []]
+    assert sorted(ours) == sorted(theirs), cid
+    if aufs:
+        # aufs: Docker walks the rw branch in lexical order; that order is the only one.
+        assert ours == theirs
+    else:
+        assert valid_docker_diff_order(ours), ours
+    return ours
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_diff_equals_docker_diff(name, sample, run):
     root = sample(name)
     expected = expected_of(name)
     for c in expected["containers"]:
-        r = run("-r", root, "diff", c["Id"], "--format", "json")
-        assert r.code == 0, r.err
-        ours = [(x["kind"], x["path"]) for x in r.json()]
-        theirs = [(KINDS[x["Kind"]], x["Path"]) for x in expected["diff"][c["Id"]] or []]
-        assert sorted(ours) == sorted(theirs), c["Name"]
-        if name.startswith("aufs"):
-            # aufs: Docker walks the rw branch in lexical order; that order is the only one.
-            assert ours == theirs
-        else:
-            assert valid_docker_diff_order(ours), ours
+        ours = check_diff(run, root, expected, c["Id"], aufs=name.startswith("aufs"))
         table = run("-r", root, "diff", c["Name"])
         assert table.out.splitlines() == [f"{k} {p}" for k, p in ours]
 

@@ -12,6 +12,7 @@ finding, never a hang or a recursion error. The driver's own parent records (auf
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from storagekit.dockerroot import DockerRoot
@@ -112,15 +113,20 @@ def parents_agree(root: DockerRoot, stack: Stack) -> bool | None:
     return recorded == [lay.cache_id for lay in layers[1:]]
 
 
+def _memo_stack(root: DockerRoot, key: tuple[str, ...], compute: Callable[[], Stack]) -> Stack:
+    """A stack computed once per root (the evidence does not change)."""
+    cached = root.memo.get(key)
+    if not isinstance(cached, Stack):
+        cached = compute()
+        root.memo[key] = cached
+    return cached
+
+
 def image_stack(root: DockerRoot, image: Image) -> Stack:
     """The image's layers, top first, from its diff IDs (computed once per root)."""
-    key = ("image-stack", image.driver, image.id)
-    cached = root.memo.get(key)
-    if isinstance(cached, Stack):
-        return cached
-    stack = _image_stack(root, image)
-    root.memo[key] = stack
-    return stack
+    return _memo_stack(
+        root, ("image-stack", image.driver, image.id), lambda: _image_stack(root, image)
+    )
 
 
 def _image_stack(root: DockerRoot, image: Image) -> Stack:
@@ -145,13 +151,9 @@ def _image_stack(root: DockerRoot, image: Image) -> Stack:
 
 def container_stack(root: DockerRoot, container: Container) -> Stack:
     """The container's rw layer, init layer and image layers, top first (once per root)."""
-    key = ("container-stack", container.id)
-    cached = root.memo.get(key)
-    if isinstance(cached, Stack):
-        return cached
-    stack = _container_stack(root, container)
-    root.memo[key] = stack
-    return stack
+    return _memo_stack(
+        root, ("container-stack", container.id), lambda: _container_stack(root, container)
+    )
 
 
 def _container_stack(root: DockerRoot, container: Container) -> Stack:
