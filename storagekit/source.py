@@ -334,15 +334,40 @@ class Source(ABC):
             yield top, entries
             stack.extend(e.path for e in reversed(entries) if e.is_dir)
 
-    def file_sizes(self, path: str = "") -> Iterator[tuple[object, int, int | None]]:
+    def file_sizes(
+        self, path: str = "", *, dirs: bool = False, linked_only: bool = False
+    ) -> Iterator[tuple[object, int, int | None]]:
         """Yield ``(inode, size, allocated)`` for every non-directory below ``path``.
 
         The cheap walk behind disk-usage figures: links are not followed, unreadable
         directories are skipped, each directory is scanned once.
+
+        Args:
+            path: the directory to walk (nothing is yielded if it is not one).
+            dirs: also yield ``(None, 0, allocated)`` for every directory, ``path`` itself
+                included: a directory's own blocks count on disk (as ``du`` counts them), but
+                it has no content bytes and is never a hard link.
+            linked_only: report ``inode`` only for entries with more than one name and
+                ``None`` for the others, so that a caller counting each inode once (as ``du``
+                does) remembers only hard-linked files. Entries without identity may then
+                come summed, several in one tuple (the sums are all such a caller needs).
         """
+        if dirs:
+            try:
+                top = self.stat(path)
+            except SourceError:
+                return
+            if not top.is_dir:
+                return
+            yield None, 0, top.allocated
         for _, entries in self.walk(path):
             for e in entries:
-                if not e.is_dir:
+                if e.is_dir:
+                    if dirs:
+                        yield None, 0, e.allocated
+                elif linked_only and e.nlink < 2:
+                    yield None, e.size, e.allocated
+                else:
                     yield e.inode, e.size, e.allocated
 
     def sub(self, path: str) -> Source:
@@ -394,8 +419,10 @@ class SubSource(Source):
     def xattrs(self, path: str) -> dict[str, bytes]:  # noqa: D102 - see Source
         return self.parent.xattrs(self._full(path))
 
-    def file_sizes(self, path: str = "") -> Iterator[tuple[object, int, int | None]]:  # noqa: D102
-        return self.parent.file_sizes(self._full(path))
+    def file_sizes(  # noqa: D102 - see Source
+        self, path: str = "", *, dirs: bool = False, linked_only: bool = False
+    ) -> Iterator[tuple[object, int, int | None]]:
+        return self.parent.file_sizes(self._full(path), dirs=dirs, linked_only=linked_only)
 
     def close(self) -> None:  # noqa: D102 - see Source
         self.parent.close()

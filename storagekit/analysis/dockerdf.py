@@ -1,0 +1,184 @@
+"""``docker system df [-v]`` offline: the numbers Docker prints, with Docker's own formulas.
+
+The daemon answers ``GET /system/df`` (*moby daemon/disk_usage.go*) with raw lists, and the
+Docker CLI up to v28 turns them into the four summary lines (*docker/cli
+cli/command/formatter/disk_usage.go*); ``docker-root-format.md`` §10.1 has the details:
+
+* **Images**: the listed ("top-level") images — those with a reference in
+  ``repositories.json`` or without a child image (``daemon/images/images.go``
+  ``Images(all=false)``). ``size``: ``LayersSize``, the sum of the layer store ``size`` files
+  over the distinct layers in the chains of listed images (``getLayerRefs``); ``active``: listed
+  images with at least one container (any state) whose ``Image`` is the image ID;
+  ``reclaimable``: ``LayersSize - Σ (Size - SharedSize)`` over the active images (the CLI's
+  formula up to v28; v29 computes it in the daemon differently). Per image, ``Size``,
+  ``SharedSize`` and ``UniqueSize`` are those of :func:`storagekit.analysis.usage.image_sizes`.
+* **Containers**: ``size`` = Σ ``SizeRw`` (:func:`storagekit.analysis.usage.container_size_rw`);
+  ``active`` = containers whose state is running, paused or restarting; ``reclaimable`` = Σ
+  ``SizeRw`` of the others. A container whose writable layer is missing counts 0 and shows
+  ``size_rw: null``.
+* **Volumes**: only volumes of the ``local`` driver without options (``opts.json`` absent or
+  all empty: a volume with options is a mount made at run time, *daemon/volume/service/
+  service.go* ``LocalVolumesSize``) and present on disk. ``size``: ``directory.Size`` of
+  ``volumes/<name>/_data`` (apparent sizes of non-directories, each inode once); ``links``
+  (``RefCount``): the containers whose ``MountPoints`` name it, any state; ``active`` = volumes
+  with links; ``reclaimable`` = Σ size of the unlinked ones.
+* **Build cache**: BuildKit's accounting is out of scope. Its cache records are the top-level
+  buckets of ``buildkit/metadata_v2.db`` (BuildKit ``cache/metadata``); when that database holds
+  none (or ``buildkit/`` is absent) the build cache is provably empty and every figure is 0.
+  Otherwise the figures are ``null`` (unknown) and ``note`` says so; the bytes BuildKit keeps on
+  disk are then in :func:`storagekit.analysis.diskusage.measure`'s ``build_cache``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from storagekit.analysis.changes import directory_size
+from storagekit.analysis.usage import container_size_rw, image_sizes, listed_images
+from storagekit.dockerroot import DockerRoot
+from storagekit.errors import FormatError, SourceError
+from storagekit.ids import chain_ids
+from storagekit.model import Container
+
+#: Container states Docker's CLI counts as active (``diskUsageContainersContext.isActive``).
+ACTIVE_STATES = frozenset({"running", "paused", "restarting"})
+#: BuildKit's cache metadata database inside the Docker root.
+BUILDKIT_DB = "buildkit/metadata_v2.db"
+BUILDKIT_DB_LIMIT = 1 << 30
+
+Record = dict[str, Any]
+
+
+def _summary(count: int, active: int, size: int, reclaimable: int) -> Record:
+    return {"count": count, "active": active, "size": size, "reclaimable": reclaimable}
+
+
+def images_usage(root: DockerRoot, verbose: bool = False) -> Record:
+    """The Images line (and, verbose, one item per listed image)."""
+    listed = listed_images(root)
+    sizes = image_sizes(root)
+    users = Counter(c.image_id for c in root.containers.values())
+    layers_size = 0
+    counted: set[tuple[str, str]] = set()
+    for image in listed:
+        store = root.stores[image.driver]
+        for chain in chain_ids(image.diff_ids):
+            layer = store.layers.get(chain)
+            if layer is None or (image.driver, chain) in counted:
+                continue
+            counted.add((image.driver, chain))
+            layers_size += layer.size or 0
+    items = []
+    used = 0
+    for image in listed:
+        size = sizes[(image.driver, image.id)]
+        if users[image.id]:
+            used += size.size - size.shared_size
+        items.append(
+            {
+                "id": image.id,
+                "size": size.size,
+                "shared_size": size.shared_size,
+                "unique_size": size.unique_size,
+                "containers": users[image.id],
+            }
+        )
+    active = sum(1 for image in listed if users[image.id])
+    record = _summary(len(listed), active, layers_size, layers_size - used)
+    if verbose:
+        record["items"] = items
+    return record
+
+
+def is_active(container: Container) -> bool:
+    """Whether Docker's CLI counts the container as active."""
+    return container.status in ACTIVE_STATES
+
+
+def containers_usage(root: DockerRoot, verbose: bool = False) -> Record:
+    """The Containers line (and, verbose, one item per container)."""
+    containers = sorted(root.containers.values(), key=lambda c: (c.created or "", c.id))
+    sizes = {c.id: container_size_rw(root, c) for c in containers}
+    total = sum(s or 0 for s in sizes.values())
+    idle = sum(sizes[c.id] or 0 for c in containers if not is_active(c))
+    active = sum(1 for c in containers if is_active(c))
+    record = _summary(len(containers), active, total, idle)
+    if verbose:
+        record["items"] = [{"id": c.id, "size_rw": sizes[c.id]} for c in containers]
+    return record
+
+
+def volume_links(root: DockerRoot) -> Counter[str]:
+    """Volume name -> number of containers (any state) whose mounts name it."""
+    links: Counter[str] = Counter()
+    for container in root.containers.values():
+        names = {m.name for m in container.mounts if m.type == "volume" and m.name}
+        links.update(names)
+    return links
+
+
+def volumes_usage(root: DockerRoot, verbose: bool = False) -> Record:
+    """The Local Volumes line (and, verbose, one item per listed volume)."""
+    links = volume_links(root)
+    listed = [
+        v for v in root.volumes.values() if v.driver == "local" and not v.has_opts and v.has_data
+    ]
+    sizes = {v.name: directory_size(root.source, f"{v.path}/_data") for v in listed}
+    size = sum(sizes.values())
+    unused = sum(sizes[v.name] for v in listed if not links[v.name])
+    active = sum(1 for v in listed if links[v.name])
+    items = [{"name": v.name, "size": sizes[v.name], "links": links[v.name]} for v in listed]
+    record = _summary(len(listed), active, size, unused)
+    if verbose:
+        record["items"] = items
+    return record
+
+
+def buildkit_records(root: DockerRoot) -> int | None:
+    """Number of BuildKit cache records, ``None`` when they cannot be counted."""
+    source = root.source
+    if not source.exists("buildkit"):
+        return 0
+    try:
+        data = source.read_bytes(BUILDKIT_DB, BUILDKIT_DB_LIMIT)
+    except SourceError:
+        return None
+    # Imported here, as in storagekit.volumes: construct costs start-up time.
+    from storagekit.formats.bolt import BoltDB
+
+    try:
+        return len(BoltDB.from_bytes(data, BUILDKIT_DB).root.keys())
+    except FormatError:
+        return None
+
+
+def build_cache_usage(root: DockerRoot, verbose: bool = False) -> Record:
+    """The Build Cache line: 0 when provably empty, else unknown (``null``) with a note."""
+    records = buildkit_records(root)
+    if records == 0:
+        record: Record = _summary(0, 0, 0, 0)
+    else:
+        record = {"count": None, "active": None, "size": None, "reclaimable": None}
+        record["note"] = (
+            "BuildKit's cache is not read by storagekit"
+            + (f" ({records} cache records in {BUILDKIT_DB})" if records else "")
+            + "; its bytes on disk are in measured.build_cache"
+        )
+    if verbose:
+        record["items"] = []
+    return record
+
+
+def docker_df(root: DockerRoot, verbose: bool = False) -> Record:
+    """What ``docker system df [-v]`` prints, as a JSON-ready dict.
+
+    Keys ``images``, ``containers``, ``volumes``, ``build_cache``, each with ``count``,
+    ``active``, ``size`` and ``reclaimable`` (bytes) and, when ``verbose``, ``items``.
+    """
+    return {
+        "images": images_usage(root, verbose),
+        "containers": containers_usage(root, verbose),
+        "volumes": volumes_usage(root, verbose),
+        "build_cache": build_cache_usage(root, verbose),
+    }
