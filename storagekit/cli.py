@@ -7,6 +7,7 @@ Results go to stdout; findings and errors go to stderr, after the results.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,9 +15,13 @@ from typing import Any
 import click
 
 from storagekit import __version__, recover, render, report
+from storagekit.analysis.orphans import find_orphans
 from storagekit.dockerroot import DockerRoot
 from storagekit.errors import StoragekitError
 from storagekit.model import Container
+from storagekit.reclaim import apply as reclaim_apply
+from storagekit.reclaim import plan as reclaim_plan
+from storagekit.reclaim import script as reclaim_script
 from storagekit.refs import resolve
 from storagekit.union import UnionView
 from storagekit.views import (
@@ -298,6 +303,50 @@ def diff(ctx: click.Context, container: str, fmt: str) -> None:
         records,
         lambda: "\n".join(f"{c.kind} {render.display(c.path)}" for c in found),
     )
+
+
+@cli.command()
+@click.option("-v", "--verbose", is_flag=True, help="Per image, container and volume items.")
+@FORMAT
+@click.pass_context
+def df(ctx: click.Context, verbose: bool, fmt: str) -> None:
+    """Docker system df, offline, plus orphaned storage and bytes measured on disk."""
+    root = _state(ctx).root()
+    data = report.df_record(root, verbose=verbose)
+    _emit(root, fmt, data, lambda: render.df_table(data))
+
+
+@cli.command()
+@FORMAT
+@click.pass_context
+def orphans(ctx: click.Context, fmt: str) -> None:
+    """Unreferenced, leaked and broken storage, with the bytes each holds."""
+    root = _state(ctx).root()
+    _listing(root, fmt, find_orphans(root), render.ORPHAN_COLUMNS)
+
+
+@cli.command()
+@click.option("--apply", "do_apply", is_flag=True, help="Remove now (directory roots only).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
+    """The plan to reclaim orphaned storage, as a shell script; --apply carries it out."""
+    state = _state(ctx)
+    root = state.root()
+    steps = reclaim_plan(find_orphans(root))
+    where = root.original_path if not do_apply else state.root_path
+    if not do_apply:
+        click.echo(reclaim_script(steps, where), nl=False)
+        _emit_findings(root)
+        return
+    if root.location or not os.path.isdir(state.root_path):
+        raise click.UsageError("--apply needs the Docker root itself as a directory")
+    total = sum(s.bytes for s in steps if s.remove)
+    count = sum(s.remove for s in steps)
+    if not yes:
+        click.confirm(f"remove {count} paths ({total} bytes) from {state.root_path}?", abort=True)
+    removed, freed = reclaim_apply(steps, state.root_path, lambda line: click.echo(line))
+    click.echo(f"reclaimed {freed} bytes in {removed} paths", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -160,6 +160,12 @@ def audit_table(report: Record) -> str:
         "VOLUMES",
         table(report["volumes"], VOLUME_COLUMNS),
         "",
+        "DISK USAGE",
+        df_table(report["usage"]),
+        "",
+        f"ORPHANED OR BROKEN STORAGE ({len(report['orphans'])})",
+        table(report["orphans"], ORPHAN_COLUMNS) if report["orphans"] else "none",
+        "",
         f"FINDINGS ({len(report['findings'])})",
     ]
     lines += [finding_line(f) for f in report["findings"]] or ["none"]
@@ -182,6 +188,84 @@ LS_COLUMNS: list[Column] = [
             + (f" -> {display(r['link_target'])}" if r["link_target"] is not None else "")
         ),
     ),
+]
+
+
+def _percent(part: int | None, whole: int | None) -> str:
+    if part is None or not whole:
+        return human_size(part)
+    return f"{human_size(part)} ({part * 100 // whole}%)"
+
+
+DF_ROWS = [
+    ("Images", "images"),
+    ("Containers", "containers"),
+    ("Local Volumes", "volumes"),
+    ("Build Cache", "build_cache"),
+    ("Orphaned storage", "orphans"),
+]
+
+
+def df_table(report: Record) -> str:
+    """``df`` for people: docker system df's table, then what Docker does not show."""
+    rows = [
+        [
+            label,
+            report[key]["count"],
+            report[key]["active"],
+            human_size(report[key]["size"]),
+            _percent(report[key]["reclaimable"], report[key]["size"]),
+        ]
+        for label, key in DF_ROWS
+    ]
+    from tabulate import tabulate
+
+    lines = [
+        tabulate(
+            rows,
+            headers=["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+            tablefmt="plain",
+            disable_numparse=True,
+        )
+    ]
+    measured = report["measured"]
+    kind = "allocated on disk" if measured["allocation_known"] else "apparent (archive)"
+    lines += ["", f"MEASURED ({kind}, hard links counted once)"]
+    for area in ("layers", "containers", "volumes", "image_metadata", "build_cache", "other"):
+        value = measured[area] if measured["allocation_known"] else measured["apparent"][area]
+        lines.append(f"  {area:<15} {human_size(value)}")
+    total = measured["total"] if measured["allocation_known"] else measured["apparent"]["total"]
+    lines.append(f"  {'total':<15} {human_size(total)}")
+    if "items" in report["images"]:
+        lines += ["", "Images space usage:", table(report["images"]["items"], DF_IMAGE_COLUMNS)]
+        lines += ["", "Containers space usage:"]
+        lines.append(table(report["containers"]["items"], DF_CONTAINER_COLUMNS))
+        lines += ["", "Local Volumes space usage:"]
+        lines.append(table(report["volumes"]["items"], DF_VOLUME_COLUMNS))
+    return "\n".join(lines)
+
+
+DF_IMAGE_COLUMNS: list[Column] = [
+    ("IMAGE ID", lambda r: short(r["id"])),
+    ("SIZE", lambda r: human_size(r["size"])),
+    ("SHARED SIZE", lambda r: human_size(r["shared_size"])),
+    ("UNIQUE SIZE", lambda r: human_size(r["unique_size"])),
+    ("CONTAINERS", lambda r: r["containers"]),
+]
+DF_CONTAINER_COLUMNS: list[Column] = [
+    ("CONTAINER ID", lambda r: short(r["id"])),
+    ("SIZE", lambda r: human_size(r["size_rw"])),
+]
+DF_VOLUME_COLUMNS: list[Column] = [
+    ("VOLUME NAME", lambda r: display(r["name"])),
+    ("LINKS", lambda r: r["links"]),
+    ("SIZE", lambda r: human_size(r["size"])),
+]
+ORPHAN_COLUMNS: list[Column] = [
+    ("KIND", lambda r: r["kind"]),
+    ("BYTES", lambda r: human_size(r["bytes"])),
+    ("PATH", lambda r: display(r["path"])),
+    ("REASON", lambda r: r["reason"]),
 ]
 
 

@@ -15,6 +15,9 @@ from storagekit.analysis.chains import (
     image_stack,
     parents_agree,
 )
+from storagekit.analysis.diskusage import measure
+from storagekit.analysis.dockerdf import docker_df
+from storagekit.analysis.orphans import find_orphans, summarize
 from storagekit.analysis.usage import children_of, container_size_rw, image_sizes
 from storagekit.containers import container_ids, read_container
 from storagekit.dockerroot import DockerRoot
@@ -260,12 +263,32 @@ def volume_records(root: DockerRoot) -> list[Record]:
     ]
 
 
+def df_record(
+    root: DockerRoot, *, verbose: bool = False, orphans: list[Record] | None = None
+) -> Record:
+    """``df``: Docker's ``system df`` numbers, the orphans, totals, and bytes measured on disk."""
+    docker = docker_df(root, verbose)
+    if orphans is None:
+        orphans = find_orphans(root)
+    record: Record = {**docker, "orphans": summarize(orphans)}
+    if verbose:
+        record["orphans"]["items"] = orphans
+    areas = [record[k] for k in ("images", "containers", "volumes", "build_cache", "orphans")]
+    record["totals"] = {
+        key: sum(a[key] or 0 for a in areas) for key in ("count", "active", "size", "reclaimable")
+    }
+    record["measured"] = measure(root)
+    return record
+
+
 def audit_record(root: DockerRoot) -> Record:
     """The ``audit`` report: everything above plus chain health and findings."""
     containers = container_records(root)
     images = image_records(root)
     layers = layer_records(root)
     volumes = volume_records(root)
+    orphans = find_orphans(root)
+    usage = df_record(root, orphans=orphans)
     chain_findings(root)
     statuses: dict[str, int] = {}
     for c in containers:
@@ -289,7 +312,7 @@ def audit_record(root: DockerRoot) -> Record:
         "containers": containers,
         "layers": layers,
         "volumes": volumes,
-        "orphans": [],
-        "usage": {},
+        "orphans": orphans,
+        "usage": usage,
         "findings": [finding_record(f) for f in root.findings.sorted()],
     }

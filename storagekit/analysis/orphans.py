@@ -570,10 +570,25 @@ def find_orphans(root: DockerRoot) -> list[Record]:
     return [finding_record(root.source, f) for f in OrphanScan(root).run()]
 
 
-def summarize(orphans: list[Record]) -> Record:
-    """The ``orphans`` line of ``df``: count, bytes held, and bytes a reclaim would free.
+#: Kinds whose paths can be removed without touching anything an image or container uses.
+#: Volumes hold user data and dangling images are Docker's to prune: those are reported only.
+REMOVABLE = frozenset(
+    {
+        "orphan-driver-dir",
+        "leaked-layer",
+        "removing-dir",
+        "stale-tmp",
+        "broken-link",
+        "orphan-container-metadata",
+    }
+)
 
-    ``active`` is always 0 (nothing uses an orphan), and every byte found is reclaimable.
+
+def summarize(orphans: list[Record]) -> Record:
+    """The ``orphans`` line of ``df``: count, bytes held, and bytes ``reclaim`` would free.
+
+    ``active`` is always 0 (nothing uses an orphan); reclaimable counts the removable kinds.
     """
     size = sum(o["bytes"] for o in orphans)
-    return {"count": len(orphans), "active": 0, "size": size, "reclaimable": size}
+    freed = sum(o["bytes"] for o in orphans if o["kind"] in REMOVABLE)
+    return {"count": len(orphans), "active": 0, "size": size, "reclaimable": freed}

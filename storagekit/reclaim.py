@@ -1,0 +1,110 @@
+"""Reclaiming what the orphan analysis found: a reviewable plan, and applying it safely.
+
+The plan is a shell script with one ``rm`` per removable finding and the bytes it frees. Only
+storage nothing refers to is ever in it: driver directories no layer, container or image
+references, layer store entries no image or container uses, leftovers of interrupted deletes,
+stale transaction directories and dangling overlay2 short links. Volumes (user data) and
+dangling images (Docker's own ``docker image prune`` decides those) are listed as comments
+only. ``--apply`` acts on a directory root, re-checks each path just before removing it (still
+there, inside the root, not a link), and logs every removal.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat as st
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from storagekit.analysis.orphans import REMOVABLE
+from storagekit.errors import StoragekitError
+from storagekit.source import normpath
+
+
+@dataclass(frozen=True)
+class Step:
+    """One finding of the plan: the paths that make up its object and the bytes they hold."""
+
+    path: str
+    paths: tuple[str, ...]
+    bytes: int
+    kind: str
+    reason: str
+    remove: bool
+
+
+def plan(orphans: Iterable[dict[str, Any]]) -> list[Step]:
+    """The steps for the orphan records, removable ones first, each path once."""
+    steps: dict[str, Step] = {}
+    for o in orphans:
+        path = normpath(o["path"])
+        if not path or path in steps:
+            continue
+        paths = tuple(normpath(p) for p in o.get("paths") or [path])
+        removable = o["kind"] in REMOVABLE and all(paths)
+        steps[path] = Step(path, paths, int(o.get("bytes") or 0), o["kind"], o["reason"], removable)
+    return sorted(steps.values(), key=lambda s: (not s.remove, s.path))
+
+
+def script(steps: list[Step], root: str) -> str:
+    """The plan as a shell script a person can review and run."""
+    total = sum(s.bytes for s in steps if s.remove)
+    lines = [
+        "#!/bin/sh",
+        "# storagekit reclaim plan: review before running; stop dockerd first.",
+        f"# Docker root: {root}",
+        f"# frees {total} bytes in {sum(s.remove for s in steps)} paths",
+        "set -eu",
+        f"cd {shlex.quote(root)}",
+    ]
+    for s in steps:
+        comment = f"# {s.bytes} bytes: {s.kind}: {s.reason}"
+        if s.remove:
+            lines += [comment, "rm -rf -- " + " ".join(shlex.quote(p) for p in s.paths)]
+        else:
+            lines += [f"{comment} (not removed by this plan)"]
+    return "\n".join(lines) + "\n"
+
+
+def apply(steps: list[Step], root: str, log: Callable[[str], None]) -> tuple[int, int]:
+    """Remove the removable steps below the directory ``root``; returns (paths, bytes).
+
+    Raises:
+        StoragekitError: ``root`` is not a directory.
+    """
+    if not os.path.isdir(root):
+        raise StoragekitError(f"{root}: reclaim --apply needs a directory root")
+    real_root = os.path.realpath(root)
+    removed = freed = 0
+    for s in steps:
+        if not s.remove:
+            continue
+        done = [p for p in s.paths if _remove(real_root, p, log)]
+        if done:
+            removed += 1
+            freed += s.bytes
+            log(f"removed {' '.join(done)} ({s.bytes} bytes, {s.kind})")
+    return removed, freed
+
+
+def _remove(real_root: str, path: str, log: Callable[[str], None]) -> bool:
+    """Remove one path below the root: never through a link, never outside the root."""
+    target = os.path.join(real_root, path)
+    parent = os.path.realpath(os.path.dirname(target))
+    if parent != real_root and not parent.startswith(real_root + os.sep):
+        log(f"skipped {path}: leaves the root")
+        return False
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        log(f"skipped {path}: already gone")
+        return False
+    if st.S_ISDIR(info.st_mode):
+        # rm(1) walks iteratively (deep trees), never follows links, stays on this fs.
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", target], check=True)
+    else:
+        os.unlink(target)
+    return True
