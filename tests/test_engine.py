@@ -64,3 +64,43 @@ def test_diff_and_export_equal_engine(engine_root, run, tmp_path):
             assert normalise_export(tar_entries(out)) == normalise_export(
                 expected["export"][c["Id"]]
             )
+
+
+def test_reclaim_apply_then_a_fresh_engine_sees_the_same_root(engine_root, run, tmp_path):
+    """Damage a copy as hosts get damaged, reclaim it, and start a real dockerd on it."""
+    import subprocess
+
+    from tests.rootbuilder import rand_id, write
+
+    _, archive, expected = engine_root
+    driver = expected["info"]["Driver"]
+    work = tmp_path / "w"
+    copy = work / "root"
+    copy.mkdir(parents=True)
+    subprocess.run(
+        ["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xJf", str(archive),
+         "-C", str(copy)],
+        check=True,
+    )  # fmt: skip
+    orphan = rand_id()
+    layer_dir = copy / driver / orphan if driver != "vfs" else copy / "vfs" / "dir" / orphan
+    write(layer_dir / ("diff/junk" if driver != "vfs" else "junk"), b"x" * 50000)
+    write(copy / f"image/{driver}/layerdb/sha256/{rand_id()}-removing/cache-id", rand_id())
+    write(copy / f"image/{driver}/layerdb/tmp/write-set-1/diff", "sha256:" + "0" * 64)
+    found = run("-r", str(copy), "orphans", "--format", "json").json()
+    assert {o["kind"] for o in found} >= {"orphan-driver-dir", "removing-dir", "stale-tmp"}
+    r = run("-r", str(copy), "reclaim", "--apply", "--yes")
+    assert r.code == 0, r.err
+    assert not layer_dir.exists()
+    left = run("-r", str(copy), "orphans", "--format", "json").json()
+    assert [o for o in left if o["kind"] not in ("dangling-image", "unused-volume")] == []
+    with Dockerd(work, driver=driver) as d:
+        ids = sorted(d.docker("ps", "-a", "-q", "--no-trunc").split())
+        assert ids == sorted(c["Id"] for c in expected["containers"])
+        images = sorted(d.docker("images", "-a", "-q", "--no-trunc").split())
+        assert sorted(set(images)) == sorted(i["Id"] for i in expected["images"])
+        for c in expected["containers"]:
+            changes = d.api(f"/containers/{c['Id']}/changes") or []
+            assert sorted((x["Kind"], x["Path"]) for x in changes) == sorted(
+                (x["Kind"], x["Path"]) for x in expected["diff"][c["Id"]] or []
+            )
