@@ -57,7 +57,8 @@ opaque directories carry ``trusted.overlay.opaque=y``; docker-root-format.md §2
 Usage (as root)::
 
     .venv/bin/python -m tools.bench_union [--runs 3] [--layers 100] [--files 300000]
-        [--small-files 30000] [--workdir DIR] [--keep] [--profile] [--json]
+        [--small-files 30000] [--workdir DIR] [--keep] [--profile] [--json] [--no-verify]
+    .venv/bin/python -m tools.bench_union --generate-only --workdir DIR   # just the root
 
 Exit status: 0 when the benchmark ran and the views matched (whatever the timing verdict), 1 when
 a command failed or the views differed, 2 when not run as root.
@@ -282,7 +283,7 @@ def plan_layers(n_layers: int, n_files: int, seed: int) -> tuple[list[LayerPlan]
     def visible(path: str, top: int) -> str | None:
         """The kind of what the union of layers below ``top`` shows at ``path`` (overlay rules)."""
         parts = path.split("/")
-        layers = range(top - 1, -1, -1)
+        layers: Sequence[int] = range(top - 1, -1, -1)
         for i in range(len(parts)):
             prefix = "/".join(parts[: i + 1])
             found: str | None = None
@@ -1284,6 +1285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="always profile storagekit (done anyway when it misses a target)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="write the --files root to WORKDIR/root-FILES/docker (implies --keep) and stop",
+    )
     args = parser.parse_args(argv)
     log = sys.stderr
     if os.geteuid() != 0:
@@ -1299,7 +1305,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     profiles: dict[str, str] = {}
+    if args.generate_only:
+        args.keep = True
     try:
+        if args.generate_only:
+            shutil.rmtree(workdir / f"root-{args.files}", ignore_errors=True)
+            root = RootWriter(
+                workdir / f"root-{args.files}" / "docker", args.layers, args.files, args.seed
+            ).generate()
+            print(f"generated {root.path} in {root.seconds:.1f}s: {vars(root.stats)}", file=log)
+            return 0
         sizes = [args.files] + ([args.small_files] if 0 < args.small_files < args.files else [])
         for files in sizes:
             results.append(
@@ -1337,6 +1352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else "views: not checked"
             )
             print(line)
+            load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+            print(f"load average after: {load} on {os.cpu_count()} CPUs")
             for name, text in profiles.items():
                 print(f"\n--- profile: {name} ---\n{text}")
         return 1 if problems else 0
