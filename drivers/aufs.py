@@ -21,7 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from storagekit.driver import ParentRecord, StorageDriver, Whiteout, aufs_style_whiteout
+from storagekit.driver import (
+    WH_PREFIX,
+    ParentRecord,
+    StorageDriver,
+    Whiteout,
+    aufs_style_whiteout,
+)
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
 from storagekit.source import Entry, Source
@@ -79,6 +85,10 @@ class AufsDriver(StorageDriver):
                 continue
             parents.append(line)
         return ParentRecord(tuple(parents), complete)
+
+    def whiteout_candidate(self, entry: Entry) -> bool:
+        """Only ``.wh.`` names are aufs whiteouts or bookkeeping."""
+        return entry.name.startswith(WH_PREFIX)
 
     def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
         """Aufs whiteouts are ``.wh.`` files (``go-archive/whiteouts.go``)."""

@@ -29,7 +29,13 @@ import re
 from collections.abc import Callable
 from typing import ClassVar
 
-from storagekit.driver import ParentRecord, StorageDriver, Whiteout, aufs_style_whiteout
+from storagekit.driver import (
+    WH_PREFIX,
+    ParentRecord,
+    StorageDriver,
+    Whiteout,
+    aufs_style_whiteout,
+)
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
 from storagekit.model import Findings
@@ -146,6 +152,10 @@ class Overlay2Driver(StorageDriver):
                 continue
             parents.append(parent)
         return ParentRecord(tuple(parents), complete)
+
+    def whiteout_candidate(self, entry: Entry) -> bool:
+        """0/0 devices, directories (opacity) and tar-convention ``.wh.`` names."""
+        return entry.type is FileType.CHARDEV or entry.is_dir or entry.name.startswith(WH_PREFIX)
 
     def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
         """0/0 character devices hide names; opaque xattrs mark directories; ``.wh.`` files too."""

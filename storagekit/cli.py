@@ -209,8 +209,12 @@ def ls(
     """List the merged view of a container or image at PATH (default /)."""
     root = _state(ctx).root()
     view = _view(root, ref, with_mounts)
-    records = list(recover.list_view(view, _inside(view, path, follow=True), recursive, deleted))
-    _listing(root, fmt, records, render.LS_COLUMNS)
+    records = recover.list_view(view, _inside(view, path, follow=True), recursive, deleted)
+    if fmt == "json":  # streamed: memory stays flat however large the tree
+        render.stream_json(records, sys.stdout.write)
+        _emit_findings(root)
+    else:
+        _listing(root, fmt, list(records), render.LS_COLUMNS)
 
 
 @cli.command()

@@ -160,6 +160,13 @@ class StorageDriver(ABC):
         record = self.parent_record(layer_id)
         return None if record is None else list(record.parents)
 
+    def whiteout_candidate(self, entry: Entry) -> bool:
+        """A cheap first test: False when :meth:`whiteout` would surely say NONE.
+
+        Merging asks it for every entry of every layer, so it must cost next to nothing.
+        """
+        return False
+
     def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
         """Classify a directory entry of a layer; ``xattrs`` fetches its extended attributes."""
         return Whiteout.NONE

@@ -274,57 +274,69 @@ def extract_tar(
     *,
     layer_of: Any = None,
 ) -> Extraction:
-    """Write the view (or its subtree ``top``) as a PAX tar, as ``docker export`` would."""
+    """Write the view (or its subtree ``top``) as a PAX tar, as ``docker export`` would.
+
+    Headers are written straight to the stream (``TarInfo.tobuf``): no member list is kept,
+    so memory does not grow with the tree.
+    """
     result = Extraction()
     log = _Manifest(manifest)
     links: dict[object, str] = {}
     prefix = len(top) + 1 if top else 0
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for e in preorder(view, top):
-            rel = e.path[prefix:]
-            info = tarfile.TarInfo(rel)
-            info.mode, info.uid, info.gid = e.mode, e.uid, e.gid
-            info.mtime = e.mtime_ns // 1_000_000_000
-            info.type = _TAR_TYPES.get(e.type, tarfile.REGTYPE)
-            sha = None
-            note: dict[str, Any] = {}
-            first = links.get(e.inode) if e.is_file and e.nlink > 1 else None
-            if e.type is FileType.SOCKET:
-                note["skipped"] = "socket not representable in tar"
-                result.skipped.append(f"/{e.path}: socket")
-            elif first is not None:
-                info.type, info.linkname = tarfile.LNKTYPE, first
-                tar.addfile(info)
-                note["hardlink_to"] = "/" + first
-            elif e.is_file:
-                info.size = e.size
-                if e.nlink > 1:
-                    links[e.inode] = rel
-                sha = _tar_file(view, e, tar, info)
-                result.files += 1
-                result.bytes += e.size
-            else:
-                if e.type is FileType.SYMLINK:
-                    info.linkname = e.link_target or ""
-                if e.rdev:
-                    info.devmajor, info.devminor = e.rdev
-                tar.addfile(info)
-            log.write(entry_record(e, layer_of(e.path) if layer_of else None, sha256=sha, **note))
+    for e in preorder(view, top):
+        rel = e.path[prefix:]
+        info = tarfile.TarInfo(rel)
+        info.mode, info.uid, info.gid = e.mode, e.uid, e.gid
+        info.mtime = e.mtime_ns // 1_000_000_000
+        info.type = _TAR_TYPES.get(e.type, tarfile.REGTYPE)
+        sha = None
+        note: dict[str, Any] = {}
+        first = links.get(e.inode) if e.is_file and e.nlink > 1 else None
+        if e.type is FileType.SOCKET:
+            note["skipped"] = "socket not representable in tar"
+            result.skipped.append(f"/{e.path}: socket")
+        elif first is not None:
+            info.type, info.linkname = tarfile.LNKTYPE, first
+            out.write(_header(info))
+            note["hardlink_to"] = "/" + first
+        elif e.is_file:
+            info.size = e.size
+            if e.nlink > 1:
+                links[e.inode] = rel
+            out.write(_header(info))
+            sha = _tar_data(view, e, out)
+            result.files += 1
+            result.bytes += e.size
+        else:
+            if e.type is FileType.SYMLINK:
+                info.linkname = e.link_target or ""
+            if e.rdev:
+                info.devmajor, info.devminor = e.rdev
+            out.write(_header(info))
+        if manifest is not None:
+            layer = layer_of(e.path) if layer_of else None
+            log.write(entry_record(e, layer, sha256=sha, **note))
+    out.write(b"\0" * (2 * tarfile.BLOCKSIZE))  # end of archive
     return result
 
 
-def _tar_file(view: Source, e: Entry, tar: tarfile.TarFile, info: tarfile.TarInfo) -> str:
+def _header(info: tarfile.TarInfo) -> bytes:
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def _tar_data(view: Source, e: Entry, out: IO[bytes]) -> str:
+    """Copy exactly ``e.size`` bytes (zero-filled if the file is shorter), padded to a block."""
     digest = hashlib.sha256()
-
-    class _Hashing:
-        def __init__(self, f: IO[bytes]) -> None:
-            self.f = f
-
-        def read(self, n: int = -1) -> bytes:
-            data = self.f.read(n)
-            digest.update(data)
-            return data
-
+    left = e.size
     with view.open(e.path) as f:
-        tar.addfile(info, _Hashing(f))
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                break
+            digest.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+    if left:
+        out.write(b"\0" * left)
+    out.write(b"\0" * (-e.size % tarfile.BLOCKSIZE))
     return digest.hexdigest()

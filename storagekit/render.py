@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from storagekit.ids import is_hex64, short
@@ -25,6 +25,16 @@ def to_json(data: Any) -> str:
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def stream_json(records: Iterable[Any], write: Callable[[str], object]) -> None:
+    """Write a JSON array one record at a time (a listing of millions of entries)."""
+    write("[")
+    first = True
+    for record in records:
+        write(("" if first else ",") + to_json(record))
+        first = False
+    write("]\n")
 
 
 def display(text: str) -> str:

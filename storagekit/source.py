@@ -14,9 +14,7 @@ limit.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import posixpath
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator
@@ -88,7 +86,24 @@ class Entry:
     @property
     def name(self) -> str:
         """The last component of :attr:`path`."""
-        return posixpath.basename(self.path)
+        return self.path.rpartition("/")[2]
+
+    def moved(self, path: str) -> Entry:
+        """The same entry under another path (a view's path for a layer's entry)."""
+        return Entry(
+            path,
+            self.type,
+            self.mode,
+            self.uid,
+            self.gid,
+            self.size,
+            self.mtime_ns,
+            self.nlink,
+            self.inode,
+            self.rdev,
+            self.link_target,
+            self.allocated,
+        )
 
     @property
     def is_dir(self) -> bool:
@@ -405,7 +420,7 @@ class SubSource(Source):
 
     def _strip(self, entry: Entry) -> Entry:
         rel = entry.path[len(self.prefix) + 1 :] if entry.path != self.prefix else ""
-        return dataclasses.replace(entry, path=rel)
+        return entry.moved(rel)
 
     def stat(self, path: str) -> Entry:  # noqa: D102 - see Source
         return self._strip(self.parent.stat(self._full(path)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|z|[+-]\d{2}:\d{2})")
 
@@ -61,5 +62,11 @@ def now_utc() -> datetime:
 def from_ns(ns: int) -> str:
     """Nanoseconds since the epoch as RFC 3339 UTC with nanoseconds (file mtimes)."""
     seconds, frac = divmod(ns, 1_000_000_000)
+    return f"{_second(seconds)}.{frac:09d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    """Files of one layer share few distinct seconds: format each once."""
     when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+    return when.strftime("%Y-%m-%dT%H:%M:%S")

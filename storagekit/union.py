@@ -23,7 +23,6 @@ References: Linux ``Documentation/filesystems/overlayfs.rst``; moby ``go-archive
 
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -140,7 +139,8 @@ class UnionView(Source):
                 continue
             here: set[str] = set()
             for e in entries:
-                kind = drv.whiteout(e, dict)  # a directory's own opacity is read when merged
+                # A directory's own opacity is read when it is merged.
+                kind = drv.whiteout(e, dict) if drv.whiteout_candidate(e) else Whiteout.NONE
                 if kind is Whiteout.OPAQUE_MARKER:
                     opaque = True
                     continue
@@ -188,7 +188,7 @@ class UnionView(Source):
             node.open = False
 
     def _rebase(self, e: Entry, path: str) -> Entry:
-        return dataclasses.replace(e, path=join(path, e.name))
+        return e.moved(f"{path}/{e.name}" if path else e.name)
 
     # Source contract --------------------------------------------------------------------------
 
@@ -205,7 +205,7 @@ class UnionView(Source):
         path = normpath(path)
         if not path:
             index, entry = self._root_layers[0]
-            return dataclasses.replace(entry, path="")
+            return entry.moved("")
         return self._node(path).entry
 
     def layer_of(self, path: str) -> str:
@@ -251,7 +251,11 @@ class UnionView(Source):
             except SourceError:
                 continue
             for e in entries:
-                kind = layer.driver.whiteout(e, dict)
+                kind = (
+                    layer.driver.whiteout(e, dict)
+                    if layer.driver.whiteout_candidate(e)
+                    else Whiteout.NONE
+                )
                 if kind is Whiteout.NONE and e.name not in merged.names:
                     result.setdefault(e.name, (e, index))
         return [

@@ -9,7 +9,6 @@ read-write branch (:func:`~storagekit.analysis.changes.aufs_changes`).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -160,7 +159,7 @@ class MountedView(Source):
         return None
 
     def _rebase(self, entry: Entry, path: str) -> Entry:
-        return dataclasses.replace(entry, path=path)
+        return entry.moved(path)
 
     def stat(self, path: str) -> Entry:  # noqa: D102 - see Source
         path = normpath(path)
