@@ -92,14 +92,14 @@ def list_view(view: Any, top: str, recursive: bool, deleted: bool) -> Iterator[d
     pending = [top]
     while pending:
         current = pending.pop()
-        entries = sorted(view.scandir(current), key=lambda e: e.name)
-        for e in entries:
-            yield entry_record(e, view.layer_of(e.path), deleted=False)
+        entries = sorted(view.scandir_layers(current), key=lambda pair: pair[0].name)
+        for e, layer in entries:
+            yield entry_record(e, layer, deleted=False)
         if deleted:
             for e, layer in view.deleted(current):
                 yield entry_record(e, layer, deleted=True)
         if recursive:
-            pending.extend(e.path for e in reversed(entries) if e.is_dir)
+            pending.extend(e.path for e, _ in reversed(entries) if e.is_dir)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from storagekit.ids import is_hex64, short
@@ -28,13 +28,27 @@ _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 def stream_json(records: Iterable[Any], write: Callable[[str], object]) -> None:
-    """Write a JSON array one record at a time (a listing of millions of entries)."""
+    """Write a JSON array batch by batch: memory stays flat for millions of entries."""
     write("[")
-    first = True
-    for record in records:
-        write(("" if first else ",") + to_json(record))
-        first = False
+    sep = ""
+    for batch in _batches(records):
+        body = to_json(batch)[1:-1]
+        if body:
+            write(sep + body)
+            sep = ","
     write("]\n")
+
+
+def _batches(records: Iterable[Any], size: int = 2048) -> Iterator[list[Any]]:
+    """Consecutive lists of up to ``size`` records (one JSON encoder call per batch)."""
+    batch: list[Any] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def display(text: str) -> str:

@@ -220,6 +220,12 @@ class UnionView(Source):
         merged = self._merge(path)
         return iter([node.entry for node in merged.names.values()])
 
+    def scandir_layers(self, path: str) -> list[tuple[Entry, str]]:
+        """The entries of directory ``path`` with the ID of the layer providing each."""
+        merged = self._merge(normpath(path))
+        ids = [lay.layer_id for lay in self.layers]
+        return [(node.entry, ids[node.layer]) for node in merged.names.values()]
+
     def open(self, path: str) -> BinaryIO:
         """See :meth:`Source.open`: the file of the layer that provides it."""
         node = self._node(path)

@@ -201,6 +201,10 @@ class MountedView(Source):
         mount, inner = found
         return mount.source.xattrs(inner)
 
+    def scandir_layers(self, path: str) -> list[tuple[Entry, str]]:
+        """The entries of directory ``path`` with the layer (or mount) providing each."""
+        return [(e, self.layer_of(e.path)) for e in self.scandir(path)]
+
     def layer_of(self, path: str) -> str:
         """The layer ID providing ``path``, or what is mounted there."""
         found = self._find(normpath(path))
