@@ -80,6 +80,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.benchutil import (
+    ZERO_TIME,
+    chain_ids,
+    default_temp_parent,
+    go_json,
+    go_time,
+    mkdir,
+    write,
+)
+from tools.benchutil import self_test as chain_self_test
+
 # ---------------------------------------------------------------------------------------------
 # Go-compatible encodings
 # ---------------------------------------------------------------------------------------------
@@ -110,44 +121,12 @@ def crc64_iso(data: bytes) -> bytes:
     return (crc ^ _MASK64).to_bytes(8, "big")
 
 
-def go_json(obj: Any) -> bytes:
-    """Compact JSON as Go's ``encoding/json`` writes it (HTML characters escaped)."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return text.encode()
-
-
-def go_time(when: dt.datetime, nanos: int = 0) -> str:
-    """``time.Time`` marshalled as RFC 3339 with nanoseconds, trailing zeros trimmed (UTC)."""
-    frac = f"{nanos:09d}".rstrip("0")
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
-
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """OCI ChainIDs: ChainID(1) = D1, ChainID(k) = sha256("ChainID(k-1) Dk")."""
-    out: list[str] = []
-    for d in diff_ids:
-        if not out:
-            out.append(d)
-        else:
-            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return out
-
-
 def self_test() -> None:
     """The encodings against the test vectors of docker-root-format.md §2.2 and §7.3."""
     assert crc64_iso(b"123456789").hex() == "b90956c775a41001"
     assert base64.b64encode(crc64_iso(b"c\n")).decode() == "YUdAAAAAAAA="
     assert crc64_iso(b"") == bytes(8)
-    d1 = "sha256:87f80e8765085c2f35807bfa5dc6d4b8b72ecefda871be188b306018f08b679a"
-    d2 = "sha256:8906c10f9195e5598feca026705a3229fb2be03064c3b0ebc5561ed0e4555d2e"
-    assert chain_ids([d1, d2]) == [
-        d1,
-        "sha256:4e6c29be423fdb6f65db62ae3bcf85e20a28a1a218ad7b3bd20f45bb08d6c808",
-    ]
+    chain_self_test()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,20 +207,6 @@ def build_layer(members: Sequence[Member], mtime: int) -> BuiltLayer:
 # ---------------------------------------------------------------------------------------------
 # Writing the root
 # ---------------------------------------------------------------------------------------------
-
-
-def _write(path: str, data: bytes | str, mode: int = 0o644) -> None:
-    if isinstance(data, str):
-        data = data.encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-
-
-def _mkdir(path: str, mode: int = 0o755) -> None:
-    os.makedirs(path, mode=mode, exist_ok=True)
 
 
 @dataclass
@@ -332,7 +297,7 @@ class RootGenerator:
 
     def skeleton(self) -> None:
         """Top-level directories of a 20.10 root (with their modes)."""
-        _mkdir(str(self.root), 0o710)
+        mkdir(str(self.root), 0o710)
         for name, mode in (
             ("builder", 0o700),
             ("buildkit", 0o711),
@@ -349,7 +314,7 @@ class RootGenerator:
             (self.DRIVER, 0o710),
             (f"{self.DRIVER}/l", 0o700),
         ):
-            _mkdir(f"{self.root}/{name}", mode)
+            mkdir(f"{self.root}/{name}", mode)
         for sub in (
             "layerdb/sha256",
             "layerdb/mounts",
@@ -358,7 +323,7 @@ class RootGenerator:
             "imagedb/metadata/sha256",
             "distribution",
         ):
-            _mkdir(f"{self.store}/{sub}", 0o700)
+            mkdir(f"{self.store}/{sub}", 0o700)
 
     def overlay_dir(
         self,
@@ -379,27 +344,27 @@ class RootGenerator:
             lower = f"l/{p.link}" + (f":{p.lower}" if p.lower else "")
             self.has_children.add(parent)
         d = f"{self.ovl}/{oid}"
-        _mkdir(d, 0o710)
+        mkdir(d, 0o710)
         diff = f"{d}/diff"
-        _mkdir(diff, 0o755)
+        mkdir(diff, 0o755)
         for m in members:
             target = f"{diff}/{m.name.rstrip('/')}"
             if m.data is None:
-                _mkdir(target, 0o755)
+                mkdir(target, 0o755)
             else:
-                _write(target, m.data, m.mode)
+                write(target, m.data, m.mode)
                 self.stats.files += 1
                 self.stats.bytes += len(m.data)
                 if mtime:
                     os.utime(target, (mtime, mtime))
         for name, target in symlinks:
             os.symlink(target, f"{diff}/{name}")
-        _write(f"{d}/link", link)
+        write(f"{d}/link", link)
         if lower:
-            _write(f"{d}/lower", lower)
-            _mkdir(f"{d}/work", 0o700)
+            write(f"{d}/lower", lower)
+            mkdir(f"{d}/work", 0o700)
             if mounted:
-                _mkdir(f"{d}/work/work", 0o000)
+                mkdir(f"{d}/work/work", 0o000)
         os.symlink(f"../{oid}/diff", f"{self.ovl}/l/{link}")
         od = OverlayDir(oid, link, lower)
         self.overlay[oid] = od
@@ -415,13 +380,13 @@ class RootGenerator:
         parent_cache = self.layer_cache[parent_chain] if parent_chain else None
         od = self.overlay_dir(parent_cache, members, mtime=mtime)
         ldir = f"{self.store}/layerdb/sha256/{chain.removeprefix('sha256:')}"
-        _mkdir(ldir, 0o755)
-        _write(f"{ldir}/diff", built.diff_id)
+        mkdir(ldir, 0o755)
+        write(f"{ldir}/diff", built.diff_id)
         if parent_chain:
-            _write(f"{ldir}/parent", parent_chain)
-        _write(f"{ldir}/cache-id", od.id)
-        _write(f"{ldir}/size", str(built.size))
-        _write(f"{ldir}/tar-split.json.gz", built.tar_split_gz)
+            write(f"{ldir}/parent", parent_chain)
+        write(f"{ldir}/cache-id", od.id)
+        write(f"{ldir}/size", str(built.size))
+        write(f"{ldir}/tar-split.json.gz", built.tar_split_gz)
         self.layer_cache[chain] = od.id
         self.stats.layers += 1
         return chain, built.diff_id
@@ -565,11 +530,11 @@ class RootGenerator:
         )
         hex_id = hashlib.sha256(raw).hexdigest()
         image_id = "sha256:" + hex_id
-        _write(f"{self.store}/imagedb/content/sha256/{hex_id}", raw, 0o600)
+        write(f"{self.store}/imagedb/content/sha256/{hex_id}", raw, 0o600)
         meta = f"{self.store}/imagedb/metadata/sha256/{hex_id}"
-        _mkdir(meta, 0o700)
+        mkdir(meta, 0o700)
         if tags:
-            _write(f"{meta}/lastUpdated", self.stamp(clock + 1), 0o600)
+            write(f"{meta}/lastUpdated", self.stamp(clock + 1), 0o600)
             self.stats.tagged_images += 1
         self.image_ids.append(image_id)
         self.image_tags[image_id] = tags
@@ -584,7 +549,7 @@ class RootGenerator:
         for image_id, tags in self.image_tags.items():
             for tag in tags:
                 repos.setdefault(tag.rsplit(":", 1)[0], {})[tag] = image_id
-        _write(f"{self.store}/repositories.json", go_json({"Repositories": repos}), 0o600)
+        write(f"{self.store}/repositories.json", go_json({"Repositories": repos}), 0o600)
 
     # -- containers -------------------------------------------------------------------------
 
@@ -780,17 +745,17 @@ class RootGenerator:
             binds, network if network == "none" else "default", restart, ports
         )
         cdir = f"{self.root}/containers/{cid}"
-        _mkdir(cdir, 0o710)
-        _write(f"{cdir}/config.v2.json", go_json(doc), 0o600)
-        _write(f"{cdir}/hostconfig.json", go_json(hostconfig))
-        _mkdir(f"{cdir}/checkpoints", 0o700)
+        mkdir(cdir, 0o710)
+        write(f"{cdir}/config.v2.json", go_json(doc), 0o600)
+        write(f"{cdir}/hostconfig.json", go_json(hostconfig))
+        mkdir(f"{cdir}/checkpoints", 0o700)
         if started:
-            _mkdir(f"{cdir}/mounts", 0o710)
-            _write(f"{cdir}/hostname", cid[:12] + "\n")
-            _write(f"{cdir}/hosts", f"127.0.0.1\tlocalhost\n{ip}\t{cid[:12]}\n")
+            mkdir(f"{cdir}/mounts", 0o710)
+            write(f"{cdir}/hostname", cid[:12] + "\n")
+            write(f"{cdir}/hosts", f"127.0.0.1\tlocalhost\n{ip}\t{cid[:12]}\n")
             resolv = b"nameserver 10.0.0.2\nsearch example.internal\n"
-            _write(f"{cdir}/resolv.conf", resolv)
-            _write(f"{cdir}/resolv.conf.hash", "sha256:" + hashlib.sha256(resolv).hexdigest())
+            write(f"{cdir}/resolv.conf", resolv)
+            write(f"{cdir}/resolv.conf.hash", "sha256:" + hashlib.sha256(resolv).hexdigest())
             log = "".join(
                 go_json(
                     {
@@ -802,7 +767,7 @@ class RootGenerator:
                 + "\n"
                 for n in range(rnd.randint(1, 8))
             )
-            _write(f"{cdir}/{cid}-json.log", log, 0o640)
+            write(f"{cdir}/{cid}-json.log", log, 0o640)
         # the read-write layer: init layer on the image's top layer, then the container layer
         top_chain = self.image_top[image_id]
         top_cache = self.layer_cache[top_chain]
@@ -825,10 +790,10 @@ class RootGenerator:
             ]
         self.overlay_dir(init.id, rw, oid=mount_id, mounted=started)
         mdir = f"{self.store}/layerdb/mounts/{cid}"
-        _mkdir(mdir, 0o755)
-        _write(f"{mdir}/mount-id", mount_id)
-        _write(f"{mdir}/init-id", init.id)
-        _write(f"{mdir}/parent", top_chain)
+        mkdir(mdir, 0o755)
+        write(f"{mdir}/mount-id", mount_id)
+        write(f"{mdir}/init-id", init.id)
+        write(f"{mdir}/parent", top_chain)
         self.stats.containers += 1
 
     @staticmethod
@@ -949,7 +914,7 @@ class RootGenerator:
             self.container(c, image_id, clock)
         # a layer that got a child is marked committed (overlay2 Create, v20.10+)
         for oid in self.has_children:
-            _write(f"{self.ovl}/{oid}/committed", b"", 0o600)
+            write(f"{self.ovl}/{oid}/committed", b"", 0o600)
         self.stats.running = self.stats.states.get("running", 0)
         self.stats.exited = self.stats.states.get("exited", 0)
         self.stats.created = self.stats.states.get("created", 0)
@@ -1269,12 +1234,6 @@ def figures(
     }
 
 
-def _default_temp_parent() -> str | None:
-    """/dev/shm when writable (tmpfs: generation takes seconds, not the disk's minutes)."""
-    shm = "/dev/shm"
-    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time storagekit's inventory commands against docker-explorer "
@@ -1322,7 +1281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     temp = args.workdir is None
     workdir: Path = args.workdir or Path(
-        tempfile.mkdtemp(prefix="storagekit-bench-", dir=_default_temp_parent())
+        tempfile.mkdtemp(prefix="storagekit-bench-", dir=default_temp_parent())
     )
     workdir.mkdir(parents=True, exist_ok=True)
     root = workdir / "docker"

@@ -91,6 +91,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.benchutil import (
+    chain_ids,
+    default_temp_parent,
+    go_json,
+    go_time,
+    mkdir,
+    self_test,
+    write,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 STORAGEKIT = str(REPO / ".venv" / "bin" / "storagekit")
 CONTAINER_NAME = "bench"
@@ -101,54 +111,6 @@ GNU_TIME = "/usr/bin/time"
 # ---------------------------------------------------------------------------------------------
 # Go-compatible encodings (as in tools/bench_inventory.py)
 # ---------------------------------------------------------------------------------------------
-
-
-def go_json(obj: Any) -> bytes:
-    """Compact JSON as Go's ``encoding/json`` writes it (HTML characters escaped)."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return text.encode()
-
-
-def go_time(when: dt.datetime, nanos: int = 0) -> str:
-    """``time.Time`` marshalled as RFC 3339 with nanoseconds, trailing zeros trimmed (UTC)."""
-    frac = f"{nanos:09d}".rstrip("0")
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
-
-
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """OCI ChainIDs: ChainID(1) = D1, ChainID(k) = sha256("ChainID(k-1) Dk")."""
-    out: list[str] = []
-    for d in diff_ids:
-        if not out:
-            out.append(d)
-        else:
-            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return out
-
-
-def _self_test() -> None:
-    """Chain IDs against the test vector of docker-root-format.md §2.2."""
-    d1 = "sha256:87f80e8765085c2f35807bfa5dc6d4b8b72ecefda871be188b306018f08b679a"
-    d2 = "sha256:8906c10f9195e5598feca026705a3229fb2be03064c3b0ebc5561ed0e4555d2e"
-    assert chain_ids([d1, d2]) == [
-        d1,
-        "sha256:4e6c29be423fdb6f65db62ae3bcf85e20a28a1a218ad7b3bd20f45bb08d6c808",
-    ]
-
-
-def _write(path: str, data: bytes | str, mode: int = 0o644) -> None:
-    if isinstance(data, str):
-        data = data.encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-
-
-def _mkdir(path: str, mode: int = 0o755) -> None:
-    os.makedirs(path, mode=mode, exist_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,7 +487,7 @@ class RootWriter:
     ) -> str:
         """``overlay2/<id>`` with link, lower, work/ and the ``l/`` link; returns diff/."""
         d = f"{self.root}/overlay2/{oid}"
-        _mkdir(d, 0o710)
+        mkdir(d, 0o710)
         diff = f"{d}/diff"
         os.mkdir(diff, 0o755)
         link = self.link_id()
@@ -533,20 +495,20 @@ class RootWriter:
         lower = ""
         if parent is not None:
             lower = f"l/{links[parent]}" + (f":{lowers[parent]}" if lowers[parent] else "")
-            _write(f"{d}/lower", lower)
-            _mkdir(f"{d}/work", 0o700)
-            _write(f"{self.root}/overlay2/{parent}/committed", b"", 0o600)
+            write(f"{d}/lower", lower)
+            mkdir(f"{d}/work", 0o700)
+            write(f"{self.root}/overlay2/{parent}/committed", b"", 0o600)
         lowers[oid] = lower
-        _write(f"{d}/link", link)
+        write(f"{d}/link", link)
         os.symlink(f"../{oid}/diff", f"{self.root}/overlay2/l/{link}")
         return diff
 
     def generate(self) -> BenchRoot:
         began = time.perf_counter()
-        _self_test()
+        self_test()
         plans, stats = plan_layers(self.n_layers, self.n_files, self.seed)
         root = str(self.root)
-        _mkdir(root, 0o710)
+        mkdir(root, 0o710)
         for name, mode in (
             ("containers", 0o710),
             ("image", 0o700),
@@ -560,12 +522,12 @@ class RootWriter:
             ("overlay2", 0o710),
             ("overlay2/l", 0o700),
         ):
-            _mkdir(f"{root}/{name}", mode)
+            mkdir(f"{root}/{name}", mode)
         store = f"{root}/image/overlay2"
         for sub in ("layerdb/sha256", "layerdb/mounts", "layerdb/tmp", "distribution"):
-            _mkdir(f"{store}/{sub}", 0o700)
-        _mkdir(f"{store}/imagedb/content/sha256", 0o700)
-        _mkdir(f"{store}/imagedb/metadata/sha256", 0o700)
+            mkdir(f"{store}/{sub}", 0o700)
+        mkdir(f"{store}/imagedb/content/sha256", 0o700)
+        mkdir(f"{store}/imagedb/metadata/sha256", 0o700)
 
         links: dict[str, str] = {}
         lowers: dict[str, str] = {}
@@ -589,12 +551,12 @@ class RootWriter:
                 diff_ids.append(diff_id)
                 chain = chain_ids(diff_ids)[-1]
                 ldir = f"{store}/layerdb/sha256/{chain.removeprefix('sha256:')}"
-                _mkdir(ldir, 0o755)
-                _write(f"{ldir}/diff", diff_id)
+                mkdir(ldir, 0o755)
+                write(f"{ldir}/diff", diff_id)
                 if k:
-                    _write(f"{ldir}/parent", chain_ids(diff_ids[:-1])[-1])
-                _write(f"{ldir}/cache-id", oid)
-                _write(f"{ldir}/size", str(size))
+                    write(f"{ldir}/parent", chain_ids(diff_ids[:-1])[-1])
+                write(f"{ldir}/cache-id", oid)
+                write(f"{ldir}/size", str(size))
                 image_oids.append(oid)
                 parent = oid
             top_chain = chain_ids(diff_ids)[-1]
@@ -663,12 +625,12 @@ class RootWriter:
         }
         raw = go_json(config)
         hex_id = hashlib.sha256(raw).hexdigest()
-        _write(f"{store}/imagedb/content/sha256/{hex_id}", raw, 0o600)
+        write(f"{store}/imagedb/content/sha256/{hex_id}", raw, 0o600)
         meta = f"{store}/imagedb/metadata/sha256/{hex_id}"
-        _mkdir(meta, 0o700)
-        _write(f"{meta}/lastUpdated", self.stamp(600 * len(diff_ids)), 0o600)
+        mkdir(meta, 0o700)
+        write(f"{meta}/lastUpdated", self.stamp(600 * len(diff_ids)), 0o600)
         repos = {"Repositories": {TAG.split(":")[0]: {TAG: f"sha256:{hex_id}"}}}
-        _write(f"{store}/repositories.json", go_json(repos), 0o600)
+        write(f"{store}/repositories.json", go_json(repos), 0o600)
         return f"sha256:{hex_id}"
 
     def container(
@@ -729,8 +691,8 @@ class RootWriter:
             "ResolvConfPath": f"{host}/resolv.conf",
         }
         cdir = f"{self.root}/containers/{cid}"
-        _mkdir(cdir, 0o710)
-        _write(f"{cdir}/config.v2.json", go_json(doc), 0o600)
+        mkdir(cdir, 0o710)
+        write(f"{cdir}/config.v2.json", go_json(doc), 0o600)
         hostconfig = {
             "Binds": None,
             "LogConfig": {"Type": "json-file", "Config": {}},
@@ -739,13 +701,13 @@ class RootWriter:
             "ShmSize": 67108864,
             "Runtime": "runc",
         }
-        _write(f"{cdir}/hostconfig.json", go_json(hostconfig))
-        _write(f"{cdir}/hostname", cid[:12] + "\n")
+        write(f"{cdir}/hostconfig.json", go_json(hostconfig))
+        write(f"{cdir}/hostname", cid[:12] + "\n")
         mdir = f"{store}/layerdb/mounts/{cid}"
-        _mkdir(mdir, 0o755)
-        _write(f"{mdir}/mount-id", mount_id)
-        _write(f"{mdir}/init-id", init_id)
-        _write(f"{mdir}/parent", top_chain)
+        mkdir(mdir, 0o755)
+        write(f"{mdir}/mount-id", mount_id)
+        write(f"{mdir}/init-id", init_id)
+        write(f"{mdir}/parent", top_chain)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1259,11 +1221,6 @@ def figures(
     return out
 
 
-def _default_temp_parent() -> str | None:
-    shm = "/dev/shm"
-    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Time storagekit ls -R / extract --tar against find / tar on a kernel "
@@ -1300,7 +1257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     temp = args.workdir is None
     workdir: Path = args.workdir or Path(
-        tempfile.mkdtemp(prefix="storagekit-bench-union-", dir=_default_temp_parent())
+        tempfile.mkdtemp(prefix="storagekit-bench-union-", dir=default_temp_parent())
     )
     workdir.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
