@@ -16,9 +16,11 @@ import click
 
 from storagekit import __version__, recover, render, report
 from storagekit.analysis.orphans import find_orphans
+from storagekit.analysis.verify import verify as verify_layers
 from storagekit.dockerroot import DockerRoot
 from storagekit.errors import StoragekitError
-from storagekit.model import Container
+from storagekit.ids import chain_ids
+from storagekit.model import Container, Image
 from storagekit.reclaim import apply as reclaim_apply
 from storagekit.reclaim import plan as reclaim_plan
 from storagekit.reclaim import script as reclaim_script
@@ -351,6 +353,28 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
         click.confirm(f"remove {count} paths ({total} bytes) from {state.root_path}?", abort=True)
     removed, freed = reclaim_apply(steps, state.root_path, lambda line: click.echo(line))
     click.echo(f"reclaimed {freed} bytes in {removed} paths", err=True)
+
+
+@cli.command()
+@click.argument("ref", required=False)
+@FORMAT
+@click.pass_context
+def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
+    """Rebuild each image layer's tar and check it against its diff ID (all, or REF's)."""
+    root = _state(ctx).root()
+    if ref is None:
+        layers = root.layers
+    else:
+        obj = resolve(root, ref)
+        image: Container | Image | None = obj
+        if isinstance(obj, Container):
+            store_of = root.store_for(obj)
+            image = store_of.images.get(obj.image_id) if store_of else None
+        if not isinstance(image, Image):
+            raise StoragekitError(f"{ref}: its image is not in this root")
+        store = root.stores[image.driver]
+        layers = [lay for c in chain_ids(image.diff_ids) if (lay := store.layers.get(c))]
+    _listing(root, fmt, verify_layers(root, layers), render.VERIFY_COLUMNS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

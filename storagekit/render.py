@@ -293,6 +293,17 @@ ORPHAN_COLUMNS: list[Column] = [
 ]
 
 
+VERIFY_COLUMNS: list[Column] = [
+    ("CHAIN ID", lambda r: short(r["chain_id"])),
+    ("CACHE ID", lambda r: short(r["cache_id"]) if r["cache_id"] else "-"),
+    ("STATUS", lambda r: r["status"].upper() if r["status"] != "ok" else "ok"),
+    (
+        "FILES",
+        lambda r: ", ".join(f"{f['change']} {display(f['path'])}" for f in r["files"]) or "-",
+    ),
+]
+
+
 def finding_line(f: Record) -> str:
     """One finding as a line for stderr or a table."""
     where = f"{f['path']}: " if f["path"] else ""
