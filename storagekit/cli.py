@@ -25,6 +25,7 @@ from storagekit.reclaim import apply as reclaim_apply
 from storagekit.reclaim import plan as reclaim_plan
 from storagekit.reclaim import script as reclaim_script
 from storagekit.refs import resolve
+from storagekit.save import save as save_images
 from storagekit.union import UnionView
 from storagekit.views import (
     MountedView,
@@ -375,6 +376,40 @@ def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
         store = root.stores[image.driver]
         layers = [lay for c in chain_ids(image.diff_ids) if (lay := store.layers.get(c))]
     _listing(root, fmt, verify_layers(root, layers), render.VERIFY_COLUMNS)
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="The archive to write (must not exist).")
+@click.pass_context
+def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
+    """An image archive that docker load accepts, with byte-exact layer tars."""
+    root = _state(ctx).root()
+    chosen = []
+    for ref in images:
+        obj = resolve(root, ref, containers=False)
+        assert isinstance(obj, Image)
+        chosen.append(obj)
+    with open(output, "xb") as out:
+        manifest = save_images(root, chosen, out)
+    click.echo(f"saved {len(manifest)} image(s) to {output}", err=True)
+    _emit_findings(root)
+
+
+@cli.command()
+@click.argument("container")
+@click.option("-o", "--output", required=True, help="The tar to write (- for stdout).")
+@click.pass_context
+def export(ctx: click.Context, container: str, output: str) -> None:
+    """The container's filesystem as a tar, like docker export (for docker import)."""
+    root = _state(ctx).root()
+    obj = resolve(root, container, images=False)
+    assert isinstance(obj, Container)
+    view = container_view(root, obj)
+    with contextlib.ExitStack() as stack:
+        out = sys.stdout.buffer if output == "-" else stack.enter_context(open(output, "xb"))
+        recover.extract_tar(view, "", out)
+    _emit_findings(root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

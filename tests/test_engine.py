@@ -104,3 +104,21 @@ def test_reclaim_apply_then_a_fresh_engine_sees_the_same_root(engine_root, run, 
             assert sorted((x["Kind"], x["Path"]) for x in changes) == sorted(
                 (x["Kind"], x["Path"]) for x in expected["diff"][c["Id"]] or []
             )
+
+
+def test_save_loads_into_a_fresh_engine_and_runs(engine_root, run, tmp_path):
+    _, archive, expected = engine_root
+    tagged = [i for i in expected["images"] if i["RepoTags"]]
+    out = tmp_path / "images.tar"
+    r = run("-r", str(archive), "save", *[i["RepoTags"][0] for i in tagged], "-o", str(out))
+    assert r.code == 0, r.err
+    with Dockerd(tmp_path / "fresh", driver=expected["info"]["Driver"]) as d:
+        d.docker("load", "-i", str(out))
+        for image in tagged:
+            got = d.docker_json("image", "inspect", image["Id"])[0]
+            assert got["Id"] == image["Id"]
+            assert sorted(got["RepoTags"]) == sorted(image["RepoTags"])
+            assert got["RootFS"]["Layers"] == image["RootFS"]["Layers"]
+        name = next(i["RepoTags"][0] for i in tagged if "sk-base:1" not in i["RepoTags"])
+        said = d.docker("run", "--rm", "--network", "none", name, "echo", "alive")
+        assert said.strip() == "alive"

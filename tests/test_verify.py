@@ -108,3 +108,36 @@ def test_corrupt_json_line(copy, run):
     r = run("-r", str(copy), "verify", "--format", "json")
     assert r.json()[0]["status"] == "unreadable"
     assert "line 2: not a tar-split entry" in r.err
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_save_writes_layer_tars_that_hash_to_the_diff_ids(name, sample, run, tmp_path):
+    import hashlib
+    import tarfile
+
+    out = tmp_path / "s.tar"
+    r = run("-r", sample(name), "save", "sk-app:1.0", "-o", str(out))
+    assert r.code == 0, r.err
+    image = next(i for i in expected_of(name)["images"] if "sk-app:1.0" in (i["RepoTags"] or []))
+    with tarfile.open(out) as tf:
+        [entry] = json.load(tf.extractfile("manifest.json"))
+        assert entry["Config"] == image["Id"][7:] + ".json"
+        assert sorted(entry["RepoTags"]) == sorted(image["RepoTags"])
+        config = tf.extractfile(entry["Config"]).read()
+        assert "sha256:" + hashlib.sha256(config).hexdigest() == image["Id"]
+        digests = [
+            "sha256:" + hashlib.sha256(tf.extractfile(layer).read()).hexdigest()
+            for layer in entry["Layers"]
+        ]
+    assert digests == image["RootFS"]["Layers"]
+
+
+def test_export_equals_docker_export(sample, run, tmp_path):
+    from tests.test_recovery import normalise_export, tar_entries
+
+    expected = expected_of("overlay2-20.10")
+    for c in expected["containers"]:
+        out = tmp_path / f"{c['Id']}.tar"
+        r = run("-r", sample("overlay2-20.10"), "export", c["Name"], "-o", str(out))
+        assert r.code == 0, r.err
+        assert normalise_export(tar_entries(out)) == normalise_export(expected["export"][c["Id"]])

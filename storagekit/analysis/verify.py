@@ -13,12 +13,13 @@ directory, and for overlay-style drivers through the layers below it when absent
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 from storagekit.analysis.chains import walk_parents
 from storagekit.dockerroot import DockerRoot
 from storagekit.driver import StorageDriver, Whiteout
-from storagekit.errors import FormatError, SourceError, UnsafePathError
+from storagekit.errors import FormatError, SourceError, StoragekitError, UnsafePathError
 from storagekit.formats.tarsplit import Crc64, FileEntry, Segment, entries
 from storagekit.model import Layer
 from storagekit.source import Source, normpath
@@ -162,3 +163,30 @@ def _added(source: Source, driver: StorageDriver, top: str, names: set[str]) -> 
 def verify(root: DockerRoot, layers: list[Layer]) -> list[Record]:
     """Verify every given layer (the others are unaffected by any one's damage)."""
     return [verify_layer(root, layer) for layer in layers]
+
+
+def layer_tar(root: DockerRoot, layer: Layer) -> Iterator[bytes]:
+    """The layer's original tar stream, rebuilt byte for byte (for ``save``).
+
+    Raises:
+        StoragekitError: the layer cannot be rebuilt exactly (no tar-split, missing directory,
+            a file missing or of another size, or a damaged tar-split).
+    """
+    driver = root.driver(layer.driver)
+    if driver is None or layer.cache_id is None or not driver.has_layer(layer.cache_id):
+        raise StoragekitError(f"layer {layer.chain_id}: its directory is missing")
+    if not layer.has_tar_split:
+        raise StoragekitError(f"layer {layer.chain_id}: no tar-split.json.gz to rebuild it")
+    view = layer_view(root, layer, driver)
+    split = f"{layer.meta_path}/tar-split.json.gz"
+    with root.source.open(split) as raw:
+        for e in entries(raw, split):
+            if isinstance(e, Segment):
+                yield e.data
+            elif e.size:
+                path = _clean(e.name)
+                chunks: list[bytes] = []
+                change = "missing" if path is None else _stream(view, path, e.size, chunks.append)
+                if change:
+                    raise StoragekitError(f"layer {layer.chain_id}: /{path or e.name} is {change}")
+                yield from chunks
