@@ -121,7 +121,18 @@ def test_save_writes_layer_tars_that_hash_to_the_diff_ids(name, sample, run, tmp
     image = next(i for i in expected_of(name)["images"] if "sk-app:1.0" in (i["RepoTags"] or []))
     with tarfile.open(out) as tf:
         [entry] = json.load(tf.extractfile("manifest.json"))
-        assert entry["Config"] == image["Id"][7:] + ".json"
+        assert entry["Config"] == "blobs/sha256/" + image["Id"][7:]
+        index = json.load(tf.extractfile("index.json"))
+        assert json.load(tf.extractfile("oci-layout")) == {"imageLayoutVersion": "1.0.0"}
+        names = {m["annotations"]["io.containerd.image.name"] for m in index["manifests"]}
+        assert names == {
+            "docker.io/library/sk-app:1.0",
+            "docker.io/library/sk-app:latest",
+            "example.local:5000/team/app:v1",
+        }
+        oci = json.load(tf.extractfile("blobs/sha256/" + index["manifests"][0]["digest"][7:]))
+        assert oci["config"]["digest"] == image["Id"]
+        assert [x["digest"] for x in oci["layers"]] == image["RootFS"]["Layers"]
         assert sorted(entry["RepoTags"]) == sorted(image["RepoTags"])
         config = tf.extractfile(entry["Config"]).read()
         assert "sha256:" + hashlib.sha256(config).hexdigest() == image["Id"]
