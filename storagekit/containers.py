@@ -156,6 +156,10 @@ def read_containers(source: Source, findings: Findings) -> dict[str, Container]:
     """Every readable container of ``containers/``, by ID (read on every core)."""
     ids = container_ids(source, findings)
     found = pmap(
-        lambda cid: read_container(source, cid, findings), ids, source=source, findings=findings
+        lambda cid: read_container(source, cid, findings),
+        ids,
+        source=source,
+        findings=findings,
+        label="reading containers",
     )
     return {c.id: c for c in found if c is not None}

@@ -130,6 +130,7 @@ def read_layers(source: Source, driver: str, findings: Findings) -> dict[str, La
         names,
         source=source,
         findings=findings,
+        label="reading layers",
     )
     return {layer.chain_id: layer for layer in layers}
 
@@ -157,5 +158,6 @@ def read_mounts(source: Source, driver: str, findings: Findings) -> dict[str, RW
         names,
         source=source,
         findings=findings,
+        label="reading container layers",
     )
     return {m.container_id: m for m in mounts}

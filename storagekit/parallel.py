@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from storagekit.errors import StoragekitError
 from storagekit.model import Finding, Findings
+from storagekit.progress import Progress
 from storagekit.source import Source
 
 T = TypeVar("T")
@@ -35,6 +36,13 @@ _in_child = False
 
 class WorkerError(StoragekitError):
     """A forked worker failed; carries the worker's traceback text."""
+
+
+def _step(fn: Callable[[T], R], item: T, bar: Progress, scale: float) -> R:
+    result = fn(item)
+    bar.done += scale - 1
+    bar.advance()
+    return result
 
 
 def workers_for(count: int, source: Source) -> int:
@@ -88,16 +96,27 @@ def _collect(r: int, pid: int) -> tuple[str, object, list[Finding]]:
 
 
 def pmap(
-    fn: Callable[[T], R], items: Sequence[T], *, source: Source, findings: Findings
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    source: Source,
+    findings: Findings,
+    label: str | None = None,
 ) -> list[R]:
     """``[fn(x) for x in items]``, spread over the cores, findings kept in order.
+
+    With ``label``, a progress bar on a terminal follows this process's share of the work
+    (the workers' shares are of the same size and move at the same pace).
 
     Raises:
         WorkerError: a worker raised; the message holds its traceback.
     """
     n = workers_for(len(items), source)
     if n < 2:
-        return [fn(x) for x in items]
+        with Progress(label or "", len(items)) as bar:
+            if not label:
+                bar.enabled = False
+            return [_step(fn, x, bar, 1) for x in items]
     chunks = _chunks(items, n)
     children: list[tuple[int, int]] = []
     for chunk in chunks[1:]:
@@ -108,7 +127,11 @@ def pmap(
             _child(fn, chunk, source, findings, w)
         os.close(w)
         children.append((r, pid))
-    results = [fn(x) for x in chunks[0]]
+    with Progress(label or "", len(items)) as bar:
+        if not label:
+            bar.enabled = False
+        scale = len(items) / max(len(chunks[0]), 1)
+        results = [_step(fn, x, bar, scale) for x in chunks[0]]
     failure = None
     for r, pid in children:
         status, value, found = _collect(r, pid)

@@ -84,7 +84,7 @@ def container_records(root: DockerRoot, *, sizes: bool = True) -> list[Record]:
             return container, container_record(root, container, sizes=sizes)
 
         ids = container_ids(root.source, root.findings)
-        found = pmap(one, ids, source=root.source, findings=root.findings)
+        found = pmap(one, ids, source=root.source, findings=root.findings, label="containers")
         done = [pair for pair in found if pair is not None]
         root.adopt_containers({c.id: c for c, _ in done})
     done.sort(key=lambda pair: (pair[0].created or "", pair[0].id))

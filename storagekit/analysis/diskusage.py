@@ -226,6 +226,7 @@ def measure(root: DockerRoot) -> dict[str, Any]:
         split.units,
         source=source,
         findings=root.findings,
+        label="measuring disk usage",
     )
     for (area, _), result in zip(split.units, results, strict=True):
         t = split.tallies[area]

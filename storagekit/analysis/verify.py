@@ -22,6 +22,7 @@ from storagekit.driver import StorageDriver, Whiteout
 from storagekit.errors import FormatError, SourceError, StoragekitError, UnsafePathError
 from storagekit.formats.tarsplit import Crc64, FileEntry, Segment, entries
 from storagekit.model import Layer
+from storagekit.progress import Progress
 from storagekit.source import Source, normpath
 from storagekit.union import LayerDir, UnionView
 
@@ -162,7 +163,12 @@ def _added(source: Source, driver: StorageDriver, top: str, names: set[str]) -> 
 
 def verify(root: DockerRoot, layers: list[Layer]) -> list[Record]:
     """Verify every given layer (the others are unaffected by any one's damage)."""
-    return [verify_layer(root, layer) for layer in layers]
+    results = []
+    with Progress("verifying layers", len(layers)) as bar:
+        for layer in layers:
+            results.append(verify_layer(root, layer))
+            bar.advance()
+    return results
 
 
 def layer_tar(root: DockerRoot, layer: Layer) -> Iterator[bytes]:
