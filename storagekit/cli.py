@@ -375,7 +375,27 @@ def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
             raise StoragekitError(f"{ref}: its image is not in this root")
         store = root.stores[image.driver]
         layers = [lay for c in chain_ids(image.diff_ids) if (lay := store.layers.get(c))]
-    _listing(root, fmt, verify_layers(root, layers), render.VERIFY_COLUMNS)
+    records = verify_layers(root, layers)
+    if ref is not None and isinstance(obj, Container):
+        # A read-write layer has no tar-split: what it holds is the container's changes.
+        rw = root.rw_layer(obj)
+        records.append(
+            {
+                "chain_id": None,
+                "diff_id": None,
+                "cache_id": rw.mount_id if rw else None,
+                "status": "container-changes",
+                "computed_diff_id": None,
+                "files": [
+                    {
+                        "path": c.path,
+                        "change": {"A": "added", "C": "changed", "D": "deleted"}[c.kind],
+                    }
+                    for c in container_changes(root, obj)
+                ],
+            }
+        )
+    _listing(root, fmt, records, render.VERIFY_COLUMNS)
 
 
 @cli.command()

@@ -294,7 +294,7 @@ ORPHAN_COLUMNS: list[Column] = [
 
 
 VERIFY_COLUMNS: list[Column] = [
-    ("CHAIN ID", lambda r: short(r["chain_id"])),
+    ("CHAIN ID", lambda r: short(r["chain_id"]) if r["chain_id"] else "(rw layer)"),
     ("CACHE ID", lambda r: short(r["cache_id"]) if r["cache_id"] else "-"),
     ("STATUS", lambda r: r["status"].upper() if r["status"] != "ok" else "ok"),
     (

@@ -122,3 +122,14 @@ def test_save_loads_into_a_fresh_engine_and_runs(engine_root, run, tmp_path):
         name = next(i["RepoTags"][0] for i in tagged if "sk-base:1" not in i["RepoTags"])
         said = d.docker("run", "--rm", "--network", "none", name, "echo", "alive")
         assert said.strip() == "alive"
+
+
+def test_verify_on_a_fresh_engine_root(engine_root, run):
+    directory, archive, expected = engine_root
+    for root in (str(directory), str(archive)):
+        r = run("-r", root, "verify", "--format", "json")
+        assert r.code == 0, r.err
+        assert {x["status"] for x in r.json()} == {"ok"}
+        assert len(r.json()) == len(
+            {lay for i in expected["images"] for lay in i["RootFS"]["Layers"]}
+        )

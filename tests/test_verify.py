@@ -152,3 +152,18 @@ def test_export_equals_docker_export(sample, run, tmp_path):
         r = run("-r", sample("overlay2-20.10"), "export", c["Name"], "-o", str(out))
         assert r.code == 0, r.err
         assert normalise_export(tar_entries(out)) == normalise_export(expected["export"][c["Id"]])
+
+
+def test_verify_of_a_container_adds_its_rw_layer_changes(sample, run):
+    expected = expected_of("overlay2-20.10")
+    c = next(c for c in expected["containers"] if c["Name"] == "/sk-basec")
+    r = run("-r", sample("overlay2-20.10"), "verify", "sk-basec", "--format", "json")
+    assert r.code == 0, r.err
+    *layers, rw = r.json()
+    assert [x["status"] for x in layers] == ["ok"]
+    assert rw["status"] == "container-changes"
+    assert rw["cache_id"] == c["GraphDriver"]["Data"]["UpperDir"].split("/")[-2]
+    kinds = {0: "changed", 1: "added", 2: "deleted"}
+    assert sorted((f["change"], f["path"]) for f in rw["files"]) == sorted(
+        (kinds[x["Kind"]], x["Path"]) for x in expected["diff"][c["Id"]]
+    )
