@@ -33,6 +33,7 @@ from tools.benchutil import mkdir, write
 REPO = Path(__file__).resolve().parent.parent
 STORAGEKIT = REPO / ".venv" / "bin" / "storagekit"
 TARGET = 0.8
+IMAGE = "bench-verify:1"
 
 
 def dockerfile(steps: int, mb: int) -> str:
@@ -47,8 +48,39 @@ def dockerfile(steps: int, mb: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build(workdir: Path, steps: int, mb: int) -> Path:
-    """Build the image with a private dockerd under ``workdir``; return the data root."""
+def time_docker_save(d: Any, out: Path, runs: int) -> float:
+    """Best wall time of ``docker save`` of the built image on the live engine."""
+    best = float("inf")
+    for _ in range(runs + 1):  # the first run warms the cache
+        out.unlink(missing_ok=True)
+        start = time.perf_counter()
+        d.docker("save", IMAGE, "-o", str(out), timeout=1800)
+        best = min(best, time.perf_counter() - start)
+    out.unlink(missing_ok=True)
+    return best
+
+
+def time_storagekit_save(root: Path, out: Path, runs: int) -> float:
+    """Best wall time of ``storagekit save`` of the same image, offline."""
+    best = float("inf")
+    for _ in range(runs + 1):
+        out.unlink(missing_ok=True)
+        start = time.perf_counter()
+        subprocess.run(
+            [STORAGEKIT, "-r", str(root), "save", IMAGE, "-o", str(out)],
+            check=True,
+            capture_output=True,
+        )
+        best = min(best, time.perf_counter() - start)
+    out.unlink(missing_ok=True)
+    return best
+
+
+def build(workdir: Path, steps: int, mb: int, runs: int = 0) -> tuple[Path, float | None]:
+    """Build the image with a private dockerd under ``workdir``; return the data root.
+
+    With ``runs``, also time ``docker save`` of the image while the engine runs.
+    """
     from tools.engine import Dockerd, make_base_image
 
     ctx = workdir / "context"
@@ -61,13 +93,14 @@ def build(workdir: Path, steps: int, mb: int) -> Path:
             "--network",
             "none",
             "-t",
-            "bench-verify:1",
+            IMAGE,
             str(ctx),
             env={"DOCKER_BUILDKIT": "0"},
             timeout=1800,
         )
+        saved = time_docker_save(d, workdir / "docker-save.tar", runs) if runs else None
         root = d.root
-    return root
+    return root, saved
 
 
 def storagekit_json(root: Path, *args: str) -> Any:
@@ -145,12 +178,13 @@ def main() -> int:
         return 2
     tmp = None
     try:
+        docker_save = None
         if args.root:
             root = Path(args.root)
         else:
             tmp = Path(tempfile.mkdtemp(prefix="bench-verify-", dir=args.workdir))
             start = time.perf_counter()
-            root = build(tmp, args.steps, args.mb)
+            root, docker_save = build(tmp, args.steps, args.mb, args.runs)
             print(f"built in {time.perf_counter() - start:.1f} s: {root}", file=sys.stderr)
         dirs = layer_dirs(root)
         run_sha256sum(dirs)  # warm the cache
@@ -191,6 +225,14 @@ def main() -> int:
             "target": TARGET,
             "pass": ratio >= TARGET,
         }
+        if docker_save is not None:
+            sk_save = time_storagekit_save(root, Path(tmp or root) / "sk-save.tar", args.runs)
+            report["save"] = {
+                "docker_save_seconds": docker_save,
+                "storagekit_save_seconds": sk_save,
+                "ratio": docker_save / sk_save,
+                "pass": sk_save <= docker_save,
+            }
         if args.json:
             print(json.dumps(report, indent=2))
         else:
@@ -203,6 +245,13 @@ def main() -> int:
                 )
             verdict = "PASS" if ratio >= TARGET else "FAIL"
             print(f"ratio (sha256sum s / storagekit s) {ratio:.2f} (target >= {TARGET}): {verdict}")
+            if "save" in report:
+                sv = report["save"]
+                print(
+                    f"save: docker save {sv['docker_save_seconds']:.2f} s (live engine), "
+                    f"storagekit save {sv['storagekit_save_seconds']:.2f} s (offline): "
+                    + ("PASS" if sv["pass"] else "FAIL")
+                )
     finally:
         if tmp is not None and not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -190,9 +190,23 @@ def layer_tar(root: DockerRoot, layer: Layer) -> Iterator[bytes]:
             if isinstance(e, Segment):
                 yield e.data
             elif e.size:
-                path = _clean(e.name)
-                chunks: list[bytes] = []
-                change = "missing" if path is None else _stream(view, path, e.size, chunks.append)
-                if change:
-                    raise StoragekitError(f"layer {layer.chain_id}: /{path or e.name} is {change}")
-                yield from chunks
+                yield from _exact_file(view, layer, e)
+
+
+def _exact_file(view: UnionView, layer: Layer, e: FileEntry) -> Iterator[bytes]:
+    """A file's bytes in chunks (constant memory), or an error if it is not as recorded."""
+    path = _clean(e.name)
+    try:
+        entry = view.stat(path) if path is not None else None
+    except (SourceError, UnsafePathError):
+        entry = None
+    if entry is None or not entry.is_file or entry.size != e.size:
+        change = "missing" if entry is None else "type" if not entry.is_file else "size"
+        raise StoragekitError(f"layer {layer.chain_id}: /{path or e.name}: {change}")
+    left = e.size
+    with view.open(entry.path) as f:
+        while left > 0 and (chunk := f.read(min(CHUNK, left))):
+            left -= len(chunk)
+            yield chunk
+    if left:
+        raise StoragekitError(f"layer {layer.chain_id}: /{path}: shorter than recorded")
