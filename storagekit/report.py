@@ -18,7 +18,12 @@ from storagekit.analysis.chains import (
 from storagekit.analysis.diskusage import measure
 from storagekit.analysis.dockerdf import docker_df
 from storagekit.analysis.orphans import find_orphans, summarize
-from storagekit.analysis.usage import children_of, container_size_rw, image_sizes
+from storagekit.analysis.usage import (
+    children_of,
+    container_size_rw,
+    image_sizes,
+    remember_size_rw,
+)
 from storagekit.containers import container_ids, read_container
 from storagekit.dockerroot import DockerRoot
 from storagekit.ids import chain_ids
@@ -87,6 +92,9 @@ def container_records(root: DockerRoot, *, sizes: bool = True) -> list[Record]:
         found = pmap(one, ids, source=root.source, findings=root.findings, label="containers")
         done = [pair for pair in found if pair is not None]
         root.adopt_containers({c.id: c for c, _ in done})
+        if sizes:  # the workers' measurements, so df and audit do not walk the layers again
+            for container, record in done:
+                remember_size_rw(root, container, record["size_rw"])
     done.sort(key=lambda pair: (pair[0].created or "", pair[0].id))
     return [record for _, record in done]
 
