@@ -100,12 +100,6 @@ class DockerRoot:
                 )
         return result
 
-    def preload(self) -> None:
-        """Read containers, drivers and every store's metadata now (before forking workers)."""
-        _ = self.containers, self.drivers
-        for store in self.stores.values():
-            _ = store.images, store.layers, store.rw_layers
-
     def driver(self, name: str) -> StorageDriver | None:
         """The reader for driver ``name``, if storagekit has one and the root uses it."""
         return self.drivers.get(name)

@@ -21,7 +21,7 @@ def normalize(value: object) -> str | None:
     """Return ``value`` as an RFC 3339 UTC string keeping its fraction digits, or ``None``.
 
     ``None`` is returned for a missing value, Go's zero time, and anything that is not an RFC
-    3339 timestamp (callers that must report malformed values check :func:`is_timestamp`).
+    3339 timestamp.
     """
     if not isinstance(value, str):
         return None
@@ -47,16 +47,6 @@ def normalize(value: object) -> str | None:
     ):
         return None
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + (frac or "") + "Z"
-
-
-def is_timestamp(value: object) -> bool:
-    """True if ``value`` is a string in RFC 3339 form (zero time included)."""
-    return isinstance(value, str) and _RFC3339.fullmatch(value.strip()) is not None
-
-
-def now_utc() -> datetime:
-    """The current time, timezone-aware (for report headers)."""
-    return datetime.now(UTC)
 
 
 def from_ns(ns: int) -> str:

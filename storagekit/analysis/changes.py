@@ -160,12 +160,6 @@ def changes_size(new: Tree, found: list[Change]) -> int:
     return total
 
 
-def iter_files(source: Source, top: str) -> Iterator[Entry]:
-    """Every non-directory entry below ``top``, one directory scanned at a time."""
-    for _, entries in source.walk(top):
-        yield from (e for e in entries if not e.is_dir)
-
-
 def directory_size(source: Source, top: str) -> int:
     """Docker's ``directory.Size``: apparent sizes of non-directories, each inode once."""
     total = 0
