@@ -162,6 +162,10 @@ class Source(ABC):
     #: A human-readable description for messages (a host path or an archive name).
     description: str = "<source>"
 
+    #: Whether the evidence recorded extended attributes at all: ``False`` for an archive made
+    #: without ``--xattrs`` (overlay opaque markers are then lost), ``None`` when not known.
+    xattrs_recorded: bool | None = None
+
     #: Whether forked worker processes may read through this source (after :meth:`after_fork`).
     fork_safe: bool = False
 
@@ -413,6 +417,7 @@ class SubSource(Source):
         self.description = f"{self.parent.description}/{self.prefix}"
         self.trusted_xattrs_visible = self.parent.trusted_xattrs_visible
         self.fork_safe = self.parent.fork_safe
+        self.xattrs_recorded = self.parent.xattrs_recorded
 
     def _full(self, path: str) -> str:
         path = normpath(path)

@@ -97,19 +97,13 @@ def _check_markers(root: DockerRoot, view: UnionView, where: str) -> None:
             "this directory evidence is read without root: trusted.overlay.opaque markers are "
             "invisible, so files deleted with their directory may show as present",
         )
-    elif getattr(_archive(source), "xattr_members", None) == 0:
+    elif source.xattrs_recorded is False:
         root.findings.warning(
             "xattrs-missing",
             where,
             "the archive holds no extended attributes (made without --xattrs?): overlay opaque "
             "directories cannot be recognised, so files deleted with their directory may show",
         )
-
-
-def _archive(source: object) -> object:
-    while hasattr(source, "parent"):
-        source = source.parent
-    return source
 
 
 def container_changes(root: DockerRoot, container: Container) -> list[Change]:

@@ -211,3 +211,25 @@ def test_with_mounts_shows_volumes_and_generated_files(sample, run):
     assert r.json() == []
     r = run("-r", root, "ls", "sk-app:1.0", "--with-mounts")
     assert r.code == 2
+
+
+def test_archive_without_xattrs_is_a_finding(tmp_path, run):
+    """A copy made without --xattrs loses overlay opaque markers: say so, never silently."""
+    import subprocess
+
+    from tests.conftest import SAMPLES
+
+    extracted = tmp_path / "x"
+    extracted.mkdir()
+    subprocess.run(
+        ["tar", "--xattrs", "--xattrs-include=*", "-xJf",
+         str(SAMPLES / "overlay2-20.10" / "root.tar.xz"), "-C", str(extracted)],
+        check=True,
+    )  # fmt: skip
+    plain = tmp_path / "plain.tar"
+    subprocess.run(["tar", "--no-xattrs", "-cf", str(plain), "-C", str(extracted), "."], check=True)
+    r = run("-r", str(plain), "ls", "sk-exited", "/")
+    assert r.code == 0, r.err
+    assert "[xattrs-missing]" in r.err
+    r = run("-r", str(SAMPLES / "overlay2-20.10" / "root.tar.xz"), "ls", "sk-exited", "/")
+    assert "[xattrs-missing]" not in r.err

@@ -340,6 +340,7 @@ class TarSource(Source):
             if self._kind == "zstd" and _ZSTD is None:
                 raise SourceError(f"{self.path} is zstd-compressed; install storagekit[zstd]")
             self._build()
+            self.xattrs_recorded = self.xattr_members > 0
         except BaseException:
             self.close()
             raise
