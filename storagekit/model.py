@@ -64,6 +64,14 @@ class Findings:
     def __len__(self) -> int:
         return len(self._items)
 
+    def since(self, mark: int) -> list[Finding]:
+        """The findings recorded after the first ``mark`` ones."""
+        return list(self._items.values())[mark:]
+
+    def truncate(self, mark: int) -> None:
+        """Forget every finding recorded after the first ``mark`` ones."""
+        self._items = dict(list(self._items.items())[:mark])
+
     def sorted(self) -> list[Finding]:
         """The findings in a deterministic order (path, code, message)."""
         return sorted(self._items.values(), key=lambda f: (f.path or "", f.code, f.message))

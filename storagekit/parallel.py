@@ -1,10 +1,12 @@
 """Use every core for embarrassingly parallel reads: one forked worker per core.
 
 Roots with thousands of containers and layers are normal, and reading them is thousands of small,
-independent file reads and directory walks. :func:`pmap` splits a list into contiguous chunks,
-computes the first in this process and each other one in a forked child, and returns the results
-in order. Findings a child records are sent back with its results and added in chunk order, so
-the outcome is exactly that of a sequential run.
+independent file reads and directory walks. :func:`pmap` cuts a list into small batches and puts
+their numbers in a pipe before forking; this process and one forked child per other core each
+take the next batch from the pipe until it is empty (a 4-byte ``read`` from a pipe is atomic), so
+a worker that meets a big directory does not hold the others up. Results come back to this
+process and are put in item order; findings too, so the outcome is exactly that of a sequential
+run.
 
 Forking is used only where the evidence source says it is safe (``Source.fork_safe``: each
 process then reopens what it holds open, so no file offset is shared), on platforms with
@@ -13,10 +15,14 @@ process then reopens what it holds open, so no file offset is shared), on platfo
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
+import signal
+import struct
+import termios
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from storagekit.errors import StoragekitError
@@ -29,20 +35,17 @@ R = TypeVar("R")
 
 #: Below this many items per worker, forking costs more than it saves.
 MIN_CHUNK = 150
-#: The share of the work this process keeps, relative to one worker's.
-PARENT_SHARE = 0.8
+#: At most this many batches: their 4-byte numbers must fit in a pipe (64 KiB) unread.
+MAX_BATCHES = 4096
+_INDEX = struct.Struct("<I")
 _in_child = False
+
+#: (first item's index, results, findings recorded while computing them) of one batch.
+Batch = tuple[int, list[R], list[Finding]]
 
 
 class WorkerError(StoragekitError):
     """A forked worker failed; carries the worker's traceback text."""
-
-
-def _step(fn: Callable[[T], R], item: T, bar: Progress, scale: float) -> R:
-    result = fn(item)
-    bar.done += scale - 1
-    bar.advance()
-    return result
 
 
 def workers_for(count: int, source: Source) -> int:
@@ -53,46 +56,66 @@ def workers_for(count: int, source: Source) -> int:
     return max(1, min(cores or 1, count // MIN_CHUNK, 8))
 
 
-def _chunks(items: Sequence[T], n: int) -> list[Sequence[T]]:
-    """Contiguous chunks; the first (this process's) is smaller by ``PARENT_SHARE``.
+def _queued(queue: int) -> int:
+    """Bytes still unread in the pipe ``queue``."""
+    return int(_INDEX.unpack(fcntl.ioctl(queue, termios.FIONREAD, bytes(4)))[0])
 
-    This process also unpickles every worker's results, so it takes less of the work itself.
-    """
-    weights = [PARENT_SHARE] + [1.0] * (n - 1)
-    total = sum(weights)
-    out, start = [], 0
-    for i, w in enumerate(weights):
-        end = len(items) if i == n - 1 else start + round(len(items) * w / total)
-        out.append(items[start:end])
-        start = end
-    return out
+
+def _drain(
+    fn: Callable[[T], R], items: Sequence[T], size: int, queue: int, findings: Findings
+) -> Iterator[Batch[R]]:
+    """Compute batches taken from ``queue`` until it is empty."""
+    while True:
+        record = os.read(queue, _INDEX.size)
+        if len(record) != _INDEX.size:
+            return
+        (start,) = _INDEX.unpack(record)
+        mark = len(findings)
+        results = [fn(x) for x in items[start : start + size]]
+        yield start, results, findings.since(mark)
 
 
 def _child(
-    fn: Callable[[T], R], chunk: Sequence[T], source: Source, findings: Findings, w: int
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    size: int,
+    queue: int,
+    source: Source,
+    findings: Findings,
+    w: int,
 ) -> None:
     global _in_child
     _in_child = True
     try:
         source.after_fork()
-        before = len(findings)
-        results = [fn(x) for x in chunk]
-        payload = pickle.dumps(("ok", results, list(findings)[before:]), protocol=5)
+        batches = list(_drain(fn, items, size, queue, findings))
+        payload = pickle.dumps(("ok", batches), protocol=5)
     except BaseException:  # noqa: BLE001 - everything must reach the parent, then exit
-        payload = pickle.dumps(("error", traceback.format_exc(), []), protocol=5)
+        payload = pickle.dumps(("error", traceback.format_exc()), protocol=5)
     with os.fdopen(w, "wb") as out:
         out.write(payload)
     os._exit(0)
 
 
-def _collect(r: int, pid: int) -> tuple[str, object, list[Finding]]:
+def _collect(r: int, pid: int) -> tuple[str, object]:
     with os.fdopen(r, "rb") as inp:
         data = inp.read()
     os.waitpid(pid, 0)
     if not data:
-        return "error", "worker exited without an answer", []
-    status, value, found = pickle.loads(data)  # our own child's bytes, never evidence
-    return status, value, found
+        return "error", "worker exited without an answer"
+    status, value = pickle.loads(data)  # our own child's bytes, never evidence
+    return status, value
+
+
+def _stop(children: list[tuple[int, int]]) -> None:
+    """Kill and reap the workers when this process cannot go on."""
+    for r, pid in children:
+        os.close(r)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
 
 
 def pmap(
@@ -105,43 +128,61 @@ def pmap(
 ) -> list[R]:
     """``[fn(x) for x in items]``, spread over the cores, findings kept in order.
 
-    With ``label``, a progress bar on a terminal follows this process's share of the work
-    (the workers' shares are of the same size and move at the same pace).
+    With ``label``, a progress bar on a terminal follows the batches taken from the queue.
 
     Raises:
         WorkerError: a worker raised; the message holds its traceback.
     """
     n = workers_for(len(items), source)
-    if n < 2:
-        with Progress(label or "", len(items)) as bar:
-            if not label:
-                bar.enabled = False
-            return [_step(fn, x, bar, 1) for x in items]
-    chunks = _chunks(items, n)
-    children: list[tuple[int, int]] = []
-    for chunk in chunks[1:]:
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            os.close(r)
-            _child(fn, chunk, source, findings, w)
-        os.close(w)
-        children.append((r, pid))
     with Progress(label or "", len(items)) as bar:
         if not label:
             bar.enabled = False
-        scale = len(items) / max(len(chunks[0]), 1)
-        results = [_step(fn, x, bar, scale) for x in chunks[0]]
+        if n < 2:
+            results = []
+            for x in items:
+                results.append(fn(x))
+                bar.advance()
+            return results
+        size = -(-len(items) // MAX_BATCHES)
+        queue, w = os.pipe()
+        os.write(w, b"".join(_INDEX.pack(i) for i in range(0, len(items), size)))
+        os.close(w)
+        children: list[tuple[int, int]] = []
+        for _ in range(n - 1):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                os.close(r)
+                _child(fn, items, size, queue, source, findings, w)
+            os.close(w)
+            children.append((r, pid))
+        mark = len(findings)
+        batches: list[Batch[R]] = []
+        try:
+            for batch in _drain(fn, items, size, queue, findings):
+                batches.append(batch)
+                if bar.enabled:
+                    bar.done = len(items) - _queued(queue) // _INDEX.size * size
+                    bar.advance(0)
+        except BaseException:
+            _stop(children)
+            raise
+        finally:
+            os.close(queue)
     failure = None
     for r, pid in children:
-        status, value, found = _collect(r, pid)
+        status, value = _collect(r, pid)
         if status != "ok":
             failure = failure or str(value)
             continue
         assert isinstance(value, list)
-        results.extend(value)
-        for f in found:
-            findings.add(f.code, f.severity, f.path, f.message)
+        batches.extend(value)
     if failure is not None:
         raise WorkerError(f"a parallel worker failed:\n{failure}")
+    findings.truncate(mark)
+    results = []
+    for _, values, found in sorted(batches, key=lambda batch: batch[0]):
+        results.extend(values)
+        for f in found:
+            findings.add(f.code, f.severity, f.path, f.message)
     return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -28,6 +29,7 @@ def test_pmap_keeps_order_and_findings(tmp_path, small_chunks):
     def read(name: str) -> tuple[int, int]:
         if name.endswith("7"):
             findings.warning("seven", name, f"{name} ends in 7")
+        time.sleep(0.005)  # long enough that the workers get batches before this process
         return int(source.read_bytes(name)), os.getpid()
 
     assert parallel.workers_for(len(names), source) == min(len(os.sched_getaffinity(0)), 8)
@@ -57,8 +59,12 @@ def test_worker_failure_is_reported(tmp_path, small_chunks):
             raise ValueError("item 39 is bad")
         return x
 
-    with pytest.raises(parallel.WorkerError, match="item 39 is bad"):
+    # Whichever process met item 39: a worker's failure arrives as WorkerError with its
+    # traceback, this process's own as the exception itself (after the workers are stopped).
+    with pytest.raises((parallel.WorkerError, ValueError), match="item 39 is bad"):
         parallel.pmap(boom, list(range(40)), source=source, findings=Findings())
+    with pytest.raises(ChildProcessError):  # every worker was reaped
+        os.waitpid(-1, os.WNOHANG)
 
 
 def test_dirsource_after_fork_refuses_a_replaced_root(tmp_path):
