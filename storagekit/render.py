@@ -21,6 +21,9 @@ def to_json(data: Any) -> str:
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     # Names that are not UTF-8 are carried as lone surrogates (surrogateescape); write them as
     # JSON escapes ("\udcff" for byte 0xff), which decode back to the same Python string.
+    # str.isascii() is a flag lookup: most documents skip the scan altogether.
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
