@@ -10,30 +10,22 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from storagekit import __version__, recover, render, report
-from storagekit.analysis.orphans import find_orphans
-from storagekit.analysis.verify import verify as verify_layers
+from storagekit import __version__, render, report
 from storagekit.dockerroot import DockerRoot
 from storagekit.errors import StoragekitError
-from storagekit.ids import chain_ids
 from storagekit.model import Container, Image
-from storagekit.reclaim import apply as reclaim_apply
-from storagekit.reclaim import plan as reclaim_plan
-from storagekit.reclaim import script as reclaim_script
 from storagekit.refs import resolve
-from storagekit.save import save as save_images
-from storagekit.union import UnionView
-from storagekit.views import (
-    MountedView,
-    container_changes,
-    container_view,
-    image_view,
-    mounted_view,
-)
+
+if TYPE_CHECKING:
+    from storagekit.union import UnionView
+    from storagekit.views import MountedView
+
+# Commands import what only they need when they run: every run pays for the imports at the top,
+# and the inventory commands are meant to answer in a fraction of a second.
 
 FORMAT = click.option(
     "--format",
@@ -172,6 +164,8 @@ def chain(ctx: click.Context, ref: str, fmt: str) -> None:
 
 def _view(root: DockerRoot, ref: str, with_mounts: bool = False) -> UnionView | MountedView:
     """The merged view of a container or image reference."""
+    from storagekit.views import container_view, image_view, mounted_view
+
     obj = resolve(root, ref)
     if isinstance(obj, Container):
         return mounted_view(root, obj) if with_mounts else container_view(root, obj)
@@ -210,6 +204,8 @@ def ls(
     fmt: str,
 ) -> None:
     """List the merged view of a container or image at PATH (default /)."""
+    from storagekit import recover
+
     root = _state(ctx).root()
     view = _view(root, ref, with_mounts)
     records = recover.list_view(view, _inside(view, path, follow=True), recursive, deleted)
@@ -264,6 +260,8 @@ def extract(
     Without --with-mounts the result is what docker export writes: the container's own
     filesystem, volumes not included.
     """
+    from storagekit import recover
+
     if (output is None) == (tar_file is None):
         raise click.UsageError("give exactly one of -o DIR and --tar FILE")
     root = _state(ctx).root()
@@ -299,6 +297,8 @@ def extract(
 @click.pass_context
 def diff(ctx: click.Context, container: str, fmt: str) -> None:
     """The container's changes against its image, as docker diff prints them."""
+    from storagekit.views import container_changes
+
     root = _state(ctx).root()
     obj = resolve(root, container, images=False)
     assert isinstance(obj, Container)
@@ -328,6 +328,8 @@ def df(ctx: click.Context, verbose: bool, fmt: str) -> None:
 @click.pass_context
 def orphans(ctx: click.Context, fmt: str) -> None:
     """Unreferenced, leaked and broken storage, with the bytes each holds."""
+    from storagekit.analysis.orphans import find_orphans
+
     root = _state(ctx).root()
     _listing(root, fmt, find_orphans(root), render.ORPHAN_COLUMNS)
 
@@ -338,6 +340,11 @@ def orphans(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     """The plan to reclaim orphaned storage, as a shell script; --apply carries it out."""
+    from storagekit.analysis.orphans import find_orphans
+    from storagekit.reclaim import apply as reclaim_apply
+    from storagekit.reclaim import plan as reclaim_plan
+    from storagekit.reclaim import script as reclaim_script
+
     state = _state(ctx)
     root = state.root()
     steps = reclaim_plan(find_orphans(root))
@@ -362,6 +369,10 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
 @click.pass_context
 def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
     """Rebuild each image layer's tar and check it against its diff ID (all, or REF's)."""
+    from storagekit.analysis.verify import verify as verify_layers
+    from storagekit.ids import chain_ids
+    from storagekit.views import container_changes
+
     root = _state(ctx).root()
     if ref is None:
         layers = root.layers
@@ -404,6 +415,8 @@ def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
 @click.pass_context
 def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
     """An image archive that docker load accepts, with byte-exact layer tars."""
+    from storagekit.save import save as save_images
+
     root = _state(ctx).root()
     chosen = []
     for ref in images:
@@ -422,6 +435,9 @@ def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
 @click.pass_context
 def export(ctx: click.Context, container: str, output: str) -> None:
     """The container's filesystem as a tar, like docker export (for docker import)."""
+    from storagekit import recover
+    from storagekit.views import container_view
+
     root = _state(ctx).root()
     obj = resolve(root, container, images=False)
     assert isinstance(obj, Container)

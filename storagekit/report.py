@@ -15,9 +15,6 @@ from storagekit.analysis.chains import (
     image_stack,
     parents_agree,
 )
-from storagekit.analysis.diskusage import measure
-from storagekit.analysis.dockerdf import docker_df
-from storagekit.analysis.orphans import find_orphans, summarize
 from storagekit.analysis.usage import (
     children_of,
     container_size_rw,
@@ -275,6 +272,11 @@ def df_record(
     root: DockerRoot, *, verbose: bool = False, orphans: list[Record] | None = None
 ) -> Record:
     """``df``: Docker's ``system df`` numbers, the orphans, totals, and bytes measured on disk."""
+    # Imported here: the inventory commands, which never need them, start faster.
+    from storagekit.analysis.diskusage import measure
+    from storagekit.analysis.dockerdf import docker_df
+    from storagekit.analysis.orphans import find_orphans, summarize
+
     docker = docker_df(root, verbose)
     if orphans is None:
         orphans = find_orphans(root)
@@ -291,6 +293,8 @@ def df_record(
 
 def audit_record(root: DockerRoot) -> Record:
     """The ``audit`` report: everything above plus chain health and findings."""
+    from storagekit.analysis.orphans import find_orphans
+
     containers = container_records(root)
     images = image_records(root)
     layers = layer_records(root)
