@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from storagekit.artefacts import JSON_LIMIT, MetadataDir, as_dict, as_int, as_str
+from storagekit.artefacts import as_dict, as_int, as_str, read_json
 from storagekit.errors import SourceError
 from storagekit.ids import is_hex64
 from storagekit.model import Container, Findings, MountPoint
 from storagekit.parallel import pmap
 from storagekit.source import Source
 from storagekit.timefmt import normalize
-
-CONTAINER_FILES = ("config.v2.json", "config.json")
 
 
 def derive_status(state: dict[str, Any]) -> str:
@@ -82,16 +80,18 @@ def _command(config: dict[str, Any]) -> tuple[str, ...]:
 
 def read_container(source: Source, cid: str, findings: Findings) -> Container | None:
     """Read one container directory; ``None`` (and a finding) if ``config.v2.json`` is unusable."""
-    meta = MetadataDir(source, f"containers/{cid}", CONTAINER_FILES, findings, JSON_LIMIT)
+    # One stat and one read: the config is opened directly rather than after a scan of the
+    # directory, whose logs and generated files an inventory never needs.
     path = f"containers/{cid}/config.v2.json"
-    if not meta.has("config.v2.json") and meta.has("config.json"):
+    legacy = f"containers/{cid}/config.json"
+    if source.exists(legacy) and not source.exists(path):
         findings.warning(
             "legacy-container",
-            f"containers/{cid}/config.json",
+            legacy,
             "container from Docker < 1.10 (config.json, no config.v2.json); not read",
         )
         return None
-    config = meta.json("config.v2.json", what="container config")
+    config = read_json(source, path, findings, what="container config")
     if config is None:
         return None
     if not isinstance(config, dict):
