@@ -58,7 +58,8 @@ class Overlay2Driver(StorageDriver):
         super().__init__(source, findings)
         self._links_by_file: dict[str, str] | None = None
         self._links: dict[str, str | None] = {}
-        self._by_entry: dict[str, str] = {}  # "l/<LINKID>" -> layer ID, once resolved
+        # "l/<LINKID>:..." -> (layer IDs, problems), once resolved
+        self._by_text: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
 
     @classmethod
     def detect(cls, source: Source) -> bool:
@@ -125,33 +126,40 @@ class Overlay2Driver(StorageDriver):
         except UnicodeDecodeError:
             self.findings.error("bad-driver-parents", path, "overlay2 lower file is not text")
             return ParentRecord((), complete=False)
+        # Every container on an image has the same lower list after its own init layer's
+        # link: the two parts are resolved once each.
+        head, _, tail = text.partition(":")
+        parents, problems = self._entries(head)
+        if tail:
+            more, more_problems = self._entries(tail)
+            parents, problems = parents + more, problems + more_problems
+        for code, message in problems:
+            self.findings.error(code, path, message)
+        return ParentRecord(parents, complete=not problems)
+
+    def _entries(self, text: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """Layer IDs of ``l/<LINKID>:...`` entries, and (code, message) of those unusable."""
+        known = self._by_text.get(text)
+        if known is not None:
+            return known
         parents: list[str] = []
-        complete = True
+        problems: list[tuple[str, str]] = []
         for item in filter(None, text.split(":")):
-            parent = self._by_entry.get(item)
-            m = None
-            if parent is None:
-                m = LOWER_ENTRY.fullmatch(item)
-                parent = self.resolve_link(m.group(1)) if m else None
-                if parent is not None:
-                    self._by_entry[item] = parent
-            if parent is None and m is None:
-                self.findings.error(
-                    "unsafe-lower",
-                    path,
-                    f"overlay2 lower entry is not an l/<LINKID> link: {item!r}",
+            m = LOWER_ENTRY.fullmatch(item)
+            parent = self.resolve_link(m.group(1)) if m else None
+            if m is None:
+                problems.append(
+                    ("unsafe-lower", f"overlay2 lower entry is not an l/<LINKID> link: {item!r}")
                 )
             elif parent is None:
-                self.findings.error(
-                    "broken-lower",
-                    path,
-                    f"overlay2 lower entry {item} resolves to no layer directory",
+                problems.append(
+                    ("broken-lower", f"overlay2 lower entry {item} resolves to no layer directory")
                 )
-            if parent is None:
-                complete = False
-                continue
-            parents.append(parent)
-        return ParentRecord(tuple(parents), complete)
+            else:
+                parents.append(parent)
+        result = tuple(parents), tuple(problems)
+        self._by_text[text] = result
+        return result
 
     def whiteout_candidate(self, entry: Entry) -> bool:
         """0/0 devices, directories (opacity) and tar-convention ``.wh.`` names."""
