@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -30,11 +31,13 @@ def is_hex64(value: str) -> bool:
     return HEX64.fullmatch(value) is not None
 
 
+@lru_cache(maxsize=1 << 16)
 def is_safe_component(value: str) -> bool:
     """True if ``value`` can name one directory entry without leaving its directory.
 
     Refuses the empty string, ``.``, ``..``, anything with ``/`` or a NUL byte, and names with
-    control characters (no Docker ID has them; they only serve to confuse a terminal).
+    control characters (no Docker ID has them; they only serve to confuse a terminal). The same
+    IDs are checked again and again (a layer ID for every container on it): answers are cached.
     """
     return value not in (".", "..") and _COMPONENT.fullmatch(value) is not None
 

@@ -164,11 +164,12 @@ def directory_size(source: Source, top: str) -> int:
     """Docker's ``directory.Size``: apparent sizes of non-directories, each inode once."""
     total = 0
     seen: set[object] = set()
-    for inode, size, _ in source.file_sizes(top):
-        if size == 0 or inode in seen:
-            continue
-        seen.add(inode)
-        total += size
+    for inode, size, _ in source.file_sizes(top, linked_only=True):
+        if inode is None:
+            total += size  # files with one name, summed by the source
+        elif inode not in seen:
+            seen.add(inode)
+            total += size
     return total
 
 
