@@ -77,6 +77,26 @@ def test_overlay2_link_to_nowhere(overlay2):
     assert [f.code for f in findings] == ["broken-lower"]
 
 
+def test_overlay2_shared_lower_tail_is_reported_for_every_layer(overlay2):
+    # Containers on one image share the lower entries after their init layer's link: a
+    # broken shared entry is resolved once but reported for each lower file that names it.
+    drv, findings, root = overlay2
+    D, E = "d" * 64, "e" * 64
+    for layer, own in ((D, "D" * 26), (E, "E" * 26)):
+        (root / "overlay2" / layer / "diff").mkdir(parents=True)
+        write(root / "overlay2" / layer / "lower", f"l/{own}:l/{LINK_B}:l/{'Z' * 26}:../x")
+    assert drv.parent_ids(D) == [B]
+    assert drv.parent_ids(E) == [B]
+    assert sorted((f.code, f.path) for f in findings) == [
+        ("broken-lower", f"overlay2/{D}/lower"),
+        ("broken-lower", f"overlay2/{D}/lower"),
+        ("broken-lower", f"overlay2/{E}/lower"),
+        ("broken-lower", f"overlay2/{E}/lower"),
+        ("unsafe-lower", f"overlay2/{D}/lower"),
+        ("unsafe-lower", f"overlay2/{E}/lower"),
+    ]
+
+
 def test_overlay2_whiteouts(overlay2):
     drv, _, _ = overlay2
     none = dict
