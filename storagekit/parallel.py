@@ -87,14 +87,16 @@ def _child(
     global _in_child
     _in_child = True
     try:
-        source.after_fork()
-        batches = list(_drain(fn, items, size, queue, findings))
-        payload = pickle.dumps(("ok", batches), protocol=5)
-    except BaseException:  # noqa: BLE001 - everything must reach the parent, then exit
-        payload = pickle.dumps(("error", traceback.format_exc()), protocol=5)
-    with os.fdopen(w, "wb") as out:
-        out.write(payload)
-    os._exit(0)
+        try:
+            source.after_fork()
+            batches = list(_drain(fn, items, size, queue, findings))
+            payload = pickle.dumps(("ok", batches), protocol=5)
+        except BaseException:  # noqa: BLE001 - everything must reach the parent, then exit
+            payload = pickle.dumps(("error", traceback.format_exc()), protocol=5)
+        with os.fdopen(w, "wb") as out:
+            out.write(payload)
+    finally:
+        os._exit(0)  # never return into the parent's code, even if the parent is gone
 
 
 def _collect(r: int, pid: int) -> tuple[str, object]:
