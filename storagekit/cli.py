@@ -204,11 +204,17 @@ def ls(
     fmt: str,
 ) -> None:
     """List the merged view of a container or image at PATH (default /)."""
-    from storagekit import recover
+    from storagekit import recover, unionout
+    from storagekit.union import UnionView
 
     root = _state(ctx).root()
     view = _view(root, ref, with_mounts)
-    records = recover.list_view(view, _inside(view, path, follow=True), recursive, deleted)
+    top = _inside(view, path, follow=True)
+    if fmt == "json" and isinstance(view, UnionView) and view.stat(top).is_dir:
+        unionout.list_json(view, top, recursive, deleted, sys.stdout.write)
+        _emit_findings(root)
+        return
+    records = recover.list_view(view, top, recursive, deleted)
     if fmt == "json":  # streamed: memory stays flat however large the tree
         render.stream_json(records, sys.stdout.write)
         _emit_findings(root)

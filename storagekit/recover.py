@@ -24,7 +24,7 @@ from storagekit.timefmt import from_ns
 
 CHUNK = 1 << 20
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_TAR_TYPES = {
+TAR_TYPES = {
     FileType.FILE: tarfile.REGTYPE,
     FileType.DIR: tarfile.DIRTYPE,
     FileType.SYMLINK: tarfile.SYMTYPE,
@@ -279,6 +279,11 @@ def extract_tar(
     Headers are written straight to the stream (``TarInfo.tobuf``): no member list is kept,
     so memory does not grow with the tree.
     """
+    from storagekit.union import UnionView  # noqa: PLC0415 - they import this module
+    from storagekit.unionout import extract_tar as extract_union_tar  # noqa: PLC0415
+
+    if isinstance(view, UnionView) and view.stat(top).is_dir:
+        return extract_union_tar(view, top, out, manifest)
     result = Extraction()
     log = _Manifest(manifest)
     links: dict[object, str] = {}
@@ -288,7 +293,7 @@ def extract_tar(
         info = tarfile.TarInfo(rel)
         info.mode, info.uid, info.gid = e.mode, e.uid, e.gid
         info.mtime = e.mtime_ns // 1_000_000_000
-        info.type = _TAR_TYPES.get(e.type, tarfile.REGTYPE)
+        info.type = TAR_TYPES.get(e.type, tarfile.REGTYPE)
         sha = None
         note: dict[str, Any] = {}
         first = links.get(e.inode) if e.is_file and e.nlink > 1 else None

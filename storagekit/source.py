@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, TypeAlias
 
 from storagekit.errors import (
     LinkLoopError,
@@ -85,8 +85,30 @@ class Entry:
 
     def moved(self, path: str) -> Entry:
         """The same entry under another path (a view's path for a layer's entry)."""
-        return Entry(
-            path,
+        return Entry.from_row(path, self.row)
+
+    @classmethod
+    def from_row(cls, path: str, row: Row) -> Entry:
+        """``Entry(path, *row)``, several times faster (slots filled directly: no checks run)."""
+        entry = _new(cls)
+        _SET_PATH(entry, path)
+        _SET_TYPE(entry, row[0])
+        _SET_MODE(entry, row[1])
+        _SET_UID(entry, row[2])
+        _SET_GID(entry, row[3])
+        _SET_SIZE(entry, row[4])
+        _SET_MTIME(entry, row[5])
+        _SET_NLINK(entry, row[6])
+        _SET_INODE(entry, row[7])
+        _SET_RDEV(entry, row[8])
+        _SET_LINK(entry, row[9])
+        _SET_ALLOCATED(entry, row[10])
+        return entry
+
+    @property
+    def row(self) -> Row:
+        """Every field but the path, as :meth:`Source.scan_dir` gives them."""
+        return (
             self.type,
             self.mode,
             self.uid,
@@ -114,6 +136,38 @@ class Entry:
     def is_symlink(self) -> bool:
         """True for a symbolic link."""
         return self.type is FileType.SYMLINK
+
+
+_new = object.__new__
+(
+    _SET_PATH,
+    _SET_TYPE,
+    _SET_MODE,
+    _SET_UID,
+    _SET_GID,
+    _SET_SIZE,
+    _SET_MTIME,
+    _SET_NLINK,
+    _SET_INODE,
+    _SET_RDEV,
+    _SET_LINK,
+    _SET_ALLOCATED,
+) = (Entry.__dict__[name].__set__ for name in Entry.__slots__)
+
+#: Where :meth:`Source.copy_file` sends data.
+Writer: TypeAlias = Callable[[bytes], object]
+#: How much :meth:`Source.copy_file` reads at once.
+CHUNK = 1 << 20
+
+#: An entry's fields after its path, in :class:`Entry` order (``Entry(path, *row)`` rebuilds it):
+#: type, mode, uid, gid, size, mtime_ns, nlink, inode, rdev, link_target, allocated. Bulk
+#: readers (:meth:`Source.scan_dir`) use plain tuples because building an Entry per name of
+#: every layer costs more than the ``lstat`` behind it.
+Row: TypeAlias = tuple[
+    FileType, int, int, int, int, int, int, object, tuple[int, int] | None, str | None, int | None
+]
+#: Row field positions.
+R_TYPE, R_MODE, R_UID, R_GID, R_SIZE, R_MTIME, R_NLINK, R_INODE, R_RDEV, R_LINK = range(10)
 
 
 def normpath(path: str) -> str:
@@ -210,6 +264,42 @@ class Source(ABC):
         """In a forked child: stop sharing open file descriptions with the parent."""
 
     # Helpers built on the primitives. Implementations may override them for speed.
+
+    def scan_dir(
+        self, path: str, *, real: bool = False
+    ) -> tuple[list[tuple[str, Row]], dict[str, bytes]]:
+        """Every entry of directory ``path`` as (name, :data:`Row`), and its own xattrs.
+
+        The entries come in no order. The bulk form of :meth:`scandir`, for merges that visit
+        every name of every layer. ``real`` says that the caller saw every component of
+        ``path`` as a directory, not a link, in scans of this source: a source may then
+        resolve it in one call.
+
+        Raises:
+            SourceNotFoundError: nothing is there.
+            NotADirectoryInSourceError: it is not a directory.
+        """
+        rows = [(e.name, e.row) for e in self.scandir(path)]
+        return rows, self.xattrs(path)
+
+    def copy_file(self, path: str, size: int, write: Writer, *, real: bool = False) -> int:
+        """Write at most ``size`` bytes of the regular file ``path``; returns how many.
+
+        ``real`` as for :meth:`scan_dir`, for the directories above the file.
+
+        Raises:
+            SourceNotFoundError: nothing is there.
+            SourceError: it is not a regular file.
+        """
+        done = 0
+        with self.open(path) as f:
+            while done < size:
+                data = f.read(min(CHUNK, size - done))
+                if not data:
+                    break
+                write(data)
+                done += len(data)
+        return done
 
     def exists(self, path: str) -> bool:
         """True if something (of any type) is at ``path``."""

@@ -26,14 +26,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import BinaryIO
 
 from storagekit.driver import StorageDriver, Whiteout
 from storagekit.errors import NotADirectoryInSourceError, SourceError, SourceNotFoundError
-from storagekit.source import Entry, Source, join, normpath
+from storagekit.source import Entry, FileType, Row, Source, Writer, normpath
 
 _CACHE_DIRS = 256
+_DIR = FileType.DIR
+_FILE = FileType.FILE
+_SET_PATH = Entry.__dict__["path"].__set__
+_SET_TYPE = Entry.__dict__["type"].__set__
 
 
 @dataclass(frozen=True)
@@ -47,20 +50,61 @@ class LayerDir:
 
 
 @dataclass
-class _Node:
-    """A name of a merged directory: the winning entry and, for a directory, its layers."""
+class Merged:
+    """One merged directory.
 
-    entry: Entry
-    layer: int
-    dir_layers: list[tuple[int, Entry]] = field(default_factory=list)
-    open: bool = True  # lower layers may still add to this directory
+    Attributes:
+        names: each visible name with its :data:`Row` and the index of the layer providing it.
+        dirs: for each visible directory, the layers it merges (top first, with their rows).
+        hidden: lower entries hidden by a whiteout (the top-most of each name).
+        opaque_below: the layers an opaque directory hides.
+    """
+
+    names: dict[str, tuple[Row, int]]
+    dirs: dict[str, list[tuple[int, Row]]]
+    hidden: dict[str, tuple[Row, int]]
+    opaque_below: list[int] = field(default_factory=list)
 
 
-@dataclass
-class _Merged:
-    names: dict[str, _Node]
-    hidden: dict[str, tuple[Entry, int]]  # lower entries hidden by a whiteout
-    opaque_below: list[int] = field(default_factory=list)  # layers an opaque dir hides
+class _Candidates:
+    """``driver.whiteout_candidate`` for a name and type, asked for every name of every layer.
+
+    Building an :class:`Entry` per name costs more than the ``lstat`` behind it, so the test
+    gets one scratch entry refilled in place with the name (as its path) and the type, and the
+    answers for regular files are remembered by name (a bounded memo: names like
+    ``__init__.py`` recur all over a tree). The built-in drivers decide from name and type
+    alone; a driver's test that needs more must treat every entry of those types as a
+    candidate.
+    """
+
+    __slots__ = ("probe", "test", "files")
+    _LIMIT = 1 << 16
+
+    def __init__(self, driver: StorageDriver) -> None:
+        self.probe = object.__new__(Entry)
+        self.test = driver.whiteout_candidate
+        self.files: dict[str, bool] = {}
+
+    def __call__(self, name: str, kind: FileType) -> bool:
+        if kind is _FILE:
+            known = self.files.get(name)
+            if known is not None:
+                return known
+        _SET_PATH(self.probe, name)
+        _SET_TYPE(self.probe, kind)
+        answer = self.test(self.probe)
+        if kind is _FILE:
+            if len(self.files) >= self._LIMIT:
+                self.files.clear()
+            self.files[name] = answer
+        return answer
+
+
+def _candidates(driver: StorageDriver) -> _Candidates | None:
+    """The candidate test of ``driver``, or None when it never says yes."""
+    if type(driver).whiteout_candidate is StorageDriver.whiteout_candidate:
+        return None
+    return _Candidates(driver)
 
 
 class UnionView(Source):
@@ -78,9 +122,13 @@ class UnionView(Source):
         self.description = description
         base = layers[0].source
         self.trusted_xattrs_visible = base.trusted_xattrs_visible
+        self.fork_safe = all(lay.source.fork_safe for lay in layers)
         self.full_copy = layers[0].driver.full_copy
-        self._merged: OrderedDict[str, _Merged] = OrderedDict()
-        self._root_layers = [(i, lay.source.stat(lay.path)) for i, lay in self._usable(layers)]
+        self._merged: OrderedDict[str, Merged] = OrderedDict()
+        self._root_layers = [(i, lay.source.stat(lay.path).row) for i, lay in self._usable(layers)]
+        self._each = [
+            (lay.driver, lay.source, normpath(lay.path), _candidates(lay.driver)) for lay in layers
+        ]
 
     def _usable(self, layers: Sequence[LayerDir]) -> Iterator[tuple[int, LayerDir]]:
         """Layers whose directory exists; a full-copy stack is its top layer alone."""
@@ -90,13 +138,20 @@ class UnionView(Source):
                 if self.full_copy:
                     return
 
+    def after_fork(self) -> None:
+        """In a forked child: every layer's source reopens what it holds."""
+        for source in {id(lay.source): lay.source for lay in self.layers}.values():
+            source.after_fork()
+
     # Merging ----------------------------------------------------------------------------------
 
-    def _layer_path(self, index: int, path: str) -> str:
-        return join(self.layers[index].path, path)
+    def layer_path(self, index: int, path: str) -> str:
+        """Where ``path`` of the view is inside layer ``index``'s source."""
+        top = self._each[index][2]
+        return f"{top}/{path}" if path else top
 
-    def _dir_layers(self, path: str) -> list[tuple[int, Entry]]:
-        """The layers that contribute to directory ``path``, top first (with their entries).
+    def dir_layers(self, path: str) -> list[tuple[int, Row]]:
+        """The layers that contribute to directory ``path``, top first (with their rows).
 
         Raises:
             SourceNotFoundError: nothing is there.
@@ -105,141 +160,173 @@ class UnionView(Source):
         if not path:
             return self._root_layers
         head, _, name = path.rpartition("/")
-        node = self._merge(head).names.get(name)
-        if node is None:
-            raise SourceNotFoundError(f"{self.description}: /{path}: no such file or directory")
-        if not node.entry.is_dir:
+        merged = self.merge(head)
+        found = merged.dirs.get(name)
+        if found is None:
+            if name not in merged.names:
+                raise SourceNotFoundError(f"{self.description}: /{path}: no such file or directory")
             raise NotADirectoryInSourceError(f"{self.description}: /{path}: not a directory")
-        return node.dir_layers
+        return found
 
-    def _merge(self, path: str) -> _Merged:
-        """Merge directory ``path`` across its layers (cached for a few directories)."""
+    def merge(
+        self, path: str, dir_layers: list[tuple[int, Row]] | None = None, cache: bool = True
+    ) -> Merged:
+        """Merge directory ``path`` across its layers (cached for a few directories).
+
+        ``dir_layers`` may be given by a caller that already knows them (a walk of the view,
+        which visits each directory once and passes ``cache=False``).
+        """
         cached = self._merged.get(path)
         if cached is not None:
             self._merged.move_to_end(path)
             return cached
-        merged = self._compute(path, self._dir_layers(path))
+        merged = self._compute(path, self.dir_layers(path) if dir_layers is None else dir_layers)
+        if not cache:
+            return merged
         self._merged[path] = merged
         if len(self._merged) > _CACHE_DIRS:
             self._merged.popitem(last=False)
         return merged
 
-    def _compute(self, path: str, dir_layers: list[tuple[int, Entry]]) -> _Merged:
-        names: dict[str, _Node] = {}
-        hidden: dict[str, tuple[Entry, int]] = {}
+    def _compute(self, path: str, dir_layers: list[tuple[int, Row]]) -> Merged:
+        names: dict[str, tuple[Row, int]] = {}
+        dirs: dict[str, list[tuple[int, Row]]] = {}
+        open_dirs: set[str] = set()  # visible directories lower layers may still add to
+        hidden: dict[str, tuple[Row, int]] = {}
         whited: set[str] = set()
-        for index, dir_entry in dir_layers:
-            layer = self.layers[index]
-            drv, src = layer.driver, layer.source
-            where = self._layer_path(index, path)
-            opaque = drv.whiteout(dir_entry, partial(src.xattrs, where)) is Whiteout.OPAQUE_DIR
+        directory = _DIR
+        for index, dir_row in dir_layers:
+            drv, src, top, candidate = self._each[index]
+            where = f"{top}/{path}" if path else top
             try:
-                entries = list(src.scandir(where))
+                # Every directory above was seen as one in this layer (dir_layers).
+                rows, attrs = src.scan_dir(where, real=True)
             except SourceError:
                 continue
+            # A directory's own opacity is read when it is merged.
+            me = Entry.from_row(where, dir_row)
+            opaque = drv.whiteout(me, attrs.copy) is Whiteout.OPAQUE_DIR
             here: set[str] = set()
-            for e in entries:
-                # A directory's own opacity is read when it is merged.
-                kind = drv.whiteout(e, dict) if drv.whiteout_candidate(e) else Whiteout.NONE
-                if kind is Whiteout.OPAQUE_MARKER:
-                    opaque = True
-                    continue
-                if kind is Whiteout.BOOKKEEPING:
-                    continue
-                if kind is Whiteout.FILE:
-                    here.add(drv.hidden_name(e))
-                    continue
-                self._place(names, hidden, whited, e, index, path)
-            for name in here:
-                node = names.get(name)
-                if node is not None:
-                    node.open = False
-            whited |= here
+            for name, row in rows:
+                if candidate is not None and candidate(name, row[0]):
+                    kind, hides = self._kind(index, name, row, tested=True)
+                    if kind is Whiteout.OPAQUE_MARKER:
+                        opaque = True
+                    elif kind is Whiteout.FILE:
+                        here.add(hides)
+                    if kind is not Whiteout.NONE and kind is not Whiteout.OPAQUE_DIR:
+                        continue
+                if name not in names:
+                    if name in whited:
+                        hidden.setdefault(name, (row, index))
+                        continue
+                    names[name] = (row, index)
+                    if row[0] is directory:
+                        dirs[name] = [(index, row)]
+                        open_dirs.add(name)
+                elif name in open_dirs:
+                    if row[0] is directory:
+                        dirs[name].append((index, row))
+                    else:
+                        open_dirs.discard(name)
+            if here:
+                open_dirs -= here
+                whited |= here
             if opaque and not self.full_copy:
-                for node in names.values():
-                    node.open = False
                 below = [i for i, _ in dir_layers if i > index]
-                return _Merged(names, hidden, below)
-        return _Merged(names, hidden)
+                return Merged(names, dirs, hidden, below)
+        return Merged(names, dirs, hidden)
 
-    def _place(
-        self,
-        names: dict[str, _Node],
-        hidden: dict[str, tuple[Entry, int]],
-        whited: set[str],
-        e: Entry,
-        index: int,
-        path: str,
-    ) -> None:
-        name = e.name
-        node = names.get(name)
-        if node is None:
-            if name in whited:
-                hidden.setdefault(name, (e, index))
-                return
-            node = _Node(self._rebase(e, path), index)
-            names[name] = node
-            if e.is_dir:
-                node.dir_layers.append((index, e))
-            return
-        if node.open and node.entry.is_dir and e.is_dir:
-            node.dir_layers.append((index, e))
-        else:
-            node.open = False
+    def _kind(self, index: int, name: str, row: Row, tested: bool = False) -> tuple[Whiteout, str]:
+        """How layer ``index``'s driver classifies an entry, and the name a whiteout hides.
 
-    def _rebase(self, e: Entry, path: str) -> Entry:
-        return e.moved(f"{path}/{e.name}" if path else e.name)
+        ``tested``: the driver already called it a candidate.
+        """
+        drv, _, _, candidate = self._each[index]
+        if not tested and (candidate is None or not candidate(name, row[0])):
+            return Whiteout.NONE, name
+        e = Entry.from_row(name, row)
+        kind = drv.whiteout(e, dict)
+        return kind, drv.hidden_name(e) if kind is Whiteout.FILE else name
 
     # Source contract --------------------------------------------------------------------------
 
-    def _node(self, path: str) -> _Node:
-        path = normpath(path)
+    def _find(self, path: str) -> tuple[Row, int]:
+        """The row and layer index of the non-root ``path`` (normalised)."""
         head, _, name = path.rpartition("/")
-        node = self._merge(head).names.get(name)
-        if node is None:
+        found = self.merge(head).names.get(name)
+        if found is None:
             raise SourceNotFoundError(f"{self.description}: /{path}: no such file or directory")
-        return node
+        return found
 
     def stat(self, path: str) -> Entry:
         """See :meth:`Source.stat`."""
         path = normpath(path)
-        if not path:
-            index, entry = self._root_layers[0]
-            return entry.moved("")
-        return self._node(path).entry
+        row = self._root_layers[0][1] if not path else self._find(path)[0]
+        return Entry.from_row(path, row)
 
     def layer_of(self, path: str) -> str:
         """The ID of the layer that provides ``path``."""
         path = normpath(path)
-        index = self._root_layers[0][0] if not path else self._node(path).layer
+        index = self._root_layers[0][0] if not path else self._find(path)[1]
         return self.layers[index].layer_id
 
     def scandir(self, path: str) -> Iterator[Entry]:
         """See :meth:`Source.scandir`."""
         path = normpath(path)
-        merged = self._merge(path)
-        return iter([node.entry for node in merged.names.values()])
+        prefix = f"{path}/" if path else ""
+        names = self.merge(path).names
+        return iter([Entry.from_row(prefix + name, row) for name, (row, _) in names.items()])
 
     def scandir_layers(self, path: str) -> list[tuple[Entry, str]]:
         """The entries of directory ``path`` with the ID of the layer providing each."""
-        merged = self._merge(normpath(path))
+        path = normpath(path)
+        prefix = f"{path}/" if path else ""
         ids = [lay.layer_id for lay in self.layers]
-        return [(node.entry, ids[node.layer]) for node in merged.names.values()]
+        names = self.merge(path).names
+        return [(Entry.from_row(prefix + name, row), ids[i]) for name, (row, i) in names.items()]
 
     def open(self, path: str) -> BinaryIO:
         """See :meth:`Source.open`: the file of the layer that provides it."""
-        node = self._node(path)
-        if not node.entry.is_file:
-            raise SourceError(f"{self.description}: /{normpath(path)}: not a regular file")
-        layer = self.layers[node.layer]
-        return layer.source.open(self._layer_path(node.layer, normpath(path)))
+        path = normpath(path)
+        row, index = self._file(path)
+        return self.layers[index].source.open(self.layer_path(index, path))
+
+    def _file(self, path: str) -> tuple[Row, int]:
+        found = self._find(path) if path else (self._root_layers[0][1], -1)
+        if found[0][0] is not FileType.FILE:
+            raise SourceError(f"{self.description}: /{path}: not a regular file")
+        return found
+
+    def copy_file(self, path: str, size: int, write: Writer, *, real: bool = False) -> int:
+        """See :meth:`Source.copy_file`: read from the layer that provides the file."""
+        path = normpath(path)
+        _, index = self._file(path)
+        where = self.layer_path(index, path)
+        return self.layers[index].source.copy_file(where, size, write, real=True)
 
     def xattrs(self, path: str) -> dict[str, bytes]:
         """See :meth:`Source.xattrs`; overlay's own ``trusted.overlay.*`` are not the file's."""
         path = normpath(path)
-        index = self._root_layers[0][0] if not path else self._node(path).layer
-        attrs = self.layers[index].source.xattrs(self._layer_path(index, path))
+        index = self._root_layers[0][0] if not path else self._find(path)[1]
+        attrs = self.layers[index].source.xattrs(self.layer_path(index, path))
         return {k: v for k, v in attrs.items() if not k.startswith(_OVERLAY_PRIVATE)}
+
+    def hidden_rows(self, path: str, merged: Merged) -> list[tuple[str, Row, int]]:
+        """The hidden entries of merged directory ``path``, sorted by name (see :meth:`deleted`)."""
+        result = dict(merged.hidden)
+        for index in merged.opaque_below:
+            layer = self.layers[index]
+            try:
+                rows, _ = layer.source.scan_dir(self.layer_path(index, path), real=True)
+            except SourceError:
+                continue
+            for name, row in rows:
+                if self._kind(index, name, row)[0] is not Whiteout.NONE:
+                    continue
+                if name not in merged.names:
+                    result.setdefault(name, (row, index))
+        return [(name, row, i) for name, (row, i) in sorted(result.items())]
 
     def deleted(self, path: str) -> list[tuple[Entry, str]]:
         """Entries of directory ``path`` hidden by a whiteout or an opaque directory.
@@ -248,24 +335,10 @@ class UnionView(Source):
         nothing visible is ever returned.
         """
         path = normpath(path)
-        merged = self._merge(path)
-        result = dict(merged.hidden)
-        for index in merged.opaque_below:
-            layer = self.layers[index]
-            try:
-                entries = list(layer.source.scandir(self._layer_path(index, path)))
-            except SourceError:
-                continue
-            for e in entries:
-                kind = (
-                    layer.driver.whiteout(e, dict)
-                    if layer.driver.whiteout_candidate(e)
-                    else Whiteout.NONE
-                )
-                if kind is Whiteout.NONE and e.name not in merged.names:
-                    result.setdefault(e.name, (e, index))
+        prefix = f"{path}/" if path else ""
         return [
-            (self._rebase(e, path), self.layers[i].layer_id) for _, (e, i) in sorted(result.items())
+            (Entry.from_row(prefix + name, row), self.layers[i].layer_id)
+            for name, row, i in self.hidden_rows(path, self.merge(path))
         ]
 
 

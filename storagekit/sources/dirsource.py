@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator
 from typing import BinaryIO
 
 from storagekit.errors import NotADirectoryInSourceError, SourceError, SourceNotFoundError
-from storagekit.source import Entry, FileType, Source, normpath
+from storagekit.source import CHUNK, Entry, FileType, Row, Source, Writer, normpath
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -34,6 +34,10 @@ _TYPES = {
     st.S_IFIFO: FileType.FIFO,
     st.S_IFSOCK: FileType.SOCKET,
 }
+
+
+#: File types by ``st_mode >> 12`` (unknown types read as regular files, as entry_from_stat).
+_KINDS = [_TYPES.get(i << 12, FileType.FILE) for i in range(16)]
 
 
 def _open_noatime(path: str, flags: int, dir_fd: int | None = None) -> int:
@@ -124,24 +128,36 @@ class DirSource(Source):
         return SourceError(f"{where}: {exc.strerror}")
 
     def _dirfd(self, path: str) -> int:
-        """A descriptor of the directory ``path``, opened component by component."""
+        """A descriptor of the directory ``path``, opened component by component.
+
+        From the deepest directory already open, down: no recursion, however deep the tree.
+        """
         if not path:
             return self._root_fd
-        fd = self._fds.get(path)
+        fds = self._fds
+        fd = fds.get(path)
         if fd is not None:
-            self._fds.move_to_end(path)
+            fds.move_to_end(path)
             return fd
-        head, _, name = path.rpartition("/")
-        parent = self._dirfd(head)
-        try:
-            fd = _open_noatime(name, _DIR_FLAGS, dir_fd=parent)
-        except OSError as exc:
-            raise self._error(path, exc) from None
-        self._fds[path] = fd
-        self._real_dirs.add(path)
-        if len(self._fds) > _FD_CACHE:
-            _, old = self._fds.popitem(last=False)
-            os.close(old)
+        parts = path.split("/")
+        depth = len(parts) - 1
+        while depth and "/".join(parts[:depth]) not in fds:
+            depth -= 1
+        done = "/".join(parts[:depth])
+        fd = fds[done] if depth else self._root_fd
+        for name in parts[depth:]:
+            done = f"{done}/{name}" if done else name
+            try:
+                fd = _open_noatime(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                raise self._error(done, exc) from None
+            fds[done] = fd
+            self._real_dirs.add(done)
+            if len(fds) > _FD_CACHE:
+                _, old = fds.popitem(last=False)
+                if old == fd:  # pragma: no cover - the cache holds more than one level
+                    raise SourceError(f"{self.description}: descriptor cache too small")
+                os.close(old)
         return fd
 
     def _split(self, path: str) -> tuple[int, str]:
@@ -220,6 +236,110 @@ class DirSource(Source):
                 except OSError:
                     continue  # vanished or unreadable: not evidence we can speak for
                 yield entry_from_stat(prefix + de.name, s, target)
+
+    def scan_dir(
+        self, path: str, *, real: bool = False
+    ) -> tuple[list[tuple[str, Row]], dict[str, bytes]]:
+        """See :meth:`Source.scan_dir`: one ``fstatat`` per name (a ``readlinkat`` per link).
+
+        With ``real`` the directory is opened in one call from the top (``O_NOFOLLOW`` on the
+        last component; the caller vouches for the others) and closed again, instead of
+        component by component through the descriptor cache: a merge of a hundred layers
+        visits a hundred such directories for each directory of the view.
+        """
+        path = normpath(path)
+        try:
+            if real and path:
+                fd = own = _open_noatime(path, _DIR_FLAGS, dir_fd=self._root_fd)
+            else:
+                fd, own = self._dirfd(path), -1
+        except OSError as exc:
+            raise self._error(path, exc) from None
+        try:
+            return self._scan_fd(fd, path), self._fd_xattrs(fd, path)
+        finally:
+            if own >= 0:
+                os.close(own)
+
+    def _fd_xattrs(self, fd: int, path: str) -> dict[str, bytes]:
+        """The extended attributes of an open file; names hidden from this user are absent."""
+        try:
+            return {n: os.getxattr(fd, n) for n in os.listxattr(fd)}
+        except OSError as exc:
+            if exc.errno in (errno.ENOTSUP, errno.EPERM, errno.EACCES, errno.ENODATA):
+                return {}
+            raise self._error(path, exc) from None
+
+    def _scan_fd(self, fd: int, path: str) -> list[tuple[str, Row]]:
+        try:
+            names = os.listdir(fd)
+        except OSError as exc:
+            raise self._error(path, exc) from None
+        rows: list[tuple[str, Row]] = []
+        add, stat, kinds = rows.append, os.stat, _KINDS
+        for name in names:
+            try:
+                s = stat(name, dir_fd=fd, follow_symlinks=False)
+                mode = s.st_mode
+                kind = kinds[mode >> 12]
+                rdev = target = None
+                if kind is FileType.SYMLINK:
+                    target = os.readlink(name, dir_fd=fd)
+                elif kind is FileType.CHARDEV or kind is FileType.BLOCKDEV:
+                    rdev = (os.major(s.st_rdev), os.minor(s.st_rdev))
+            except OSError:
+                continue  # vanished or unreadable: not evidence we can speak for
+            add(
+                (
+                    name,
+                    (
+                        kind,
+                        mode & 0o7777,
+                        s.st_uid,
+                        s.st_gid,
+                        s.st_size,
+                        s.st_mtime_ns,
+                        s.st_nlink,
+                        (s.st_dev, s.st_ino),
+                        rdev,
+                        target,
+                        s.st_blocks * 512,
+                    ),
+                )
+            )
+        return rows
+
+    def copy_file(self, path: str, size: int, write: Writer, *, real: bool = False) -> int:
+        """See :meth:`Source.copy_file`: ``read`` on an ``O_NOFOLLOW`` descriptor, no file object.
+
+        The type is checked with ``lstat`` before the open, unless the caller vouches for the
+        directories above (``real``: it scanned them, and the file, as such), and with
+        ``fstat`` on the descriptor before anything is read.
+        """
+        path = normpath(path)
+        if real:
+            try:
+                ffd = _open_noatime(path, _FILE_FLAGS, dir_fd=self._root_fd)
+            except OSError as exc:
+                raise self._error(path, exc) from None
+        else:
+            fd, name = self._split(path)
+            ffd = self._open_regular(fd, name, path)
+        try:
+            if not st.S_ISREG(os.fstat(ffd).st_mode):
+                raise SourceError(f"{self.description}: {path}: not a regular file")
+            done = 0
+            while done < size:
+                data = os.read(ffd, min(CHUNK, size - done))
+                if not data:
+                    break
+                write(data)
+                done += len(data)
+            return done
+        except OSError as exc:
+            raise self._error(path, exc) from None
+        finally:
+            os.close(ffd)
 
     def file_sizes(
         self, path: str = "", *, dirs: bool = False, linked_only: bool = False

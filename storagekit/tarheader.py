@@ -1,0 +1,64 @@
+"""Tar headers as ``tarfile`` writes them in PAX format, built without a ``TarInfo`` each.
+
+``docker export``-style archives are millions of small members; ``TarInfo.tobuf`` costs tens of
+microseconds a header. A member whose name and link target are ASCII and fit their fields and
+whose numbers fit in octal (nearly all of them) is a single 512-byte ustar block: those are
+packed here from a template, byte for byte what ``tarfile`` writes (its ``itn``/``stn`` field
+encodings, the ``ustar`` NUL ``00`` magic, empty user and group names, the checksum as six
+octal digits, NUL, space). Everything else — long or non-ASCII names, device numbers, huge
+values — goes through ``tarfile`` itself, which adds the PAX extended header.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import zlib
+
+_NUMBERS = b"%07o\0%07o\0%07o\0%011o\0%011o\0"
+_TAIL = b"ustar\x0000" + bytes(32 + 32 + 8 + 8 + 155 + 12)  # magic .. end of the block
+_MAX7 = 8**7
+_MAX11 = 8**11
+_FAST_TYPES = frozenset((tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE))
+
+
+def header(
+    name: str,
+    kind: bytes,
+    mode: int,
+    uid: int,
+    gid: int,
+    size: int,
+    mtime: int,
+    linkname: str = "",
+    rdev: tuple[int, int] | None = None,
+) -> bytes:
+    """The header block(s) ``TarInfo.tobuf(PAX_FORMAT, "utf-8", "surrogateescape")`` returns.
+
+    ``name`` is the member name without the trailing ``/`` a directory gets; ``mtime`` in
+    whole seconds; ``rdev`` only for character and block devices.
+    """
+    if kind == tarfile.DIRTYPE and not name.endswith("/"):
+        name += "/"
+    if (
+        kind in _FAST_TYPES
+        and len(name) <= 100
+        and len(linkname) <= 100
+        and name.isascii()
+        and linkname.isascii()
+        and 0 <= uid < _MAX7
+        and 0 <= gid < _MAX7
+        and 0 <= size < _MAX11
+        and 0 <= mtime < _MAX11
+    ):
+        head = name.encode().ljust(100, b"\0") + _NUMBERS % (mode & 0o7777, uid, gid, size, mtime)
+        tail = kind + linkname.encode().ljust(100, b"\0") + _TAIL
+        # Every byte is ASCII, so the sum is below 65521 and Adler-32's low half is 1 + sum;
+        # the checksum field counts as eight spaces.
+        total = (zlib.adler32(tail, zlib.adler32(head)) & 0xFFFF) - 1 + 8 * 32
+        return head + b"%06o\0 " % total + tail
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.uid, info.gid = kind, mode, uid, gid
+    info.size, info.mtime, info.linkname = size, mtime, linkname
+    if rdev:
+        info.devmajor, info.devminor = rdev
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
