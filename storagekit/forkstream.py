@@ -44,7 +44,7 @@ def stream(
     sink: Callable[[list[Any]], object],
     source: Source,
     *,
-    min_steps: int = MIN_STEPS,
+    min_steps: int | None = None,
 ) -> None:
     """Render every step of ``plan()`` into ``sink``, in order, on every core.
 
@@ -54,7 +54,8 @@ def stream(
         WorkerError: a worker failed; the message holds its traceback.
     """
     n = workers_for(_PLENTY, source)
-    if n > 1 and sum(1 for delegable, _ in plan() if delegable) < min_steps:
+    least = MIN_STEPS if min_steps is None else min_steps
+    if n > 1 and sum(1 for delegable, _ in plan() if delegable) < least:
         n = 1
     if n < 2:
         for _, render in plan():

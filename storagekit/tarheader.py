@@ -16,9 +16,12 @@ import zlib
 
 _NUMBERS = b"%07o\0%07o\0%07o\0%011o\0%011o\0"
 _TAIL = b"ustar\x0000" + bytes(32 + 32 + 8 + 8 + 155 + 12)  # magic .. end of the block
-_MAX7 = 8**7
-_MAX11 = 8**11
-_FAST_TYPES = frozenset((tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE))
+#: The types packed here; devices (major and minor fields) go through tarfile.
+_FAST_TYPES = (tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.FIFOTYPE)
+#: Type flag .. end of block for members without a link name, and its byte sum.
+_TAILS = {kind: kind + bytes(100) + _TAIL for kind in _FAST_TYPES}
+_SUMS = {kind: sum(tail) for kind, tail in _TAILS.items()}
+_SPACES = 8 * 32  # the checksum field counts as eight spaces
 
 
 def header(
@@ -39,23 +42,20 @@ def header(
     """
     if kind == tarfile.DIRTYPE and not name.endswith("/"):
         name += "/"
-    if (
-        kind in _FAST_TYPES
-        and len(name) <= 100
-        and len(linkname) <= 100
-        and name.isascii()
-        and linkname.isascii()
-        and 0 <= uid < _MAX7
-        and 0 <= gid < _MAX7
-        and 0 <= size < _MAX11
-        and 0 <= mtime < _MAX11
-    ):
+    if kind in _SUMS and name.isascii() and linkname.isascii() and mtime >= 0:
+        # A name over 100 bytes or a number over its octal digits makes the head longer.
         head = name.encode().ljust(100, b"\0") + _NUMBERS % (mode & 0o7777, uid, gid, size, mtime)
-        tail = kind + linkname.encode().ljust(100, b"\0") + _TAIL
-        # Every byte is ASCII, so the sum is below 65521 and Adler-32's low half is 1 + sum;
-        # the checksum field counts as eight spaces.
-        total = (zlib.adler32(tail, zlib.adler32(head)) & 0xFFFF) - 1 + 8 * 32
-        return head + b"%06o\0 " % total + tail
+        if len(head) == 148 and uid >= 0 and gid >= 0:
+            if linkname:
+                tail = kind + linkname.encode().ljust(100, b"\0") + _TAIL
+                total = sum(tail) if len(tail) == 356 else -1
+            else:
+                tail, total = _TAILS[kind], _SUMS[kind]
+            if total >= 0:
+                # Every byte of the head is ASCII, so its sum is below 65521 and Adler-32's
+                # low half is 1 + that sum.
+                total += (zlib.adler32(head) & 0xFFFF) - 1 + _SPACES
+                return head + b"%06o\0 " % total + tail
     info = tarfile.TarInfo(name)
     info.type, info.mode, info.uid, info.gid = kind, mode, uid, gid
     info.size, info.mtime, info.linkname = size, mtime, linkname

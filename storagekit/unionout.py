@@ -26,18 +26,19 @@ from storagekit.recover import TAR_TYPES, Extraction, entry_record
 from storagekit.source import R_INODE, Entry, FileType, Row
 from storagekit.tarheader import header
 from storagekit.timefmt import _second
-from storagekit.union import UnionView
+from storagekit.union import Merged, UnionView
 
-#: Subtrees this deep (``usr/lib/<pkg>``) are the units of work given to other processes.
+#: Subtrees this deep (``usr/lib/<pkg>``) are the units of work given to other processes,
+#: and so is every subdirectory of a directory with at least ``FAN_OUT`` of them: each
+#: directory above the units is merged here, before any other process can start.
 SPLIT_DEPTH = 3
+FAN_OUT = 16
 #: Output is handed on in pieces of about this many characters or bytes.
 BATCH = 1 << 18
+_FILE = FileType.FILE
+_REG = tarfile.REGTYPE
+_ZEROS = bytes(512)
 _SURROGATE = re.compile("[\udc80-\udcff]")
-_RECORD = (
-    '{"path":%s%s,"type":%s,"size":%d,"mode":"%04o","uid":%d,"gid":%d,'
-    '"mtime":"%s.%09dZ","link_target":%s,"layer":%s,"deleted":%s}'
-)
-_TYPE_JSON = {t: encode_basestring(t.value) for t in FileType}
 
 
 def _sorted_bytes(names: Iterable[str]) -> list[str]:
@@ -83,7 +84,7 @@ def _plan(
             if preorder:
                 yield False, partial(emit.directory, path, merged, names[start : i + 1])
                 start = i + 1
-            if depth + 1 >= SPLIT_DEPTH:
+            if depth + 1 >= SPLIT_DEPTH or len(merged.dirs) >= FAN_OUT:
                 yield True, partial(emit.tree, prefix + name, sub)
             else:
                 yield from visit(prefix + name, sub, depth + 1)
@@ -101,37 +102,32 @@ class _LsJson:
         self.deleted = deleted
         self.layers = [encode_basestring(lay.layer_id) for lay in view.layers]
 
-    def _records(self, path: str, rows: Iterable[tuple[str, Row, int]], gone: str) -> list[str]:
+    def _records(
+        self, path: str, names: Iterable[str], rows: dict[str, tuple[Row, int]], gone: str
+    ) -> list[str]:
+        """One JSON object per name, as ``to_json(entry_record(...))`` writes it."""
         pre = encode_basestring(f"/{path}/" if path else "/")[:-1]
-        layers, types, second, enc = self.layers, _TYPE_JSON, _second, encode_basestring
-        out = []
-        for name, row, index in rows:
+        layers, second, enc = self.layers, _second, encode_basestring
+        out: list[str] = []
+        add = out.append
+        for name in names:
+            row, index = rows[name]
             kind, mode, uid, gid, size, mtime, _, _, _, link, _ = row
             sec, frac = divmod(mtime, 1_000_000_000)
-            out.append(
-                _RECORD
-                % (
-                    pre,
-                    enc(name)[1:],
-                    types[kind],
-                    size,
-                    mode,
-                    uid,
-                    gid,
-                    second(sec),
-                    frac,
-                    "null" if link is None else enc(link),
-                    layers[index],
-                    gone,
-                )
+            add(
+                f'{{"path":{pre}{enc(name)[1:]},"type":"{kind._value_}","size":{size},'
+                f'"mode":"{mode:04o}","uid":{uid},"gid":{gid},'
+                f'"mtime":"{second(sec)}.{frac:09d}Z",'
+                f'"link_target":{"null" if link is None else enc(link)},'
+                f'"layer":{layers[index]},"deleted":{gone}}}'
             )
         return out
 
-    def _one(self, path: str, merged: Any, names: list[str]) -> list[str]:
-        got = merged.names
-        out = self._records(path, ((n, *got[n]) for n in names), "false")
+    def _one(self, path: str, merged: Merged, names: list[str]) -> list[str]:
+        out = self._records(path, names, merged.names, "false")
         if self.deleted:
-            out += self._records(path, self.view.hidden_rows(path, merged), "true")
+            hidden = {name: (row, i) for name, row, i in self.view.hidden_rows(path, merged)}
+            out += self._records(path, hidden, hidden, "true")
         return out
 
     def directory(self, path: str, merged: Any, names: list[str]) -> Iterator[list[str]]:
@@ -213,9 +209,15 @@ class _Tar:
         kind, mode, uid, gid, size, mtime_ns, nlink = row[:7]
         rel = path[self.cut :]
         mtime = mtime_ns // 1_000_000_000
+        if kind is _FILE and nlink == 1 and not self.manifest:  # nearly every member
+            out.add(header(rel, _REG, mode, uid, gid, size, mtime))
+            self._data(path, size, index, out)
+            out.files += 1
+            out.bytes += size
+            return
         sha = None
         note: dict[str, Any] = {}
-        if kind is FileType.FILE:
+        if kind is _FILE:
             if first is not None:
                 out.add(header(rel, tarfile.LNKTYPE, mode, uid, gid, 0, mtime, first))
                 note["hardlink_to"] = "/" + first
@@ -252,7 +254,9 @@ class _Tar:
         # The file and the directories above it were scanned as such in this layer.
         source = view.layers[index].source
         done = source.copy_file(view.layer_path(index, path), size, write, real=True)
-        out.add(bytes(size - done + (-size % tarfile.BLOCKSIZE)))
+        pad = size - done + (-size % 512)
+        if pad:
+            out.add(_ZEROS[:pad] if pad <= 512 else bytes(pad))
         return None if digest is None else digest.hexdigest()
 
     def directory(self, path: str, merged: Any, names: list[str]) -> Iterator[list[Any]]:

@@ -242,24 +242,35 @@ class DirSource(Source):
     ) -> tuple[list[tuple[str, Row]], dict[str, bytes]]:
         """See :meth:`Source.scan_dir`: one ``fstatat`` per name (a ``readlinkat`` per link).
 
-        With ``real`` the directory is opened in one call from the top (``O_NOFOLLOW`` on the
-        last component; the caller vouches for the others) and closed again, instead of
-        component by component through the descriptor cache: a merge of a hundred layers
-        visits a hundred such directories for each directory of the view.
+        With ``real`` the path is already normal (made of scanned names) and the directory
+        is opened in one call from the top (``O_NOFOLLOW`` on the last component; the caller
+        vouches for the others) rather than component by component: a merge of a hundred
+        layers visits a hundred such directories for each directory of the view. Either way
+        the descriptor stays in the cache, for the files read next (:meth:`copy_file`).
         """
-        path = normpath(path)
-        try:
-            if real and path:
-                fd = own = _open_noatime(path, _DIR_FLAGS, dir_fd=self._root_fd)
-            else:
-                fd, own = self._dirfd(path), -1
-        except OSError as exc:
-            raise self._error(path, exc) from None
-        try:
-            return self._scan_fd(fd, path), self._fd_xattrs(fd, path)
-        finally:
-            if own >= 0:
-                os.close(own)
+        if not real:
+            path = normpath(path)
+            fd = self._dirfd(path)
+        else:
+            got = self._fds.get(path) if path else self._root_fd
+            try:
+                if got is None:
+                    got = self._cache_fd(
+                        path, _open_noatime(path, _DIR_FLAGS, dir_fd=self._root_fd)
+                    )
+            except OSError as exc:
+                raise self._error(path, exc) from None
+            fd = got
+        return self._scan_fd(fd, path), self._fd_xattrs(fd, path)
+
+    def _cache_fd(self, path: str, fd: int) -> int:
+        """Keep the descriptor of the directory ``path`` (the oldest one is closed)."""
+        fds = self._fds
+        fds[path] = fd
+        if len(fds) > _FD_CACHE:
+            _, old = fds.popitem(last=False)
+            os.close(old)
+        return fd
 
     def _fd_xattrs(self, fd: int, path: str) -> dict[str, bytes]:
         """The extended attributes of an open file; names hidden from this user are absent."""
@@ -316,13 +327,18 @@ class DirSource(Source):
         directories above (``real``: it scanned them, and the file, as such), and with
         ``fstat`` on the descriptor before anything is read.
         """
-        path = normpath(path)
         if real:
+            head, _, name = path.rpartition("/")
+            fd = self._fds.get(head) if head else self._root_fd
             try:
-                ffd = _open_noatime(path, _FILE_FLAGS, dir_fd=self._root_fd)
+                if fd is None:
+                    ffd = _open_noatime(path, _FILE_FLAGS, dir_fd=self._root_fd)
+                else:
+                    ffd = _open_noatime(name, _FILE_FLAGS, dir_fd=fd)
             except OSError as exc:
                 raise self._error(path, exc) from None
         else:
+            path = normpath(path)
             fd, name = self._split(path)
             ffd = self._open_regular(fd, name, path)
         try:
