@@ -120,7 +120,7 @@ def audit(ctx: click.Context, fmt: str) -> None:
 def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
     """Containers, with their layer directories and mounts."""
     root = _state(ctx).root()
-    records = report.container_records(root, sizes=not no_size)
+    records = report.container_records(root, sizes=not no_size, adopt=False)
     _listing(root, fmt, records, render.CONTAINER_COLUMNS)
 
 

@@ -70,30 +70,38 @@ def container_record(root: DockerRoot, container: Container, *, sizes: bool = Tr
     }
 
 
-def container_records(root: DockerRoot, *, sizes: bool = True) -> list[Record]:
-    """Every ``containers`` object, sorted by creation time then ID."""
+def container_records(root: DockerRoot, *, sizes: bool = True, adopt: bool = True) -> list[Record]:
+    """Every ``containers`` object, sorted by creation time then ID.
+
+    With ``adopt``, the containers read on the way are kept on ``root`` (and their sizes
+    remembered) for the reports that follow; a command that prints only these records
+    passes ``False`` and the workers send back the records alone.
+    """
     if "containers" in root.__dict__:
-        done = [(c, container_record(root, c, sizes=sizes)) for c in root.containers.values()]
+        records = [container_record(root, c, sizes=sizes) for c in root.containers.values()]
     else:
         # One pass per container, on every core: its config, its read-write layer record,
         # the driver's parent record and its size, without reading the whole layer store.
         _ = root.stores, root.drivers  # shared by the workers: set up before they fork
 
-        def one(cid: str) -> tuple[Container, Record] | None:
+        def one(cid: str) -> tuple[Container | None, Record] | None:
             container = read_container(root.source, cid, root.findings)
             if container is None:
                 return None
-            return container, container_record(root, container, sizes=sizes)
+            return (container if adopt else None), container_record(root, container, sizes=sizes)
 
         ids = container_ids(root.source, root.findings)
         found = pmap(one, ids, source=root.source, findings=root.findings, label="containers")
         done = [pair for pair in found if pair is not None]
-        root.adopt_containers({c.id: c for c, _ in done})
-        if sizes:  # the workers' measurements, so df and audit do not walk the layers again
-            for container, record in done:
-                remember_size_rw(root, container, record["size_rw"])
-    done.sort(key=lambda pair: (pair[0].created or "", pair[0].id))
-    return [record for _, record in done]
+        records = [record for _, record in done]
+        if adopt:
+            kept = [(c, record) for c, record in done if c is not None]
+            root.adopt_containers({c.id: c for c, _ in kept})
+            if sizes:  # the workers' measurements, so df and audit do not walk them again
+                for container, record in kept:
+                    remember_size_rw(root, container, record["size_rw"])
+    records.sort(key=lambda record: (record["created"] or "", record["id"]))
+    return records
 
 
 def image_records(root: DockerRoot) -> list[Record]:
