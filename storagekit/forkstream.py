@@ -8,11 +8,12 @@ sequential run would. Steps marked delegable are dealt round-robin to forked wor
 (cheap ones, and any that must see the output so far) run in this process.
 
 Every worker runs the same plan (it is deterministic: the same evidence, merged the same way)
-and renders only its own steps, sending each batch back pickled through its pipe, framed by
-length, and an end mark per step. This process reads the workers' pipes in step order, so a
-worker can run ahead of the writer by what its pipe and one batch hold: memory stays bounded by
-a batch, never by the tree. Forking is used only when the source is fork-safe (each worker
-reopens its descriptors first) and the plan has enough delegable steps to repay it.
+and renders only its own steps, sending each batch back through its pipe, framed by length:
+bytes as they are, other pieces pickled, and an end mark per step. This process reads the
+workers' pipes in step order, so a worker can run ahead of the writer by what its pipe and one
+batch hold: memory stays bounded by a batch, never by the tree. Forking is used only when the
+source is fork-safe (each worker reopens its descriptors first) and the plan has enough
+delegable steps to repay it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from storagekit.source import Source
 Step = tuple[bool, Callable[[], Iterable[list[Any]]]]
 #: Fewer delegable steps than this and the plan runs in this process alone.
 MIN_STEPS = 16
+#: A frame: its length times two, plus one when it is raw bytes rather than a pickle.
 _FRAME = struct.Struct("<Q")
-_END = 0  # frame length 0: the current step is complete
+_END = 0  # the current step is complete
 _PIPE_BYTES = 1 << 20
 _PLENTY = 1 << 30  # "many items": let workers_for decide by cores and source alone
 
@@ -98,10 +100,15 @@ def _relay(
         r = pipes[index % len(pipes)]
         index += 1
         while True:
-            (size,) = _FRAME.unpack(_read(r, _FRAME.size))
-            if size == _END:
+            (word,) = _FRAME.unpack(_read(r, _FRAME.size))
+            if word == _END:
                 break
-            status, value = pickle.loads(_read(r, size))  # our own child's bytes
+            size, raw = divmod(word, 2)
+            data = _read(r, size)
+            if raw:
+                sink([data])
+                continue
+            status, value = pickle.loads(data)  # our own child's bytes
             if status != "ok":
                 raise WorkerError(f"a parallel worker failed:\n{value}")
             sink(value)
@@ -129,6 +136,28 @@ def _send(w: int, data: bytes) -> None:
         view = view[os.write(w, view) :]
 
 
+def _send_batch(w: int, batch: list[Any]) -> None:
+    """Bytes pieces go as they are (an archive's data); runs of other pieces pickled."""
+    others: list[Any] = []
+    for piece in batch:
+        if type(piece) is not bytes:
+            others.append(piece)
+            continue
+        if others:
+            _send_pickle(w, "ok", others)
+            others = []
+        if piece:
+            _send(w, _FRAME.pack(len(piece) * 2 + 1))
+            _send(w, piece)
+    if others:
+        _send_pickle(w, "ok", others)
+
+
+def _send_pickle(w: int, status: str, value: object) -> None:
+    payload = pickle.dumps((status, value), protocol=5)
+    _send(w, _FRAME.pack(len(payload) * 2) + payload)
+
+
 def _worker(
     plan: Callable[[], Iterator[Step]], source: Source, k: int, n: int, w: int
 ) -> None:  # pragma: no cover - runs in the child
@@ -147,14 +176,12 @@ def _worker(
             if not mine:
                 continue
             for batch in render():
-                payload = pickle.dumps(("ok", batch), protocol=5)
-                _send(w, _FRAME.pack(len(payload)) + payload)
+                _send_batch(w, batch)
             _send(w, _FRAME.pack(_END))
     except BrokenPipeError:
         code = 1  # the writer stopped reading (it failed or was interrupted)
     except BaseException:  # noqa: BLE001 - everything must reach the parent, then exit
-        payload = pickle.dumps(("error", traceback.format_exc()), protocol=5)
         with contextlib.suppress(OSError):
-            _send(w, _FRAME.pack(len(payload)) + payload)
+            _send_pickle(w, "error", traceback.format_exc())
         code = 1
     os._exit(code)
