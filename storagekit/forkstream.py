@@ -27,6 +27,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from storagekit.errors import StoragekitError
 from storagekit.parallel import WorkerError, workers_for
 from storagekit.source import Source
 
@@ -109,6 +110,8 @@ def _relay(
                 sink([data])
                 continue
             status, value = pickle.loads(data)  # our own child's bytes
+            if status == "raise":
+                raise value
             if status != "ok":
                 raise WorkerError(f"a parallel worker failed:\n{value}")
             sink(value)
@@ -180,6 +183,10 @@ def _worker(
             _send(w, _FRAME.pack(_END))
     except BrokenPipeError:
         code = 1  # the writer stopped reading (it failed or was interrupted)
+    except StoragekitError as exc:  # evidence that cannot be read: the same error as one process
+        with contextlib.suppress(OSError, pickle.PicklingError):
+            _send_pickle(w, "raise", exc)
+        code = 1
     except BaseException:  # noqa: BLE001 - everything must reach the parent, then exit
         with contextlib.suppress(OSError):
             _send_pickle(w, "error", traceback.format_exc())

@@ -67,10 +67,10 @@ def forked(monkeypatch):
     monkeypatch.setattr(unionout, "FAN_OUT", 2)
 
 
-def plan_of(n: int, fail_at: int = -1):
+def plan_of(n: int, fail_at: int = -1, error: type[Exception] = StoragekitError):
     def render(i: int):
         if i == fail_at:
-            raise StoragekitError("step failed")
+            raise error("step failed")
         yield [f"a{i}"]
         yield [f"b{i}", f"c{i}"]
 
@@ -86,8 +86,10 @@ def test_forkstream_keeps_the_order(forked, tmp_path):
     got: list[str] = []
     forkstream.stream(plan_of(40), got.extend, source)
     assert got == [f"{p}{i}" for i in range(40) for p in "abc"]
-    with pytest.raises(WorkerError, match="step failed"):
+    with pytest.raises(StoragekitError, match="step failed"):
         forkstream.stream(plan_of(40, fail_at=9), got.extend, source)
+    with pytest.raises(WorkerError, match="ZeroDivisionError"):
+        forkstream.stream(plan_of(40, fail_at=12, error=ZeroDivisionError), got.extend, source)
 
 
 def views(root: DockerRoot) -> list[UnionView]:
