@@ -1099,14 +1099,22 @@ def measure_root(
 
 
 def profile(root: Path, args: list[str], top: int = 18) -> str:
-    """cProfile of ``storagekit.cli.main(args)`` in this process, stdout to /dev/null."""
-    from storagekit import cli  # the venv's storagekit
+    """cProfile of ``storagekit.cli.main(args)`` in this process, stdout to /dev/null.
+
+    The listing and the archive are normally spread over forked workers, which cProfile does
+    not follow: here they run in this one process (the profile shows the whole work).
+    """
+    from storagekit import cli, forkstream  # the venv's storagekit
 
     prof = cProfile.Profile()
-    with open(os.devnull, "w") as null, redirect_stdout(null):
-        prof.enable()
-        status = cli.main(["-r", str(root), *args])
-        prof.disable()
+    least, forkstream.MIN_STEPS = forkstream.MIN_STEPS, sys.maxsize
+    try:
+        with open(os.devnull, "w") as null, redirect_stdout(null):
+            prof.enable()
+            status = cli.main(["-r", str(root), *args])
+            prof.disable()
+    finally:
+        forkstream.MIN_STEPS = least
     text = io.StringIO()
     stats = pstats.Stats(prof, stream=text)
     stats.sort_stats("tottime").print_stats(top)
