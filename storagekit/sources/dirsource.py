@@ -17,66 +17,20 @@ from collections.abc import Collection, Iterator
 from typing import BinaryIO
 
 from storagekit.errors import NotADirectoryInSourceError, SourceError, SourceNotFoundError
-from storagekit.source import CHUNK, Entry, FileType, Row, Source, Writer, normpath
+from storagekit.source import Entry, Row, Source, Writer, normpath
+from storagekit.sources.fdread import (
+    DIR_FLAGS,
+    FILE_FLAGS,
+    copy_fd,
+    entry_from_stat,
+    fd_rows,
+    fd_xattrs,
+    identity,
+    open_noatime,
+    read_fd,
+)
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_NOATIME = getattr(os, "O_NOATIME", 0)
 _FD_CACHE = 256
-_FIRST_READ = 1 << 16
-
-_TYPES = {
-    st.S_IFREG: FileType.FILE,
-    st.S_IFDIR: FileType.DIR,
-    st.S_IFLNK: FileType.SYMLINK,
-    st.S_IFCHR: FileType.CHARDEV,
-    st.S_IFBLK: FileType.BLOCKDEV,
-    st.S_IFIFO: FileType.FIFO,
-    st.S_IFSOCK: FileType.SOCKET,
-}
-
-
-#: File types by ``st_mode >> 12`` (unknown types read as regular files, as entry_from_stat).
-_KINDS = [_TYPES.get(i << 12, FileType.FILE) for i in range(16)]
-
-
-def _open_noatime(path: str, flags: int, dir_fd: int | None = None) -> int:
-    """``os.open`` with ``O_NOATIME`` where the kernel permits it (owner or CAP_FOWNER).
-
-    Reading a directory or file through such a descriptor leaves its access time alone.
-    """
-    if _NOATIME:
-        try:
-            return os.open(path, flags | _NOATIME, dir_fd=dir_fd)
-        except PermissionError:
-            pass
-    return os.open(path, flags, dir_fd=dir_fd)
-
-
-def _identity(s: os.stat_result) -> tuple[int, int]:
-    return s.st_dev, s.st_ino
-
-
-def entry_from_stat(path: str, s: os.stat_result, link_target: str | None = None) -> Entry:
-    """Build an :class:`Entry` from an ``lstat`` result."""
-    kind = _TYPES.get(st.S_IFMT(s.st_mode), FileType.FILE)
-    rdev = None
-    if kind in (FileType.CHARDEV, FileType.BLOCKDEV):
-        rdev = (os.major(s.st_rdev), os.minor(s.st_rdev))
-    return Entry(
-        path=path,
-        type=kind,
-        mode=st.S_IMODE(s.st_mode),
-        uid=s.st_uid,
-        gid=s.st_gid,
-        size=s.st_size,
-        mtime_ns=s.st_mtime_ns,
-        nlink=s.st_nlink,
-        inode=(s.st_dev, s.st_ino),
-        rdev=rdev,
-        link_target=link_target,
-        allocated=s.st_blocks * 512,
-    )
 
 
 class DirSource(Source):
@@ -86,7 +40,7 @@ class DirSource(Source):
         self.root = os.path.abspath(os.fspath(root))
         self.description = self.root
         try:
-            self._root_fd = _open_noatime(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._root_fd = open_noatime(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise SourceError(f"{self.root}: cannot open directory: {exc.strerror}") from exc
         self._fds: OrderedDict[str, int] = OrderedDict()
@@ -94,7 +48,7 @@ class DirSource(Source):
         # O_NOFOLLOW, or reported as a directory, not a link, by a scan of a known one).
         # Below them a path can be resolved by the kernel in one call without following links.
         self._real_dirs: set[str] = {""}
-        self._identity = _identity(os.fstat(self._root_fd))
+        self._identity = identity(os.fstat(self._root_fd))
         self.trusted_xattrs_visible = os.geteuid() == 0
         self.fork_safe = True
 
@@ -111,10 +65,10 @@ class DirSource(Source):
         """Reopen every descriptor, so parent and child never share a directory offset."""
         self.close()
         try:
-            fd = _open_noatime(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = open_noatime(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             raise SourceError(f"{self.root}: cannot reopen directory: {exc.strerror}") from exc
-        if _identity(os.fstat(fd)) != self._identity:
+        if identity(os.fstat(fd)) != self._identity:
             os.close(fd)
             raise SourceError(f"{self.root}: the directory was replaced while being read")
         self._root_fd = fd
@@ -148,7 +102,7 @@ class DirSource(Source):
         for name in parts[depth:]:
             done = f"{done}/{name}" if done else name
             try:
-                fd = _open_noatime(name, _DIR_FLAGS, dir_fd=fd)
+                fd = open_noatime(name, DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
                 raise self._error(done, exc) from None
             fds[done] = fd
@@ -255,13 +209,14 @@ class DirSource(Source):
             got = self._fds.get(path) if path else self._root_fd
             try:
                 if got is None:
-                    got = self._cache_fd(
-                        path, _open_noatime(path, _DIR_FLAGS, dir_fd=self._root_fd)
-                    )
+                    got = self._cache_fd(path, open_noatime(path, DIR_FLAGS, dir_fd=self._root_fd))
             except OSError as exc:
                 raise self._error(path, exc) from None
             fd = got
-        return self._scan_fd(fd, path), self._fd_xattrs(fd, path)
+        try:
+            return fd_rows(fd), fd_xattrs(fd)
+        except OSError as exc:
+            raise self._error(path, exc) from None
 
     def _cache_fd(self, path: str, fd: int) -> int:
         """Keep the descriptor of the directory ``path`` (the oldest one is closed)."""
@@ -271,54 +226,6 @@ class DirSource(Source):
             _, old = fds.popitem(last=False)
             os.close(old)
         return fd
-
-    def _fd_xattrs(self, fd: int, path: str) -> dict[str, bytes]:
-        """The extended attributes of an open file; names hidden from this user are absent."""
-        try:
-            return {n: os.getxattr(fd, n) for n in os.listxattr(fd)}
-        except OSError as exc:
-            if exc.errno in (errno.ENOTSUP, errno.EPERM, errno.EACCES, errno.ENODATA):
-                return {}
-            raise self._error(path, exc) from None
-
-    def _scan_fd(self, fd: int, path: str) -> list[tuple[str, Row]]:
-        try:
-            names = os.listdir(fd)
-        except OSError as exc:
-            raise self._error(path, exc) from None
-        rows: list[tuple[str, Row]] = []
-        add, stat, kinds = rows.append, os.stat, _KINDS
-        for name in names:
-            try:
-                s = stat(name, dir_fd=fd, follow_symlinks=False)
-                mode = s.st_mode
-                kind = kinds[mode >> 12]
-                rdev = target = None
-                if kind is FileType.SYMLINK:
-                    target = os.readlink(name, dir_fd=fd)
-                elif kind is FileType.CHARDEV or kind is FileType.BLOCKDEV:
-                    rdev = (os.major(s.st_rdev), os.minor(s.st_rdev))
-            except OSError:
-                continue  # vanished or unreadable: not evidence we can speak for
-            add(
-                (
-                    name,
-                    (
-                        kind,
-                        mode & 0o7777,
-                        s.st_uid,
-                        s.st_gid,
-                        s.st_size,
-                        s.st_mtime_ns,
-                        s.st_nlink,
-                        (s.st_dev, s.st_ino),
-                        rdev,
-                        target,
-                        s.st_blocks * 512,
-                    ),
-                )
-            )
-        return rows
 
     def copy_file(self, path: str, size: int, write: Writer, *, real: bool = False) -> int:
         """See :meth:`Source.copy_file`: ``read`` on an ``O_NOFOLLOW`` descriptor, no file object.
@@ -332,9 +239,9 @@ class DirSource(Source):
             fd = self._fds.get(head) if head else self._root_fd
             try:
                 if fd is None:
-                    ffd = _open_noatime(path, _FILE_FLAGS, dir_fd=self._root_fd)
+                    ffd = open_noatime(path, FILE_FLAGS, dir_fd=self._root_fd)
                 else:
-                    ffd = _open_noatime(name, _FILE_FLAGS, dir_fd=fd)
+                    ffd = open_noatime(name, FILE_FLAGS, dir_fd=fd)
             except OSError as exc:
                 raise self._error(path, exc) from None
         else:
@@ -344,14 +251,7 @@ class DirSource(Source):
         try:
             if not st.S_ISREG(os.fstat(ffd).st_mode):
                 raise SourceError(f"{self.description}: {path}: not a regular file")
-            done = 0
-            while done < size:
-                data = os.read(ffd, min(CHUNK, size - done))
-                if not data:
-                    break
-                write(data)
-                done += len(data)
-            return done
+            return copy_fd(ffd, size, write)
         except OSError as exc:
             raise self._error(path, exc) from None
         finally:
@@ -385,7 +285,7 @@ class DirSource(Source):
                     if parent is None:
                         fd = top
                     else:
-                        fd = _open_noatime(name, _DIR_FLAGS, dir_fd=parent[0])
+                        fd = open_noatime(name, DIR_FLAGS, dir_fd=parent[0])
                         opened.add(fd)
                 except OSError:
                     fd = -1
@@ -453,7 +353,7 @@ class DirSource(Source):
                 info = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 if not st.S_ISREG(info.st_mode):
                     raise SourceError(f"{self.description}: {path}: not a regular file")
-            ffd = _open_noatime(name, _FILE_FLAGS, dir_fd=fd)
+            ffd = open_noatime(name, FILE_FLAGS, dir_fd=fd)
         except OSError as exc:
             if isinstance(exc, SourceError):
                 raise
@@ -490,26 +390,9 @@ class DirSource(Source):
         return os.fdopen(self._open_regular(fd, name, path), "rb")
 
     def _read_fd(self, ffd: int, limit: int | None, path: str) -> bytes:
-        """Read up to ``limit`` bytes (all when ``None``) and close the descriptor.
-
-        Most metadata files are tiny: the first read asks for 64 KiB and a short read ends it;
-        only larger files cost an ``fstat`` and further reads.
-        """
+        """Read up to ``limit`` bytes (all when ``None``) and close the descriptor."""
         try:
-            first = os.read(ffd, _FIRST_READ if limit is None else min(limit, _FIRST_READ))
-            if len(first) < _FIRST_READ or (limit is not None and len(first) >= limit):
-                return first
-            want = os.fstat(ffd).st_size + 1 if limit is None else limit
-            chunks = [first]
-            want -= len(first)
-            while want > 0:
-                ask = min(want, 1 << 24)
-                chunk = os.read(ffd, ask)
-                chunks.append(chunk)
-                if len(chunk) < ask:  # a short read of a regular file is its end
-                    break
-                want -= len(chunk)
-            return b"".join(chunks)
+            return read_fd(ffd, limit)
         except OSError as exc:
             raise self._error(path, exc) from None
         finally:
@@ -532,7 +415,7 @@ class DirSource(Source):
         directory = normpath(directory)
         head, _, last = directory.rpartition("/")
         try:
-            fd = _open_noatime(last, _DIR_FLAGS, dir_fd=self._dirfd(head)) if last else -1
+            fd = open_noatime(last, DIR_FLAGS, dir_fd=self._dirfd(head)) if last else -1
         except OSError as exc:
             raise self._error(directory, exc) from None
         dfd = fd if fd >= 0 else self._root_fd
@@ -549,7 +432,7 @@ class DirSource(Source):
                         if not de.is_file(follow_symlinks=False):
                             continue
                         # The scan said "regular file"; O_NOFOLLOW keeps a swapped link out.
-                        ffd = _open_noatime(name, _FILE_FLAGS, dir_fd=dfd)
+                        ffd = open_noatime(name, FILE_FLAGS, dir_fd=dfd)
                         contents[name] = self._read_fd(ffd, limit, name)
                     except OSError:
                         continue
