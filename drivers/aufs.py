@@ -30,7 +30,7 @@ from storagekit.driver import (
 )
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
-from storagekit.source import Entry, Source
+from storagekit.source import Entry, FileType, Source
 
 MAX_LAYERS_FILE = 1 << 20
 
@@ -86,9 +86,9 @@ class AufsDriver(StorageDriver):
             parents.append(line)
         return ParentRecord(tuple(parents), complete)
 
-    def whiteout_candidate(self, entry: Entry) -> bool:
+    def whiteout_candidate(self, name: str, kind: FileType) -> bool:
         """Only ``.wh.`` names are aufs whiteouts or bookkeeping."""
-        return entry.name.startswith(WH_PREFIX)
+        return name.startswith(WH_PREFIX)
 
     def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
         """Aufs whiteouts are ``.wh.`` files (``go-archive/whiteouts.go``)."""

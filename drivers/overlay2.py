@@ -161,9 +161,9 @@ class Overlay2Driver(StorageDriver):
         self._by_text[text] = result
         return result
 
-    def whiteout_candidate(self, entry: Entry) -> bool:
+    def whiteout_candidate(self, name: str, kind: FileType) -> bool:
         """0/0 devices, directories (opacity) and tar-convention ``.wh.`` names."""
-        return entry.type is FileType.CHARDEV or entry.is_dir or entry.name.startswith(WH_PREFIX)
+        return kind is FileType.CHARDEV or kind is FileType.DIR or name.startswith(WH_PREFIX)
 
     def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
         """0/0 character devices hide names; opaque xattrs mark directories; ``.wh.`` files too."""

@@ -20,7 +20,7 @@ from typing import ClassVar
 from storagekit.errors import SourceError, UnsafePathError
 from storagekit.ids import is_safe_component
 from storagekit.model import Findings
-from storagekit.source import Entry, Source
+from storagekit.source import Entry, FileType, Source
 
 
 class Whiteout(enum.Enum):
@@ -160,10 +160,11 @@ class StorageDriver(ABC):
         record = self.parent_record(layer_id)
         return None if record is None else list(record.parents)
 
-    def whiteout_candidate(self, entry: Entry) -> bool:
-        """A cheap first test: False when :meth:`whiteout` would surely say NONE.
+    def whiteout_candidate(self, name: str, kind: FileType) -> bool:
+        """A cheap first test: False when :meth:`whiteout` would say NONE for any such entry.
 
-        Merging asks it for every entry of every layer, so it must cost next to nothing.
+        Merging asks it for every name of every layer, before anything else is known about
+        the entry, so it must cost next to nothing.
         """
         return False
 

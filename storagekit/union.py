@@ -24,7 +24,7 @@ References: Linux ``Documentation/filesystems/overlayfs.rst``; moby ``go-archive
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -34,9 +34,6 @@ from storagekit.source import Entry, FileType, Row, Source, Writer, normpath
 
 _CACHE_DIRS = 256
 _DIR = FileType.DIR
-_FILE = FileType.FILE
-_SET_PATH = Entry.__dict__["path"].__set__
-_SET_TYPE = Entry.__dict__["type"].__set__
 
 
 @dataclass(frozen=True)
@@ -66,45 +63,11 @@ class Merged:
     opaque_below: list[int] = field(default_factory=list)
 
 
-class _Candidates:
-    """``driver.whiteout_candidate`` for a name and type, asked for every name of every layer.
-
-    Building an :class:`Entry` per name costs more than the ``lstat`` behind it, so the test
-    gets one scratch entry refilled in place with the name (as its path) and the type, and the
-    answers for regular files are remembered by name (a bounded memo: names like
-    ``__init__.py`` recur all over a tree). The built-in drivers decide from name and type
-    alone; a driver's test that needs more must treat every entry of those types as a
-    candidate.
-    """
-
-    __slots__ = ("probe", "test", "files")
-    _LIMIT = 1 << 16
-
-    def __init__(self, driver: StorageDriver) -> None:
-        self.probe = object.__new__(Entry)
-        self.test = driver.whiteout_candidate
-        self.files: dict[str, bool] = {}
-
-    def __call__(self, name: str, kind: FileType) -> bool:
-        if kind is _FILE:
-            known = self.files.get(name)
-            if known is not None:
-                return known
-        _SET_PATH(self.probe, name)
-        _SET_TYPE(self.probe, kind)
-        answer = self.test(self.probe)
-        if kind is _FILE:
-            if len(self.files) >= self._LIMIT:
-                self.files.clear()
-            self.files[name] = answer
-        return answer
-
-
-def _candidates(driver: StorageDriver) -> _Candidates | None:
-    """The candidate test of ``driver``, or None when it never says yes."""
+def _candidates(driver: StorageDriver) -> Callable[[str, FileType], bool] | None:
+    """The driver's cheap whiteout test on a name and type, or None when it never says yes."""
     if type(driver).whiteout_candidate is StorageDriver.whiteout_candidate:
         return None
-    return _Candidates(driver)
+    return driver.whiteout_candidate
 
 
 class UnionView(Source):

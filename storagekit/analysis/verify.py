@@ -151,7 +151,11 @@ def _added(source: Source, driver: StorageDriver, top: str, names: set[str]) -> 
         rel_dir = directory[len(top) + 1 :] if directory != top else ""
         for e in items:
             rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
-            kind = driver.whiteout(e, dict) if driver.whiteout_candidate(e) else Whiteout.NONE
+            kind = (
+                driver.whiteout(e, dict)
+                if driver.whiteout_candidate(e.name, e.type)
+                else Whiteout.NONE
+            )
             if kind is Whiteout.FILE:
                 tar_name = f"{rel_dir}/.wh.{e.name}" if rel_dir else f".wh.{e.name}"
             else:
