@@ -22,8 +22,9 @@ from json.encoder import encode_basestring
 from typing import IO, Any
 
 from storagekit import forkstream
+from storagekit.entry import R_INODE
 from storagekit.recover import TAR_TYPES, Extraction, entry_record
-from storagekit.source import R_INODE, Entry, FileType, Row
+from storagekit.source import Entry, FileType, Row
 from storagekit.tarheader import header
 from storagekit.timefmt import _second
 from storagekit.union import Merged, UnionView
