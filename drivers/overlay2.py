@@ -162,8 +162,8 @@ class Overlay2Driver(StorageDriver):
         return result
 
     def whiteout_candidate(self, name: str, kind: FileType) -> bool:
-        """0/0 devices, directories (opacity) and tar-convention ``.wh.`` names."""
-        return kind is FileType.CHARDEV or kind is FileType.DIR or name.startswith(WH_PREFIX)
+        """0/0 devices and tar-convention ``.wh.`` names (opacity is the directory's own)."""
+        return kind is FileType.CHARDEV or name.startswith(WH_PREFIX)
 
     def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
         """0/0 character devices hide names; opaque xattrs mark directories; ``.wh.`` files too."""

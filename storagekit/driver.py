@@ -164,12 +164,18 @@ class StorageDriver(ABC):
         """A cheap first test: False when :meth:`whiteout` would say NONE for any such entry.
 
         Merging asks it for every name of every layer, before anything else is known about
-        the entry, so it must cost next to nothing.
+        the entry, so it must cost next to nothing. It concerns what a name does to its
+        siblings (hide one, make their directory opaque, be bookkeeping): a directory's own
+        opacity comes from its extended attributes, and :meth:`whiteout` is asked about it,
+        with them, when that directory is merged.
         """
         return False
 
     def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
-        """Classify a directory entry of a layer; ``xattrs`` fetches its extended attributes."""
+        """Classify a directory entry of a layer; ``xattrs`` fetches its extended attributes.
+
+        A directory without extended attributes is never :attr:`Whiteout.OPAQUE_DIR`.
+        """
         return Whiteout.NONE
 
     def hidden_name(self, entry: Entry) -> str:

@@ -166,9 +166,10 @@ class UnionView(Source):
                 rows, attrs = src.scan_dir(where, real=True)
             except SourceError:
                 continue
-            # A directory's own opacity is read when it is merged.
-            me = Entry.from_row(where, dir_row)
-            opaque = drv.whiteout(me, attrs.copy) is Whiteout.OPAQUE_DIR
+            # A directory's own opacity is read when it is merged, from its xattrs.
+            opaque = bool(attrs) and (
+                drv.whiteout(Entry.from_row(where, dir_row), attrs.copy) is Whiteout.OPAQUE_DIR
+            )
             here: set[str] = set()
             for name, row in rows:
                 if candidate is not None and candidate(name, row[0]):
