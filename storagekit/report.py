@@ -7,6 +7,7 @@ tables or JSON is :mod:`storagekit.render`'s job.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from storagekit.analysis.chains import (
@@ -104,13 +105,29 @@ def container_records(root: DockerRoot, *, sizes: bool = True, adopt: bool = Tru
     return records
 
 
+def containers_per_image(root: DockerRoot) -> Counter[str]:
+    """Image ID -> how many containers use it.
+
+    When the containers have not been read yet (``images`` alone), each is read on a worker
+    that sends back only its image ID: the rest of the container is not needed.
+    """
+    if "containers" in root.__dict__:
+        return Counter(c.image_id for c in root.containers.values())
+
+    def image_of(cid: str) -> str | None:
+        container = read_container(root.source, cid, root.findings)
+        return container.image_id if container is not None else None
+
+    ids = container_ids(root.source, root.findings)
+    found = pmap(image_of, ids, source=root.source, findings=root.findings, label="containers")
+    return Counter(image for image in found if image is not None)
+
+
 def image_records(root: DockerRoot) -> list[Record]:
     """Every ``images`` object, sorted by ID."""
     sizes = image_sizes(root)
     kids = children_of(root)
-    users: dict[str, int] = {}
-    for c in root.containers.values():
-        users[c.image_id] = users.get(c.image_id, 0) + 1
+    users = containers_per_image(root)
     records = []
     for image in root.images:
         store = root.stores[image.driver]
