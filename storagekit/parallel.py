@@ -35,8 +35,10 @@ R = TypeVar("R")
 
 #: Below this many items per worker, forking costs more than it saves.
 MIN_CHUNK = 150
-#: At most this many batches: their 4-byte numbers must fit in a pipe (64 KiB) unread.
-MAX_BATCHES = 4096
+#: At most this many batches: their 4-byte numbers are written to the queue before any worker
+#: reads it, so they must fit in one page, the least a Linux pipe holds (a user over the
+#: pipe-user-pages-soft limit gets one-page pipes; a bigger queue would then never be written).
+MAX_BATCHES = 1024
 _INDEX = struct.Struct("<I")
 _in_child = False
 

@@ -75,3 +75,14 @@ def test_dirsource_after_fork_refuses_a_replaced_root(tmp_path):
     root.mkdir()
     with pytest.raises(SourceError, match="replaced"):
         source.after_fork()
+
+
+def test_pmap_batches_more_items_than_the_queue_holds(tmp_path, small_chunks):
+    # More items than MAX_BATCHES: several items per batch, the queue still one page.
+    source = DirSource(tmp_path)
+    items = list(range(3 * parallel.MAX_BATCHES + 7))
+    assert parallel.MAX_BATCHES * 4 <= 4096
+    results = parallel.pmap(
+        lambda x: (x * x, os.getpid()), items, source=source, findings=Findings()
+    )
+    assert [value for value, _ in results] == [x * x for x in items]
