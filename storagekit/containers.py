@@ -14,7 +14,8 @@ References: moby ``daemon/container/container.go``, ``daemon/container/state.go`
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from storagekit.artefacts import as_dict, as_int, as_str, read_json
 from storagekit.errors import SourceError
@@ -23,6 +24,8 @@ from storagekit.model import Container, Findings, MountPoint
 from storagekit.parallel import pmap
 from storagekit.source import Source
 from storagekit.timefmt import normalize
+
+T = TypeVar("T")
 
 
 def derive_status(state: dict[str, Any]) -> str:
@@ -152,14 +155,27 @@ def container_ids(source: Source, findings: Findings) -> list[str]:
     return ids
 
 
+def each_container(
+    source: Source, findings: Findings, then: Callable[[Container], T], label: str
+) -> list[T]:
+    """``then(container)`` for every readable container of ``containers/``, on every core.
+
+    ``then`` runs where the container was read (a forked worker, possibly), so a caller that
+    needs only part of each container gets back only that part. Unreadable containers (each a
+    finding) are left out.
+    """
+
+    def one(cid: str) -> T | None:
+        container = read_container(source, cid, findings)
+        return None if container is None else then(container)
+
+    found = pmap(
+        one, container_ids(source, findings), source=source, findings=findings, label=label
+    )
+    return [value for value in found if value is not None]
+
+
 def read_containers(source: Source, findings: Findings) -> dict[str, Container]:
     """Every readable container of ``containers/``, by ID (read on every core)."""
-    ids = container_ids(source, findings)
-    found = pmap(
-        lambda cid: read_container(source, cid, findings),
-        ids,
-        source=source,
-        findings=findings,
-        label="reading containers",
-    )
-    return {c.id: c for c in found if c is not None}
+    found = each_container(source, findings, lambda c: c, "reading containers")
+    return {c.id: c for c in found}

@@ -22,11 +22,10 @@ from storagekit.analysis.usage import (
     image_sizes,
     remember_size_rw,
 )
-from storagekit.containers import container_ids, read_container
+from storagekit.containers import each_container
 from storagekit.dockerroot import DockerRoot
 from storagekit.ids import chain_ids
 from storagekit.model import Container, Finding, Image, Stack, StackLayer
-from storagekit.parallel import pmap
 
 Record = dict[str, Any]
 
@@ -85,15 +84,10 @@ def container_records(root: DockerRoot, *, sizes: bool = True, adopt: bool = Tru
         # the driver's parent record and its size, without reading the whole layer store.
         _ = root.stores, root.drivers  # shared by the workers: set up before they fork
 
-        def one(cid: str) -> tuple[Container | None, Record] | None:
-            container = read_container(root.source, cid, root.findings)
-            if container is None:
-                return None
+        def pair(container: Container) -> tuple[Container | None, Record]:
             return (container if adopt else None), container_record(root, container, sizes=sizes)
 
-        ids = container_ids(root.source, root.findings)
-        found = pmap(one, ids, source=root.source, findings=root.findings, label="containers")
-        done = [pair for pair in found if pair is not None]
+        done = each_container(root.source, root.findings, pair, "containers")
         records = [record for _, record in done]
         if adopt:
             kept = [(c, record) for c, record in done if c is not None]
@@ -114,13 +108,8 @@ def containers_per_image(root: DockerRoot) -> Counter[str]:
     if "containers" in root.__dict__:
         return Counter(c.image_id for c in root.containers.values())
 
-    def image_of(cid: str) -> str | None:
-        container = read_container(root.source, cid, root.findings)
-        return container.image_id if container is not None else None
-
-    ids = container_ids(root.source, root.findings)
-    found = pmap(image_of, ids, source=root.source, findings=root.findings, label="containers")
-    return Counter(image for image in found if image is not None)
+    images = each_container(root.source, root.findings, lambda c: c.image_id, "containers")
+    return Counter(images)
 
 
 def image_records(root: DockerRoot) -> list[Record]:
