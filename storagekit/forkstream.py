@@ -167,28 +167,30 @@ def _worker(
     """Render steps ``k``, ``k + n``, ... of the delegable ones and exit."""
     code = 0
     try:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-        source.after_fork()
-        index = 0
-        for delegable, render in plan():
-            if not delegable:
-                continue
-            mine = index % n == k
-            index += 1
-            if not mine:
-                continue
-            for batch in render():
-                _send_batch(w, batch)
-            _send(w, _FRAME.pack(_END))
-    except BrokenPipeError:
-        code = 1  # the writer stopped reading (it failed or was interrupted)
-    except StoragekitError as exc:  # evidence that cannot be read: the same error as one process
-        with contextlib.suppress(OSError, pickle.PicklingError):
-            _send_pickle(w, "raise", exc)
-        code = 1
-    except BaseException:  # noqa: BLE001 - everything must reach the parent, then exit
-        with contextlib.suppress(OSError):
-            _send_pickle(w, "error", traceback.format_exc())
-        code = 1
-    os._exit(code)
+        try:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+            source.after_fork()
+            index = 0
+            for delegable, render in plan():
+                if not delegable:
+                    continue
+                mine = index % n == k
+                index += 1
+                if not mine:
+                    continue
+                for batch in render():
+                    _send_batch(w, batch)
+                _send(w, _FRAME.pack(_END))
+        except BrokenPipeError:
+            code = 1  # the writer stopped reading (it failed or was interrupted)
+        except StoragekitError as exc:  # unreadable evidence: the error one process would raise
+            with contextlib.suppress(OSError, pickle.PicklingError):
+                _send_pickle(w, "raise", exc)
+            code = 1
+        except BaseException:  # noqa: BLE001 - everything must reach the parent, then exit
+            with contextlib.suppress(OSError):
+                _send_pickle(w, "error", traceback.format_exc())
+            code = 1
+    finally:
+        os._exit(code)  # never return into the parent's code

@@ -66,6 +66,8 @@ class Findings:
 
     def since(self, mark: int) -> list[Finding]:
         """The findings recorded after the first ``mark`` ones."""
+        if mark >= len(self._items):
+            return []  # the usual case: asked after every batch of parallel work
         return list(self._items.values())[mark:]
 
     def truncate(self, mark: int) -> None:
