@@ -29,7 +29,7 @@ _TYPES = {
 }
 
 
-#: File types by ``st_mode >> 12`` (unknown types read as regular files, as entry_from_stat).
+#: File types by ``st_mode >> 12`` (unknown types read as regular files).
 _KINDS = [_TYPES.get(i << 12, FileType.FILE) for i in range(16)]
 
 
@@ -51,26 +51,31 @@ def identity(s: os.stat_result) -> tuple[int, int]:
     return s.st_dev, s.st_ino
 
 
+def stat_row(s: os.stat_result, link_target: str | None = None) -> Row:
+    """An ``lstat`` result as a :data:`~storagekit.source.Row` (the fields after the path)."""
+    mode = s.st_mode
+    kind = _KINDS[mode >> 12]
+    rdev = None
+    if kind is FileType.CHARDEV or kind is FileType.BLOCKDEV:
+        rdev = (os.major(s.st_rdev), os.minor(s.st_rdev))
+    return (
+        kind,
+        mode & 0o7777,
+        s.st_uid,
+        s.st_gid,
+        s.st_size,
+        s.st_mtime_ns,
+        s.st_nlink,
+        (s.st_dev, s.st_ino),
+        rdev,
+        link_target,
+        s.st_blocks * 512,
+    )
+
+
 def entry_from_stat(path: str, s: os.stat_result, link_target: str | None = None) -> Entry:
     """Build an :class:`Entry` from an ``lstat`` result."""
-    kind = _TYPES.get(st.S_IFMT(s.st_mode), FileType.FILE)
-    rdev = None
-    if kind in (FileType.CHARDEV, FileType.BLOCKDEV):
-        rdev = (os.major(s.st_rdev), os.minor(s.st_rdev))
-    return Entry(
-        path=path,
-        type=kind,
-        mode=st.S_IMODE(s.st_mode),
-        uid=s.st_uid,
-        gid=s.st_gid,
-        size=s.st_size,
-        mtime_ns=s.st_mtime_ns,
-        nlink=s.st_nlink,
-        inode=(s.st_dev, s.st_ino),
-        rdev=rdev,
-        link_target=link_target,
-        allocated=s.st_blocks * 512,
-    )
+    return Entry.from_row(path, stat_row(s, link_target))
 
 
 def fd_xattrs(fd: int) -> dict[str, bytes]:
@@ -91,37 +96,14 @@ def fd_rows(fd: int) -> list[tuple[str, Row]]:
     """
     names = os.listdir(fd)
     rows: list[tuple[str, Row]] = []
-    add, stat, kinds = rows.append, os.stat, _KINDS
+    add, stat, row = rows.append, os.stat, stat_row
     for name in names:
         try:
             s = stat(name, dir_fd=fd, follow_symlinks=False)
-            mode = s.st_mode
-            kind = kinds[mode >> 12]
-            rdev = target = None
-            if kind is FileType.SYMLINK:
-                target = os.readlink(name, dir_fd=fd)
-            elif kind is FileType.CHARDEV or kind is FileType.BLOCKDEV:
-                rdev = (os.major(s.st_rdev), os.minor(s.st_rdev))
+            target = os.readlink(name, dir_fd=fd) if st.S_ISLNK(s.st_mode) else None
         except OSError:
             continue  # vanished or unreadable: not evidence we can speak for
-        add(
-            (
-                name,
-                (
-                    kind,
-                    mode & 0o7777,
-                    s.st_uid,
-                    s.st_gid,
-                    s.st_size,
-                    s.st_mtime_ns,
-                    s.st_nlink,
-                    (s.st_dev, s.st_ino),
-                    rdev,
-                    target,
-                    s.st_blocks * 512,
-                ),
-            )
-        )
+        add((name, row(s, target)))
     return rows
 
 
