@@ -18,10 +18,16 @@ def to_json(data: Any) -> str:
     Compact because scripts read it (pipe it to ``jq`` to read it yourself), and because
     Python's indenting encoder is several times slower on a thousand-container root.
     """
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    # Names that are not UTF-8 are carried as lone surrogates (surrogateescape); write them as
-    # JSON escapes ("\udcff" for byte 0xff), which decode back to the same Python string.
-    # str.isascii() is a flag lookup: most documents skip the scan altogether.
+    return escape_surrogates(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+
+def escape_surrogates(text: str) -> str:
+    r"""JSON text with lone surrogates written as JSON escapes (``\udcff`` for byte 0xff).
+
+    Names that are not UTF-8 are carried as lone surrogates (surrogateescape); the escapes
+    decode back to the same Python string. ``str.isascii()`` is a flag lookup: most texts skip
+    the scan altogether.
+    """
     if text.isascii() or not _SURROGATE.search(text):
         return text
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

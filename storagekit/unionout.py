@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -24,9 +23,10 @@ from typing import IO, Any
 from storagekit import forkstream
 from storagekit.entry import R_INODE
 from storagekit.recover import TAR_TYPES, Extraction, entry_record
+from storagekit.render import escape_surrogates
 from storagekit.source import Entry, FileType, Row
 from storagekit.tarheader import header
-from storagekit.timefmt import _second
+from storagekit.timefmt import from_ns
 from storagekit.union import Merged, UnionView
 
 #: Subtrees this deep (``usr/lib/<pkg>``) are the units of work given to other processes,
@@ -39,7 +39,6 @@ BATCH = 1 << 18
 _FILE = FileType.FILE
 _REG = tarfile.REGTYPE
 _ZEROS = bytes(512)
-_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 def _sorted_bytes(names: Iterable[str]) -> list[str]:
@@ -108,17 +107,16 @@ class _LsJson:
     ) -> list[str]:
         """One JSON object per name, as ``to_json(entry_record(...))`` writes it."""
         pre = encode_basestring(f"/{path}/" if path else "/")[:-1]
-        layers, second, enc = self.layers, _second, encode_basestring
+        layers, mtime_of, enc = self.layers, from_ns, encode_basestring
         out: list[str] = []
         add = out.append
         for name in names:
             row, index = rows[name]
             kind, mode, uid, gid, size, mtime, _, _, _, link, _ = row
-            sec, frac = divmod(mtime, 1_000_000_000)
             add(
                 f'{{"path":{pre}{enc(name)[1:]},"type":"{kind._value_}","size":{size},'
                 f'"mode":"{mode:04o}","uid":{uid},"gid":{gid},'
-                f'"mtime":"{second(sec)}.{frac:09d}Z",'
+                f'"mtime":"{mtime_of(mtime)}",'
                 f'"link_target":{"null" if link is None else enc(link)},'
                 f'"layer":{layers[index]},"deleted":{gone}}}'
             )
@@ -169,9 +167,7 @@ def list_json(
     def sink(batch: list[str]) -> None:
         nonlocal started
         text = ",".join(batch)
-        if not text.isascii():
-            # Undecodable bytes travel as lone surrogates: written as JSON escapes, as to_json.
-            text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        text = escape_surrogates(text)  # undecodable bytes, as to_json writes them
         write(("," if started else "[") + text)
         started = True
 
