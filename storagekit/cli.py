@@ -204,22 +204,17 @@ def ls(
     fmt: str,
 ) -> None:
     """List the merged view of a container or image at PATH (default /)."""
-    from storagekit import recover, unionout
-    from storagekit.union import UnionView
+    from storagekit import recover
 
     root = _state(ctx).root()
     view = _view(root, ref, with_mounts)
     top = _inside(view, path, follow=True)
-    if fmt == "json" and isinstance(view, UnionView) and view.stat(top).is_dir:
-        unionout.list_json(view, top, recursive, deleted, sys.stdout.write)
-        _emit_findings(root)
-        return
-    records = recover.list_view(view, top, recursive, deleted)
     if fmt == "json":  # streamed: memory stays flat however large the tree
-        render.stream_json(records, sys.stdout.write)
+        recover.list_json(view, top, recursive, deleted, sys.stdout.write)
         _emit_findings(root)
     else:
-        _listing(root, fmt, list(records), render.LS_COLUMNS)
+        records = list(recover.list_view(view, top, recursive, deleted))
+        _listing(root, fmt, records, render.LS_COLUMNS)
 
 
 @cli.command()

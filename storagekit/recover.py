@@ -14,15 +14,18 @@ import json
 import os
 import stat as st
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 from storagekit.errors import SourceError, StoragekitError
-from storagekit.source import Entry, FileType, Source
+from storagekit.render import stream_json
+from storagekit.source import CHUNK, Entry, FileType, Source, Writer
+from storagekit.tarheader import header
 from storagekit.timefmt import from_ns
+from storagekit.union import UnionView
 
-CHUNK = 1 << 20
+_ZEROS = bytes(tarfile.BLOCKSIZE)
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 TAR_TYPES = {
     FileType.FILE: tarfile.REGTYPE,
@@ -80,6 +83,27 @@ def entry_record(entry: Entry, layer: str | None = None, **extra: Any) -> dict[s
     return record
 
 
+def _union_dir(view: Source, top: str) -> TypeGuard[UnionView]:
+    """Whether ``top`` is a directory of a union view (:mod:`storagekit.unionout`'s to write)."""
+    return isinstance(view, UnionView) and view.stat(top).is_dir
+
+
+def list_json(
+    view: Any, top: str, recursive: bool, deleted: bool, write: Callable[[str], object]
+) -> None:
+    """Write :func:`list_view`'s records as one JSON array, streamed (memory stays flat).
+
+    A directory of a union view takes the faster path of :mod:`storagekit.unionout`, which
+    writes the same bytes.
+    """
+    if _union_dir(view, top):
+        from storagekit.unionout import list_json as list_union_json  # it imports us
+
+        list_union_json(view, top, recursive, deleted, write)
+        return
+    stream_json(list_view(view, top, recursive, deleted), write)
+
+
 def list_view(view: Any, top: str, recursive: bool, deleted: bool) -> Iterator[dict[str, Any]]:
     """``ls`` records for the directory ``top`` of a union view (or ``top`` itself if not one).
 
@@ -117,7 +141,12 @@ class _Manifest:
 
     def write(self, record: dict[str, Any]) -> None:
         if self.out is not None:
-            self.out.write(json.dumps(record, ensure_ascii=True) + "\n")
+            self.out.write(manifest_line(record))
+
+
+def manifest_line(record: dict[str, Any]) -> str:
+    """One line of a JSON-lines manifest (ASCII: undecodable names stay escapes)."""
+    return json.dumps(record, ensure_ascii=True) + "\n"
 
 
 def _copy(view: Source, entry: Entry, write: Any) -> str:
@@ -276,13 +305,13 @@ def extract_tar(
 ) -> Extraction:
     """Write the view (or its subtree ``top``) as a PAX tar, as ``docker export`` would.
 
-    Headers are written straight to the stream (``TarInfo.tobuf``): no member list is kept,
-    so memory does not grow with the tree.
+    Headers are written straight to the stream (:func:`storagekit.tarheader.header`): no
+    member list is kept, so memory does not grow with the tree. A directory of a union view
+    takes the faster path of :mod:`storagekit.unionout`, which writes the same bytes.
     """
-    from storagekit.union import UnionView  # noqa: PLC0415 - they import this module
-    from storagekit.unionout import extract_tar as extract_union_tar  # noqa: PLC0415
+    if _union_dir(view, top):
+        from storagekit.unionout import extract_tar as extract_union_tar  # it imports us
 
-    if isinstance(view, UnionView) and view.stat(top).is_dir:
         return extract_union_tar(view, top, out, manifest)
     result = Extraction()
     log = _Manifest(manifest)
@@ -290,10 +319,8 @@ def extract_tar(
     prefix = len(top) + 1 if top else 0
     for e in preorder(view, top):
         rel = e.path[prefix:]
-        info = tarfile.TarInfo(rel)
-        info.mode, info.uid, info.gid = e.mode, e.uid, e.gid
-        info.mtime = e.mtime_ns // 1_000_000_000
-        info.type = TAR_TYPES.get(e.type, tarfile.REGTYPE)
+        kind = TAR_TYPES.get(e.type, tarfile.REGTYPE)
+        mtime = e.mtime_ns // 1_000_000_000
         sha = None
         note: dict[str, Any] = {}
         first = links.get(e.inode) if e.is_file and e.nlink > 1 else None
@@ -301,23 +328,18 @@ def extract_tar(
             note["skipped"] = "socket not representable in tar"
             result.skipped.append(f"/{e.path}: socket")
         elif first is not None:
-            info.type, info.linkname = tarfile.LNKTYPE, first
-            out.write(_header(info))
+            out.write(header(rel, tarfile.LNKTYPE, e.mode, e.uid, e.gid, 0, mtime, first))
             note["hardlink_to"] = "/" + first
         elif e.is_file:
-            info.size = e.size
             if e.nlink > 1:
                 links[e.inode] = rel
-            out.write(_header(info))
-            sha = _tar_data(view, e, out)
+            out.write(header(rel, kind, e.mode, e.uid, e.gid, e.size, mtime))
+            sha = tar_data(view, e.path, e.size, out.write, digest=manifest is not None)
             result.files += 1
             result.bytes += e.size
         else:
-            if e.type is FileType.SYMLINK:
-                info.linkname = e.link_target or ""
-            if e.rdev:
-                info.devmajor, info.devminor = e.rdev
-            out.write(_header(info))
+            link = (e.link_target or "") if e.type is FileType.SYMLINK else ""
+            out.write(header(rel, kind, e.mode, e.uid, e.gid, 0, mtime, link, e.rdev))
         if manifest is not None:
             layer = layer_of(e.path) if layer_of else None
             log.write(entry_record(e, layer, sha256=sha, **note))
@@ -325,23 +347,24 @@ def extract_tar(
     return result
 
 
-def _header(info: tarfile.TarInfo) -> bytes:
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+def tar_data(
+    source: Source, path: str, size: int, write: Writer, *, digest: bool, real: bool = False
+) -> str | None:
+    """A tar member's data: ``size`` bytes of the file, padded to a block.
 
+    Zero-filled if the file is shorter now; returns the SHA-256 of the file's own bytes when
+    ``digest``. ``real`` as for :meth:`Source.copy_file`.
+    """
+    sha = hashlib.sha256() if digest else None
+    sink = write
+    if sha is not None:
 
-def _tar_data(view: Source, e: Entry, out: IO[bytes]) -> str:
-    """Copy exactly ``e.size`` bytes (zero-filled if the file is shorter), padded to a block."""
-    digest = hashlib.sha256()
-    left = e.size
-    with view.open(e.path) as f:
-        while left > 0:
-            chunk = f.read(min(CHUNK, left))
-            if not chunk:
-                break
-            digest.update(chunk)
-            out.write(chunk)
-            left -= len(chunk)
-    if left:
-        out.write(b"\0" * left)
-    out.write(b"\0" * (-e.size % tarfile.BLOCKSIZE))
-    return digest.hexdigest()
+        def sink(data: bytes) -> None:
+            sha.update(data)
+            write(data)
+
+    done = source.copy_file(path, size, sink, real=real)
+    pad = size - done + (-size % tarfile.BLOCKSIZE)
+    if pad:
+        write(_ZEROS[:pad] if pad <= tarfile.BLOCKSIZE else bytes(pad))
+    return None if sha is None else sha.hexdigest()

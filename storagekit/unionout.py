@@ -12,8 +12,6 @@ over the cores and writes in order.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -22,7 +20,7 @@ from typing import IO, Any
 
 from storagekit import forkstream
 from storagekit.entry import R_INODE
-from storagekit.recover import TAR_TYPES, Extraction, entry_record
+from storagekit.recover import TAR_TYPES, Extraction, entry_record, manifest_line, tar_data
 from storagekit.render import escape_surrogates
 from storagekit.source import Entry, FileType, Row
 from storagekit.tarheader import header
@@ -38,7 +36,6 @@ FAN_OUT = 16
 BATCH = 1 << 18
 _FILE = FileType.FILE
 _REG = tarfile.REGTYPE
-_ZEROS = bytes(512)
 
 
 def _sorted_bytes(names: Iterable[str]) -> list[str]:
@@ -235,26 +232,14 @@ class _Tar:
         if self.manifest:
             layer = self.view.layers[index].layer_id
             record = entry_record(Entry(path, *row), layer, sha256=sha, **note)
-            out.event(("man", json.dumps(record, ensure_ascii=True) + "\n"))
+            out.event(("man", manifest_line(record)))
 
     def _data(self, path: str, size: int, index: int, out: _Out) -> str | None:
-        """Copy exactly ``size`` bytes (zero-filled if the file is shorter), padded to a block."""
+        """The file's data from the layer that provides it (scanned as such: ``real``)."""
         view = self.view
-        write = out.add
-        digest = hashlib.sha256() if self.manifest else None
-        if digest is not None:
-
-            def write(data: bytes) -> None:
-                digest.update(data)
-                out.add(data)
-
-        # The file and the directories above it were scanned as such in this layer.
+        where = view.layer_path(index, path)
         source = view.layers[index].source
-        done = source.copy_file(view.layer_path(index, path), size, write, real=True)
-        pad = size - done + (-size % 512)
-        if pad:
-            out.add(_ZEROS[:pad] if pad <= 512 else bytes(pad))
-        return None if digest is None else digest.hexdigest()
+        return tar_data(source, where, size, out.add, digest=self.manifest, real=True)
 
     def directory(self, path: str, merged: Any, names: list[str]) -> Iterator[list[Any]]:
         out = _Out()
