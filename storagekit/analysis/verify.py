@@ -23,10 +23,9 @@ from storagekit.errors import FormatError, SourceError, StoragekitError, UnsafeP
 from storagekit.formats.tarsplit import Crc64, FileEntry, Segment, entries
 from storagekit.model import Layer
 from storagekit.progress import Progress
-from storagekit.source import Source, normpath
+from storagekit.source import CHUNK, Source, normpath
 from storagekit.union import LayerDir, UnionView
 
-CHUNK = 1 << 20
 Record = dict[str, Any]
 
 
