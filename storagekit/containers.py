@@ -83,19 +83,22 @@ def _command(config: dict[str, Any]) -> tuple[str, ...]:
 
 def read_container(source: Source, cid: str, findings: Findings) -> Container | None:
     """Read one container directory; ``None`` (and a finding) if ``config.v2.json`` is unusable."""
-    # One stat and one read: the config is opened directly rather than after a scan of the
-    # directory, whose logs and generated files an inventory never needs.
+    # The config is opened directly rather than after a scan of the directory, whose logs and
+    # generated files an inventory never needs; the legacy name is looked for only without it.
     path = f"containers/{cid}/config.v2.json"
     legacy = f"containers/{cid}/config.json"
-    if source.exists(legacy) and not source.exists(path):
-        findings.warning(
-            "legacy-container",
-            legacy,
-            "container from Docker < 1.10 (config.json, no config.v2.json); not read",
-        )
-        return None
-    config = read_json(source, path, findings, what="container config")
+    config = read_json(source, path, findings, what="container config", required=False)
     if config is None:
+        if source.exists(path):
+            return None  # unreadable or invalid: read_json reported it
+        if source.exists(legacy):
+            findings.warning(
+                "legacy-container",
+                legacy,
+                "container from Docker < 1.10 (config.json, no config.v2.json); not read",
+            )
+        else:
+            findings.error("missing-file", path, "container config is missing")
         return None
     if not isinstance(config, dict):
         findings.error("bad-container-config", path, "container config is not a JSON object")
