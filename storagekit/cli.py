@@ -120,6 +120,10 @@ def audit(ctx: click.Context, fmt: str) -> None:
 def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
     """Containers, with their layer directories and mounts."""
     root = _state(ctx).root()
+    if fmt == "json":
+        click.echo(report.container_records_json(root, sizes=not no_size))
+        _emit_findings(root)
+        return
     records = report.container_records(root, sizes=not no_size, adopt=False)
     _listing(root, fmt, records, render.CONTAINER_COLUMNS)
 

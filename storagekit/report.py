@@ -26,6 +26,7 @@ from storagekit.containers import each_container
 from storagekit.dockerroot import DockerRoot
 from storagekit.ids import chain_ids
 from storagekit.model import Container, Finding, Image, Stack, StackLayer
+from storagekit.render import to_json
 
 Record = dict[str, Any]
 
@@ -95,8 +96,31 @@ def container_records(root: DockerRoot, *, sizes: bool = True, adopt: bool = Tru
             if sizes:  # the workers' measurements, so df and audit do not walk them again
                 for container, record in kept:
                     remember_size_rw(root, container, record["size_rw"])
-    records.sort(key=lambda record: (record["created"] or "", record["id"]))
+    records.sort(key=_creation_order)
     return records
+
+
+def _creation_order(record: Record) -> tuple[str, str]:
+    return record["created"] or "", record["id"]
+
+
+def container_records_json(root: DockerRoot, *, sizes: bool = True) -> str:
+    """The JSON array of :func:`container_records` (``adopt=False``), same bytes.
+
+    Each object is rendered by the worker that read its container: the parent only sorts and
+    joins texts, instead of receiving every record and encoding the whole list itself.
+    """
+    if "containers" in root.__dict__:
+        return to_json(container_records(root, sizes=sizes))
+    _ = root.stores, root.drivers  # shared by the workers: set up before they fork
+
+    def rendered(container: Container) -> tuple[tuple[str, str], str]:
+        record = container_record(root, container, sizes=sizes)
+        return _creation_order(record), to_json(record)
+
+    done = each_container(root.source, root.findings, rendered, "containers")
+    done.sort(key=lambda pair: pair[0])
+    return "[" + ",".join(text for _, text in done) + "]"
 
 
 def containers_per_image(root: DockerRoot) -> Counter[str]:
