@@ -167,15 +167,22 @@ def each_container(
     needs only part of each container gets back only that part. Unreadable containers (each a
     finding) are left out.
     """
-
-    def one(cid: str) -> T | None:
-        container = read_container(source, cid, findings)
-        return None if container is None else then(container)
-
     found = pmap(
-        one, container_ids(source, findings), source=source, findings=findings, label=label
+        lambda cid: read_then(source, cid, findings, then),
+        container_ids(source, findings),
+        source=source,
+        findings=findings,
+        label=label,
     )
     return [value for value in found if value is not None]
+
+
+def read_then(
+    source: Source, cid: str, findings: Findings, then: Callable[[Container], T]
+) -> T | None:
+    """``then(container)`` for one container directory; ``None`` if it is unreadable."""
+    container = read_container(source, cid, findings)
+    return None if container is None else then(container)
 
 
 def read_containers(source: Source, findings: Findings) -> dict[str, Container]:

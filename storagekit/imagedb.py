@@ -16,6 +16,7 @@ References: moby ``daemon/internal/image/fs.go``, ``image/store.go``, ``image/im
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -86,31 +87,50 @@ def read_image(source: Source, driver: str, hexid: str, findings: Findings) -> I
 
 def read_images(source: Source, driver: str, findings: Findings) -> dict[str, Image]:
     """Every image of ``image/<driver>/imagedb``, by image ID, with its references."""
+    names = image_names(source, driver, findings)
+    read = [read_image(source, driver, name, findings) for name in names]
+    return with_references(source, driver, read, findings)
+
+
+def image_names(source: Source, driver: str, findings: Findings) -> list[str]:
+    """The image IDs (bare hex) of ``imagedb/content/sha256``; other names become findings."""
     base = f"image/{driver}/imagedb/content/sha256"
     try:
         names = source.listdir(base)
     except SourceError:
-        return {}
-    refs = read_references(source, driver, findings)
-    images = {}
+        return []
+    result = []
     for name in names:
         if name.startswith(".tmp-"):
             continue
         if not is_hex64(name):
             findings.warning("unexpected-entry", f"{base}/{name}", "not an image ID (64 hex)")
             continue
-        image = read_image(source, driver, name, findings)
+        result.append(name)
+    return result
+
+
+def with_references(
+    source: Source, driver: str, images: Iterable[Image | None], findings: Findings
+) -> dict[str, Image]:
+    """The readable ``images`` by ID, with their tags and digests from ``repositories.json``.
+
+    A reference to an image that is not in the store is a finding.
+    """
+    refs = read_references(source, driver, findings)
+    result = {}
+    for image in images:
         if image is None:
             continue
         tags, digests = refs.pop(image.id, ((), ()))
-        images[image.id] = replace(image, tags=tags, digests=digests)
+        result[image.id] = replace(image, tags=tags, digests=digests)
     for image_id, (tags, digests) in sorted(refs.items()):
         findings.warning(
             "dangling-reference",
             f"image/{driver}/repositories.json",
             f"{', '.join(tags + digests)} refer(s) to {image_id}, which is not in the image store",
         )
-    return images
+    return result
 
 
 def read_references(

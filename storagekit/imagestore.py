@@ -9,6 +9,7 @@ yields the same model objects, so nothing downstream opens a layerdb file itself
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from functools import cached_property
 
 from storagekit.errors import SourceError
@@ -71,6 +72,15 @@ class GraphDriverStore(ImageStore):
     @cached_property
     def rw_layers(self) -> dict[str, RWLayer]:  # noqa: D102 - see ImageStore
         return read_mounts(self.source, self.driver, self.findings)
+
+    def loaded(self) -> bool:
+        """True once the layers and the images have both been read."""
+        return "layers" in self.__dict__ and "images" in self.__dict__
+
+    def adopt(self, layers: Iterable[Layer], images: dict[str, Image]) -> None:
+        """Take this store's layers and images, read elsewhere (by :mod:`storagekit.inventory`)."""
+        self.__dict__["layers"] = {layer.chain_id: layer for layer in layers}
+        self.__dict__["images"] = images
 
     def rw_layer(self, container_id: str) -> RWLayer | None:  # noqa: D102 - see ImageStore
         if "rw_layers" in self.__dict__:

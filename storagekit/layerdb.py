@@ -152,6 +152,11 @@ def read_layers(source: Source, driver: str, findings: Findings) -> dict[str, La
     return {layer.chain_id: layer for layer in layers}
 
 
+def layer_names(source: Source, driver: str, findings: Findings) -> list[str]:
+    """The chain IDs (bare hex) of ``layerdb/sha256``; other names become findings."""
+    return _entries(source, f"image/{driver}/layerdb/sha256", findings, "layer")
+
+
 def read_mount(source: Source, driver: str, cid: str, findings: Findings) -> RWLayer:
     """Read one ``layerdb/mounts/<container-id>`` directory."""
     path = f"image/{driver}/layerdb/mounts/{cid}"

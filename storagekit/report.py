@@ -25,6 +25,7 @@ from storagekit.analysis.usage import (
 from storagekit.containers import each_container
 from storagekit.dockerroot import DockerRoot
 from storagekit.ids import chain_ids
+from storagekit.inventory import read_with_containers
 from storagekit.model import Container, Finding, Image, Stack, StackLayer
 from storagekit.render import to_json
 
@@ -127,20 +128,18 @@ def containers_per_image(root: DockerRoot) -> Counter[str]:
     """Image ID -> how many containers use it.
 
     When the containers have not been read yet (``images`` alone), each is read on a worker
-    that sends back only its image ID: the rest of the container is not needed.
+    that sends back only its image ID, in the same pass as the stores' layers and images.
     """
     if "containers" in root.__dict__:
         return Counter(c.image_id for c in root.containers.values())
-
-    images = each_container(root.source, root.findings, lambda c: c.image_id, "containers")
-    return Counter(images)
+    return Counter(read_with_containers(root, lambda c: c.image_id))
 
 
 def image_records(root: DockerRoot) -> list[Record]:
     """Every ``images`` object, sorted by ID."""
+    users = containers_per_image(root)  # first: it reads the stores in the same pass
     sizes = image_sizes(root)
     kids = children_of(root)
-    users = containers_per_image(root)
     records = []
     for image in root.images:
         store = root.stores[image.driver]
