@@ -237,9 +237,12 @@ def _image_layers(
 
 
 def _finish(name: str, layers: list[StackLayer], problems: list[str]) -> Stack:
+    # A layer without a path belongs to a driver storagekit has no reader for (legacy
+    # ``overlay`` of Docker <= 23, devicemapper, btrfs ...): whether its directory exists is
+    # unknown, not missing. The root already says once that the driver cannot be read.
     for lay in layers:
-        if lay.cache_id is not None and not lay.present:
-            problems.append(f"driver directory {lay.path or lay.cache_id} is missing")
+        if lay.cache_id is not None and lay.path is not None and not lay.present:
+            problems.append(f"driver directory {lay.path} is missing")
     return Stack(
         driver=name,
         layers=tuple(layers),
