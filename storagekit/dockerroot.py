@@ -91,8 +91,10 @@ class DockerRoot:
         for name, cls in sorted(classes.items()):
             if cls.detect(self.source) or name in self.stores:
                 result[name] = cls(self.source, self.findings)
-        for name in self.stores:
-            if name not in classes:
+        for name, store in self.stores.items():
+            if name not in classes and not (
+                isinstance(store, GraphDriverStore) and store.is_empty()
+            ):
                 self.findings.warning(
                     "unsupported-driver",
                     f"image/{name}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from tests.rootbuilder import RootBuilder, diff_id
+from tests.rootbuilder import RootBuilder, diff_id, simple_root, write
 
 
 def audit(run, root):
@@ -20,6 +20,24 @@ def audit(run, root):
 
 def codes(report):
     return [(f["code"], f["path"]) for f in report["findings"]]
+
+
+def test_empty_store_of_a_prior_driver_is_not_a_finding(tmp_path, run):
+    """A host started once with another driver keeps an empty ``image/<driver>/``.
+
+    dockerd creates ``image/<driver>/{imagedb,layerdb,repositories.json}`` for the driver it
+    starts with (moby daemon/daemon.go ``NewDaemon``); google/docker-explorer's real overlay2
+    root (tests.py ``TestOverlay2Storage.testGetRepositoriesString``) has an empty
+    ``image/overlay/`` beside ``image/overlay2/``.
+    """
+    b, image, cid = simple_root(tmp_path)
+    (tmp_path / "image/overlay/layerdb").mkdir(parents=True)
+    (tmp_path / "image/overlay/imagedb/content/sha256").mkdir(parents=True)
+    write(tmp_path / "image/overlay/repositories.json", '{"Repositories":{}}')
+    report = audit(run, tmp_path)
+    assert report["findings"] == []
+    assert [c["id"] for c in report["containers"]] == [cid]
+    assert [i["id"] for i in report["images"]] == [image]
 
 
 def test_unreadable_driver_is_one_finding_not_missing_directories(tmp_path, run):
