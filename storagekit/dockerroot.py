@@ -11,6 +11,7 @@ from functools import cached_property
 
 from storagekit.containers import read_containers
 from storagekit.driver import StorageDriver
+from storagekit.errors import SourceError
 from storagekit.imagestore import GraphDriverStore, ImageStore
 from storagekit.locate import find_root, is_legacy_graph
 from storagekit.model import Container, Findings, Image, Layer, RWLayer, Volume
@@ -81,7 +82,25 @@ class DockerRoot:
                 "images are in the pre-1.10 graph/ layout, which storagekit does not read yet; "
                 "containers and volumes are still reported",
             )
+        elif not stores and self._has_containers():
+            # Docker >= 24 with the containerd-snapshotter feature (the default for new
+            # installs since 29.0) keeps images and layers in containerd's root, not in
+            # image/<driver>/ (moby daemon/image_store_choice.go; docker-root-format.md §8).
+            self.findings.info(
+                "no-image-store",
+                "image",
+                "no graph-driver image store (image/<driver>/): images and layers are in "
+                "containerd's image store (Docker >= 24 with containerd-snapshotter, the "
+                "default since 29.0), which storagekit does not read yet, or were removed; "
+                "containers and volumes are still reported",
+            )
         return stores
+
+    def _has_containers(self) -> bool:
+        try:
+            return bool(self.source.listdir("containers"))
+        except SourceError:
+            return False
 
     @cached_property
     def drivers(self) -> dict[str, StorageDriver]:

@@ -6,6 +6,7 @@ the reference is named in each test's docstring.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -57,3 +58,31 @@ def test_unreadable_driver_is_one_finding_not_missing_directories(tmp_path, run)
     mount = b.built.containers[cid]
     assert c["driver"] == "overlay"
     assert c["layer_dirs"] == [mount, f"{mount}-init", b.built.images[image][0]]
+
+
+def test_containerd_image_store_root(tmp_path, run):
+    """Docker >= 24 with containerd-snapshotter (default since 29.0,
+    moby daemon/image_store_choice.go): no ``image/``, ``Driver`` is a snapshotter."""
+    cid = "ab" * 32
+    (tmp_path / "volumes").mkdir()
+    (tmp_path / "rootfs" / "overlayfs" / cid).mkdir(parents=True)
+    config = {
+        "ID": cid,
+        "Name": "/web",
+        "Image": "sha256:" + "cd" * 32,
+        "ImageManifest": {"mediaType": "application/vnd.oci.image.manifest.v1+json"},
+        "Driver": "overlayfs",
+        "Config": {"Image": "alpine:3.20"},
+        "State": {
+            "Running": False,
+            "StartedAt": "2026-01-01T00:00:00.1Z",
+            "FinishedAt": "2026-01-01T00:00:01.2Z",
+            "ExitCode": 0,
+        },
+        "MountPoints": {},
+    }
+    write(tmp_path / "containers" / cid / "config.v2.json", json.dumps(config))
+    report = audit(run, tmp_path)
+    assert codes(report) == [("no-image-store", "image")]
+    [c] = report["containers"]
+    assert (c["id"], c["status"], c["driver"], c["layer_dirs"]) == (cid, "exited", "overlayfs", [])

@@ -161,6 +161,10 @@ def _container_stack(root: DockerRoot, container: Container) -> Stack:
     driver_name = store.driver if store else container.driver
     driver = root.driver(driver_name)
     rw = store.rw_layers.get(container.id) if store else None
+    if rw is None and not root.stores:
+        # No graph-driver store at all: the layers are in containerd's image store (the
+        # container's Driver is a snapshotter, e.g. overlayfs), which the root reports once.
+        return Stack(driver_name, (), complete=False)
     if rw is None:
         return Stack(
             driver_name,
