@@ -86,3 +86,113 @@ def test_containerd_image_store_root(tmp_path, run):
     assert codes(report) == [("no-image-store", "image")]
     [c] = report["containers"]
     assert (c["id"], c["status"], c["driver"], c["layer_dirs"]) == (cid, "exited", "overlayfs", [])
+
+
+def test_container_migrated_from_docker_before_1_10(tmp_path, run):
+    """Docker 1.10-18.09 migrated pre-1.10 containers in place (moby migrate/v1/migratev1.go
+    ``migrateContainers``; v1.10.0:layer/migration.go ``CreateRWLayerByGraphID``):
+    ``config.v2.json`` is the old ``config.json`` with ``Image`` replaced, ``mount-id`` is the
+    container ID, ``init-id`` is written only if ``<id>-init`` exists; the old ``graph/``,
+    ``repositories-<driver>``, ``linkgraph.db`` and ``.migration-v1-*`` files stay behind."""
+    b = RootBuilder(tmp_path, "aufs")
+    image = b.add_image([diff_id("base"), diff_id("top")], tags=("busybox:latest",))
+    cids = []
+    for n, with_init in enumerate((True, False)):
+        cid = f"{n + 1}" * 64
+        below = list(reversed(b.built.images[image]))
+        if with_init:
+            b.driver_dir(f"{cid}-init", below, {".dockerenv": b""})
+            below = [f"{cid}-init", *below]
+        b.driver_dir(cid, below, {"written": b"123"})
+        m = tmp_path / "image/aufs/layerdb/mounts" / cid
+        write(m / "mount-id", cid)
+        if with_init:
+            write(m / "init-id", f"{cid}-init")
+        write(m / "parent", list(b.built.layers)[-1])
+        # A Docker 1.9 config.json: no Dead, no Health, ExecDriver, Volumes/VolumesRW, and
+        # MountPoints without Type (moby v1.9.1:daemon/container.go, daemon/volumes.go).
+        old = {
+            "State": {
+                "Running": with_init,
+                "Paused": False,
+                "Restarting": False,
+                "OOMKilled": False,
+                "Pid": 4242 if with_init else 0,
+                "ExitCode": 0 if with_init else 137,
+                "Error": "",
+                "StartedAt": "2016-02-13T16:45:05.785658+01:00",
+                "FinishedAt": "0001-01-01T00:00:00Z" if with_init else "2016-02-13T17:00:00Z",
+            },
+            "ID": cid,
+            "Created": "2016-02-13T15:45:05.629904159Z",
+            "Path": "sh",
+            "Args": [],
+            "Config": {"Hostname": cid[:12], "Image": "busybox", "Cmd": ["sh"]},
+            "Image": image,
+            "Name": f"/old{n}",
+            "Driver": "aufs",
+            "ExecDriver": "native-0.2",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "RestartCount": 0,
+            "UpdateDns": False,
+            "HasBeenStartedBefore": False,
+            "MountPoints": {
+                "/data": {
+                    "Name": "d" * 64,
+                    "Destination": "/data",
+                    "Driver": "local",
+                    "RW": True,
+                    "Source": "/var/lib/docker/volumes/" + "d" * 64 + "/_data",
+                    "Relabel": "",
+                },
+                "/host": {
+                    "Name": "",
+                    "Destination": "/host",
+                    "Driver": "",
+                    "RW": False,
+                    "Source": "/srv",
+                    "Relabel": "ro",
+                },
+            },
+            "Volumes": {"/data": "/var/lib/docker/volumes/" + "d" * 64 + "/_data"},
+            "VolumesRW": {"/data": True},
+            "AppliedVolumesFrom": None,
+        }
+        write(tmp_path / "containers" / cid / "config.json", json.dumps({**old, "Image": "9" * 64}))
+        write(tmp_path / "containers" / cid / "config.v2.json", json.dumps(old))
+        cids.append(cid)
+    # Pre-1.7 volumes moved to volumes/<name>/_data; no metadata.db before 1.11.
+    write(tmp_path / "volumes" / ("d" * 64) / "_data" / "x", "abc")
+    v1 = "7" * 64
+    write(tmp_path / "graph" / v1 / "json", json.dumps({"id": v1}))
+    write(tmp_path / "graph" / v1 / ".migration-diffid", diff_id("base"))
+    write(tmp_path / ".migration-v1-images.json", json.dumps({v1: image}))
+    write(tmp_path / ".migration-v1-tags", "")
+    write(tmp_path / "repositories-aufs", json.dumps({"Repositories": {"busybox": {"latest": v1}}}))
+    write(tmp_path / "linkgraph.db", b"SQLite format 3\x00")
+
+    report = audit(run, tmp_path)
+    assert report["findings"] == []
+    assert report["orphans"] == []
+    cache = list(reversed(b.built.images[image]))
+    by_id = {c["id"]: c for c in report["containers"]}
+    running, stopped = by_id[cids[0]], by_id[cids[1]]
+    assert (running["status"], running["exit_code"], running["started"], running["finished"]) == (
+        "running",
+        0,
+        "2016-02-13T15:45:05.785658Z",
+        None,
+    )
+    assert (running["mount_id"], running["init_id"]) == (cids[0], f"{cids[0]}-init")
+    assert running["layer_dirs"] == [cids[0], f"{cids[0]}-init", *cache]
+    assert (stopped["status"], stopped["exit_code"], stopped["init_id"]) == ("exited", 137, None)
+    assert stopped["layer_dirs"] == [cids[1], *cache]
+    assert stopped["size_rw"] == 3
+    assert [(m["type"], m["name"], m["read_only"], m["present"]) for m in stopped["mounts"]] == [
+        ("volume", "d" * 64, False, True),
+        ("bind", "", True, False),
+    ]
+    [volume] = report["volumes"]
+    assert (volume["name"], volume["driver"]) == ("d" * 64, "local")
