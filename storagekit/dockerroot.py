@@ -13,7 +13,7 @@ from storagekit.containers import read_containers
 from storagekit.driver import StorageDriver
 from storagekit.errors import SourceError
 from storagekit.imagestore import GraphDriverStore, ImageStore
-from storagekit.locate import find_root, is_legacy_graph
+from storagekit.locate import find_root, is_legacy_graph, is_pre_cas_root
 from storagekit.model import Container, Findings, Image, Layer, RWLayer, Volume
 from storagekit.registry import driver_classes
 from storagekit.source import Source
@@ -172,9 +172,33 @@ class DockerRoot:
         return None
 
     def rw_layer(self, container: Container) -> RWLayer | None:
-        """The container's ``layerdb/mounts/<id>`` record, if any."""
+        """The container's ``layerdb/mounts/<id>`` record, if any.
+
+        A root of Docker <= 1.9 has no layer store: there the driver IDs of a container's
+        layers were the container ID and ``<id>-init`` (*moby v1.9.1:daemon/daemon.go*
+        ``createRootfs``; 1.10's migration kept them, *v1.10.0:layer/migration.go*
+        ``CreateRWLayerByGraphID``), and the record is made up from them.
+        """
         store = self.store_for(container)
-        return store.rw_layer(container.id) if store else None
+        if store is not None:
+            return store.rw_layer(container.id)
+        driver = self.driver(container.driver)
+        if not self.pre_cas or driver is None:
+            return None
+        init = f"{container.id}-init"
+        return RWLayer(
+            container_id=container.id,
+            mount_id=container.id,
+            init_id=init if driver.has_layer(init) else None,
+            parent=None,
+            driver=driver.name,
+            meta_path=container.config_path,
+        )
+
+    @cached_property
+    def pre_cas(self) -> bool:
+        """Whether the root was last run by Docker <= 1.9 (``graph/``, no image store)."""
+        return not self.stores and is_pre_cas_root(self.source)
 
     def adopt_containers(self, containers: dict[str, Container]) -> None:
         """Take containers read elsewhere (by parallel workers) as this root's containers."""

@@ -196,3 +196,87 @@ def test_container_migrated_from_docker_before_1_10(tmp_path, run):
     ]
     [volume] = report["volumes"]
     assert (volume["name"], volume["driver"]) == ("d" * 64, "local")
+
+
+def test_root_of_docker_before_1_10(tmp_path, run):
+    """Docker <= 1.9: ``graph/<v1 id>/``, ``repositories-<driver>``, ``containers/<id>/
+    config.json`` and no ``image/`` (moby v1.9.1:graph/graph.go, daemon/daemon.go: a
+    container's driver IDs are its own ID and ``<id>-init``). Modelled on
+    google/docker-explorer's real ``aufs.v1`` root (tests.py ``TestAufsV1Storage``)."""
+    cid, other = "de44dd97" + "c" * 56, "3b03d095" + "e" * 56
+    image, base = "1cee97b1" + "a" * 56, "df557f39" + "b" * 56
+    for v1, parent in ((base, None), (image, base)):
+        meta = {"id": v1, "created": "2018-12-26T08:20:42.831353376Z", "container_config": {}}
+        write(
+            tmp_path / "graph" / v1 / "json",
+            json.dumps({**meta, "parent": parent} if parent else meta),
+        )
+        write(tmp_path / "graph" / v1 / "layersize", "0" if parent else "1154361")
+        write(tmp_path / "aufs" / "layers" / v1, f"{parent}\n" if parent else "")
+        (tmp_path / "aufs" / "diff" / v1).mkdir(parents=True)
+        (tmp_path / "aufs" / "mnt" / v1).mkdir(parents=True)
+    write(
+        tmp_path / "repositories-aufs", json.dumps({"Repositories": {"busybox": {"latest": image}}})
+    )
+    for c, running in ((cid, True), (other, False)):
+        write(tmp_path / "aufs" / "layers" / f"{c}-init", f"{image}\n{base}\n")
+        write(tmp_path / "aufs" / "layers" / c, f"{c}-init\n{image}\n{base}\n")
+        (tmp_path / "aufs" / "diff" / f"{c}-init").mkdir(parents=True)
+        write(tmp_path / "aufs" / "diff" / c / "root" / ".ash_history", "ls\n")
+        (tmp_path / "aufs" / "mnt" / f"{c}-init").mkdir(parents=True)
+        (tmp_path / "aufs" / "mnt" / c).mkdir(parents=True)
+        if running:  # a copy taken while it ran: the union is visible in mnt/
+            write(tmp_path / "aufs" / "mnt" / c / "etc" / "hostname", "de44dd97\n")
+        config = {
+            "State": {
+                "Running": running,
+                "Paused": False,
+                "Restarting": False,
+                "OOMKilled": False,
+                "Dead": False,
+                "Pid": 1234 if running else 0,
+                "ExitCode": 0 if running else 130,
+                "Error": "",
+                "StartedAt": "2018-12-27T10:53:17.409426Z",
+                "FinishedAt": "0001-01-01T00:00:00Z" if running else "2018-12-27T11:00:00Z",
+            },
+            "ID": c,
+            "Created": "2018-12-27T10:53:17.096746609Z",
+            "Path": "sh",
+            "Args": [],
+            "Config": {"Image": "busybox", "Cmd": ["sh"]},
+            "Image": image,
+            "Name": "/angry_rosalind" if running else "/other",
+            "Driver": "aufs",
+            "ExecDriver": "native-0.2",
+            "MountPoints": {},
+            "Volumes": {},
+            "VolumesRW": {},
+        }
+        write(tmp_path / "containers" / c / "config.json", json.dumps(config))
+        write(tmp_path / "containers" / c / "hostconfig.json", "{}")
+
+    report = audit(run, tmp_path)
+    assert codes(report) == [("legacy-graph-layout", "graph")]
+    by_id = {c["id"]: c for c in report["containers"]}
+    c = by_id[cid]
+    assert (c["name"], c["image"], c["image_id"], c["status"], c["driver"]) == (
+        "/angry_rosalind",
+        "busybox",
+        image,
+        "running",
+        "aufs",
+    )
+    assert (c["created"], c["started"], c["finished"]) == (
+        "2018-12-27T10:53:17.096746609Z",
+        "2018-12-27T10:53:17.409426Z",
+        None,
+    )
+    assert (c["mount_id"], c["init_id"]) == (cid, f"{cid}-init")
+    assert c["layer_dirs"] == [cid, f"{cid}-init", image, base]
+    assert c["size_rw"] == 3
+    assert (by_id[other]["status"], by_id[other]["exit_code"]) == ("exited", 130)
+    assert report["orphans"] == []
+    r = run("-r", str(tmp_path), "ls", "angry_rosalind", "/root", "--format", "json")
+    assert r.code == 0, r.err
+    assert [(e["path"], e["layer"]) for e in r.json()] == [("/root/.ash_history", cid)]
