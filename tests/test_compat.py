@@ -280,3 +280,34 @@ def test_root_of_docker_before_1_10(tmp_path, run):
     r = run("-r", str(tmp_path), "ls", "angry_rosalind", "/root", "--format", "json")
     assert r.code == 0, r.err
     assert [(e["path"], e["layer"]) for e in r.json()] == [("/root/.ash_history", cid)]
+
+
+def test_overlay2_root_of_docker_17(tmp_path, run):
+    """overlay2 of 1.12-19.03 (moby v17.06.0-ce:daemon/graphdriver/overlay2/overlay.go):
+    ``merged/`` made at create time for every layer with a parent (the union inside it only
+    while mounted), no ``committed`` marker (20.10+); ``link``/``lower`` trimmed as Docker
+    reads them. Running and stopped containers; the union in ``merged/`` is never a layer."""
+    b = RootBuilder(tmp_path)
+    image = b.add_image([diff_id("base"), diff_id("top")], tags=("busybox:latest",))
+    running = b.add_container(image, "web", running=True)
+    stopped = b.add_container(image, "old")
+    for layer in (tmp_path / "overlay2").iterdir():
+        if layer.name == "l":
+            continue
+        link = layer / "link"
+        link.write_text(link.read_text() + "\n")
+        if (layer / "lower").exists():
+            (layer / "merged").mkdir()
+    merged = tmp_path / "overlay2" / b.built.containers[running] / "merged"
+    write(merged / "etc" / "hostname", "web\n")
+    report = audit(run, tmp_path)
+    assert report["findings"] == []
+    assert report["orphans"] == []
+    cache = list(reversed(b.built.images[image]))
+    for cid in (running, stopped):
+        [c] = [c for c in report["containers"] if c["id"] == cid]
+        mount = b.built.containers[cid]
+        assert c["layer_dirs"] == [mount, f"{mount}-init", *cache]
+        assert c["size_rw"] == 8
+    r = run("-r", str(tmp_path), "chain", "web", "--format", "json")
+    assert r.json()["driver_parents_agree"] is True
