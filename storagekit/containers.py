@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from storagekit.artefacts import as_dict, as_int, as_str, read_json
 from storagekit.errors import SourceError
 from storagekit.ids import is_hex64
+from storagekit.locate import is_pre_cas_root
 from storagekit.model import Container, Findings, MountPoint
 from storagekit.parallel import pmap
 from storagekit.source import Source
@@ -81,17 +82,30 @@ def _command(config: dict[str, Any]) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def read_container(source: Source, cid: str, findings: Findings) -> Container | None:
-    """Read one container directory; ``None`` (and a finding) if ``config.v2.json`` is unusable."""
+def read_container(
+    source: Source, cid: str, findings: Findings, *, pre_cas: bool = False
+) -> Container | None:
+    """Read one container directory; ``None`` (and a finding) if its config is unusable.
+
+    ``pre_cas``: the root was last run by Docker <= 1.9 (:func:`storagekit.locate.
+    is_pre_cas_root`), whose containers have only ``config.json``. That file has the fields
+    read here under the same names (*moby v1.9.1:daemon/container.go*; 1.10's migration copied
+    it into ``config.v2.json`` changing only ``Image``, *migrate/v1/migratev1.go*), except that
+    ``Image`` is the bare v1 image ID, kept as found. In a root a 1.10+ daemon has run, a
+    container with only ``config.json`` is one whose image was not migrated: Docker no longer
+    loads it, and neither does storagekit.
+    """
     # The config is opened directly rather than after a scan of the directory, whose logs and
     # generated files an inventory never needs; the legacy name is looked for only without it.
     path = f"containers/{cid}/config.v2.json"
     legacy = f"containers/{cid}/config.json"
+    if pre_cas and not source.exists(path):
+        path = legacy
     config = read_json(source, path, findings, what="container config", required=False)
     if config is None:
         if source.exists(path):
             return None  # unreadable or invalid: read_json reported it
-        if source.exists(legacy):
+        if path != legacy and source.exists(legacy):
             findings.warning(
                 "legacy-container",
                 legacy,
@@ -167,8 +181,9 @@ def each_container(
     needs only part of each container gets back only that part. Unreadable containers (each a
     finding) are left out.
     """
+    pre_cas = is_pre_cas_root(source)  # decided once, before the workers fork
     found = pmap(
-        lambda cid: read_then(source, cid, findings, then),
+        lambda cid: read_then(source, cid, findings, then, pre_cas=pre_cas),
         container_ids(source, findings),
         source=source,
         findings=findings,
@@ -178,10 +193,18 @@ def each_container(
 
 
 def read_then(
-    source: Source, cid: str, findings: Findings, then: Callable[[Container], T]
+    source: Source,
+    cid: str,
+    findings: Findings,
+    then: Callable[[Container], T],
+    *,
+    pre_cas: bool = False,
 ) -> T | None:
-    """``then(container)`` for one container directory; ``None`` if it is unreadable."""
-    container = read_container(source, cid, findings)
+    """``then(container)`` for one container directory; ``None`` if it is unreadable.
+
+    ``pre_cas`` as for :func:`read_container`.
+    """
+    container = read_container(source, cid, findings, pre_cas=pre_cas)
     return None if container is None else then(container)
 
 

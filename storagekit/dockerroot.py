@@ -11,8 +11,9 @@ from functools import cached_property
 
 from storagekit.containers import read_containers
 from storagekit.driver import StorageDriver
+from storagekit.errors import SourceError
 from storagekit.imagestore import GraphDriverStore, ImageStore
-from storagekit.locate import find_root, is_legacy_graph
+from storagekit.locate import find_root, is_legacy_graph, is_pre_cas_root
 from storagekit.model import Container, Findings, Image, Layer, RWLayer, Volume
 from storagekit.registry import driver_classes
 from storagekit.source import Source
@@ -81,7 +82,25 @@ class DockerRoot:
                 "images are in the pre-1.10 graph/ layout, which storagekit does not read yet; "
                 "containers and volumes are still reported",
             )
+        elif not stores and self._has_containers():
+            # Docker >= 24 with the containerd-snapshotter feature (the default for new
+            # installs since 29.0) keeps images and layers in containerd's root, not in
+            # image/<driver>/ (moby daemon/image_store_choice.go; docker-root-format.md §8).
+            self.findings.info(
+                "no-image-store",
+                "image",
+                "no graph-driver image store (image/<driver>/): images and layers are in "
+                "containerd's image store (Docker >= 24 with containerd-snapshotter, the "
+                "default since 29.0), which storagekit does not read yet, or were removed; "
+                "containers and volumes are still reported",
+            )
         return stores
+
+    def _has_containers(self) -> bool:
+        try:
+            return bool(self.source.listdir("containers"))
+        except SourceError:
+            return False
 
     @cached_property
     def drivers(self) -> dict[str, StorageDriver]:
@@ -91,8 +110,10 @@ class DockerRoot:
         for name, cls in sorted(classes.items()):
             if cls.detect(self.source) or name in self.stores:
                 result[name] = cls(self.source, self.findings)
-        for name in self.stores:
-            if name not in classes:
+        for name, store in self.stores.items():
+            if name not in classes and not (
+                isinstance(store, GraphDriverStore) and store.is_empty()
+            ):
                 self.findings.warning(
                     "unsupported-driver",
                     f"image/{name}",
@@ -151,9 +172,33 @@ class DockerRoot:
         return None
 
     def rw_layer(self, container: Container) -> RWLayer | None:
-        """The container's ``layerdb/mounts/<id>`` record, if any."""
+        """The container's ``layerdb/mounts/<id>`` record, if any.
+
+        A root of Docker <= 1.9 has no layer store: there the driver IDs of a container's
+        layers were the container ID and ``<id>-init`` (*moby v1.9.1:daemon/daemon.go*
+        ``createRootfs``; 1.10's migration kept them, *v1.10.0:layer/migration.go*
+        ``CreateRWLayerByGraphID``), and the record is made up from them.
+        """
         store = self.store_for(container)
-        return store.rw_layer(container.id) if store else None
+        if store is not None:
+            return store.rw_layer(container.id)
+        driver = self.driver(container.driver)
+        if not self.pre_cas or driver is None:
+            return None
+        init = f"{container.id}-init"
+        return RWLayer(
+            container_id=container.id,
+            mount_id=container.id,
+            init_id=init if driver.has_layer(init) else None,
+            parent=None,
+            driver=driver.name,
+            meta_path=container.config_path,
+        )
+
+    @cached_property
+    def pre_cas(self) -> bool:
+        """Whether the root was last run by Docker <= 1.9 (``graph/``, no image store)."""
+        return not self.stores and is_pre_cas_root(self.source)
 
     def adopt_containers(self, containers: dict[str, Container]) -> None:
         """Take containers read elsewhere (by parallel workers) as this root's containers."""

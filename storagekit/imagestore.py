@@ -95,6 +95,25 @@ class GraphDriverStore(ImageStore):
             self._rw_cache[container_id] = found
         return self._rw_cache[container_id]
 
+    def is_empty(self) -> bool:
+        """True if the store holds no image, layer or container layer record.
+
+        dockerd creates ``image/<driver>/`` (``imagedb``, ``layerdb``, a ``repositories.json``
+        of ``{"Repositories":{}}``) for whatever driver it starts with (*moby
+        daemon/daemon.go* ``NewDaemon``, ``imageRoot``); a host that was started once with
+        another driver keeps that empty store beside the real one. google/docker-explorer's
+        real overlay2 test root (Docker 18.x) has such an ``image/overlay/`` (``tests.py``
+        ``testGetRepositoriesString``).
+        """
+        base = f"image/{self.driver}"
+        for sub in ("layerdb/sha256", "layerdb/mounts", "imagedb/content/sha256"):
+            try:
+                if self.source.listdir(f"{base}/{sub}"):
+                    return False
+            except SourceError:
+                continue
+        return True
+
     @staticmethod
     def present_in(source: Source) -> list[str]:
         """Driver names that have an ``image/<driver>/`` store in the root, sorted."""

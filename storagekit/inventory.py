@@ -41,6 +41,7 @@ def read_with_containers(root: DockerRoot, then: Callable[[Container], T]) -> li
         jobs += [(_LAYER, store.driver, n) for n in layer_names(source, store.driver, findings)]
         jobs += [(_IMAGE, store.driver, n) for n in image_names(source, store.driver, findings)]
     jobs += [(_CONTAINER, "", cid) for cid in container_ids(source, findings)]
+    pre_cas = root.pre_cas  # decided once, before the workers fork
 
     def one(job: tuple[int, str, str]) -> Layer | Image | T | None:
         kind, driver, name = job
@@ -48,7 +49,7 @@ def read_with_containers(root: DockerRoot, then: Callable[[Container], T]) -> li
             return read_layer(source, driver, name, findings)
         if kind == _IMAGE:
             return read_image(source, driver, name, findings)
-        return read_then(source, name, findings, then)
+        return read_then(source, name, findings, then, pre_cas=pre_cas)
 
     results = pmap(one, jobs, source=source, findings=findings, label="reading the root")
     layers: dict[str, list[Layer]] = {s.driver: [] for s in stores}

@@ -44,6 +44,16 @@ def is_legacy_graph(source: Source) -> bool:
         return False
 
 
+def is_pre_cas_root(source: Source) -> bool:
+    """A root last run by Docker <= 1.9: the ``graph/`` layout and no ``image/<driver>/`` store.
+
+    Docker 1.10 moved images to content-addressable storage and migrated ``graph/`` on its
+    first start (*moby v1.10.0:migrate/v1/migratev1.go*); a root that has ``graph/`` but no
+    image store never met a 1.10+ daemon, so its ``containers/<id>/config.json`` are current.
+    """
+    return is_legacy_graph(source) and not GraphDriverStore.present_in(source)
+
+
 def _daemon_json_root(source: Source) -> str | None:
     try:
         data = json.loads(source.read_bytes("etc/docker/daemon.json", 1 << 20))

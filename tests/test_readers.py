@@ -270,7 +270,20 @@ def test_legacy_layouts_are_named(tmp_path, run):
     write(tmp_path / "containers" / ("c" * 64) / "config.json", "{}")
     r = run("-r", str(tmp_path), "audit", "--format", "json")
     assert r.code == 0, r.err
+    # A pre-1.10 root: config.json is the container's config (here an empty, mismatching one).
     assert sorted(f["code"] for f in r.json()["findings"]) == [
-        "legacy-container",
+        "container-id-mismatch",
         "legacy-graph-layout",
     ]
+
+
+def test_unmigrated_container_in_a_migrated_root_is_named(tmp_path, run):
+    """After 1.10's migration, a config.json-only container is one Docker no longer loads."""
+    simple_root(tmp_path)
+    (tmp_path / "graph" / ("a" * 64)).mkdir(parents=True)
+    write(tmp_path / "repositories-overlay2", '{"Repositories": {}}')
+    write(tmp_path / "containers" / ("c" * 64) / "config.json", "{}")
+    r = run("-r", str(tmp_path), "containers", "--format", "json")
+    assert r.code == 0, r.err
+    assert len(r.json()) == 1
+    assert "legacy-container" in r.err

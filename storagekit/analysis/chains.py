@@ -161,6 +161,10 @@ def _container_stack(root: DockerRoot, container: Container) -> Stack:
     driver_name = store.driver if store else container.driver
     driver = root.driver(driver_name)
     rw = store.rw_layers.get(container.id) if store else None
+    if rw is None and not root.stores:
+        # No graph-driver store at all: the layers are in containerd's image store (the
+        # container's Driver is a snapshotter, e.g. overlayfs), which the root reports once.
+        return Stack(driver_name, (), complete=False)
     if rw is None:
         return Stack(
             driver_name,
@@ -237,9 +241,12 @@ def _image_layers(
 
 
 def _finish(name: str, layers: list[StackLayer], problems: list[str]) -> Stack:
+    # A layer without a path belongs to a driver storagekit has no reader for (legacy
+    # ``overlay`` of Docker <= 23, devicemapper, btrfs ...): whether its directory exists is
+    # unknown, not missing. The root already says once that the driver cannot be read.
     for lay in layers:
-        if lay.cache_id is not None and not lay.present:
-            problems.append(f"driver directory {lay.path or lay.cache_id} is missing")
+        if lay.cache_id is not None and lay.path is not None and not lay.present:
+            problems.append(f"driver directory {lay.path} is missing")
     return Stack(
         driver=name,
         layers=tuple(layers),
