@@ -4,10 +4,10 @@ The archive is indexed once, in one sequential pass, and never extracted: extrac
 root for devices and ``trusted.*`` xattrs, would let hostile member names and links act on the
 host, and would rewrite the very metadata under examination. The tar facts this module handles:
 
-* **Compression** is recognised by magic bytes, not by the file name: gzip, xz, bzip2 and zstd
-  (zstd needs the optional ``zstandard`` module). Plain archives are read with ``pread`` at each
-  member's data offset; a compressed stream cannot seek, so small regular files are kept in
-  memory during the indexing pass and larger ones are re-decompressed up to their offset.
+* **Compression** (gzip, xz, bzip2, zstd) is recognised by magic bytes, not by the file name
+  (:mod:`storagekit.sources.tarstream`). Plain archives are read with ``pread`` at each member's
+  data offset; a compressed stream cannot seek, so small regular files are kept in memory during
+  the indexing pass and larger ones are re-decompressed up to their offset.
 * **PAX records** extend the 512-byte ustar header: ``path``/``linkpath`` (long or non-ASCII
   names), ``mtime`` with a fraction (kept to the nanosecond) and ``SCHILY.xattr.<name>``
   extended attributes, also written by GNU ``tar --xattrs``. :mod:`tarfile` decodes record values
@@ -29,22 +29,15 @@ host, and would rewrite the very metadata under examination. The tar facts this 
 
 from __future__ import annotations
 
-import bisect
-import bz2
 import contextlib
 import dataclasses
-import gzip
-import importlib
 import io
-import lzma
 import os
-import re
 import stat as st
 import tarfile
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, Self, cast
+from typing import IO, BinaryIO, cast
 
 from storagekit.errors import (
     NotADirectoryInSourceError,
@@ -53,48 +46,26 @@ from storagekit.errors import (
     UnsafePathError,
 )
 from storagekit.source import Entry, FileType, Source, normpath
+from storagekit.sources.tarstream import (
+    CHUNK,
+    DATA_ERRORS,
+    EOF_HEADER,
+    READ_ERRORS,
+    ZSTD,
+    Counter,
+    Readable,
+    Reader,
+    Restream,
+    Window,
+    compression,
+    mtime_ns,
+    open_stream,
+    sparse_chunks,
+)
 
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
-
-
-def _optional_zstd() -> Any:
-    try:
-        return importlib.import_module("zstandard")
-    except ImportError:
-        return None
-
-
-_ZSTD = _optional_zstd()
 _NOATIME = getattr(os, "O_NOATIME", 0)
-_CHUNK = 1 << 20
-_MAGIC = (
-    (b"\x1f\x8b", "gzip"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"BZh", "bzip2"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-)
-#: What a damaged compressed stream raises (gzip.BadGzipFile and bz2 errors are OSErrors).
-_DATA_ERRORS: tuple[type[Exception], ...] = (EOFError, OSError, zlib.error, lzma.LZMAError) + (
-    (_ZSTD.ZstdError,) if _ZSTD is not None else ()
-)
-#: What a hostile header makes tarfile raise: malformed numbers in PAX/sparse records give
-#: ValueError, and a chain of thousands of extended headers recurses once per header.
-_READ_ERRORS: tuple[type[Exception], ...] = (
-    tarfile.TarError,
-    ValueError,
-    RecursionError,
-    *_DATA_ERRORS,
-)
-_EOF_HEADER = vars(tarfile)["EOFHeaderError"]  # the zero block that ends an archive (no stub)
-_PAX_TIME = re.compile(r"(-?)(\d+)(?:\.(\d+))?")
 _XATTR = "SCHILY.xattr."
 _MAX_PROBLEMS = 1000  # a hostile archive can hold millions of bad members
-
-
-class _Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +76,7 @@ class _Extra:
     rdev: tuple[int, int] | None = None
     xattrs: dict[str, bytes] | None = None
     inode: str | None = None  # set for hard-linked names; else the entry's own path
-    chunks: tuple[tuple[int, int, int], ...] | None = None  # sparse map, see _Window
+    chunks: tuple[tuple[int, int, int], ...] | None = None  # sparse map, see Window
     damage: str | None = None  # why the data cannot be read
 
 
@@ -113,173 +84,6 @@ class _Extra:
 # (type, mode, uid, gid, size, mtime_ns, data offset, extra).
 _Rec = tuple[FileType, int, int, int, int, int, int, _Extra | None]
 _IMPLIED: _Rec = (FileType.DIR, 0o755, 0, 0, 0, 0, 0, None)
-
-
-class _Header(tarfile.TarInfo):
-    """A TarInfo that records why the member list ended.
-
-    tarfile silently stops at a zero block, a missing or short header and a bad checksum alike.
-    """
-
-    __slots__ = ()
-
-    @classmethod
-    def fromtarfile(cls, archive: tarfile.TarFile) -> Self:  # noqa: D102
-        try:
-            return super().fromtarfile(archive)
-        except tarfile.HeaderError as exc:
-            if isinstance(archive, _Reader):
-                archive.stop = exc
-            raise
-
-
-class _Reader(tarfile.TarFile):
-    tarinfo = _Header
-    members: list[tarfile.TarInfo]
-    stop: tarfile.HeaderError | None = None
-
-
-class _Window(io.RawIOBase):
-    """A seekable read-only byte range assembled from chunks of an underlying store.
-
-    ``chunks`` are ``(start, length, stored_at)``: window bytes ``start..start+length`` are
-    ``read_at(stored_at, length)``; gaps between chunks (holes of a sparse member) read as zeros.
-    """
-
-    def __init__(
-        self,
-        read_at: Callable[[int, int], bytes],
-        size: int,
-        chunks: tuple[tuple[int, int, int], ...],
-        name: str,
-        on_close: Callable[[], None] | None = None,
-    ) -> None:
-        super().__init__()
-        self._read_at, self._size, self._chunks = read_at, size, chunks
-        self._starts = [c[0] for c in chunks]
-        self._pos, self._name, self._on_close = 0, name, on_close
-
-    def readable(self) -> bool:  # noqa: D102
-        return True
-
-    def seekable(self) -> bool:  # noqa: D102
-        return True
-
-    def tell(self) -> int:  # noqa: D102
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:  # noqa: D102
-        bases = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}
-        if whence not in bases or bases[whence] + offset < 0:
-            raise ValueError(f"invalid seek ({offset}, {whence})")
-        self._pos = bases[whence] + offset
-        return self._pos
-
-    def readinto(self, buffer: WriteableBuffer) -> int:  # noqa: D102
-        view = memoryview(buffer).cast("B")
-        pos = self._pos
-        want = min(len(view), self._size - pos)
-        if want <= 0:
-            return 0
-        i = bisect.bisect_right(self._starts, pos) - 1
-        if i >= 0 and pos < self._chunks[i][0] + self._chunks[i][1]:
-            start, length, stored = self._chunks[i]
-            n = min(want, start + length - pos)
-            data = self._read_at(stored + pos - start, n)
-            if len(data) != n:
-                raise SourceError(f"{self._name}: unexpected end of archive data")
-        else:
-            end = self._starts[i + 1] if i + 1 < len(self._starts) else self._size
-            n = min(want, end - pos)
-            data = bytes(n)
-        view[:n] = data
-        self._pos = pos + n
-        return n
-
-    def close(self) -> None:  # noqa: D102
-        if not self.closed and self._on_close is not None:
-            self._on_close()
-        super().close()
-
-
-class _Restream:
-    """Random reads from a compressed archive: forward by decompressing, backward by reopening."""
-
-    def __init__(self, opener: Callable[[], _Readable], name: str) -> None:
-        self._opener, self._name = opener, name
-        self._stream, self._pos = opener(), 0
-
-    def read_at(self, offset: int, n: int) -> bytes:
-        try:
-            if offset < self._pos:
-                self._stream.close()
-                self._stream, self._pos = self._opener(), 0
-            while self._pos < offset:
-                skipped = self._stream.read(min(offset - self._pos, _CHUNK))
-                if not skipped:
-                    return b""
-                self._pos += len(skipped)
-            parts: list[bytes] = []
-            while n > 0 and (data := self._stream.read(n)):
-                parts.append(data)
-                n -= len(data)
-                self._pos += len(data)
-            return b"".join(parts)
-        except _DATA_ERRORS as exc:
-            raise SourceError(f"{self._name}: cannot decompress: {exc}") from None
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-class _Counter:
-    """The decompressed stream as tarfile sees it.
-
-    It counts the bytes, to tell a truncated last member, and ends the stream at the second read
-    past its end: tarfile skips a member's data in a stream one empty read per 10 KiB, so a
-    hostile PAX ``size`` of 10**15 would otherwise keep it busy for days.
-    """
-
-    def __init__(self, stream: _Readable) -> None:
-        self.stream, self.count, self.eof = stream, 0, False
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self.stream.read(size)
-        if size and not data:
-            if self.eof:
-                raise EOFError("the archive ends inside a member")
-            self.eof = True
-        self.count += len(data)
-        return data
-
-    def close(self) -> None:
-        self.stream.close()
-
-
-def _mtime_ns(info: tarfile.TarInfo) -> int:
-    """The member's mtime in nanoseconds, exact for a fractional PAX ``mtime`` record."""
-    try:
-        match = _PAX_TIME.fullmatch(info.pax_headers.get("mtime", ""))
-        if match:
-            sign, sec, frac = match.groups()
-            ns = int(sec) * 10**9 + int((frac or "")[:9].ljust(9, "0"))
-            return -ns if sign else ns
-        return int(info.mtime) * 10**9
-    except (ValueError, OverflowError):  # "inf", or more digits than int() accepts
-        return 0
-
-
-def _sparse_chunks(info: tarfile.TarInfo) -> tuple[tuple[int, int, int], ...] | None:
-    """Window chunks for a GNU sparse member (``None`` if its map is inconsistent)."""
-    chunks, stored, end = [], 0, 0
-    for offset, length in cast("list[tuple[int, int]]", info.sparse):
-        if offset < end or offset + length > info.size:
-            return None
-        if length:
-            chunks.append((offset, length, stored))
-        stored += length
-        end = offset + length
-    return tuple(chunks)
 
 
 class TarSource(Source):
@@ -336,8 +140,8 @@ class TarSource(Source):
                 raise SourceError(f"{self.path}: not a regular file")
             self._size = info.st_size
             head = os.pread(self._fd, 8, 0)
-            self._kind = next((k for magic, k in _MAGIC if head.startswith(magic)), "tar")
-            if self._kind == "zstd" and _ZSTD is None:
+            self._kind = compression(head)
+            if self._kind == "zstd" and ZSTD is None:
                 raise SourceError(f"{self.path} is zstd-compressed; install storagekit[zstd]")
             self._build()
             self.xattrs_recorded = self.xattr_members > 0
@@ -356,33 +160,22 @@ class TarSource(Source):
     def _pread(self, offset: int, n: int) -> bytes:
         return os.pread(self._fd, n, offset)
 
-    def _stream(self) -> _Readable:
-        """The archive's tar bytes from the start: the file itself or a decompressor over it."""
-        raw = io.BufferedReader(_Window(self._pread, self._size, ((0, self._size, 0),), self.path))
-        if self._kind == "gzip":
-            return gzip.GzipFile(fileobj=raw, mode="rb")
-        if self._kind == "xz":
-            return lzma.LZMAFile(raw)
-        if self._kind == "bzip2":
-            return bz2.BZ2File(raw)
-        if self._kind == "zstd":
-            return cast(
-                _Readable, _ZSTD.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-            )
-        return raw
+    def _stream(self) -> Readable:
+        """The archive's tar bytes from the start (decompressed)."""
+        return open_stream(self._kind, self._pread, self._size, self.path)
 
     def _build(self) -> None:
         plain = self._kind == "tar"
-        stream = _Counter(self._stream())
+        stream = Counter(self._stream())
         what = "not a tar archive" if plain else f"{self._kind}-compressed, but not a tar archive"
         try:
-            tf = _Reader.open(
+            tf = Reader.open(
                 fileobj=cast(IO[bytes], stream.stream if plain else stream),
                 mode="r:" if plain else "r|",
                 encoding="utf-8",
                 errors="surrogateescape",
             )
-        except _READ_ERRORS as exc:
+        except READ_ERRORS as exc:
             raise SourceError(f"{self.path}: {what} ({exc})") from None
         failure: str | None = None
         last: tuple[str, int, int] | None = None  # path, data offset, stored bytes
@@ -390,21 +183,21 @@ class TarSource(Source):
             while True:
                 try:
                     info = tf.next()
-                except _READ_ERRORS as exc:
+                except READ_ERRORS as exc:
                     failure = f"archive damaged at offset {tf.offset}: {exc}"
                     break
                 if info is None:
                     break
                 tf.members.clear()  # tarfile keeps every TarInfo; the index replaces them
                 last = self._add(info, tf, plain) or last
-            if failure is None and tf.stop is not None and not isinstance(tf.stop, _EOF_HEADER):
+            if failure is None and tf.stop is not None and not isinstance(tf.stop, EOF_HEADER):
                 failure = f"archive ends at offset {tf.offset} without an end marker ({tf.stop})"
             available = self._size if plain else None  # None: a complete stream
             if not plain and failure is not None:
                 try:
-                    while not stream.eof and stream.read(_CHUNK):
+                    while not stream.eof and stream.read(CHUNK):
                         pass
-                except _DATA_ERRORS as exc:
+                except DATA_ERRORS as exc:
                     failure += f"; {exc}"
                 available = stream.count
         if last is not None and available is not None and last[1] + last[2] > available:
@@ -448,11 +241,11 @@ class TarSource(Source):
             self.xattr_members += 1
         mode = self._modes.setdefault(info.mode & 0o7777, info.mode & 0o7777)
         head: tuple[int, int, int] = (mode, info.uid, info.gid)
-        mtime, offset, size = _mtime_ns(info), info.offset_data, 0
+        mtime, offset, size = mtime_ns(info), info.offset_data, 0
         if info.isreg():
             kind, size = FileType.FILE, info.size
             if info.sparse is not None:
-                chunks = _sparse_chunks(info)
+                chunks = sparse_chunks(info)
                 damage = None if chunks is not None else "inconsistent sparse map"
                 extra = _Extra(xattrs=xattrs or None, chunks=chunks, damage=damage)
         elif info.isdir():
@@ -505,7 +298,7 @@ class TarSource(Source):
         try:
             f = tf.extractfile(info)
             data = f.read() if f is not None else b""
-        except _READ_ERRORS:
+        except READ_ERRORS:
             return  # the end-of-archive check reports the truncation
         self._cache[info.offset_data] = data
         self._cached += len(data)
@@ -640,6 +433,6 @@ class TarSource(Source):
         chunks = tuple((start, n, offset + at) for start, n, at in local)
         name = f"{self.description}: {path}"
         if self._kind == "tar":
-            return io.BufferedReader(_Window(self._pread, size, chunks, name))
-        restream = _Restream(self._stream, self.description)
-        return io.BufferedReader(_Window(restream.read_at, size, chunks, name, restream.close))
+            return io.BufferedReader(Window(self._pread, size, chunks, name))
+        restream = Restream(self._stream, self.description)
+        return io.BufferedReader(Window(restream.read_at, size, chunks, name, restream.close))

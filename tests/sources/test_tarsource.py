@@ -103,7 +103,7 @@ def test_not_a_tar_archive(tmp_path: Path, content: bytes, message: str) -> None
 
 
 def test_zstd_without_the_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tarsource, "_ZSTD", None)
+    monkeypatch.setattr(tarsource, "ZSTD", None)
     raw = zstandard.ZstdCompressor().compress(make_tar(member("a", b"x")))
     with pytest.raises(SourceError) as info:
         open_tar(tmp_path, raw, "layer.tar.zst")
