@@ -1,0 +1,263 @@
+"""The recovery commands: ``ls``, ``cat``, ``extract``, ``diff``, ``verify``, ``save``, ``export``.
+
+Each works on the merged view of a container or an image (:mod:`storagekit.views`), imported
+when the command runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from storagekit import render
+from storagekit.clicommon import FORMAT, emit, emit_findings, listing, state
+from storagekit.dockerroot import DockerRoot
+from storagekit.errors import StoragekitError
+from storagekit.model import Container, Image
+from storagekit.refs import resolve
+
+if TYPE_CHECKING:
+    from storagekit.union import UnionView
+    from storagekit.views import MountedView
+
+
+def _view(root: DockerRoot, ref: str, with_mounts: bool = False) -> UnionView | MountedView:
+    """The merged view of a container or image reference."""
+    from storagekit.views import container_view, image_view, mounted_view
+
+    obj = resolve(root, ref)
+    if isinstance(obj, Container):
+        return mounted_view(root, obj) if with_mounts else container_view(root, obj)
+    if with_mounts:
+        raise click.UsageError("--with-mounts applies to containers, not images")
+    return image_view(root, obj)
+
+
+WITH_MOUNTS = click.option(
+    "--with-mounts",
+    is_flag=True,
+    help="Show the container's volumes and /etc/hostname, hosts, resolv.conf where it saw them.",
+)
+
+
+def _inside(view: UnionView | MountedView, path: str, *, follow: bool) -> str:
+    """A path inside the view, symlinks resolved with chroot semantics when ``follow``."""
+    return view.resolve(path) if follow else view.stat(path).path
+
+
+@click.command()
+@click.argument("ref")
+@click.argument("path", default="/")
+@click.option("-R", "--recursive", is_flag=True, help="List the whole tree below PATH.")
+@click.option("--deleted", is_flag=True, help="Also list entries hidden by whiteouts.")
+@WITH_MOUNTS
+@FORMAT
+@click.pass_context
+def ls(
+    ctx: click.Context,
+    ref: str,
+    path: str,
+    recursive: bool,
+    deleted: bool,
+    with_mounts: bool,
+    fmt: str,
+) -> None:
+    """List the merged view of a container or image at PATH (default /)."""
+    from storagekit import recover
+
+    root = state(ctx).root()
+    view = _view(root, ref, with_mounts)
+    top = _inside(view, path, follow=True)
+    if fmt == "json":  # streamed: memory stays flat however large the tree
+        recover.list_json(view, top, recursive, deleted, sys.stdout.write)
+        emit_findings(root)
+    else:
+        records = list(recover.list_view(view, top, recursive, deleted))
+        listing(root, fmt, records, render.LS_COLUMNS)
+
+
+@click.command()
+@click.argument("ref")
+@click.argument("path")
+@WITH_MOUNTS
+@click.pass_context
+def cat(ctx: click.Context, ref: str, path: str, with_mounts: bool) -> None:
+    """Write a file of a container or image to stdout (links resolved inside it)."""
+    root = state(ctx).root()
+    view = _view(root, ref, with_mounts)
+    inner = _inside(view, path, follow=True)
+    out = sys.stdout.buffer
+    with view.open(inner) as f:
+        while chunk := f.read(1 << 20):
+            out.write(chunk)
+    out.flush()
+    emit_findings(root)
+
+
+@click.command()
+@click.argument("ref")
+@click.argument("path", default="/")
+@click.option("-o", "--output", "output", help="A new (or empty) directory to write into.")
+@click.option("--tar", "tar_file", help="A tar archive to write (- for stdout).")
+@click.option("--manifest", help="JSON-lines manifest with the SHA-256 of every file.")
+@click.option("--devices", is_flag=True, help="Recreate device nodes (needs root).")
+@click.option("--keep-setid", is_flag=True, help="Keep set-user/group-ID bits (needs root).")
+@WITH_MOUNTS
+@click.pass_context
+def extract(
+    ctx: click.Context,
+    ref: str,
+    path: str,
+    output: str | None,
+    tar_file: str | None,
+    manifest: str | None,
+    devices: bool,
+    keep_setid: bool,
+    with_mounts: bool,
+) -> None:
+    """Recover the merged view (or the subtree at PATH) to a directory or a tar archive.
+
+    Without --with-mounts the result is what docker export writes: the container's own
+    filesystem, volumes not included.
+    """
+    from storagekit import recover
+
+    if (output is None) == (tar_file is None):
+        raise click.UsageError("give exactly one of -o DIR and --tar FILE")
+    root = state(ctx).root()
+    view = _view(root, ref, with_mounts)
+    top = _inside(view, path, follow=False)
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(manifest, "x", encoding="utf-8")) if manifest else None
+        if output is not None:
+            result = recover.extract_dir(
+                view, top, output, log, layer_of=view.layer_of, devices=devices, setid=keep_setid
+            )
+        else:
+            assert tar_file is not None
+            out = (
+                sys.stdout.buffer if tar_file == "-" else stack.enter_context(open(tar_file, "xb"))
+            )
+            result = recover.extract_tar(view, top, out, log, layer_of=view.layer_of)
+    click.echo(
+        f"extracted {result.files} files, {result.bytes} bytes"
+        + (
+            f"; {len(result.skipped)} entries not recreated (see the manifest)"
+            if result.skipped
+            else ""
+        ),
+        err=True,
+    )
+    emit_findings(root)
+
+
+@click.command()
+@click.argument("container")
+@FORMAT
+@click.pass_context
+def diff(ctx: click.Context, container: str, fmt: str) -> None:
+    """The container's changes against its image, as docker diff prints them."""
+    from storagekit.views import container_changes
+
+    root = state(ctx).root()
+    obj = resolve(root, container, images=False)
+    assert isinstance(obj, Container)
+    found = container_changes(root, obj)
+    records = [{"kind": c.kind, "path": c.path} for c in found]
+    emit(
+        root,
+        fmt,
+        records,
+        lambda: "\n".join(f"{c.kind} {render.display(c.path)}" for c in found),
+    )
+
+
+@click.command()
+@click.argument("ref", required=False)
+@FORMAT
+@click.pass_context
+def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
+    """Rebuild each image layer's tar and check it against its diff ID (all, or REF's)."""
+    from storagekit.analysis.verify import verify as verify_layers
+    from storagekit.ids import chain_ids
+    from storagekit.views import container_changes
+
+    root = state(ctx).root()
+    if ref is None:
+        layers = root.layers
+    else:
+        obj = resolve(root, ref)
+        image: Container | Image | None = obj
+        if isinstance(obj, Container):
+            store_of = root.store_for(obj)
+            image = store_of.images.get(obj.image_id) if store_of else None
+        if not isinstance(image, Image):
+            raise StoragekitError(f"{ref}: its image is not in this root")
+        store = root.stores[image.driver]
+        layers = [lay for c in chain_ids(image.diff_ids) if (lay := store.layers.get(c))]
+    records = verify_layers(root, layers)
+    if ref is not None and isinstance(obj, Container):
+        # A read-write layer has no tar-split: what it holds is the container's changes.
+        rw = root.rw_layer(obj)
+        records.append(
+            {
+                "chain_id": None,
+                "diff_id": None,
+                "cache_id": rw.mount_id if rw else None,
+                "status": "container-changes",
+                "computed_diff_id": None,
+                "files": [
+                    {
+                        "path": c.path,
+                        "change": {"A": "added", "C": "changed", "D": "deleted"}[c.kind],
+                    }
+                    for c in container_changes(root, obj)
+                ],
+            }
+        )
+    listing(root, fmt, records, render.VERIFY_COLUMNS)
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="The archive to write (must not exist).")
+@click.pass_context
+def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
+    """An image archive that docker load accepts, with byte-exact layer tars."""
+    from storagekit.save import save as save_images
+
+    root = state(ctx).root()
+    chosen = []
+    for ref in images:
+        obj = resolve(root, ref, containers=False)
+        assert isinstance(obj, Image)
+        chosen.append(obj)
+    with open(output, "xb") as out:
+        manifest = save_images(root, chosen, out)
+    click.echo(f"saved {len(manifest)} image(s) to {output}", err=True)
+    emit_findings(root)
+
+
+@click.command()
+@click.argument("container")
+@click.option("-o", "--output", required=True, help="The tar to write (- for stdout).")
+@click.pass_context
+def export(ctx: click.Context, container: str, output: str) -> None:
+    """The container's filesystem as a tar, like docker export (for docker import)."""
+    from storagekit import recover
+    from storagekit.views import container_view
+
+    root = state(ctx).root()
+    obj = resolve(root, container, images=False)
+    assert isinstance(obj, Container)
+    view = container_view(root, obj)
+    with contextlib.ExitStack() as stack:
+        out = sys.stdout.buffer if output == "-" else stack.enter_context(open(output, "xb"))
+        recover.extract_tar(view, "", out)
+    emit_findings(root)
+
+
+COMMANDS = (ls, cat, extract, diff, verify, save, export)
