@@ -43,6 +43,14 @@ WITH_MOUNTS = click.option(
 )
 
 
+def _container(ctx: click.Context, ref: str) -> tuple[DockerRoot, Container]:
+    """The root and the container a reference names (images are not accepted)."""
+    root = state(ctx).root()
+    obj = resolve(root, ref, images=False)
+    assert isinstance(obj, Container)
+    return root, obj
+
+
 def _inside(view: UnionView | MountedView, path: str, *, follow: bool) -> str:
     """A path inside the view, symlinks resolved with chroot semantics when ``follow``."""
     return view.resolve(path) if follow else view.stat(path).path
@@ -162,9 +170,7 @@ def diff(ctx: click.Context, container: str, fmt: str) -> None:
     """The container's changes against its image, as docker diff prints them."""
     from storagekit.views import container_changes
 
-    root = state(ctx).root()
-    obj = resolve(root, container, images=False)
-    assert isinstance(obj, Container)
+    root, obj = _container(ctx, container)
     found = container_changes(root, obj)
     records = [{"kind": c.kind, "path": c.path} for c in found]
     emit(
@@ -250,9 +256,7 @@ def export(ctx: click.Context, container: str, output: str) -> None:
     from storagekit import recover
     from storagekit.views import container_view
 
-    root = state(ctx).root()
-    obj = resolve(root, container, images=False)
-    assert isinstance(obj, Container)
+    root, obj = _container(ctx, container)
     view = container_view(root, obj)
     with contextlib.ExitStack() as stack:
         out = sys.stdout.buffer if output == "-" else stack.enter_context(open(output, "xb"))
