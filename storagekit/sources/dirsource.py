@@ -29,6 +29,7 @@ from storagekit.sources.fdread import (
     open_noatime,
     read_fd,
 )
+from storagekit.sources.fdwalk import walk_sizes
 
 _FD_CACHE = 256
 
@@ -260,76 +261,13 @@ class DirSource(Source):
     def file_sizes(
         self, path: str = "", *, dirs: bool = False, linked_only: bool = False
     ) -> Iterator[tuple[object, int, int | None]]:
-        """See :meth:`Source.file_sizes`: descriptor-relative scans, no Entry objects.
-
-        One ``listdir`` and one ``fstatat`` per entry (what ``du`` costs too); with
-        ``linked_only`` the entries without identity come summed, one tuple per directory.
-        Depth first; a directory's descriptor stays open only while children of it are still
-        to be visited, so at most one descriptor per level of the tree is open.
-        """
+        """See :meth:`Source.file_sizes`: :func:`~storagekit.sources.fdwalk.walk_sizes`."""
         path = normpath(path)
         try:
             top = os.dup(self._dirfd(path))
         except (SourceError, OSError):
             return
-        stat, isdir = os.stat, st.S_ISDIR
-        # (parent, name): parent is a [fd, pending children] holder; None for the top.
-        stack: list[tuple[list[int] | None, str]] = [(None, "")]
-        opened = {top}
-        try:
-            if dirs:
-                yield None, 0, os.fstat(top).st_blocks * 512
-            while stack:
-                parent, name = stack.pop()
-                try:
-                    if parent is None:
-                        fd = top
-                    else:
-                        fd = open_noatime(name, DIR_FLAGS, dir_fd=parent[0])
-                        opened.add(fd)
-                except OSError:
-                    fd = -1
-                finally:
-                    if parent is not None:
-                        parent[1] -= 1
-                        if parent[1] == 0:
-                            opened.discard(parent[0])
-                            os.close(parent[0])
-                if fd < 0:
-                    continue
-                holder = [fd, 0]
-                try:
-                    names = os.listdir(fd)
-                except OSError:
-                    names = []
-                size_sum = blocks_sum = 0  # entries without identity, when linked_only
-                for child in names:
-                    try:
-                        s = stat(child, dir_fd=fd, follow_symlinks=False)
-                    except OSError:
-                        continue  # vanished or unreadable
-                    if isdir(s.st_mode):
-                        stack.append((holder, child))
-                        holder[1] += 1
-                        if not dirs:
-                            continue
-                        if linked_only:
-                            blocks_sum += s.st_blocks
-                        else:
-                            yield None, 0, s.st_blocks * 512
-                    elif s.st_nlink > 1 or not linked_only:
-                        yield (s.st_dev, s.st_ino), s.st_size, s.st_blocks * 512
-                    else:
-                        size_sum += s.st_size
-                        blocks_sum += s.st_blocks
-                if size_sum or blocks_sum:
-                    yield None, size_sum, blocks_sum * 512
-                if holder[1] == 0:
-                    opened.discard(fd)
-                    os.close(fd)
-        finally:
-            for fd in opened:
-                os.close(fd)
+        yield from walk_sizes(top, dirs=dirs, linked_only=linked_only)
 
     def listdir(self, path: str) -> list[str]:
         """See :meth:`Source.listdir` (without a stat per entry)."""
