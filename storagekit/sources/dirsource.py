@@ -337,9 +337,18 @@ class DirSource(Source):
             os.close(ffd)
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
-        """See :meth:`Source.read_bytes` (one descriptor, no buffered file object)."""
+        """See :meth:`Source.read_bytes` (one descriptor, no buffered file object).
+
+        A file in a directory a scan has seen as a real one (``containers/<id>/config.v2.json``
+        after ``containers/`` was listed) is reached in one call from the top, without opening
+        and caching a descriptor of a directory that is visited once.
+        """
         path = normpath(path)
-        fd, name = self._split(path)
+        head = path.rpartition("/")[0]
+        if head and head in self._real_dirs:
+            fd, name = self._root_fd, path
+        else:
+            fd, name = self._split(path)
         return self._read_fd(self._open_regular(fd, name, path), limit, path)
 
     def read_small_files(

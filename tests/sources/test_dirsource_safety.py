@@ -54,3 +54,28 @@ def test_fast_size_walk_equals_the_generic_walk(tmp_path):
     next(walker)
     walker.close()  # abandoned half-way: no descriptor leaks
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_files_below_scanned_directories_are_read_in_one_call(tmp_path, monkeypatch):
+    (tmp_path / "containers" / "real").mkdir(parents=True)
+    (tmp_path / "containers" / "real" / "config.v2.json").write_text("{}")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "config.v2.json").write_text("secret")
+    os.symlink(outside, tmp_path / "containers" / "linked")
+    source = DirSource(tmp_path)
+    assert source.subdirs("containers") == (["real"], ["linked"])
+    opened: list[str] = []
+    real_open = os.open
+
+    def spy(path, flags, *args, **kwargs):
+        opened.append(os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spy)
+    assert source.read_bytes("containers/real/config.v2.json") == b"{}"
+    assert opened == ["containers/real/config.v2.json"]  # no descriptor of containers/real
+    # A link is no scanned directory: it is walked component by component and refused.
+    with pytest.raises(SourceError, match="not a directory"):
+        source.read_bytes("containers/linked/config.v2.json")
+    assert "containers/linked/config.v2.json" not in opened
