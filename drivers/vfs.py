@@ -27,6 +27,7 @@ class VfsDriver(StorageDriver):
 
     name: ClassVar[str] = "vfs"
     full_copy: ClassVar[bool] = True
+    naive_diff: ClassVar[bool] = True
 
     @classmethod
     def detect(cls, source: Source) -> bool:
