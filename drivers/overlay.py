@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar, TypeVar
 
-from storagekit.driver import KernelOverlayDriver, ParentRecord
+from storagekit.driver import DirectoryPerLayer, KernelOverlayDriver, ParentRecord
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
 from storagekit.model import Findings
@@ -48,27 +48,16 @@ MAX_LOWER_ID = 1 << 12
 T = TypeVar("T")
 
 
-class OverlayDriver(KernelOverlayDriver):
+class OverlayDriver(KernelOverlayDriver, DirectoryPerLayer):
     """Reader for ``overlay/<id>/{root,upper,lower-id}``."""
 
     name: ClassVar[str] = "overlay"
+    layers_dir: ClassVar[str] = ROOT
     naive_diff: ClassVar[bool] = True
 
     def __init__(self, source: Source, findings: Findings) -> None:
         super().__init__(source, findings)
         self._image_layer: dict[str, bool] = {}
-
-    @classmethod
-    def detect(cls, source: Source) -> bool:
-        """``overlay/`` exists."""
-        return source.is_dir(ROOT)
-
-    def layer_ids(self) -> list[str]:
-        """The directories in ``overlay/``."""
-        try:
-            return self.source.subdirs(ROOT)[0]
-        except SourceError:
-            return []
 
     def is_image_layer(self, layer_id: str) -> bool:
         """True unless the layer is a container or init layer (``upper/`` or ``lower-id``).

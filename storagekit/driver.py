@@ -232,3 +232,25 @@ class KernelOverlayDriver(StorageDriver):
                 return Whiteout.OPAQUE_DIR
             return Whiteout.NONE
         return aufs_style_whiteout(entry)
+
+
+class DirectoryPerLayer(StorageDriver):
+    """A driver whose layers are the subdirectories of one directory below the root.
+
+    Attributes:
+        layers_dir: that directory (``vfs/dir``, ``overlay``).
+    """
+
+    layers_dir: ClassVar[str]
+
+    @classmethod
+    def detect(cls, source: Source) -> bool:
+        """The layers directory exists."""
+        return source.is_dir(cls.layers_dir)
+
+    def layer_ids(self) -> list[str]:
+        """The directories in the layers directory."""
+        try:
+            return self.source.subdirs(self.layers_dir)[0]
+        except SourceError:
+            return []
