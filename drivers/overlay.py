@@ -59,7 +59,7 @@ class OverlayDriver(KernelOverlayDriver, DirectoryPerLayer):
         super().__init__(source, findings)
         self._image_layer: dict[str, bool] = {}
 
-    def is_image_layer(self, layer_id: str) -> bool:
+    def _is_image_layer(self, layer_id: str) -> bool:
         """True unless the layer is a container or init layer (``upper/`` or ``lower-id``).
 
         A directory holding neither kind (damaged) counts as an image layer whose ``root/`` is
@@ -75,12 +75,12 @@ class OverlayDriver(KernelOverlayDriver, DirectoryPerLayer):
         return known
 
     def _layer_path(self, layer_id: str) -> str:
-        sub = "root" if self.is_image_layer(layer_id) else "upper"
+        sub = "root" if self._is_image_layer(layer_id) else "upper"
         return f"{ROOT}/{layer_id}/{sub}"
 
     def _read_parents(self, layer_id: str) -> ParentRecord | None:
         """``lower-id`` of a container or init layer; image layers keep no parent record."""
-        if self.is_image_layer(layer_id):
+        if self._is_image_layer(layer_id):
             return None
         path = f"{ROOT}/{layer_id}/lower-id"
         try:
