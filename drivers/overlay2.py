@@ -11,10 +11,8 @@ On disk::
     overlay2/<id>/merged/                    mount point; holds the union only while mounted
     overlay2/<id>/committed                  empty file: the layer has children (20.10+)
 
-``<id>`` is a cache ID, a mount ID or ``<mount-id>-init``. Whiteouts are character devices 0/0;
-an opaque directory carries ``trusted.overlay.opaque=y`` (``user.overlay.opaque=y`` for rootless
-and userxattr mounts). A root copied without xattrs or by a tool that turned whiteouts into tar
-convention files may hold ``.wh.<name>`` / ``.wh..wh..opq`` files instead; they are recognised too.
+``<id>`` is a cache ID, a mount ID or ``<mount-id>-init``. Whiteouts are the kernel overlay's
+(:class:`~storagekit.driver.KernelOverlayDriver`): character devices 0/0 and opaque xattrs.
 
 ``lower`` entries and ``l/`` link targets come from the evidence: each is validated before it
 names a directory; when a link is damaged the LINKID is looked up in every ``<id>/link`` file.
@@ -26,28 +24,20 @@ References: moby ``daemon/graphdriver/overlay2/overlay.go`` (``getLower``, ``Cre
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import ClassVar
 
-from storagekit.driver import (
-    WH_PREFIX,
-    ParentRecord,
-    StorageDriver,
-    Whiteout,
-    aufs_style_whiteout,
-)
+from storagekit.driver import KernelOverlayDriver, ParentRecord
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
 from storagekit.model import Findings
-from storagekit.source import Entry, FileType, Source
+from storagekit.source import Source
 
 LINK_ID = re.compile(r"[A-Z2-7]{26}")
 LOWER_ENTRY = re.compile(r"l/([A-Z2-7]{26})")
-OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque")
 MAX_SMALL_FILE = 1 << 16
 
 
-class Overlay2Driver(StorageDriver):
+class Overlay2Driver(KernelOverlayDriver):
     """Reader for ``overlay2/<id>/{diff,link,lower}`` and ``overlay2/l``."""
 
     name: ClassVar[str] = "overlay2"
@@ -160,18 +150,3 @@ class Overlay2Driver(StorageDriver):
         result = tuple(parents), tuple(problems)
         self._by_text[text] = result
         return result
-
-    def whiteout_candidate(self, name: str, kind: FileType) -> bool:
-        """0/0 devices and tar-convention ``.wh.`` names (opacity is the directory's own)."""
-        return kind is FileType.CHARDEV or name.startswith(WH_PREFIX)
-
-    def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
-        """0/0 character devices hide names; opaque xattrs mark directories; ``.wh.`` files too."""
-        if entry.type is FileType.CHARDEV and entry.rdev == (0, 0):
-            return Whiteout.FILE
-        if entry.is_dir:
-            attrs = xattrs()
-            if any(attrs.get(name) == b"y" for name in OPAQUE_XATTRS):
-                return Whiteout.OPAQUE_DIR
-            return Whiteout.NONE
-        return aufs_style_whiteout(entry)

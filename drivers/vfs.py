@@ -15,30 +15,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from storagekit.driver import StorageDriver
-from storagekit.errors import SourceError
-from storagekit.source import Source
+from storagekit.driver import DirectoryPerLayer
 
 ROOT = "vfs/dir"
 
 
-class VfsDriver(StorageDriver):
+class VfsDriver(DirectoryPerLayer):
     """Reader for ``vfs/dir/<id>`` full-copy layers."""
 
     name: ClassVar[str] = "vfs"
+    layers_dir: ClassVar[str] = ROOT
     full_copy: ClassVar[bool] = True
-
-    @classmethod
-    def detect(cls, source: Source) -> bool:
-        """``vfs/dir`` exists."""
-        return source.is_dir(ROOT)
-
-    def layer_ids(self) -> list[str]:
-        """The directories in ``vfs/dir``."""
-        try:
-            return self.source.subdirs(ROOT)[0]
-        except SourceError:
-            return []
+    naive_diff: ClassVar[bool] = True
 
     def _layer_path(self, layer_id: str) -> str:
         return f"{ROOT}/{layer_id}"

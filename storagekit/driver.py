@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from storagekit.errors import SourceError, UnsafePathError
 from storagekit.ids import is_safe_component
@@ -50,6 +50,11 @@ WH_PREFIX = ".wh."
 WH_OPAQUE = ".wh..wh..opq"
 #: aufs bookkeeping names at a branch root.
 WH_META = ".wh..wh."
+#: Extended attributes that make an overlay directory opaque (value ``y``): the kernel's,
+#: rootless/userxattr mounts', and fuse-overlayfs' own.
+OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque")
+
+T = TypeVar("T")
 
 
 def aufs_style_whiteout(entry: Entry) -> Whiteout:
@@ -71,10 +76,14 @@ class ParentRecord:
     Attributes:
         parents: the parent layer IDs, nearest first (entries that could not be used left out).
         complete: every entry of the record named a usable layer directory.
+        whole_chain: the record names every layer below (overlay2 ``lower``, aufs
+            ``layers/<id>``). False when it names only the lower branches of the layer's union
+            mount (legacy overlay ``lower-id``: the image's top layer, not the init layer).
     """
 
     parents: tuple[str, ...]
     complete: bool = True
+    whole_chain: bool = True
 
 
 class StorageDriver(ABC):
@@ -84,12 +93,17 @@ class StorageDriver(ABC):
         name: Docker's own name for the driver (``config.v2.json`` ``Driver``).
         full_copy: each layer directory holds the complete filesystem of its stack (vfs,
             btrfs, zfs): deletions are absences and there are no whiteouts.
+        naive_diff: Docker wraps the driver in ``NaiveDiffDriver`` (*moby
+            daemon/graphdriver/fsdiff.go*): a container's changes and ``SizeRw`` are
+            ``ChangesDirs``/``ChangesSize`` of its mounted view against its init layer's, never
+            the size of its own directory (vfs, legacy overlay).
         source: the Docker root.
         findings: where the driver records damaged or hostile artefacts.
     """
 
     name: ClassVar[str]
     full_copy: ClassVar[bool] = False
+    naive_diff: ClassVar[bool] = False
 
     def __init__(self, source: Source, findings: Findings) -> None:
         self.source = source
@@ -160,6 +174,16 @@ class StorageDriver(ABC):
         record = self.parent_record(layer_id)
         return None if record is None else list(record.parents)
 
+    def union_branches(self, levels: Sequence[T], writable: int) -> list[T]:
+        """The levels of a stack (top first) that are branches of its union mount.
+
+        ``writable`` leading levels are container layers (read-write, init); the rest are image
+        layers. The default is every level: each holds only its own changes (overlay2, aufs).
+        A driver whose layers hold more than their changes mounts fewer (legacy overlay).
+        The driver's own parent record of the top level names the branches below it.
+        """
+        return list(levels)
+
     def whiteout_candidate(self, name: str, kind: FileType) -> bool:
         """A cheap first test: False when :meth:`whiteout` would say NONE for any such entry.
 
@@ -182,3 +206,51 @@ class StorageDriver(ABC):
         """For a :attr:`Whiteout.FILE` entry, the name it hides in lower layers."""
         name = entry.name
         return name[len(WH_PREFIX) :] if name.startswith(WH_PREFIX) else name
+
+
+class KernelOverlayDriver(StorageDriver):
+    """A driver whose layers are merged by the kernel's overlay filesystem (overlay2, overlay).
+
+    Whiteouts are character devices 0/0; an opaque directory carries ``trusted.overlay.opaque=y``
+    (``user.overlay.opaque=y`` for rootless and userxattr mounts). A root copied without xattrs,
+    or by a tool that turned whiteouts into tar convention files, may hold ``.wh.<name>`` /
+    ``.wh..wh..opq`` files instead; they are recognised too (*go-archive/archive_linux.go*
+    ``ConvertRead``; Linux ``Documentation/filesystems/overlayfs.rst``).
+    """
+
+    def whiteout_candidate(self, name: str, kind: FileType) -> bool:
+        """0/0 devices and tar-convention ``.wh.`` names (opacity is the directory's own)."""
+        return kind is FileType.CHARDEV or name.startswith(WH_PREFIX)
+
+    def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
+        """0/0 character devices hide names; opaque xattrs mark directories; ``.wh.`` files too."""
+        if entry.type is FileType.CHARDEV and entry.rdev == (0, 0):
+            return Whiteout.FILE
+        if entry.is_dir:
+            attrs = xattrs()
+            if any(attrs.get(name) == b"y" for name in OPAQUE_XATTRS):
+                return Whiteout.OPAQUE_DIR
+            return Whiteout.NONE
+        return aufs_style_whiteout(entry)
+
+
+class DirectoryPerLayer(StorageDriver):
+    """A driver whose layers are the subdirectories of one directory below the root.
+
+    Attributes:
+        layers_dir: that directory (``vfs/dir``, ``overlay``).
+    """
+
+    layers_dir: ClassVar[str]
+
+    @classmethod
+    def detect(cls, source: Source) -> bool:
+        """The layers directory exists."""
+        return source.is_dir(cls.layers_dir)
+
+    def layer_ids(self) -> list[str]:
+        """The directories in the layers directory."""
+        try:
+            return self.source.subdirs(self.layers_dir)[0]
+        except SourceError:
+            return []

@@ -2,9 +2,11 @@
 
 A container's filesystem is its read-write layer over its init layer over its image's layers —
 the directories Docker mounts (:func:`~storagekit.analysis.chains.container_layer_dirs`). An
-image's is its layers. ``docker diff`` compares the container's view with the same stack
-without the read-write layer (init changes are never reported), or, for aufs, walks the
-read-write branch (:func:`~storagekit.analysis.changes.aufs_changes`).
+image's is its layers. Of such a stack the driver picks the levels its mount really layers
+(:meth:`~storagekit.driver.StorageDriver.union_branches`: all of them but for legacy overlay,
+whose layers hold more than their changes). ``docker diff`` compares the container's view with
+the same stack without the read-write layer (init changes are never reported), or, for aufs,
+walks the read-write branch (:func:`~storagekit.analysis.changes.aufs_changes`).
 """
 
 from __future__ import annotations
@@ -61,8 +63,11 @@ def container_view(root: DockerRoot, container: Container, *, rw: bool = True) -
     record = root.rw_layer(container)
     driver = root.driver(record.driver if record else container.driver)
     ids = container_layer_dirs(root, container)
+    writable = 1 + (record is not None and record.init_id is not None)
     if not rw:
-        ids = ids[1:]
+        ids, writable = ids[1:], writable - 1
+    if driver is not None:
+        ids = driver.union_branches(ids, writable)
     what = f"container {container.name or container.id}"
     view = UnionView(_layer_dirs(root, driver, ids, what, container.config_path), what)
     _check_markers(root, view, container.config_path)
@@ -76,11 +81,12 @@ def image_view(root: DockerRoot, image: Image) -> UnionView:
         SourceError: no layer of the image can be read.
     """
     stack = image_stack(root, image)
+    driver = root.driver(image.driver)
     ids = [lay.cache_id for lay in stack.layers]
+    if driver is not None:
+        ids = driver.union_branches(ids, 0)
     what = f"image {image.id}"
-    view = UnionView(
-        _layer_dirs(root, root.driver(image.driver), ids, what, image.config_path), what
-    )
+    view = UnionView(_layer_dirs(root, driver, ids, what, image.config_path), what)
     _check_markers(root, view, image.config_path)
     return view
 
@@ -117,9 +123,19 @@ def container_changes(root: DockerRoot, container: Container) -> list[Change]:
                 Tree(root.source, driver.layer_path(record.mount_id)),
                 [Tree(root.source, driver.layer_path(p)) for p in parents],
             )
+    new, old = naive_trees(root, container)
+    return changes(new, old)
+
+
+def naive_trees(root: DockerRoot, container: Container) -> tuple[Tree, Tree]:
+    """The container's view and its view before it ran: what ``ChangesDirs`` compares.
+
+    Raises:
+        SourceError: no layer of the container can be read.
+    """
     new = container_view(root, container)
     old = container_view(root, container, rw=False)
-    return changes(Tree(new, ""), Tree(old, ""))
+    return Tree(new, ""), Tree(old, "")
 
 
 @dataclass(frozen=True)

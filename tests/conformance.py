@@ -13,13 +13,17 @@ from storagekit.timefmt import normalize
 
 
 def _ids_from_graphdriver(data: dict[str, Any] | None, driver: str) -> list[str] | None:
-    """Driver directory IDs, top first, from ``GraphDriver.Data`` (None where Docker gives none)."""
+    """Driver directory IDs, top first, from ``GraphDriver.Data`` (None where Docker gives none).
+
+    Legacy overlay names only what it mounts: ``UpperDir`` and the single ``LowerDir`` (the
+    image's top ``root/``) of a container, ``RootDir`` of an image.
+    """
     if not data:
         return None
     dirs = []
-    for key in ("UpperDir", "LowerDir"):
+    for key in ("UpperDir", "LowerDir", "RootDir"):
         for path in filter(None, (data.get(key) or "").split(":")):
-            # <data-root>/<driver>/<id>/diff
+            # <data-root>/<driver>/<id>/diff (overlay: .../upper, .../root)
             *_, drv, layer_id, _diff = path.rstrip("/").split("/")
             assert drv == driver, path
             dirs.append(layer_id)
@@ -53,7 +57,12 @@ def check_containers(records: list[dict[str, Any]], expected: dict[str, Any]) ->
         assert r["finished"] == normalize(state["FinishedAt"])
         assert r["driver"] == c["Driver"]
         dirs = _ids_from_graphdriver(c["GraphDriver"].get("Data"), c["Driver"])
-        if dirs is not None:
+        if dirs is not None and c["Driver"] == "overlay":
+            # the read-write upper over the image's top root/; the init layer comes between
+            assert [r["layer_dirs"][0], r["layer_dirs"][2]] == dirs, cid
+            assert r["mount_id"] == dirs[0]
+            assert r["layer_dirs"][1] == r["init_id"]
+        elif dirs is not None:
             assert r["layer_dirs"] == dirs, cid
             assert r["mount_id"] == dirs[0]
             assert r["init_id"] == dirs[1]
@@ -91,7 +100,9 @@ def check_images(records: list[dict[str, Any]], expected: dict[str, Any]) -> Non
         assert r["diff_ids"] == i["RootFS"].get("Layers", [])
         assert r["size"] == i["Size"]
         dirs = _ids_from_graphdriver(i["GraphDriver"].get("Data"), i["GraphDriver"]["Name"])
-        if dirs is not None:
+        if dirs is not None and i["GraphDriver"]["Name"] == "overlay":
+            assert r["cache_ids"][-1:] == dirs, iid  # the top layer's root/ alone
+        elif dirs is not None:
             assert list(reversed(r["cache_ids"])) == dirs, iid
         if iid in df:
             assert r["shared_size"] == df[iid]["SharedSize"], iid

@@ -1,4 +1,4 @@
-"""Build small, format-faithful Docker roots (overlay2/vfs/aufs layout) in a test directory.
+"""Build small, format-faithful Docker roots (overlay2, overlay, vfs, aufs) in a test directory.
 
 The shapes copy what dockerd 20.10 writes (see the sample roots); tests then damage them next to
 the assertion that checks the finding.
@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,8 @@ class RootBuilder:
                 write(base / "lower", ":".join(f"l/{self.links[p]}" for p in parents))
                 (base / "work").mkdir()
             target = base / "diff"
+        elif self.driver == "overlay":
+            target = self._overlay_dir(layer_id, parents)
         elif self.driver == "vfs":
             target = self.root / "vfs" / "dir" / layer_id
             target.mkdir(parents=True)
@@ -86,6 +89,28 @@ class RootBuilder:
             raise ValueError(self.driver)
         for name, data in files.items():
             write(target / name, data)
+
+    def _overlay_dir(self, layer_id: str, parents: list[str]) -> Path:
+        """Legacy overlay (overlay.go): image layers get root/ = the parent's root/ with files
+        hard-linked plus their own; a layer on an image layer gets upper/, work/ and lower-id;
+        a layer on an init layer copies its lower-id and its upper/."""
+        base = self.root / "overlay" / layer_id
+        parent = self.root / "overlay" / parents[0] if parents else None
+        if parent is not None and not (parent / "root").is_dir():  # on an init layer
+            shutil.copytree(parent / "upper", base / "upper", symlinks=True)
+            shutil.copyfile(parent / "lower-id", base / "lower-id")
+            (base / "work").mkdir()
+            return base / "upper"
+        if parent is not None and layer_id.endswith("-init"):  # on an image layer
+            (base / "upper").mkdir(parents=True)
+            (base / "work").mkdir()
+            write(base / "lower-id", parents[0])
+            return base / "upper"
+        if parent is None:
+            (base / "root").mkdir(parents=True)
+        else:
+            shutil.copytree(parent / "root", base / "root", symlinks=True, copy_function=os.link)
+        return base / "root"
 
     # layer store ----------------------------------------------------------------------------
 

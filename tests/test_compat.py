@@ -42,21 +42,21 @@ def test_empty_store_of_a_prior_driver_is_not_a_finding(tmp_path, run):
 
 
 def test_unreadable_driver_is_one_finding_not_missing_directories(tmp_path, run):
-    """Legacy ``overlay`` (deprecated 18.09, removed 24.0; moby v23.0.0:daemon/graphdriver/
-    overlay/overlay.go) has no reader: its directories are unknown, not missing."""
+    """``zfs`` (moby daemon/graphdriver/zfs/zfs.go) has no reader: its directories are unknown,
+    not missing."""
     b = RootBuilder(tmp_path, "vfs")
     image = b.add_image([diff_id("a")], tags=("busybox:latest",))
     cid = b.add_container(image, "c")
-    os.rename(tmp_path / "image/vfs", tmp_path / "image/overlay")
-    os.rename(tmp_path / "vfs/dir", tmp_path / "overlay")
+    os.rename(tmp_path / "image/vfs", tmp_path / "image/zfs")
+    os.rename(tmp_path / "vfs/dir", tmp_path / "zfs")
     shutil.rmtree(tmp_path / "vfs")
     config = tmp_path / "containers" / cid / "config.v2.json"
-    config.write_text(config.read_text().replace('"Driver": "vfs"', '"Driver": "overlay"'))
+    config.write_text(config.read_text().replace('"Driver": "vfs"', '"Driver": "zfs"'))
     report = audit(run, tmp_path)
-    assert codes(report) == [("unsupported-driver", "image/overlay")]
+    assert codes(report) == [("unsupported-driver", "image/zfs")]
     [c] = report["containers"]
     mount = b.built.containers[cid]
-    assert c["driver"] == "overlay"
+    assert c["driver"] == "zfs"
     assert c["layer_dirs"] == [mount, f"{mount}-init", b.built.images[image][0]]
 
 

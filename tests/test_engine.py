@@ -17,7 +17,7 @@ from tools.engine import Dockerd, archive_root, available, build_scenario, captu
 pytestmark = pytest.mark.engine
 
 
-@pytest.fixture(scope="module", params=["overlay2", "vfs"])
+@pytest.fixture(scope="module", params=["overlay2", "vfs", "overlay"])
 def engine_root(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Path, Path, dict[str, Any]]]:
@@ -84,7 +84,8 @@ def test_reclaim_apply_then_a_fresh_engine_sees_the_same_root(engine_root, run, 
     )  # fmt: skip
     orphan = rand_id()
     layer_dir = copy / driver / orphan if driver != "vfs" else copy / "vfs" / "dir" / orphan
-    write(layer_dir / ("diff/junk" if driver != "vfs" else "junk"), b"x" * 50000)
+    junk = {"vfs": "junk", "overlay": "root/junk"}.get(driver, "diff/junk")
+    write(layer_dir / junk, b"x" * 50000)
     write(copy / f"image/{driver}/layerdb/sha256/{rand_id()}-removing/cache-id", rand_id())
     write(copy / f"image/{driver}/layerdb/tmp/write-set-1/diff", "sha256:" + "0" * 64)
     found = run("-r", str(copy), "orphans", "--format", "json").json()

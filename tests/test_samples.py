@@ -13,7 +13,7 @@ from tests.conftest import NAMES, expected_of
 
 
 def test_samples_exist():
-    assert NAMES == ["aufs-modelled", "overlay2-20.10", "vfs-20.10"]
+    assert NAMES == ["aufs-modelled", "overlay-20.10", "overlay2-20.10", "vfs-20.10"]
 
 
 @pytest.mark.parametrize("name", NAMES)

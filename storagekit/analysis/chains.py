@@ -98,7 +98,10 @@ def walk_parents(store: ImageStore, top: str | None) -> ParentWalk:
 def parents_agree(root: DockerRoot, stack: Stack) -> bool | None:
     """Whether the driver's own parent record of the top layer names the rest of the stack.
 
-    ``None`` when the driver keeps no such record (vfs) or the top layer is unknown.
+    ``None`` when the driver keeps no such record (vfs, legacy overlay image layers) or the top
+    layer is unknown. The record names the lower branches of the layer's union mount
+    (:meth:`~storagekit.driver.StorageDriver.union_branches`): every layer below for overlay2
+    and aufs, the image's top layer for legacy overlay.
     """
     driver = root.driver(stack.driver)
     layers = stack.layers
@@ -110,7 +113,8 @@ def parents_agree(root: DockerRoot, stack: Stack) -> bool | None:
         return False
     if recorded is None:
         return None
-    return recorded == [lay.cache_id for lay in layers[1:]]
+    writable = sum(lay.role != "image" for lay in layers)
+    return recorded == driver.union_branches([lay.cache_id for lay in layers], writable)[1:]
 
 
 def _memo_stack(root: DockerRoot, key: tuple[str, ...], compute: Callable[[], Stack]) -> Stack:
@@ -198,7 +202,8 @@ def container_layer_dirs(root: DockerRoot, container: Container) -> list[str | N
 
     Docker mounts what the driver itself recorded for the writable layer (overlay2 ``lower``,
     aufs ``layers/<mount-id>``), and ``docker inspect`` shows the same. When the driver keeps
-    no such record (vfs), or it is damaged or incomplete, the chain comes from the layer store.
+    no such record (vfs), names only part of the chain (legacy overlay ``lower-id``), or it is
+    damaged or incomplete, the chain comes from the layer store.
     """
     rw = root.rw_layer(container)
     if rw is None:
@@ -209,7 +214,12 @@ def container_layer_dirs(root: DockerRoot, container: Container) -> list[str | N
             record = driver.parent_record(rw.mount_id)
         except UnsafePathError:
             record = None
-        if record is not None and record.complete and (record.parents or rw.init_id is None):
+        if (
+            record is not None
+            and record.complete
+            and record.whole_chain
+            and (record.parents or rw.init_id is None)
+        ):
             return [rw.mount_id, *record.parents]
     return [lay.cache_id for lay in container_stack(root, container).layers]
 
@@ -241,8 +251,8 @@ def _image_layers(
 
 
 def _finish(name: str, layers: list[StackLayer], problems: list[str]) -> Stack:
-    # A layer without a path belongs to a driver storagekit has no reader for (legacy
-    # ``overlay`` of Docker <= 23, devicemapper, btrfs ...): whether its directory exists is
+    # A layer without a path belongs to a driver storagekit has no reader for (devicemapper,
+    # btrfs ...): whether its directory exists is
     # unknown, not missing. The root already says once that the driver cannot be read.
     for lay in layers:
         if lay.cache_id is not None and lay.path is not None and not lay.present:

@@ -9,7 +9,8 @@ counting in memory; crashes, interrupted deletes, copies taken while the daemon 
 ``rm -rf`` leave them out of step. Each finding is one object on disk:
 
 ``orphan-driver-dir``
-    a driver directory (``overlay2/<id>``, ``aufs/{diff,layers,mnt}/<id>``, ``vfs/dir/<id>``)
+    a driver directory (``overlay2/<id>``, ``overlay/<id>``, ``aufs/{diff,layers,mnt}/<id>``,
+    ``vfs/dir/<id>``)
     that no live layer (``cache-id``) and no container's record (``mount-id``/``init-id``)
     names. A container's read-write and ``-init`` directories are two findings. Directories
     named only by a leaked layer, an orphaned read-write record or a ``*-removing`` layer

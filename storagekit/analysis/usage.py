@@ -6,7 +6,9 @@
   listed ("top-level") images are those that have a reference or no child image — the set
   ``docker system df`` counts over (``daemon/images/images.go`` ``Images(all=false)``);
 * a container's ``size_rw``: ``directory.Size`` of its read-write layer for change-only drivers
-  (overlay2, aufs), ``ChangesSize`` of its changes against the init layer for full-copy drivers.
+  (overlay2, aufs), ``ChangesSize`` of its changes against the init layer for drivers Docker
+  wraps in ``NaiveDiffDriver`` (*daemon/graphdriver/fsdiff.go* ``DiffSize``): for full-copy
+  drivers (vfs) the two layer directories, for legacy overlay the two mounted views.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from dataclasses import dataclass
 from storagekit.analysis.chains import container_stack
 from storagekit.analysis.changes import Tree, changes, changes_size, directory_size
 from storagekit.dockerroot import DockerRoot
+from storagekit.errors import SourceError
 from storagekit.ids import chain_ids
 from storagekit.model import Container, Image
+from storagekit.views import naive_trees
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,7 @@ def image_sizes(root: DockerRoot) -> dict[tuple[str, str], ImageSizes]:
 def container_size_rw(root: DockerRoot, container: Container) -> int | None:
     """Bytes in the container's writable layer as ``docker ps -s`` counts them.
 
-    Change-only drivers: ``directory.Size`` of the writable layer. Full-copy drivers: the size
+    Change-only drivers: ``directory.Size`` of the writable layer. Naive-diff drivers: the size
     of its changes against the layer below (the init layer), as ``ChangesSize``. Measured once
     per root (``audit`` reports it in the inventory and in the disk usage).
     """
@@ -96,13 +100,19 @@ def _size_rw(root: DockerRoot, container: Container) -> int | None:
     if rw is None or driver is None or rw.mount_id is None or not driver.has_layer(rw.mount_id):
         return None
     top = driver.layer_path(rw.mount_id)
-    if not driver.full_copy:
+    if not driver.naive_diff:
         return directory_size(root.source, top)
-    below = rw.init_id
-    if below is None:
-        stack = container_stack(root, container).layers
-        below = stack[1].cache_id if len(stack) > 1 else None
-    if below is None or not driver.has_layer(below):
-        return directory_size(root.source, top)
-    new = Tree(root.source, top)
-    return changes_size(new, changes(new, Tree(root.source, driver.layer_path(below))))
+    if driver.full_copy:
+        below = rw.init_id
+        if below is None:
+            stack = container_stack(root, container).layers
+            below = stack[1].cache_id if len(stack) > 1 else None
+        if below is None or not driver.has_layer(below):
+            return directory_size(root.source, top)
+        new, old = Tree(root.source, top), Tree(root.source, driver.layer_path(below))
+    else:
+        try:
+            new, old = naive_trees(root, container)
+        except SourceError:
+            return None  # neither view has a layer to read; the views said why
+    return changes_size(new, changes(new, old))

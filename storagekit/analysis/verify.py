@@ -44,15 +44,26 @@ def _clean(name: str) -> str | None:
     return "/".join(parts)
 
 
+def _branches(
+    root: DockerRoot, layer: Layer, driver: StorageDriver
+) -> tuple[list[str | None], bool]:
+    """The cache IDs of the layer's union (top first), and whether it holds only its changes.
+
+    A layer's directory holds only its own changes when its union keeps every level below it:
+    not for full copies (vfs) nor for legacy overlay, whose ``root/`` is the whole tree.
+    """
+    store = root.stores[layer.driver]
+    ids = [lay.cache_id for lay in walk_parents(store, layer.chain_id).layers]
+    branches = driver.union_branches(ids, 0)
+    return branches, not driver.full_copy and len(branches) == len(ids)
+
+
 def layer_view(root: DockerRoot, layer: Layer, driver: StorageDriver) -> UnionView:
     """The layer's files over its parents', as Docker's tar-split reassembly reads them."""
-    store = root.stores[layer.driver]
     dirs = []
-    for lay in walk_parents(store, layer.chain_id).layers:
-        if lay.cache_id and driver.has_layer(lay.cache_id):
-            dirs.append(
-                LayerDir(root.source, driver.layer_path(lay.cache_id), lay.cache_id, driver)
-            )
+    for cache_id in _branches(root, layer, driver)[0]:
+        if cache_id and driver.has_layer(cache_id):
+            dirs.append(LayerDir(root.source, driver.layer_path(cache_id), cache_id, driver))
     return UnionView(dirs, f"layer {layer.chain_id}")
 
 
@@ -138,7 +149,7 @@ def _locate(
             crc = Crc64()
             if _stream(view, path, e.size, crc.update) is None and crc.digest() != e.crc:
                 found.append({"path": "/" + path, "change": "content"})
-    if not driver.full_copy and layer.cache_id:
+    if layer.cache_id and _branches(root, layer, driver)[1]:
         found += _added(root.source, driver, driver.layer_path(layer.cache_id), names)
     return sorted(found, key=lambda f: f["path"])
 
