@@ -22,7 +22,6 @@ from storagekit.dockerroot import DockerRoot
 from storagekit.errors import SourceError
 from storagekit.ids import chain_ids
 from storagekit.model import Container, Image
-from storagekit.views import naive_trees
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +110,8 @@ def _size_rw(root: DockerRoot, container: Container) -> int | None:
             return directory_size(root.source, top)
         new, old = Tree(root.source, top), Tree(root.source, driver.layer_path(below))
     else:
+        from storagekit.views import naive_trees  # the union view: only naive-diff drivers
+
         try:
             new, old = naive_trees(root, container)
         except SourceError:
