@@ -100,7 +100,7 @@ class Overlay2Driver(KernelOverlayDriver):
             if m and is_safe_component(m.group(1)):
                 return m.group(1)
             self.findings.error(
-                "bad-link", path, f"overlay2 short link points outside its layers: {target!r}"
+                "bad-link", path, f"{self.name} short link points outside its layers: {target!r}"
             )
         return self.links_by_file().get(link_id)
 
@@ -114,7 +114,7 @@ class Overlay2Driver(KernelOverlayDriver):
         try:
             text = raw.decode("utf-8").strip()
         except UnicodeDecodeError:
-            self.findings.error("bad-driver-parents", path, "overlay2 lower file is not text")
+            self.findings.error("bad-driver-parents", path, f"{self.name} lower file is not text")
             return ParentRecord((), complete=False)
         # Every container on an image has the same lower list after its own init layer's
         # link: the two parts are resolved once each.
@@ -139,11 +139,14 @@ class Overlay2Driver(KernelOverlayDriver):
             parent = self.resolve_link(m.group(1)) if m else None
             if m is None:
                 problems.append(
-                    ("unsafe-lower", f"overlay2 lower entry is not an l/<LINKID> link: {item!r}")
+                    ("unsafe-lower", f"{self.name} lower entry is not an l/<LINKID> link: {item!r}")
                 )
             elif parent is None:
                 problems.append(
-                    ("broken-lower", f"overlay2 lower entry {item} resolves to no layer directory")
+                    (
+                        "broken-lower",
+                        f"{self.name} lower entry {item} resolves to no layer directory",
+                    )
                 )
             else:
                 parents.append(parent)
