@@ -19,6 +19,11 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_roots"
 NAMES = sorted(p.name for p in SAMPLES.iterdir() if (p / "root.tar.xz").is_file())
 
 
+def driver_of(name: str) -> str:
+    """The storage driver of a sample root: its name without the version (``fuse-overlayfs``)."""
+    return name.rsplit("-", 1)[0]
+
+
 def expected_of(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / name / "expected.json").read_text())
 

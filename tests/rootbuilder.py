@@ -1,4 +1,4 @@
-"""Build small, format-faithful Docker roots (overlay2, overlay, vfs, aufs) in a test directory.
+"""Build small, format-faithful Docker roots (overlay2, fuse-overlayfs, overlay, vfs, aufs).
 
 The shapes copy what dockerd 20.10 writes (see the sample roots); tests then damage them next to
 the assertion that checks the finding.
@@ -62,13 +62,13 @@ class RootBuilder:
 
     def driver_dir(self, layer_id: str, parents: list[str], files: dict[str, bytes]) -> None:
         """Create the driver's directory for a layer (parents nearest first)."""
-        if self.driver == "overlay2":
-            base = self.root / "overlay2" / layer_id
+        if self.driver in ("overlay2", "fuse-overlayfs"):  # one layout, two directory names
+            base = self.root / self.driver / layer_id
             (base / "diff").mkdir(parents=True)
             link = self._link_id()
             self.links[layer_id] = link
             write(base / "link", link)
-            l_dir = self.root / "overlay2" / "l"
+            l_dir = self.root / self.driver / "l"
             l_dir.mkdir(exist_ok=True)
             os.symlink(f"../{layer_id}/diff", l_dir / link)
             if parents:

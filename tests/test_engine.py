@@ -17,7 +17,7 @@ from tools.engine import Dockerd, archive_root, available, build_scenario, captu
 pytestmark = pytest.mark.engine
 
 
-@pytest.fixture(scope="module", params=["overlay2", "vfs", "overlay"])
+@pytest.fixture(scope="module", params=["overlay2", "vfs", "overlay", "fuse-overlayfs"])
 def engine_root(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Path, Path, dict[str, Any]]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NAMES, expected_of
+from tests.conftest import NAMES, driver_of, expected_of
 
 KINDS = {0: "C", 1: "A", 2: "D"}
 
@@ -143,7 +143,9 @@ def deletions_from_saved_layers(expected: dict[str, Any], image_id: str) -> set[
     return {"/" + p for p in deleted}
 
 
-@pytest.mark.parametrize("name", ["overlay2-20.10", "aufs-modelled", "overlay-20.10"])
+@pytest.mark.parametrize(
+    "name", ["overlay2-20.10", "aufs-modelled", "overlay-20.10", "fuse-overlayfs-20.10"]
+)
 def test_ls_deleted_lists_exactly_what_was_deleted(name, sample, run):
     root = sample(name)
     expected = expected_of(name)
@@ -169,14 +171,14 @@ def test_ls_deleted_lists_exactly_what_was_deleted(name, sample, run):
         assert ours == build | by_container, c["Name"]
 
 
-@pytest.mark.parametrize("name", ["overlay2-20.10", "overlay-20.10"])
+@pytest.mark.parametrize("name", ["overlay2-20.10", "overlay-20.10", "fuse-overlayfs-20.10"])
 def test_view_equals_the_captured_merged_mount(name, sample, run):
     """The root was copied while sk-running ran: its merged/ holds the kernel's view."""
     from storagekit.dockerroot import DockerRoot
     from storagekit.recover import preorder
     from storagekit.views import container_view
 
-    driver = name.split("-")[0]
+    driver = driver_of(name)
     with DockerRoot.open(sample(name)) as root:
         container = next(c for c in root.containers.values() if c.name == "/sk-running")
         rw = root.rw_layer(container)

@@ -9,11 +9,17 @@ from __future__ import annotations
 import pytest
 
 from tests.conformance import check_containers, check_images, check_layers
-from tests.conftest import NAMES, expected_of
+from tests.conftest import NAMES, driver_of, expected_of
 
 
 def test_samples_exist():
-    assert NAMES == ["aufs-modelled", "overlay-20.10", "overlay2-20.10", "vfs-20.10"]
+    assert NAMES == [
+        "aufs-modelled",
+        "fuse-overlayfs-20.10",
+        "overlay-20.10",
+        "overlay2-20.10",
+        "vfs-20.10",
+    ]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -36,7 +42,7 @@ def test_audit_of_a_clean_root_has_no_findings(name, sample, run):
     assert r.code == 0
     report = r.json()
     assert report["findings"] == []
-    assert report["drivers"] == [name.split("-")[0]]
+    assert report["drivers"] == [driver_of(name)]
     expected = expected_of(name)
     assert report["counts"]["containers"] == len(expected["containers"])
     assert report["counts"]["images"] == len(expected["images"])

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python -m tools.make_sample_roots [--out DIR] [--drivers overlay2,vfs,overlay]
+    .venv/bin/python -m tools.make_sample_roots [--out DIR] [--drivers overlay2,vfs,...]
 
 For each driver: a fresh work directory, a private daemon, the base image and the full scenario
 (tools.engine.build_scenario), the engine's own answers (expected.json), then an archive of the
@@ -103,9 +103,10 @@ def write_provenance(
         ),
         "- copied by root WHILE the daemon ran and while these containers were running: "
         + (", ".join(f"`{n}`" for n in running) or "none")
-        + ". Their mounted `merged/` directories (overlay2, overlay) are therefore in the "
-        "archive, as in evidence copied from a live host. Char-device whiteouts, "
-        "`trusted.overlay.*` xattrs, numeric owners and empty directories are preserved.",
+        + ". Their mounted `merged/` directories (overlay2, overlay, fuse-overlayfs) are "
+        "therefore in the archive, as in evidence copied from a live host. Char-device "
+        "whiteouts, `trusted.overlay.*` xattrs, numeric owners and empty directories are "
+        "preserved.",
         "",
         "## Base image",
         "",
@@ -213,7 +214,7 @@ def make_one(driver: str, out: Path, workbase: Path, keep: bool) -> dict[str, An
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "sample_roots")
-    ap.add_argument("--drivers", default="overlay2,vfs,overlay")
+    ap.add_argument("--drivers", default="overlay2,vfs,overlay,fuse-overlayfs")
     ap.add_argument(
         "--workdir",
         type=Path,

@@ -14,7 +14,7 @@ import pytest
 from storagekit.analysis.orphans import find_orphans, summarize
 from storagekit.dockerroot import DockerRoot
 from storagekit.ids import chain_ids
-from tests.conftest import NAMES, expected_of
+from tests.conftest import NAMES, driver_of, expected_of
 from tests.rootbuilder import RootBuilder, diff_id, rand_id, write
 
 
@@ -58,7 +58,7 @@ def test_clean_roots_hold_only_what_docker_would_prune(name, sample):
         *(("dangling-image", i) for i in dangling),
         *(("unused-volume", v) for v in unused),
     ]
-    driver = name.split("-")[0]
+    driver = driver_of(name)
     assert found[0]["path"] == f"image/{driver}/imagedb/content/sha256/{dangling[0][7:]}"
     assert found[0]["bytes"] > 0
     assert all(o["bytes"] >= 0 for o in found)
