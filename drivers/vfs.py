@@ -15,18 +15,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from storagekit.driver import DirectoryPerLayer
-
-ROOT = "vfs/dir"
+from storagekit.driver import FullCopyLayers
 
 
-class VfsDriver(DirectoryPerLayer):
+class VfsDriver(FullCopyLayers):
     """Reader for ``vfs/dir/<id>`` full-copy layers."""
 
     name: ClassVar[str] = "vfs"
-    layers_dir: ClassVar[str] = ROOT
-    full_copy: ClassVar[bool] = True
-    naive_diff: ClassVar[bool] = True
-
-    def _layer_path(self, layer_id: str) -> str:
-        return f"{ROOT}/{layer_id}"
+    layers_dir: ClassVar[str] = "vfs/dir"

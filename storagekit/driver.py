@@ -254,3 +254,19 @@ class DirectoryPerLayer(StorageDriver):
             return self.source.subdirs(self.layers_dir)[0]
         except SourceError:
             return []
+
+
+class FullCopyLayers(DirectoryPerLayer):
+    """Each layer directory is the complete filesystem of its stack (vfs, btrfs).
+
+    ``Create`` copies or snapshots the parent's directory and the layer's tar is applied to it
+    naively (*go-archive/diff.go* ``UnpackLayer``): deletions are real deletions, no whiteout
+    exists on disk, and parentage is kept only in the layer store. Docker wraps such drivers in
+    ``NaiveDiffDriver``.
+    """
+
+    full_copy: ClassVar[bool] = True
+    naive_diff: ClassVar[bool] = True
+
+    def _layer_path(self, layer_id: str) -> str:
+        return f"{self.layers_dir}/{layer_id}"
