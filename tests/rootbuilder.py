@@ -1,4 +1,4 @@
-"""Build small, format-faithful Docker roots (overlay2, fuse-overlayfs, overlay, vfs, aufs).
+"""Build small, format-faithful Docker roots (overlay2, fuse-overlayfs, overlay, vfs, btrfs, aufs).
 
 The shapes copy what dockerd 20.10 writes (see the sample roots); tests then damage them next to
 the assertion that checks the finding.
@@ -17,6 +17,8 @@ from pathlib import Path
 from storagekit.ids import chain_ids
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+#: Full-copy drivers: where their layer directories are.
+FULL_COPY_DIRS = {"vfs": "vfs/dir", "btrfs": "btrfs/subvolumes"}
 
 
 def rand_id() -> str:
@@ -77,9 +79,13 @@ class RootBuilder:
             target = base / "diff"
         elif self.driver == "overlay":
             target = self._overlay_dir(layer_id, parents)
-        elif self.driver == "vfs":
-            target = self.root / "vfs" / "dir" / layer_id
-            target.mkdir(parents=True)
+        elif self.driver in FULL_COPY_DIRS:  # the parent's tree copied, as Create does
+            layers = self.root / FULL_COPY_DIRS[self.driver]
+            target = layers / layer_id
+            if parents:
+                shutil.copytree(layers / parents[0], target, symlinks=True)
+            else:
+                target.mkdir(parents=True)
         elif self.driver == "aufs":
             target = self.root / "aufs" / "diff" / layer_id
             target.mkdir(parents=True)
