@@ -17,7 +17,7 @@ from tools.engine import Dockerd, archive_root, available, build_scenario, captu
 pytestmark = pytest.mark.engine
 
 
-@pytest.fixture(scope="module", params=["overlay2", "vfs", "overlay", "fuse-overlayfs"])
+@pytest.fixture(scope="module", params=["overlay2", "vfs", "overlay", "fuse-overlayfs", "btrfs"])
 def engine_root(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Path, Path, dict[str, Any]]]:
@@ -70,7 +70,7 @@ def test_reclaim_apply_then_a_fresh_engine_sees_the_same_root(engine_root, run, 
     """Damage a copy as hosts get damaged, reclaim it, and start a real dockerd on it."""
     import subprocess
 
-    from tests.rootbuilder import rand_id, write
+    from tests.rootbuilder import FULL_COPY_DIRS, rand_id, write
 
     _, archive, expected = engine_root
     driver = expected["info"]["Driver"]
@@ -83,8 +83,8 @@ def test_reclaim_apply_then_a_fresh_engine_sees_the_same_root(engine_root, run, 
         check=True,
     )  # fmt: skip
     orphan = rand_id()
-    layer_dir = copy / driver / orphan if driver != "vfs" else copy / "vfs" / "dir" / orphan
-    junk = {"vfs": "junk", "overlay": "root/junk"}.get(driver, "diff/junk")
+    layer_dir = copy / FULL_COPY_DIRS.get(driver, driver) / orphan
+    junk = {"overlay": "root/junk"}.get(driver, "junk" if driver in FULL_COPY_DIRS else "diff/junk")
     write(layer_dir / junk, b"x" * 50000)
     write(copy / f"image/{driver}/layerdb/sha256/{rand_id()}-removing/cache-id", rand_id())
     write(copy / f"image/{driver}/layerdb/tmp/write-set-1/diff", "sha256:" + "0" * 64)

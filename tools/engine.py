@@ -193,6 +193,8 @@ class Dockerd:
             raise EngineError("daemon already started")
         for p in (self.workdir, self.root, self.exec_root, self.config_dir):
             p.mkdir(parents=True, exist_ok=True)
+        if self.driver == "btrfs":
+            self._btrfs_root()
         with contextlib.suppress(FileNotFoundError):
             self.sock.unlink()
         argv = [
@@ -238,6 +240,34 @@ class Dockerd:
                 self.stop()
                 raise EngineError(f"dockerd did not answer within {timeout}s:\n{self.log_tail()}")
             time.sleep(0.3)
+
+    def _btrfs_root(self) -> None:
+        """Put the data root on a btrfs filesystem, as the btrfs driver requires (``Init`` checks
+        the filesystem magic): a sparse image in workdir, loop-mounted on ``root``.
+
+        ``mount -o loop`` sets autoclear, so unmounting (:meth:`unmount_all`) also detaches the
+        loop device. A root that already holds files (a copy restored from an archive) is copied
+        onto the new filesystem first: its layers are then plain directories, not subvolumes,
+        which the driver reads as well.
+        """
+        if str(self.root) in _mountpoints():
+            return
+        image = self.workdir / "btrfs.img"
+        seed = self.workdir / "root.seed"
+        if any(self.root.iterdir()):
+            self.root.rename(seed)
+            self.root.mkdir()
+        for argv in (
+            ["truncate", "-s", "4G", str(image)],
+            ["mkfs.btrfs", "-q", "-f", str(image)],
+            ["mount", "-o", "loop", str(image), str(self.root)],
+        ):
+            r = subprocess.run(argv, capture_output=True)
+            if r.returncode != 0:
+                raise EngineError(f"{shlex.join(argv)}: {r.stderr.decode(errors='replace')}")
+        if seed.exists():
+            subprocess.run(["cp", "-a", f"{seed}/.", str(self.root)], check=True)
+            shutil.rmtree(seed)
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -9,8 +9,9 @@ For each driver: a fresh work directory, a private daemon, the base image and th
 data root taken while the daemon and the running container run (root.tar.xz), and a provenance
 note (PROVENANCE.md). Output: ``<out>/<driver>-<engine major.minor>/``.
 
-Needs root, dockerd (docker.io) and busybox-static; docker-registry (Debian package) is optional
-and adds a push/pull round trip so that a digest reference exists.
+Needs root, dockerd (docker.io) and busybox-static; fuse-overlayfs and btrfs-progs for those
+drivers; docker-registry (Debian package) is optional and adds a push/pull round trip so that a
+digest reference exists.
 """
 
 from __future__ import annotations
@@ -89,6 +90,15 @@ def write_provenance(
         f"OS: {info.get('OperatingSystem')}",
         f"- data root when made: `{info.get('DockerRootDir')}` (absolute paths inside "
         "config.v2.json, GraphDriver data and volume mountpoints refer to it)",
+        *(
+            [
+                "- the data root was a btrfs filesystem of its own (a sparse 4 GiB image made with "
+                "`truncate` and `mkfs.btrfs`, loop-mounted on it; `tools.engine.Dockerd`): every "
+                "layer was a subvolume, which the archive holds as a plain directory"
+            ]
+            if driver == "btrfs"
+            else []
+        ),
         f"- made: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')} (UTC); the scenario and "
         f"capture took {elapsed:.0f} s",
         "",
@@ -214,7 +224,7 @@ def make_one(driver: str, out: Path, workbase: Path, keep: bool) -> dict[str, An
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "sample_roots")
-    ap.add_argument("--drivers", default="overlay2,vfs,overlay,fuse-overlayfs")
+    ap.add_argument("--drivers", default="overlay2,vfs,overlay,fuse-overlayfs,btrfs")
     ap.add_argument(
         "--workdir",
         type=Path,
