@@ -14,17 +14,13 @@ from storagekit.dockerroot import DockerRoot
 from storagekit.driver import Whiteout
 from storagekit.errors import UnsafePathError
 from storagekit.model import Findings
-from storagekit.registry import driver_classes
 from storagekit.source import Entry, FileType
 from storagekit.sources.dirsource import DirSource
+from tests.drivers.common import clean_chain, diff_and_size
 from tests.rootbuilder import rand_id, simple_root, write
 
 SUBVOLUMES = "btrfs/subvolumes"
 A = "a" * 64
-
-
-def test_registered_under_dockers_own_name():
-    assert driver_classes()["btrfs"] is BtrfsDriver
 
 
 def test_layout(tmp_path):
@@ -60,23 +56,10 @@ def test_not_detected_without_subvolumes(tmp_path):
 
 
 def test_clean_root(tmp_path, run):
-    b, image, cid = simple_root(tmp_path, "btrfs")
-    mount = b.built.containers[cid]
-    base, top = b.built.images[image]
-    r = run("-r", str(tmp_path), "audit", "--format", "json")
-    assert (r.code, r.err) == (0, "")
-    report = r.json()
-    assert report["findings"] == []
-    assert report["drivers"] == ["btrfs"]
-    assert report["orphans"] == []
-    chain = run("-r", str(tmp_path), "chain", "c1", "--format", "json").json()
-    assert [(x["role"], x["path"]) for x in chain["layers"]] == [
-        ("rw", f"{SUBVOLUMES}/{mount}"),
-        ("init", f"{SUBVOLUMES}/{mount}-init"),
-        ("image", f"{SUBVOLUMES}/{top}"),
-        ("image", f"{SUBVOLUMES}/{base}"),
-    ]
-    assert chain["driver_parents_agree"] is None
+    ids, chain = clean_chain(run, tmp_path, "btrfs")
+    mount = ids[0]
+    assert [x["path"] for x in chain["layers"]] == [f"{SUBVOLUMES}/{i}" for i in ids]
+    assert chain["driver_parents_agree"] is None  # btrfs keeps no parent record
     ls = run("-r", str(tmp_path), "ls", "c1", "/", "--format", "json").json()
     assert [(x["path"], x["layer"]) for x in ls] == [
         ("/.dockerenv", mount),
@@ -97,14 +80,8 @@ def test_deletions_are_absences_and_diff_is_naive(tmp_path, run):
     os.mkdir(tmp_path / SUBVOLUMES / top)
     ls = run("-r", str(tmp_path), "ls", "c1", "/", "--format", "json").json()
     assert [x["path"] for x in ls] == ["/.dockerenv", "/.wh.f1", "/f1", "/written"]
-    r = run("-r", str(tmp_path), "diff", "c1", "--format", "json")
-    assert [(x["kind"], x["path"]) for x in r.json()] == [
-        ("A", "/.wh.f1"),
-        ("A", "/written"),
-        ("D", "/f0"),
-    ]
-    [c] = run("-r", str(tmp_path), "containers", "--format", "json").json()
-    assert c["size_rw"] == 8  # ChangesSize: /written; the empty /.wh.f1 adds nothing
+    # size_rw is ChangesSize: /written; the empty /.wh.f1 adds nothing
+    assert diff_and_size(run, tmp_path) == ([("A", "/.wh.f1"), ("A", "/written"), ("D", "/f0")], 8)
 
 
 def test_orphan_subvolume(tmp_path):

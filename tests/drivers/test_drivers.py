@@ -6,6 +6,8 @@ import os
 
 import pytest
 from storagekit.drivers.aufs import AufsDriver
+from storagekit.drivers.btrfs import BtrfsDriver
+from storagekit.drivers.fuseoverlayfs import FuseOverlayfsDriver
 from storagekit.drivers.overlay2 import Overlay2Driver
 from storagekit.drivers.vfs import VfsDriver
 
@@ -13,8 +15,9 @@ from storagekit.driver import Whiteout
 from storagekit.errors import UnsafePathError
 from storagekit.model import Findings
 from storagekit.registry import driver_classes
-from storagekit.source import Entry, FileType
+from storagekit.source import FileType
 from storagekit.sources.dirsource import DirSource
+from tests.drivers.common import entry
 from tests.rootbuilder import write
 
 A = "a" * 64
@@ -24,15 +27,13 @@ LINK_A = "A" * 26
 LINK_B = "B" * 26
 
 
-def entry(name: str, kind: FileType = FileType.FILE, rdev=None) -> Entry:
-    return Entry(name, kind, 0o644, 0, 0, 0, 0, rdev=rdev)
-
-
 def test_builtin_drivers_come_from_the_entry_point_group():
     classes = driver_classes()
     assert classes["overlay2"] is Overlay2Driver
     assert classes["aufs"] is AufsDriver
     assert classes["vfs"] is VfsDriver
+    assert classes["fuse-overlayfs"] is FuseOverlayfsDriver
+    assert classes["btrfs"] is BtrfsDriver
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from storagekit.drivers.overlay2 import Overlay2Driver
 
 from storagekit.driver import Whiteout
 from storagekit.errors import UnsafePathError
-from storagekit.model import Finding, Findings
-from storagekit.registry import driver_classes
-from storagekit.source import Entry, FileType
+from storagekit.model import Findings
+from storagekit.source import FileType
 from storagekit.sources.dirsource import DirSource
+from tests.drivers.common import clean_chain, diff_and_size, entry
 from tests.rootbuilder import simple_root, write
 
 ROOT = "fuse-overlayfs"
@@ -21,10 +21,9 @@ A = "a" * 64
 B = "b" * 64
 LINK_A = "A" * 26
 LINK_B = "B" * 26
-
-
-def entry(name: str, kind: FileType = FileType.FILE, rdev=None) -> Entry:
-    return Entry(name, kind, 0o644, 0, 0, 0, 0, rdev=rdev)
+NO_DIR = "resolves to no layer directory"
+NOT_LINK = "lower entry is not an l/<LINKID> link"
+OUTSIDE = "short link points outside its layers"
 
 
 @pytest.fixture
@@ -40,23 +39,18 @@ def fuse(tmp_path):
     return FuseOverlayfsDriver(DirSource(tmp_path), findings), findings, tmp_path
 
 
-def test_registered_under_dockers_own_name():
-    assert driver_classes()["fuse-overlayfs"] is FuseOverlayfsDriver
-
-
 def test_layout_and_parent_records(fuse):
     drv, findings, _ = fuse
-    assert FuseOverlayfsDriver.detect(drv.source)
-    assert not Overlay2Driver.detect(drv.source)  # same layout, another directory
-    assert drv.layer_ids() == [A, B]
-    assert drv.layer_path(B) == f"{ROOT}/{B}/diff"
-    assert drv.parent_ids(A) == []
-    assert drv.parent_ids(B) == [A]
-    assert (drv.full_copy, drv.naive_diff) == (False, True)
-    assert list(findings) == []
     with pytest.raises(UnsafePathError):
         drv.layer_path("../overlay2")
-    assert drv.has_layer("l") is False
+    assert drv.has_layer("l") is False  # the short links' directory is no layer
+    # overlay2's layout in another directory
+    detected = (FuseOverlayfsDriver.detect(drv.source), Overlay2Driver.detect(drv.source))
+    assert detected == (True, False)
+    assert (drv.layer_ids(), drv.layer_path(B)) == ([A, B], f"{ROOT}/{B}/diff")
+    assert [drv.parent_ids(A), drv.parent_ids(B)] == [[], [A]]
+    assert (drv.full_copy, drv.naive_diff) == (False, True)
+    assert list(findings) == []
 
 
 def test_whiteouts_of_both_conventions(fuse):
@@ -84,33 +78,13 @@ def test_hostile_lower_entries_are_findings_in_its_own_words(fuse):
     write(root / ROOT / B / "lower", f"l/{'Z' * 26}:../../overlay2/x")
     os.symlink("../../../etc", root / ROOT / "l" / ("C" * 26))
     write(root / ROOT / A / "lower", f"l/{'C' * 26}")
-    assert drv.parent_ids(B) == []
-    assert drv.parent_ids(A) == []
-    assert list(findings) == [
-        Finding(
-            "broken-lower",
-            "error",
-            f"{ROOT}/{B}/lower",
-            f"fuse-overlayfs lower entry l/{'Z' * 26} resolves to no layer directory",
-        ),
-        Finding(
-            "unsafe-lower",
-            "error",
-            f"{ROOT}/{B}/lower",
-            "fuse-overlayfs lower entry is not an l/<LINKID> link: '../../overlay2/x'",
-        ),
-        Finding(
-            "bad-link",
-            "error",
-            f"{ROOT}/l/{'C' * 26}",
-            "fuse-overlayfs short link points outside its layers: '../../../etc'",
-        ),
-        Finding(
-            "broken-lower",
-            "error",
-            f"{ROOT}/{A}/lower",
-            f"fuse-overlayfs lower entry l/{'C' * 26} resolves to no layer directory",
-        ),
+    assert (drv.parent_ids(B), drv.parent_ids(A)) == ([], [])
+    assert {f.severity for f in findings} == {"error"}
+    assert [(f.code, f.path, f.message) for f in findings] == [
+        ("broken-lower", f"{ROOT}/{B}/lower", f"{ROOT} lower entry l/{'Z' * 26} {NO_DIR}"),
+        ("unsafe-lower", f"{ROOT}/{B}/lower", f"{ROOT} {NOT_LINK}: '../../overlay2/x'"),
+        ("bad-link", f"{ROOT}/l/{'C' * 26}", f"{ROOT} {OUTSIDE}: '../../../etc'"),
+        ("broken-lower", f"{ROOT}/{A}/lower", f"{ROOT} lower entry l/{'C' * 26} {NO_DIR}"),
     ]
 
 
@@ -118,23 +92,9 @@ def test_hostile_lower_entries_are_findings_in_its_own_words(fuse):
 
 
 def test_clean_root(tmp_path, run):
-    b, image, cid = simple_root(tmp_path, ROOT)
-    mount = b.built.containers[cid]
-    base, top = b.built.images[image]
-    r = run("-r", str(tmp_path), "audit", "--format", "json")
-    assert (r.code, r.err) == (0, "")
-    report = r.json()
-    assert report["findings"] == []
-    assert report["drivers"] == [ROOT]
-    assert report["orphans"] == []
-    chain = run("-r", str(tmp_path), "chain", "c1", "--format", "json").json()
-    assert [(x["role"], x["path"]) for x in chain["layers"]] == [
-        ("rw", f"{ROOT}/{mount}/diff"),
-        ("init", f"{ROOT}/{mount}-init/diff"),
-        ("image", f"{ROOT}/{top}/diff"),
-        ("image", f"{ROOT}/{base}/diff"),
-    ]
-    assert chain["driver_parents_agree"] is True
+    ids, chain = clean_chain(run, tmp_path, ROOT)
+    assert [x["path"] for x in chain["layers"]] == [f"{ROOT}/{i}/diff" for i in ids]
+    assert chain["driver_parents_agree"] is True  # the lower files name the same layers
 
 
 def test_aufs_format_image_layer_hides_and_lists_deleted(tmp_path, run):
@@ -170,11 +130,5 @@ def test_diff_and_size_rw_are_naive(tmp_path, run):
     os.utime(upper / "f0", ns=(st.st_atime_ns, st.st_mtime_ns))
     write(upper / ".wh.f1", "")  # deleted, the way an unprivileged fuse-overlayfs does it
     write(upper / "v" / ".wh..wh..opq", "")  # a new, opaque volume mount point
-    r = run("-r", str(tmp_path), "diff", "c1", "--format", "json")
-    assert [(x["kind"], x["path"]) for x in r.json()] == [
-        ("A", "/v"),
-        ("A", "/written"),
-        ("D", "/f1"),
-    ]
-    [c] = run("-r", str(tmp_path), "containers", "--format", "json").json()
-    assert c["size_rw"] == 8  # /written alone; overlay2 would count the copied-up f0 too
+    # size_rw: /written alone; overlay2 would count the copied-up f0 too
+    assert diff_and_size(run, tmp_path) == ([("A", "/v"), ("A", "/written"), ("D", "/f1")], 8)

@@ -15,6 +15,7 @@ from storagekit.model import Finding, Findings
 from storagekit.registry import driver_classes
 from storagekit.source import Entry, FileType
 from storagekit.sources.dirsource import DirSource
+from tests.drivers.common import clean_chain
 from tests.rootbuilder import rand_id, simple_root, write
 
 BASE = "a" * 64
@@ -151,22 +152,12 @@ def test_missing_lower_id(overlay):
 
 
 def test_clean_root(tmp_path, run):
-    b, image, cid = simple_root(tmp_path, "overlay")
-    mount = b.built.containers[cid]
-    base, top = b.built.images[image]
-    r = run("-r", str(tmp_path), "audit", "--format", "json")
-    assert (r.code, r.err) == (0, "")
-    report = r.json()
-    assert report["findings"] == []
-    assert report["drivers"] == ["overlay"]
-    [c] = report["containers"]
-    assert c["layer_dirs"] == [mount, f"{mount}-init", top, base]
-    chain = run("-r", str(tmp_path), "chain", "c1", "--format", "json").json()
-    assert [(x["role"], x["path"], x["present"]) for x in chain["layers"]] == [
-        ("rw", f"overlay/{mount}/upper", True),
-        ("init", f"overlay/{mount}-init/upper", True),
-        ("image", f"overlay/{top}/root", True),
-        ("image", f"overlay/{base}/root", True),
+    (mount, init, top, base), chain = clean_chain(run, tmp_path, "overlay")
+    assert [x["path"] for x in chain["layers"]] == [
+        f"overlay/{mount}/upper",
+        f"overlay/{init}/upper",
+        f"overlay/{top}/root",
+        f"overlay/{base}/root",
     ]
     assert chain["driver_parents_agree"] is True
 
