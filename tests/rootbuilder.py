@@ -79,13 +79,9 @@ class RootBuilder:
             target = base / "diff"
         elif self.driver == "overlay":
             target = self._overlay_dir(layer_id, parents)
-        elif self.driver in FULL_COPY_DIRS:  # the parent's tree copied, as Create does
-            layers = self.root / FULL_COPY_DIRS[self.driver]
-            target = layers / layer_id
-            if parents:
-                shutil.copytree(layers / parents[0], target, symlinks=True)
-            else:
-                target.mkdir(parents=True)
+        elif self.driver in FULL_COPY_DIRS:  # own files only: see snapshot_chain
+            target = self.root / FULL_COPY_DIRS[self.driver] / layer_id
+            target.mkdir(parents=True)
         elif self.driver == "aufs":
             target = self.root / "aufs" / "diff" / layer_id
             target.mkdir(parents=True)
@@ -117,6 +113,15 @@ class RootBuilder:
         else:
             shutil.copytree(parent / "root", base / "root", symlinks=True, copy_function=os.link)
         return base / "root"
+
+    def snapshot_chain(self, layer_ids: list[str]) -> None:
+        """Make full-copy layers (base first) whole trees, as ``Create`` copies each parent.
+
+        Not done for every layer built: a deep chain would copy quadratically many files.
+        """
+        layers = self.root / FULL_COPY_DIRS[self.driver]
+        for lower, upper in zip(layer_ids, layer_ids[1:], strict=False):
+            shutil.copytree(layers / lower, layers / upper, symlinks=True, dirs_exist_ok=True)
 
     # layer store ----------------------------------------------------------------------------
 
