@@ -21,6 +21,22 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 FULL_COPY_DIRS = {"vfs": "vfs/dir", "btrfs": "btrfs/subvolumes"}
 
 
+def state(
+    running: bool, *, pid: int, exit_code: int, started: str, finished: str, **more: object
+) -> dict[str, object]:
+    """A container's ``State`` with the fields every engine since 1.9 writes, plus ``more``."""
+    return {
+        "Running": running,
+        "Paused": False,
+        "Restarting": False,
+        **more,
+        "Pid": pid,
+        "ExitCode": exit_code,
+        "StartedAt": started,
+        "FinishedAt": finished,
+    }
+
+
 def rand_id() -> str:
     return secrets.token_hex(32)
 
@@ -213,16 +229,14 @@ class RootBuilder:
             "Args": ["-c", "true"],
             "Config": {"Image": "img:1", "Labels": {"a": "b"}},
             "Image": image_id,
-            "State": {
-                "Running": running,
-                "Paused": False,
-                "Restarting": False,
-                "Dead": False,
-                "Pid": 42 if running else 0,
-                "ExitCode": 0 if running else 3,
-                "StartedAt": "2026-11-28T01:00:02Z" if started else ZERO_TIME,
-                "FinishedAt": ZERO_TIME if running or not started else "2026-11-28T01:00:03Z",
-            },
+            "State": state(
+                running,
+                pid=42 if running else 0,
+                exit_code=0 if running else 3,
+                started="2026-11-28T01:00:02Z" if started else ZERO_TIME,
+                finished=ZERO_TIME if running or not started else "2026-11-28T01:00:03Z",
+                Dead=False,
+            ),
             "Driver": self.driver,
             "MountPoints": {},
         }

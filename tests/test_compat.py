@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 
-from tests.rootbuilder import RootBuilder, diff_id, simple_root, write
+from tests.rootbuilder import RootBuilder, diff_id, simple_root, state, write
 
 
 def audit(run, root):
@@ -112,17 +112,15 @@ def test_container_migrated_from_docker_before_1_10(tmp_path, run):
         # A Docker 1.9 config.json: no Dead, no Health, ExecDriver, Volumes/VolumesRW, and
         # MountPoints without Type (moby v1.9.1:daemon/container.go, daemon/volumes.go).
         old = {
-            "State": {
-                "Running": with_init,
-                "Paused": False,
-                "Restarting": False,
-                "OOMKilled": False,
-                "Pid": 4242 if with_init else 0,
-                "ExitCode": 0 if with_init else 137,
-                "Error": "",
-                "StartedAt": "2016-02-13T16:45:05.785658+01:00",
-                "FinishedAt": "0001-01-01T00:00:00Z" if with_init else "2016-02-13T17:00:00Z",
-            },
+            "State": state(
+                with_init,
+                pid=4242 if with_init else 0,
+                exit_code=0 if with_init else 137,
+                started="2016-02-13T16:45:05.785658+01:00",
+                finished="0001-01-01T00:00:00Z" if with_init else "2016-02-13T17:00:00Z",
+                OOMKilled=False,
+                Error="",
+            ),
             "ID": cid,
             "Created": "2016-02-13T15:45:05.629904159Z",
             "Path": "sh",
@@ -228,18 +226,16 @@ def test_root_of_docker_before_1_10(tmp_path, run):
         if running:  # a copy taken while it ran: the union is visible in mnt/
             write(tmp_path / "aufs" / "mnt" / c / "etc" / "hostname", "de44dd97\n")
         config = {
-            "State": {
-                "Running": running,
-                "Paused": False,
-                "Restarting": False,
-                "OOMKilled": False,
-                "Dead": False,
-                "Pid": 1234 if running else 0,
-                "ExitCode": 0 if running else 130,
-                "Error": "",
-                "StartedAt": "2018-12-27T10:53:17.409426Z",
-                "FinishedAt": "0001-01-01T00:00:00Z" if running else "2018-12-27T11:00:00Z",
-            },
+            "State": state(
+                running,
+                pid=1234 if running else 0,
+                exit_code=0 if running else 130,
+                started="2018-12-27T10:53:17.409426Z",
+                finished="0001-01-01T00:00:00Z" if running else "2018-12-27T11:00:00Z",
+                OOMKilled=False,
+                Dead=False,
+                Error="",
+            ),
             "ID": c,
             "Created": "2018-12-27T10:53:17.096746609Z",
             "Path": "sh",

@@ -11,10 +11,8 @@ from storagekit.source import Source
 from storagekit.sources.dirsource import DirSource
 
 
-def test_device_nodes_are_never_opened(tmp_path, monkeypatch):
-    os.mknod(tmp_path / "cache-id", 0o600 | 0o020000, os.makedev(1, 3))  # char 1:3
-    (tmp_path / "diff").write_text("sha256:x")
-    source = DirSource(tmp_path)
+def spy_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths ``os.open`` is given from now on, in order."""
     opened: list[str] = []
     real_open = os.open
 
@@ -23,6 +21,14 @@ def test_device_nodes_are_never_opened(tmp_path, monkeypatch):
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", spy)
+    return opened
+
+
+def test_device_nodes_are_never_opened(tmp_path, monkeypatch):
+    os.mknod(tmp_path / "cache-id", 0o600 | 0o020000, os.makedev(1, 3))  # char 1:3
+    (tmp_path / "diff").write_text("sha256:x")
+    source = DirSource(tmp_path)
+    opened = spy_opens(monkeypatch)
     with pytest.raises(SourceError, match="not a regular file"):
         source.read_bytes("cache-id")
     with pytest.raises(SourceError, match="not a regular file"):
@@ -65,14 +71,7 @@ def test_files_below_scanned_directories_are_read_in_one_call(tmp_path, monkeypa
     os.symlink(outside, tmp_path / "containers" / "linked")
     source = DirSource(tmp_path)
     assert source.subdirs("containers") == (["real"], ["linked"])
-    opened: list[str] = []
-    real_open = os.open
-
-    def spy(path, flags, *args, **kwargs):
-        opened.append(os.fsdecode(path))
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", spy)
+    opened = spy_opens(monkeypatch)
     assert source.read_bytes("containers/real/config.v2.json") == b"{}"
     assert opened == ["containers/real/config.v2.json"]  # no descriptor of containers/real
     # A link is no scanned directory: it is walked component by component and refused.
