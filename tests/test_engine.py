@@ -21,10 +21,10 @@ pytestmark = pytest.mark.engine
 def engine_root(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Path, Path, dict[str, Any]]]:
-    if not available():
+    if not available(request.param):
         if os.environ.get("STORAGEKIT_REQUIRE_ENGINE"):
             pytest.fail("a real dockerd is required here (STORAGEKIT_REQUIRE_ENGINE is set)")
-        pytest.skip("needs root, dockerd and busybox-static")
+        pytest.skip(f"needs root, dockerd, busybox-static and what {request.param} needs")
     work = tmp_path_factory.mktemp(f"engine-{request.param}")
     with Dockerd(work / "d", driver=request.param) as d:
         build_scenario(d, small=True)

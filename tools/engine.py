@@ -91,12 +91,21 @@ class EngineError(RuntimeError):
     """The private daemon could not be started or a docker command failed."""
 
 
-def available() -> bool:
-    """True when a real engine can be driven here: dockerd and docker on PATH, we are root, and
-    busybox (busybox-static, for the base image) is installed."""
+#: What a storage driver needs besides dockerd (Debian packages fuse-overlayfs, btrfs-progs).
+DRIVER_TOOLS = {"fuse-overlayfs": ("fuse-overlayfs",), "btrfs": ("mkfs.btrfs",)}
+
+
+def available(driver: str = "overlay2") -> bool:
+    """True when a real engine can be driven here with ``driver``: dockerd and docker on PATH,
+    we are root, busybox (busybox-static, for the base image) is installed, and so are the
+    driver's own tools (:data:`DRIVER_TOOLS`)."""
     has_busybox = any(Path(p).is_file() for p in ("/bin/busybox", "/usr/bin/busybox"))
     return bool(
-        shutil.which("dockerd") and shutil.which("docker") and os.geteuid() == 0 and has_busybox
+        shutil.which("dockerd")
+        and shutil.which("docker")
+        and os.geteuid() == 0
+        and has_busybox
+        and all(shutil.which(tool) for tool in DRIVER_TOOLS.get(driver, ()))
     )
 
 

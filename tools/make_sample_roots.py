@@ -234,12 +234,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--keep", action="store_true", help="keep the work directories")
     args = ap.parse_args(argv)
-    if not available():
-        print("needs root, dockerd and docker on PATH", file=sys.stderr)
+    drivers = [x for x in args.drivers.split(",") if x]
+    missing = [d for d in drivers if not available(d)]
+    if missing:
+        print(
+            f"needs root, dockerd and docker on PATH, busybox-static, and the tools of "
+            f"{', '.join(missing)}",
+            file=sys.stderr,
+        )
         return 2
     t0 = time.monotonic()
     results = []
-    for driver in [x for x in args.drivers.split(",") if x]:
+    for driver in drivers:
         try:
             results.append(
                 make_one(driver, args.out.absolute(), args.workdir.absolute(), args.keep)
