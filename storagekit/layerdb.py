@@ -19,17 +19,12 @@ References: moby ``daemon/internal/layer/filestore.go``, ``layer_store.go`` (``l
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from storagekit.artefacts import MetadataDir
 from storagekit.errors import SourceError
 from storagekit.ids import DRIVER_ID, chain_id, is_digest, is_hex64, is_safe_component
 from storagekit.model import Findings, Layer, RWLayer
 from storagekit.parallel import pmap
 from storagekit.source import Source
-
-T = TypeVar("T")
 
 
 def _skippable(name: str) -> bool:
@@ -126,35 +121,21 @@ def _entries(source: Source, base: str, findings: Findings, what: str) -> list[s
     return result
 
 
-def _read_each(
-    source: Source,
-    base: str,
-    findings: Findings,
-    what: str,
-    read: Callable[[str], T],
-    label: str,
-) -> list[T]:
-    """Read every object directory below ``base`` with ``read``, on every core."""
-    names = _entries(source, base, findings, what)
-    return pmap(read, names, source=source, findings=findings, label=label)
+def layer_names(source: Source, driver: str, findings: Findings) -> list[str]:
+    """The chain IDs (bare hex) of ``layerdb/sha256``; other names become findings."""
+    return _entries(source, f"image/{driver}/layerdb/sha256", findings, "layer")
 
 
 def read_layers(source: Source, driver: str, findings: Findings) -> dict[str, Layer]:
     """Every layer of ``image/<driver>/layerdb/sha256``, by chain ID (read on every core)."""
-    layers = _read_each(
-        source,
-        f"image/{driver}/layerdb/sha256",
-        findings,
-        "layer",
+    layers = pmap(
         lambda hexid: read_layer(source, driver, hexid, findings),
-        "reading layers",
+        layer_names(source, driver, findings),
+        source=source,
+        findings=findings,
+        label="reading layers",
     )
     return {layer.chain_id: layer for layer in layers}
-
-
-def layer_names(source: Source, driver: str, findings: Findings) -> list[str]:
-    """The chain IDs (bare hex) of ``layerdb/sha256``; other names become findings."""
-    return _entries(source, f"image/{driver}/layerdb/sha256", findings, "layer")
 
 
 def read_mount(source: Source, driver: str, cid: str, findings: Findings) -> RWLayer:
@@ -173,12 +154,11 @@ def read_mount(source: Source, driver: str, cid: str, findings: Findings) -> RWL
 
 def read_mounts(source: Source, driver: str, findings: Findings) -> dict[str, RWLayer]:
     """Every container read-write layer of ``image/<driver>/layerdb/mounts``, by container ID."""
-    mounts = _read_each(
-        source,
-        f"image/{driver}/layerdb/mounts",
-        findings,
-        "container mount",
+    mounts = pmap(
         lambda cid: read_mount(source, driver, cid, findings),
-        "reading container layers",
+        _entries(source, f"image/{driver}/layerdb/mounts", findings, "container mount"),
+        source=source,
+        findings=findings,
+        label="reading container layers",
     )
     return {m.container_id: m for m in mounts}
