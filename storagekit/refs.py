@@ -7,7 +7,7 @@ A reference may be a full ID, a unique ID prefix (with or without ``sha256:``), 
 
 from __future__ import annotations
 
-from storagekit.dockerroot import DockerRoot
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import UnknownReferenceError
 from storagekit.ids import hex_of
 from storagekit.model import Container, Image

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from storagekit import parallel
-from storagekit.dockerroot import DockerRoot
-from storagekit.inventory import read_with_containers
+from storagekit.engines.docker.inventory import read_with_containers
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.sources.dirsource import DirSource
 from tests.rootbuilder import RootBuilder, diff_id, write
 

@@ -174,9 +174,9 @@ def test_ls_deleted_lists_exactly_what_was_deleted(name, sample, run):
 @pytest.mark.parametrize("name", ["overlay2-20.10", "overlay-20.10", "fuse-overlayfs-20.10"])
 def test_view_equals_the_captured_merged_mount(name, sample, run):
     """The root was copied while sk-running ran: its merged/ holds the kernel's view."""
-    from storagekit.dockerroot import DockerRoot
-    from storagekit.recover import preorder
-    from storagekit.views import container_view
+    from storagekit.engines.docker.root import DockerRoot
+    from storagekit.engines.docker.views import container_view
+    from storagekit.union.recover import preorder
 
     driver = driver_of(name)
     with DockerRoot.open(sample(name)) as root:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storagekit.dockerroot import DockerRoot
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import UnknownReferenceError
 from storagekit.refs import familiar, resolve
 from storagekit.sources.dirsource import DirSource

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from storagekit import forkstream, recover, render, unionout
-from storagekit.dockerroot import DockerRoot
+from storagekit.cli import render
+from storagekit.engines.docker.root import DockerRoot
+from storagekit.engines.docker.views import MountedView, container_view, image_view
 from storagekit.errors import StoragekitError
 from storagekit.parallel import WorkerError
 from storagekit.sources.dirsource import DirSource
-from storagekit.tarheader import header
-from storagekit.union import UnionView
-from storagekit.views import MountedView, container_view, image_view
+from storagekit.union import forkstream, recover
+from storagekit.union import stream as unionout
+from storagekit.union.tarheader import header
+from storagekit.union.view import UnionView
 from tests.conftest import NAMES
 from tests.rootbuilder import simple_root
 

@@ -74,7 +74,7 @@ def run_du(root: Path) -> tuple[float, int]:
 MEASURE = """
 import json, resource, sys, time
 from storagekit.analysis.diskusage import measure
-from storagekit.dockerroot import DockerRoot
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.sources.dirsource import DirSource
 root = DockerRoot(DirSource(sys.argv[1]))
 start = time.perf_counter()

@@ -12,7 +12,7 @@ commands:
 * ``storagekit -r ROOT containers --format json`` and ``storagekit -r ROOT images --format json``
   (the two that the requirement compares);
 * for information: ``containers --no-size``, ``layers``, ``audit`` (all ``--format json``), and
-  the bare cost of ``import storagekit.cli``.
+  the bare cost of ``import storagekit.cli.main``.
 
 Each storagekit figure is also given as a ratio ``storagekit seconds / docker-explorer seconds``:
 below 1 means storagekit is faster.
@@ -1118,8 +1118,8 @@ def benchmark(
             Row("storagekit layers", [storagekit, "-r", r, "layers", "--format", "json"], False),
             Row("storagekit audit", [storagekit, "-r", r, "audit", "--format", "json"], False),
             Row(
-                "python -c 'import storagekit.cli'",
-                [sys.executable, "-c", "import storagekit.cli"],
+                "python -c 'import storagekit.cli.main'",
+                [sys.executable, "-c", "import storagekit.cli.main"],
                 False,
             ),
         ]

@@ -1099,12 +1099,13 @@ def measure_root(
 
 
 def profile(root: Path, args: list[str], top: int = 18) -> str:
-    """cProfile of ``storagekit.cli.main(args)`` in this process, stdout to /dev/null.
+    """cProfile of ``storagekit.cli.main.main(args)`` in this process, stdout to /dev/null.
 
     The listing and the archive are normally spread over forked workers, which cProfile does
     not follow: here they run in this one process (the profile shows the whole work).
     """
-    from storagekit import cli, forkstream  # the venv's storagekit
+    from storagekit.cli import main as cli  # the venv's storagekit
+    from storagekit.union import forkstream
 
     prof = cProfile.Profile()
     least, forkstream.MIN_STEPS = forkstream.MIN_STEPS, sys.maxsize

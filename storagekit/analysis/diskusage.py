@@ -1,6 +1,6 @@
 """Bytes a Docker root really occupies on disk, per area, counted the way ``du`` counts them.
 
-Docker's own figures (``docker system df``, :mod:`storagekit.analysis.dockerdf`) are apparent
+Docker's own figures (``docker system df``, :mod:`storagekit.engines.docker.df`) are apparent
 sizes read from metadata: the layer store's ``size`` files and ``directory.Size`` of writable
 layers and volumes. They leave out what a host actually pays for: directory blocks, file system
 block rounding, sparse files, ``work/`` and ``merged/`` directories, logs, image configs and
@@ -43,7 +43,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from storagekit.dockerroot import DockerRoot
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import SourceError
 from storagekit.parallel import MIN_CHUNK, pmap, workers_for
 from storagekit.source import Entry, Source

@@ -67,16 +67,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from storagekit.analysis.chains import walk_parents
 from storagekit.analysis.diskusage import paths_usage
-from storagekit.analysis.dockerdf import volume_links
-from storagekit.analysis.usage import children_of
-from storagekit.containers import container_ids
-from storagekit.dockerroot import DockerRoot
 from storagekit.driver import StorageDriver
+from storagekit.engines.docker.chains import walk_parents
+from storagekit.engines.docker.containers import container_ids
+from storagekit.engines.docker.df import volume_links
+from storagekit.engines.docker.imagestore import ImageStore
+from storagekit.engines.docker.root import DockerRoot
+from storagekit.engines.docker.usage import children_of
 from storagekit.errors import SourceError, UnsafePathError
 from storagekit.ids import chain_ids, is_hex64
-from storagekit.imagestore import ImageStore
 from storagekit.model import Image, Layer, RWLayer
 from storagekit.source import Source
 

@@ -16,15 +16,15 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from storagekit.analysis.chains import walk_parents
-from storagekit.dockerroot import DockerRoot
 from storagekit.driver import StorageDriver, Whiteout
+from storagekit.engines.docker.chains import walk_parents
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import FormatError, SourceError, StoragekitError, UnsafePathError
 from storagekit.formats.tarsplit import Crc64, FileEntry, Segment, entries
 from storagekit.model import Layer
 from storagekit.progress import Progress
 from storagekit.source import CHUNK, Source, normpath
-from storagekit.union import LayerDir, UnionView
+from storagekit.union.view import LayerDir, UnionView
 
 Record = dict[str, Any]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from storagekit.analysis.changes import Change, Tree, changes, changes_size, directory_size
 from storagekit.source import FileType
 from storagekit.sources.memsource import MemorySource
+from storagekit.union.changes import Change, Tree, changes, changes_size, directory_size
 
 S = 1_000_000_000
 

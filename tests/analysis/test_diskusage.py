@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storagekit.analysis.diskusage import AREAS, measure, path_usage
-from storagekit.dockerroot import DockerRoot
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.source import Source
 from storagekit.sources.dirsource import DirSource
 from tests.conftest import NAMES

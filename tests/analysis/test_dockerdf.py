@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from storagekit.analysis.dockerdf import docker_df
-from storagekit.dockerroot import DockerRoot
+from storagekit.engines.docker.df import docker_df
+from storagekit.engines.docker.root import DockerRoot
 from tests.conftest import NAMES, expected_of
 from tests.rootbuilder import diff_id, simple_root
 

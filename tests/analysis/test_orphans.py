@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from storagekit.analysis.orphans import find_orphans, summarize
-from storagekit.dockerroot import DockerRoot
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.ids import chain_ids
 from tests.conftest import NAMES, driver_of, expected_of
 from tests.rootbuilder import RootBuilder, diff_id, rand_id, write

@@ -10,8 +10,8 @@ from storagekit.drivers.btrfs import BtrfsDriver
 from storagekit.drivers.vfs import VfsDriver
 
 from storagekit.analysis.orphans import find_orphans
-from storagekit.dockerroot import DockerRoot
 from storagekit.driver import Whiteout
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import UnsafePathError
 from storagekit.model import Findings
 from storagekit.source import Entry, FileType

@@ -9,8 +9,8 @@ import pytest
 from storagekit.drivers.overlay import OverlayDriver
 
 from storagekit.analysis.orphans import find_orphans
-from storagekit.dockerroot import DockerRoot
 from storagekit.driver import ParentRecord, Whiteout
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.model import Finding, Findings
 from storagekit.registry import driver_classes
 from storagekit.source import Entry, FileType

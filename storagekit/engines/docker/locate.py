@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import re
 
+from storagekit.engines.docker.imagestore import GraphDriverStore
 from storagekit.errors import NotADockerRootError, SourceError, StoragekitError
-from storagekit.imagestore import GraphDriverStore
 from storagekit.registry import driver_classes
 from storagekit.source import Source
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from storagekit.artefacts import as_dict, as_str, parse_json, read_json, read_small
+from storagekit.engines.docker.artefacts import as_dict, as_str, parse_json, read_json, read_small
 from storagekit.errors import SourceError
 from storagekit.ids import is_digest, is_hex64
 from storagekit.model import Findings, Image

@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeGuard
 
+from storagekit.cli.render import stream_json
 from storagekit.errors import SourceError, StoragekitError
-from storagekit.render import stream_json
 from storagekit.source import CHUNK, Entry, FileType, Source, Writer
-from storagekit.tarheader import header
 from storagekit.timefmt import from_ns
-from storagekit.union import UnionView
+from storagekit.union.tarheader import header
+from storagekit.union.view import UnionView
 
 _ZEROS = bytes(tarfile.BLOCKSIZE)
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -84,7 +84,7 @@ def entry_record(entry: Entry, layer: str | None = None, **extra: Any) -> dict[s
 
 
 def _union_dir(view: Source, top: str) -> TypeGuard[UnionView]:
-    """Whether ``top`` is a directory of a union view (:mod:`storagekit.unionout`'s to write)."""
+    """Whether ``top`` is a directory of a union view (:mod:`.stream`'s to write)."""
     return isinstance(view, UnionView) and view.stat(top).is_dir
 
 
@@ -93,11 +93,11 @@ def list_json(
 ) -> None:
     """Write :func:`list_view`'s records as one JSON array, streamed (memory stays flat).
 
-    A directory of a union view takes the faster path of :mod:`storagekit.unionout`, which
+    A directory of a union view takes the faster path of :mod:`storagekit.union.stream`, which
     writes the same bytes.
     """
     if _union_dir(view, top):
-        from storagekit.unionout import list_json as list_union_json  # it imports us
+        from storagekit.union.stream import list_json as list_union_json  # it imports us
 
         list_union_json(view, top, recursive, deleted, write)
         return
@@ -305,12 +305,12 @@ def extract_tar(
 ) -> Extraction:
     """Write the view (or its subtree ``top``) as a PAX tar, as ``docker export`` would.
 
-    Headers are written straight to the stream (:func:`storagekit.tarheader.header`): no
+    Headers are written straight to the stream (:func:`storagekit.union.tarheader.header`): no
     member list is kept, so memory does not grow with the tree. A directory of a union view
-    takes the faster path of :mod:`storagekit.unionout`, which writes the same bytes.
+    takes the faster path of :mod:`storagekit.union.stream`, which writes the same bytes.
     """
     if _union_dir(view, top):
-        from storagekit.unionout import extract_tar as extract_union_tar  # it imports us
+        from storagekit.union.stream import extract_tar as extract_union_tar  # it imports us
 
         return extract_union_tar(view, top, out, manifest)
     result = Extraction()

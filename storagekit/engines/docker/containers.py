@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from storagekit.artefacts import as_dict, as_int, as_str, read_json
+from storagekit.engines.docker.artefacts import as_dict, as_int, as_str, read_json
+from storagekit.engines.docker.locate import is_pre_cas_root
 from storagekit.errors import SourceError
 from storagekit.ids import is_hex64
-from storagekit.locate import is_pre_cas_root
 from storagekit.model import Container, Findings, MountPoint
 from storagekit.parallel import pmap
 from storagekit.source import Source
@@ -87,7 +87,7 @@ def read_container(
 ) -> Container | None:
     """Read one container directory; ``None`` (and a finding) if its config is unusable.
 
-    ``pre_cas``: the root was last run by Docker <= 1.9 (:func:`storagekit.locate.
+    ``pre_cas``: the root was last run by Docker <= 1.9 (:func:`storagekit.engines.docker.locate.
     is_pre_cas_root`), whose containers have only ``config.json``. That file has the fields
     read here under the same names (*moby v1.9.1:daemon/container.go*; 1.10's migration copied
     it into ``config.v2.json`` changing only ``Image``, *migrate/v1/migratev1.go*), except that

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storagekit.artefacts import as_dict, as_str, read_json
+from storagekit.engines.docker.artefacts import as_dict, as_str, read_json
 from storagekit.errors import FormatError, SourceError
 from storagekit.ids import is_safe_component
 from storagekit.model import Findings, Volume

@@ -1,12 +1,12 @@
 """``ls`` JSON and ``extract --tar`` of a union view at the speed of the directory scans.
 
-The generic paths (:mod:`storagekit.recover`) build an :class:`~storagekit.source.Entry` and a
+The generic paths (:mod:`storagekit.union.recover`) build an :class:`~storagekit.source.Entry` and a
 record dict per file; for a container of hundreds of thousands of files that costs more than the
 ``lstat`` calls behind it. These write the same bytes straight from the merged rows
 (:meth:`UnionView.merge`): JSON records by string formatting (strings escaped by the ``json``
-module's own encoder), tar members with :func:`storagekit.tarheader.header` and contents copied
+module's own encoder), tar members with :func:`.tarheader.header` and contents copied
 from the layer that provides each file. The output is split into steps — the top directories,
-then each subtree below :data:`SPLIT_DEPTH` — that :func:`storagekit.forkstream.stream` spreads
+then each subtree below :data:`SPLIT_DEPTH` — that :func:`.forkstream.stream` spreads
 over the cores and writes in order.
 """
 
@@ -18,14 +18,14 @@ from functools import partial
 from json.encoder import encode_basestring
 from typing import IO, Any
 
-from storagekit import forkstream
+from storagekit.cli.render import escape_surrogates
 from storagekit.entry import R_INODE
-from storagekit.recover import TAR_TYPES, Extraction, entry_record, manifest_line, tar_data
-from storagekit.render import escape_surrogates
 from storagekit.source import Entry, FileType, Row
-from storagekit.tarheader import header
 from storagekit.timefmt import from_ns
-from storagekit.union import Merged, UnionView
+from storagekit.union import forkstream
+from storagekit.union.recover import TAR_TYPES, Extraction, entry_record, manifest_line, tar_data
+from storagekit.union.tarheader import header
+from storagekit.union.view import Merged, UnionView
 
 #: Subtrees this deep (``usr/lib/<pkg>``) are the units of work given to other processes,
 #: and so is every subdirectory of a directory with at least ``FAN_OUT`` of them: each

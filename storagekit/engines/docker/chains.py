@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from storagekit.dockerroot import DockerRoot
 from storagekit.driver import StorageDriver
+from storagekit.engines.docker.imagestore import ImageStore
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import UnsafePathError
 from storagekit.ids import chain_ids
-from storagekit.imagestore import ImageStore
 from storagekit.model import Container, Image, Layer, Stack, StackLayer
 
 #: Docker refuses to create chains deeper than this (``layer_store.go`` ``maxLayerDepth``).

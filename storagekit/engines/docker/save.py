@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from storagekit.analysis.verify import layer_tar
-from storagekit.dockerroot import DockerRoot
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.ids import chain_ids, hex_of
 from storagekit.model import Image
 

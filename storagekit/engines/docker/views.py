@@ -1,12 +1,12 @@
 """Union views of containers and images, and the container's changes (``docker diff``).
 
 A container's filesystem is its read-write layer over its init layer over its image's layers —
-the directories Docker mounts (:func:`~storagekit.analysis.chains.container_layer_dirs`). An
+the directories Docker mounts (:func:`~storagekit.engines.docker.chains.container_layer_dirs`). An
 image's is its layers. Of such a stack the driver picks the levels its mount really layers
 (:meth:`~storagekit.driver.StorageDriver.union_branches`: all of them but for legacy overlay,
 whose layers hold more than their changes). ``docker diff`` compares the container's view with
 the same stack without the read-write layer (init changes are never reported), or, for aufs,
-walks the read-write branch (:func:`~storagekit.analysis.changes.aufs_changes`).
+walks the read-write branch (:func:`~storagekit.union.changes.aufs_changes`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from storagekit.analysis.chains import container_layer_dirs, image_stack
-from storagekit.analysis.changes import Change, Tree, aufs_changes, changes
-from storagekit.dockerroot import DockerRoot
 from storagekit.driver import StorageDriver
+from storagekit.engines.docker.chains import container_layer_dirs, image_stack
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import SourceError, UnsafePathError
 from storagekit.ids import is_safe_component
 from storagekit.model import Container, Image
 from storagekit.source import Entry, Source, join, normpath
-from storagekit.union import LayerDir, UnionView
+from storagekit.union.changes import Change, Tree, aufs_changes, changes
+from storagekit.union.view import LayerDir, UnionView
 
 
 def _layer_dirs(

@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections import Counter
 from functools import cached_property
 
-from storagekit.containers import read_containers
 from storagekit.driver import StorageDriver
+from storagekit.engines.docker.containers import read_containers
+from storagekit.engines.docker.imagestore import GraphDriverStore, ImageStore
+from storagekit.engines.docker.locate import find_root, is_legacy_graph, is_pre_cas_root
+from storagekit.engines.docker.volumes import read_volumes
 from storagekit.errors import SourceError
-from storagekit.imagestore import GraphDriverStore, ImageStore
-from storagekit.locate import find_root, is_legacy_graph, is_pre_cas_root
 from storagekit.model import Container, Findings, Image, Layer, RWLayer, Volume
 from storagekit.registry import driver_classes
 from storagekit.source import Source
 from storagekit.sources import open_source
-from storagekit.volumes import read_volumes
 
 
 class DockerRoot:

@@ -12,15 +12,17 @@ from collections.abc import Sequence
 
 import click
 
-from storagekit import __version__, render, report
-from storagekit.clicommon import FORMAT, Context, emit, emit_findings, listing, state
-from storagekit.clirecover import COMMANDS
+from storagekit import __version__
+from storagekit.cli import render
+from storagekit.cli.common import FORMAT, Context, emit, emit_findings, listing, state
+from storagekit.cli.recover import COMMANDS
+from storagekit.engines.docker import records as report
 from storagekit.errors import StoragekitError
 from storagekit.refs import resolve
 
 # Commands import what only they need when they run: every run pays for the imports at the top,
 # and the inventory commands are meant to answer in a fraction of a second. The recovery
-# commands are in storagekit.clirecover, what all commands share in storagekit.clicommon.
+# commands are in storagekit.cli.recover, what all commands share in storagekit.cli.common.
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -139,9 +141,9 @@ def orphans(ctx: click.Context, fmt: str) -> None:
 def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     """The plan to reclaim orphaned storage, as a shell script; --apply carries it out."""
     from storagekit.analysis.orphans import find_orphans
-    from storagekit.reclaim import apply as reclaim_apply
-    from storagekit.reclaim import plan as reclaim_plan
-    from storagekit.reclaim import script as reclaim_script
+    from storagekit.analysis.reclaim import apply as reclaim_apply
+    from storagekit.analysis.reclaim import plan as reclaim_plan
+    from storagekit.analysis.reclaim import script as reclaim_script
 
     context = state(ctx)
     root = context.root()

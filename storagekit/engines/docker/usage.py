@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from storagekit.analysis.chains import container_stack
-from storagekit.analysis.changes import Tree, changes, changes_size, directory_size
-from storagekit.dockerroot import DockerRoot
+from storagekit.engines.docker.chains import container_stack
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import SourceError
 from storagekit.ids import chain_ids
 from storagekit.model import Container, Image
+from storagekit.union.changes import Tree, changes, changes_size, directory_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,9 @@ def _size_rw(root: DockerRoot, container: Container) -> int | None:
             return directory_size(root.source, top)
         new, old = Tree(root.source, top), Tree(root.source, driver.layer_path(below))
     else:
-        from storagekit.views import naive_trees  # the union view: only naive-diff drivers
+        from storagekit.engines.docker.views import (
+            naive_trees,  # the union view: only naive-diff drivers
+        )
 
         try:
             new, old = naive_trees(root, container)

@@ -19,7 +19,7 @@ References: moby ``daemon/internal/layer/filestore.go``, ``layer_store.go`` (``l
 
 from __future__ import annotations
 
-from storagekit.artefacts import MetadataDir
+from storagekit.engines.docker.artefacts import MetadataDir
 from storagekit.errors import SourceError
 from storagekit.ids import DRIVER_ID, chain_id, is_digest, is_hex64, is_safe_component
 from storagekit.model import Findings, Layer, RWLayer

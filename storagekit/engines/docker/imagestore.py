@@ -12,10 +12,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from functools import cached_property
 
+from storagekit.engines.docker.imagedb import read_images
+from storagekit.engines.docker.layerdb import read_layers, read_mount, read_mounts
 from storagekit.errors import SourceError
 from storagekit.ids import is_hex64
-from storagekit.imagedb import read_images
-from storagekit.layerdb import read_layers, read_mount, read_mounts
 from storagekit.model import Findings, Image, Layer, RWLayer
 from storagekit.source import Source
 
@@ -78,7 +78,7 @@ class GraphDriverStore(ImageStore):
         return "layers" in self.__dict__ and "images" in self.__dict__
 
     def adopt(self, layers: Iterable[Layer], images: dict[str, Image]) -> None:
-        """Take this store's layers and images, read elsewhere (by :mod:`storagekit.inventory`)."""
+        """Take this store's layers and images, read elsewhere (by :mod:`.inventory`)."""
         self.__dict__["layers"] = {layer.chain_id: layer for layer in layers}
         self.__dict__["images"] = images
 

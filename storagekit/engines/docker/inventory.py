@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from storagekit.containers import container_ids, read_then
-from storagekit.dockerroot import DockerRoot
-from storagekit.imagedb import image_names, read_image, with_references
-from storagekit.imagestore import GraphDriverStore
-from storagekit.layerdb import layer_names, read_layer
+from storagekit.engines.docker.containers import container_ids, read_then
+from storagekit.engines.docker.imagedb import image_names, read_image, with_references
+from storagekit.engines.docker.imagestore import GraphDriverStore
+from storagekit.engines.docker.layerdb import layer_names, read_layer
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.model import Container, Image, Layer
 from storagekit.parallel import pmap
 

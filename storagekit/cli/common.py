@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
-from storagekit import render, report
-from storagekit.dockerroot import DockerRoot
+from storagekit.cli import render
+from storagekit.engines.docker import records as report
+from storagekit.engines.docker.root import DockerRoot
 
 FORMAT = click.option(
     "--format",

@@ -2,7 +2,7 @@
 
 One function per command. Records hold plain data (str, int, bool, None, lists, dicts) in the
 key order of ``cli-contract.md``; lists are sorted so output is deterministic. Rendering them as
-tables or JSON is :mod:`storagekit.render`'s job.
+tables or JSON is :mod:`storagekit.cli.render`'s job.
 """
 
 from __future__ import annotations
@@ -10,24 +10,24 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from storagekit.analysis.chains import (
+from storagekit.cli.render import to_json
+from storagekit.engines.docker.chains import (
     container_layer_dirs,
     container_stack,
     image_stack,
     parents_agree,
 )
-from storagekit.analysis.usage import (
+from storagekit.engines.docker.containers import each_container
+from storagekit.engines.docker.inventory import read_with_containers
+from storagekit.engines.docker.root import DockerRoot
+from storagekit.engines.docker.usage import (
     children_of,
     container_size_rw,
     image_sizes,
     remember_size_rw,
 )
-from storagekit.containers import each_container
-from storagekit.dockerroot import DockerRoot
 from storagekit.ids import chain_ids
-from storagekit.inventory import read_with_containers
 from storagekit.model import Container, Finding, Image, Stack, StackLayer
-from storagekit.render import to_json
 
 Record = dict[str, Any]
 
@@ -311,8 +311,8 @@ def df_record(
     """``df``: Docker's ``system df`` numbers, the orphans, totals, and bytes measured on disk."""
     # Imported here: the inventory commands, which never need them, start faster.
     from storagekit.analysis.diskusage import measure
-    from storagekit.analysis.dockerdf import docker_df
     from storagekit.analysis.orphans import find_orphans, summarize
+    from storagekit.engines.docker.df import docker_df
 
     docker = docker_df(root, verbose)
     if orphans is None:

@@ -11,8 +11,8 @@ cli/command/formatter/disk_usage.go*); ``docker-root-format.md`` §10.1 has the 
   images with at least one container (any state) whose ``Image`` is the image ID;
   ``reclaimable``: ``LayersSize - Σ (Size - SharedSize)`` over the active images (the CLI's
   formula up to v28; v29 computes it in the daemon differently). Per image, ``Size``,
-  ``SharedSize`` and ``UniqueSize`` are those of :func:`storagekit.analysis.usage.image_sizes`.
-* **Containers**: ``size`` = Σ ``SizeRw`` (:func:`storagekit.analysis.usage.container_size_rw`);
+  ``SharedSize`` and ``UniqueSize`` are those of :func:`.usage.image_sizes`.
+* **Containers**: ``size`` = Σ ``SizeRw`` (:func:`.usage.container_size_rw`);
   ``active`` = containers whose state is running, paused or restarting; ``reclaimable`` = Σ
   ``SizeRw`` of the others. A container whose writable layer is missing counts 0 and shows
   ``size_rw: null``.
@@ -34,12 +34,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from storagekit.analysis.changes import directory_size
-from storagekit.analysis.usage import container_size_rw, image_sizes, listed_images
-from storagekit.dockerroot import DockerRoot
+from storagekit.engines.docker.root import DockerRoot
+from storagekit.engines.docker.usage import container_size_rw, image_sizes, listed_images
 from storagekit.errors import FormatError, SourceError
 from storagekit.ids import chain_ids
 from storagekit.model import Container
+from storagekit.union.changes import directory_size
 
 #: Container states Docker's CLI counts as active (``diskUsageContainersContext.isActive``).
 ACTIVE_STATES = frozenset({"running", "paused", "restarting"})
@@ -144,7 +144,7 @@ def buildkit_records(root: DockerRoot) -> int | None:
         data = source.read_bytes(BUILDKIT_DB, BUILDKIT_DB_LIMIT)
     except SourceError:
         return None
-    # Imported here, as in storagekit.volumes: construct costs start-up time.
+    # Imported here, as in storagekit.engines.docker.volumes: construct costs start-up time.
     from storagekit.formats.bolt import BoltDB
 
     try:

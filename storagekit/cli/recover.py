@@ -1,7 +1,7 @@
 """The recovery commands: ``ls``, ``cat``, ``extract``, ``diff``, ``verify``, ``save``, ``export``.
 
-Each works on the merged view of a container or an image (:mod:`storagekit.views`), imported
-when the command runs.
+Each works on the merged view of a container or an image (:mod:`storagekit.engines.docker.views`),
+imported when the command runs.
 """
 
 from __future__ import annotations
@@ -12,21 +12,21 @@ from typing import TYPE_CHECKING
 
 import click
 
-from storagekit import render
-from storagekit.clicommon import FORMAT, emit, emit_findings, listing, state
-from storagekit.dockerroot import DockerRoot
+from storagekit.cli import render
+from storagekit.cli.common import FORMAT, emit, emit_findings, listing, state
+from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import StoragekitError
 from storagekit.model import Container, Image
 from storagekit.refs import resolve
 
 if TYPE_CHECKING:
-    from storagekit.union import UnionView
-    from storagekit.views import MountedView
+    from storagekit.engines.docker.views import MountedView
+    from storagekit.union.view import UnionView
 
 
 def _view(root: DockerRoot, ref: str, with_mounts: bool = False) -> UnionView | MountedView:
     """The merged view of a container or image reference."""
-    from storagekit.views import container_view, image_view, mounted_view
+    from storagekit.engines.docker.views import container_view, image_view, mounted_view
 
     obj = resolve(root, ref)
     if isinstance(obj, Container):
@@ -74,7 +74,7 @@ def ls(
     fmt: str,
 ) -> None:
     """List the merged view of a container or image at PATH (default /)."""
-    from storagekit import recover
+    from storagekit.union import recover
 
     root = state(ctx).root()
     view = _view(root, ref, with_mounts)
@@ -131,7 +131,7 @@ def extract(
     Without --with-mounts the result is what docker export writes: the container's own
     filesystem, volumes not included.
     """
-    from storagekit import recover
+    from storagekit.union import recover
 
     if (output is None) == (tar_file is None):
         raise click.UsageError("give exactly one of -o DIR and --tar FILE")
@@ -168,7 +168,7 @@ def extract(
 @click.pass_context
 def diff(ctx: click.Context, container: str, fmt: str) -> None:
     """The container's changes against its image, as docker diff prints them."""
-    from storagekit.views import container_changes
+    from storagekit.engines.docker.views import container_changes
 
     root, obj = _container(ctx, container)
     found = container_changes(root, obj)
@@ -188,8 +188,8 @@ def diff(ctx: click.Context, container: str, fmt: str) -> None:
 def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
     """Rebuild each image layer's tar and check it against its diff ID (all, or REF's)."""
     from storagekit.analysis.verify import verify as verify_layers
+    from storagekit.engines.docker.views import container_changes
     from storagekit.ids import chain_ids
-    from storagekit.views import container_changes
 
     root = state(ctx).root()
     if ref is None:
@@ -233,7 +233,7 @@ def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
 @click.pass_context
 def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
     """An image archive that docker load accepts, with byte-exact layer tars."""
-    from storagekit.save import save as save_images
+    from storagekit.engines.docker.save import save as save_images
 
     root = state(ctx).root()
     chosen = []
@@ -253,8 +253,8 @@ def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
 @click.pass_context
 def export(ctx: click.Context, container: str, output: str) -> None:
     """The container's filesystem as a tar, like docker export (for docker import)."""
-    from storagekit import recover
-    from storagekit.views import container_view
+    from storagekit.engines.docker.views import container_view
+    from storagekit.union import recover
 
     root, obj = _container(ctx, container)
     view = container_view(root, obj)

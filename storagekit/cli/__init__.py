@@ -1,0 +1,1 @@
+"""The command line (click) and its rendering: no business logic."""

@@ -1,0 +1,1 @@
+"""Engines: each reads one container engine's storage into the model."""

@@ -1,0 +1,1 @@
+"""Docker: layerdb, imagedb, containers, volumes, the pre-1.10 graph/ layout."""
