@@ -21,16 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from storagekit.driver import (
-    WH_PREFIX,
-    ParentRecord,
-    StorageDriver,
-    Whiteout,
-    aufs_style_whiteout,
-)
+from storagekit.driver import WH_PREFIX, ParentRecord, StorageDriver, Whiteout
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
 from storagekit.source import Entry, FileType, Source
+
+from .layouts import aufs_style_whiteout
 
 MAX_LAYERS_FILE = 1 << 20
 
@@ -39,6 +35,7 @@ class AufsDriver(StorageDriver):
     """Reader for ``aufs/{diff,layers,mnt}``."""
 
     name: ClassVar[str] = "aufs"
+    branch_diff: ClassVar[bool] = True
 
     @classmethod
     def detect(cls, source: Source) -> bool:
@@ -57,6 +54,11 @@ class AufsDriver(StorageDriver):
 
     def _layer_path(self, layer_id: str) -> str:
         return f"aufs/diff/{layer_id}"
+
+    def layer_parts(self, layer_id: str) -> list[str]:
+        """``diff/<id>`` (its files), ``layers/<id>`` (its parents) and ``mnt/<id>``."""
+        self.layer_path(layer_id)  # validates the ID
+        return [f"aufs/{sub}/{layer_id}" for sub in ("diff", "layers", "mnt")]
 
     def _read_parents(self, layer_id: str) -> ParentRecord | None:
         """The lines of ``aufs/layers/<id>``, nearest ancestor first; unsafe lines are findings."""

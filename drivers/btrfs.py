@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from storagekit.driver import FullCopyLayers
+from .layouts import FullCopyLayers
 
 
 class BtrfsDriver(FullCopyLayers):

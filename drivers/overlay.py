@@ -37,11 +37,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar, TypeVar
 
-from storagekit.driver import DirectoryPerLayer, KernelOverlayDriver, ParentRecord
+from storagekit.driver import ParentRecord
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
 from storagekit.model import Findings
 from storagekit.source import Source
+
+from .layouts import DirectoryPerLayer, KernelOverlayDriver
 
 ROOT = "overlay"
 MAX_LOWER_ID = 1 << 12
@@ -77,6 +79,11 @@ class OverlayDriver(KernelOverlayDriver, DirectoryPerLayer):
     def _layer_path(self, layer_id: str) -> str:
         sub = "root" if self._is_image_layer(layer_id) else "upper"
         return f"{ROOT}/{layer_id}/{sub}"
+
+    def layer_parts(self, layer_id: str) -> list[str]:
+        """The whole ``<id>/`` directory (``root/`` or ``upper/``, ``work/``, ``lower-id``)."""
+        self.layer_path(layer_id)  # validates the ID
+        return [f"{ROOT}/{layer_id}"]
 
     def _read_parents(self, layer_id: str) -> ParentRecord | None:
         """``lower-id`` of a container or init layer; image layers keep no parent record."""

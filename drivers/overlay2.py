@@ -24,16 +24,21 @@ References: moby ``daemon/graphdriver/overlay2/overlay.go`` (``getLower``, ``Cre
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import ClassVar
 
-from storagekit.driver import KernelOverlayDriver, ParentRecord
+from storagekit.driver import ParentRecord
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
-from storagekit.model import Findings
+from storagekit.model import Finding, Findings
 from storagekit.source import Source
+
+from .layouts import KernelOverlayDriver
 
 LINK_ID = re.compile(r"[A-Z2-7]{26}")
 LOWER_ENTRY = re.compile(r"l/([A-Z2-7]{26})")
+#: What an ``l/<LINKID>`` link points at: ``../<id>/diff``.
+LINK_TARGET = re.compile(r"\.\./([^/]+)/diff/?")
 MAX_SMALL_FILE = 1 << 16
 
 
@@ -96,7 +101,7 @@ class Overlay2Driver(KernelOverlayDriver):
         except SourceError:
             target = None
         if target is not None:
-            m = re.fullmatch(r"\.\./([^/]+)/diff/?", target)
+            m = LINK_TARGET.fullmatch(target)
             if m and is_safe_component(m.group(1)):
                 return m.group(1)
             self.findings.error(
@@ -153,3 +158,62 @@ class Overlay2Driver(KernelOverlayDriver):
         result = tuple(parents), tuple(problems)
         self._by_text[text] = result
         return result
+
+    # what the layout holds beside the layers ---------------------------------------------
+
+    @cached_property
+    def short_links(self) -> dict[str, list[str]]:
+        """Layer ID -> names of the ``l/`` links pointing at its ``diff`` ("" for no layer)."""
+        result: dict[str, list[str]] = {}
+        try:
+            entries = sorted(self.source.scandir(f"{self.root}/l"), key=lambda e: e.name)
+        except SourceError:
+            entries = []
+        for entry in entries:
+            m = LINK_TARGET.fullmatch(entry.link_target or "")
+            result.setdefault(m.group(1) if m else "", []).append(entry.name)
+        return result
+
+    def layer_parts(self, layer_id: str) -> list[str]:
+        """``<id>/`` (files, ``link``, ``lower``, ``work/``) and its ``l/<LINKID>`` links."""
+        self.layer_path(layer_id)  # validates the ID
+        links = self.short_links.get(layer_id, [])
+        return [f"{self.root}/{layer_id}", *(f"{self.root}/l/{link}" for link in links)]
+
+    def layout_findings(self, live: set[str]) -> list[Finding]:
+        """``broken-link``: an ``l/`` link to no layer; ``missing-link``: a live layer's is gone."""
+        found: list[Finding] = []
+        for target, names in sorted(self.short_links.items()):
+            if target and self.source.is_dir(f"{self.root}/{target}/diff"):
+                continue
+            for link in names:
+                found.append(
+                    _orphan(
+                        "broken-link",
+                        f"{self.root}/l/{link}",
+                        f"short link to {self.root}/{target or '?'}/diff, which does not exist",
+                        link,
+                        *([target] if target else []),
+                    )
+                )
+        for layer_id in sorted(live):
+            own = self._read_small(f"{self.root}/{layer_id}/link")
+            if own is None or not LINK_ID.fullmatch(own):
+                continue
+            if not self.source.exists(f"{self.root}/l/{own}"):
+                found.append(
+                    _orphan(
+                        "missing-link",
+                        f"{self.root}/l/{own}",
+                        f"the short link of {self.root}/{layer_id} is gone: layers stacked on "
+                        "it no longer mount",
+                        layer_id,
+                        own,
+                    )
+                )
+        return found
+
+
+def _orphan(code: str, path: str, message: str, *ids: str) -> Finding:
+    """A finding about a link: it holds no data worth measuring."""
+    return Finding(code, "info", path, message, ids, holds_data=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from storagekit.driver import FullCopyLayers
+from .layouts import FullCopyLayers
 
 
 class VfsDriver(FullCopyLayers):

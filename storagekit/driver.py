@@ -19,7 +19,7 @@ from typing import ClassVar, TypeVar
 
 from storagekit.errors import SourceError, UnsafePathError
 from storagekit.ids import is_safe_component
-from storagekit.model import Findings
+from storagekit.model import Finding, Findings
 from storagekit.source import Entry, FileType, Source
 
 
@@ -44,29 +44,10 @@ class Whiteout(enum.Enum):
     BOOKKEEPING = "bookkeeping"
 
 
-#: Prefix of tar-convention (aufs) whiteout files.
+#: Prefix of whiteout files in the tar convention (the OCI image layer format's).
 WH_PREFIX = ".wh."
-#: The tar-convention opaque marker file.
-WH_OPAQUE = ".wh..wh..opq"
-#: aufs bookkeeping names at a branch root.
-WH_META = ".wh..wh."
-#: Extended attributes that make an overlay directory opaque (value ``y``): the kernel's,
-#: rootless/userxattr mounts', and fuse-overlayfs' own.
-OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque", "user.fuseoverlayfs.opaque")
 
 T = TypeVar("T")
-
-
-def aufs_style_whiteout(entry: Entry) -> Whiteout:
-    """Classify an entry by the aufs (tar) naming convention (``go-archive/whiteouts.go``)."""
-    name = entry.name
-    if not name.startswith(WH_PREFIX):
-        return Whiteout.NONE
-    if name == WH_OPAQUE:
-        return Whiteout.OPAQUE_MARKER
-    if name.startswith(WH_META):
-        return Whiteout.BOOKKEEPING
-    return Whiteout.FILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +78,12 @@ class StorageDriver(ABC):
             daemon/graphdriver/fsdiff.go*): a container's changes and ``SizeRw`` are
             ``ChangesDirs``/``ChangesSize`` of its mounted view against its init layer's, never
             the size of its own directory (vfs, legacy overlay).
+        branch_diff: the engine lists a container's changes by walking its read-write branch
+            against its parent branches, with tar-convention whiteouts (*moby
+            pkg/archive/changes.go* ``Changes``; aufs), not by comparing two mounted views.
+        opaque_in_xattrs: directories are made opaque by an extended attribute (overlay's
+            ``trusted.overlay.opaque``), which evidence read without root or archived without
+            ``--xattrs`` cannot show: the union view says so when that is the case.
         source: the Docker root.
         findings: where the driver records damaged or hostile artefacts.
     """
@@ -104,6 +91,8 @@ class StorageDriver(ABC):
     name: ClassVar[str]
     full_copy: ClassVar[bool] = False
     naive_diff: ClassVar[bool] = False
+    branch_diff: ClassVar[bool] = False
+    opaque_in_xattrs: ClassVar[bool] = False
 
     def __init__(self, source: Source, findings: Findings) -> None:
         self.source = source
@@ -147,6 +136,27 @@ class StorageDriver(ABC):
                 present = False
             self._present[layer_id] = present
         return present
+
+    def layer_parts(self, layer_id: str) -> list[str]:
+        """Every path the layer object consists of on disk (existing or not), its files first.
+
+        What removing the layer would remove: by default its directory; a driver that keeps
+        more per layer (overlay2's ``<id>/`` and its ``l/<short>`` link, aufs' three folders)
+        names all of it.
+
+        Raises:
+            UnsafePathError: ``layer_id`` cannot name a directory entry safely.
+        """
+        return [self.layer_path(layer_id)]
+
+    def layout_findings(self, live: set[str]) -> list[Finding]:
+        """Broken storage that belongs to the driver's own layout, not to any one layer.
+
+        ``live`` holds the IDs of layer directories something still references. The default
+        finds nothing; overlay2's layout reports short links to nothing (``broken-link``) and
+        live layers whose short link is gone (``missing-link``).
+        """
+        return []
 
     def parent_record(self, layer_id: str) -> ParentRecord | None:
         """The parents the driver itself recorded for a layer (read once per ID).
@@ -206,67 +216,3 @@ class StorageDriver(ABC):
         """For a :attr:`Whiteout.FILE` entry, the name it hides in lower layers."""
         name = entry.name
         return name[len(WH_PREFIX) :] if name.startswith(WH_PREFIX) else name
-
-
-class KernelOverlayDriver(StorageDriver):
-    """A driver whose layers are merged by the kernel's overlay filesystem (overlay2, overlay).
-
-    Whiteouts are character devices 0/0; an opaque directory carries ``trusted.overlay.opaque=y``
-    (``user.overlay.opaque=y`` for rootless and userxattr mounts). A root copied without xattrs,
-    or by a tool that turned whiteouts into tar convention files, may hold ``.wh.<name>`` /
-    ``.wh..wh..opq`` files instead; they are recognised too (*go-archive/archive_linux.go*
-    ``ConvertRead``; Linux ``Documentation/filesystems/overlayfs.rst``).
-    """
-
-    def whiteout_candidate(self, name: str, kind: FileType) -> bool:
-        """0/0 devices and tar-convention ``.wh.`` names (opacity is the directory's own)."""
-        return kind is FileType.CHARDEV or name.startswith(WH_PREFIX)
-
-    def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
-        """0/0 character devices hide names; opaque xattrs mark directories; ``.wh.`` files too."""
-        if entry.type is FileType.CHARDEV and entry.rdev == (0, 0):
-            return Whiteout.FILE
-        if entry.is_dir:
-            attrs = xattrs()
-            if any(attrs.get(name) == b"y" for name in OPAQUE_XATTRS):
-                return Whiteout.OPAQUE_DIR
-            return Whiteout.NONE
-        return aufs_style_whiteout(entry)
-
-
-class DirectoryPerLayer(StorageDriver):
-    """A driver whose layers are the subdirectories of one directory below the root.
-
-    Attributes:
-        layers_dir: that directory (``vfs/dir``, ``overlay``).
-    """
-
-    layers_dir: ClassVar[str]
-
-    @classmethod
-    def detect(cls, source: Source) -> bool:
-        """The layers directory exists."""
-        return source.is_dir(cls.layers_dir)
-
-    def layer_ids(self) -> list[str]:
-        """The directories in the layers directory."""
-        try:
-            return self.source.subdirs(self.layers_dir)[0]
-        except SourceError:
-            return []
-
-
-class FullCopyLayers(DirectoryPerLayer):
-    """Each layer directory is the complete filesystem of its stack (vfs, btrfs).
-
-    ``Create`` copies or snapshots the parent's directory and the layer's tar is applied to it
-    naively (*go-archive/diff.go* ``UnpackLayer``): deletions are real deletions, no whiteout
-    exists on disk, and parentage is kept only in the layer store. Docker wraps such drivers in
-    ``NaiveDiffDriver``.
-    """
-
-    full_copy: ClassVar[bool] = True
-    naive_diff: ClassVar[bool] = True
-
-    def _layer_path(self, layer_id: str) -> str:
-        return f"{self.layers_dir}/{layer_id}"

@@ -26,12 +26,20 @@ class Finding:
             ``info`` (worth knowing).
         path: the artefact inside the root, if there is one.
         message: one plain sentence that names what was expected.
+        ids: the IDs involved (layers, containers, images the finding concerns).
+        parts: further paths of the object the finding is about, after ``path`` (an
+            orphaned overlay2 layer's directory and its ``l/`` link): what removing it removes.
+        holds_data: whether the object occupies bytes worth measuring (a dangling link or a
+            missing directory does not).
     """
 
     code: str
     severity: Severity
     path: str | None
     message: str
+    ids: tuple[str, ...] = ()
+    parts: tuple[str, ...] = ()
+    holds_data: bool = True
 
 
 class Findings:

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from storagekit.cli import render
+from storagekit import jsontext
 from storagekit.engines.docker.root import DockerRoot
-from storagekit.engines.docker.views import MountedView, container_view, image_view
+from storagekit.engines.docker.views import container_view, image_view
 from storagekit.errors import StoragekitError
 from storagekit.parallel import WorkerError
 from storagekit.sources.dirsource import DirSource
 from storagekit.union import forkstream, recover
 from storagekit.union import stream as unionout
+from storagekit.union.mounted import MountedView
 from storagekit.union.tarheader import header
 from storagekit.union.view import UnionView
 from tests.conftest import NAMES
@@ -103,7 +104,7 @@ def views(root: DockerRoot) -> list[UnionView]:
 
 def generic_ls(view: UnionView, deleted: bool) -> str:
     out = io.StringIO()
-    render.stream_json(recover.list_view(view, "", True, deleted), out.write)
+    jsontext.stream_json(recover.list_view(view, "", True, deleted), out.write)
     return out.getvalue()
 
 

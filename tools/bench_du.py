@@ -73,12 +73,12 @@ def run_du(root: Path) -> tuple[float, int]:
 
 MEASURE = """
 import json, resource, sys, time
-from storagekit.analysis.diskusage import measure
+from storagekit.engines.docker.df import measured
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.sources.dirsource import DirSource
 root = DockerRoot(DirSource(sys.argv[1]))
 start = time.perf_counter()
-result = measure(root)
+result = measured(root)
 wall = time.perf_counter() - start
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

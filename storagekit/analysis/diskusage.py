@@ -1,10 +1,9 @@
-"""Bytes a Docker root really occupies on disk, per area, counted the way ``du`` counts them.
+"""Bytes a storage root really occupies on disk, per area, counted the way ``du`` counts them.
 
-Docker's own figures (``docker system df``, :mod:`storagekit.engines.docker.df`) are apparent
-sizes read from metadata: the layer store's ``size`` files and ``directory.Size`` of writable
-layers and volumes. They leave out what a host actually pays for: directory blocks, file system
-block rounding, sparse files, ``work/`` and ``merged/`` directories, logs, image configs and
-everything a damaged or interrupted Docker left behind. This module measures allocation:
+Engines' own figures (``docker system df``, ``podman system df``) are apparent sizes read from
+metadata. They leave out what a host actually pays for: directory blocks, file system block
+rounding, sparse files, work directories, logs, configs and everything a damaged or
+interrupted engine left behind. This module measures allocation:
 
 * every entry's ``st_blocks * 512`` (GNU ``du``'s default unit), directories' own blocks included,
   the root directory too;
@@ -13,19 +12,11 @@ everything a damaged or interrupted Docker left behind. This module measures all
   in ``du`` (``du.c``: ``hash_ins`` only for non-directories with ``st_nlink > 1``);
 * links are not followed; unreadable directories count their own blocks and nothing below.
 
-So ``total`` equals ``du -s -B1 ROOT`` for a directory root. Areas, from the top-level entry a
-path is under (``docker-root-format.md`` §1):
+So ``total`` equals ``du -s -B1 ROOT`` for a directory root. Each path belongs to the area of
+the top-level entry it is under; the engine says which top-level names make which area
+(:class:`Areas`), and everything else, with the root directory's own blocks, is ``other``.
 
-* ``layers``: the graph drivers' directories (``overlay2/``, ``fuse-overlayfs/``, ``aufs/``,
-  ``overlay/``, ``vfs/``, ``btrfs/``, ``zfs/``, ``devicemapper/``, ``windowsfilter/``);
-* ``containers``: ``containers/`` (configs, logs, generated ``/etc`` files);
-* ``volumes``: ``volumes/``;
-* ``image_metadata``: ``image/`` (layer store, image configs, ``repositories.json``);
-* ``build_cache``: ``buildkit/``;
-* ``other``: everything else (``containerd/``, ``network/``, ``plugins/``, ``swarm/``, ``tmp/``,
-  ``engine-id`` ...) and the root directory's own blocks.
-
-A file hard-linked into two areas is counted in the first of them in the order above. The
+A file hard-linked into two areas is counted in the first of them in the engine's order. The
 ``apparent`` figures are content bytes: ``st_size`` of non-directories, each inode once (the same
 for a directory and for a tar archive of it). A tar archive records no allocation, so for a tar
 root the allocated figures are ``None`` and only ``apparent`` is known.
@@ -43,33 +34,33 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import SourceError
+from storagekit.model import Findings
 from storagekit.parallel import MIN_CHUNK, pmap, workers_for
 from storagekit.source import Entry, Source
 
-#: Areas in the order a file with names in several of them is attributed.
-AREAS = ("layers", "containers", "volumes", "image_metadata", "build_cache", "other")
-#: Graph driver directory names (``docker-root-format.md`` §1, §6).
-DRIVER_DIRS = frozenset(
-    {
-        "overlay2",
-        "fuse-overlayfs",
-        "aufs",
-        "overlay",
-        "vfs",
-        "btrfs",
-        "zfs",
-        "devicemapper",
-        "windowsfilter",
-    }
-)
-_TOP_AREAS = {
-    "containers": "containers",
-    "volumes": "volumes",
-    "image": "image_metadata",
-    "buildkit": "build_cache",
-}
+#: The area of whatever the engine does not name, and of the root directory itself.
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Areas:
+    """How an engine divides its root: area names in attribution order, and top-level names.
+
+    Attributes:
+        order: the areas, in the order a file with names in several of them is attributed
+            (:data:`OTHER` last, always present).
+        top: top-level entry name -> its area.
+    """
+
+    order: tuple[str, ...]
+    top: dict[str, str]
+
+    def of(self, name: str) -> str:
+        """The area of a top-level entry of the root."""
+        return self.top.get(name, OTHER)
+
+
 #: The top of the tree is split at most this deep to make work units.
 MAX_SPLIT_DEPTH = 4
 
@@ -156,13 +147,6 @@ def paths_usage(source: Source, paths: list[str]) -> tuple[int | None, int]:
     return (allocated if known else None), apparent
 
 
-def area_of(name: str, drivers: frozenset[str] = DRIVER_DIRS) -> str:
-    """The area of a top-level entry of the root."""
-    if name in drivers:
-        return "layers"
-    return _TOP_AREAS.get(name, "other")
-
-
 @dataclass
 class _Split:
     """The top of the tree: counted entries per area, and subtrees left for the workers."""
@@ -171,10 +155,10 @@ class _Split:
     units: list[tuple[str, str]]  # (area, directory)
 
 
-def _split(source: Source, drivers: frozenset[str], target: int) -> _Split:
+def _split(source: Source, areas: Areas, target: int) -> _Split:
     """Count the top of the tree breadth first until ``target`` subtrees remain to walk."""
-    tallies = {area: Tally() for area in AREAS}
-    tallies["other"].add_entry(source.stat(""))
+    tallies = {area: Tally() for area in areas.order}
+    tallies[OTHER].add_entry(source.stat(""))
     pending: deque[tuple[str, str, int]] = deque()
     done: list[tuple[str, str]] = []
     try:
@@ -182,7 +166,7 @@ def _split(source: Source, drivers: frozenset[str], target: int) -> _Split:
     except SourceError:
         top = []
     for entry in top:
-        area = area_of(entry.name, drivers)
+        area = areas.of(entry.name)
         if entry.is_dir:
             pending.append((area, entry.path, 1))
         else:
@@ -211,21 +195,19 @@ def _split(source: Source, drivers: frozenset[str], target: int) -> _Split:
     return _Split(tallies, units)
 
 
-def measure(root: DockerRoot) -> dict[str, Any]:
+def measure(source: Source, areas: Areas, findings: Findings) -> dict[str, Any]:
     """Bytes allocated on disk and apparent bytes per area, and for the whole root.
 
-    Returns a JSON-ready dict: ``allocation_known``, one key per area of :data:`AREAS` and
+    Returns a JSON-ready dict: ``allocation_known``, one key per area of ``areas`` and
     ``total`` (allocated bytes, ``None`` for a tar root), and ``apparent`` with the same keys.
     """
-    source = root.source
-    drivers = DRIVER_DIRS | frozenset(root.drivers)
     workers = workers_for(1 << 62, source)
-    split = _split(source, drivers, MIN_CHUNK * workers if workers > 1 else 0)
+    split = _split(source, areas, MIN_CHUNK * workers if workers > 1 else 0)
     results = pmap(
         lambda unit: tally(source, unit[1]),
         split.units,
         source=source,
-        findings=root.findings,
+        findings=findings,
         label="measuring disk usage",
     )
     for (area, _), result in zip(split.units, results, strict=True):
@@ -238,7 +220,7 @@ def measure(root: DockerRoot) -> dict[str, Any]:
     allocated: dict[str, int | None] = {}
     apparent: dict[str, int] = {}
     seen: set[object] = set()
-    for area in AREAS:
+    for area in areas.order:
         t = split.tallies[area]
         for inode in [i for i in t.linked if i in seen]:
             del t.linked[inode]

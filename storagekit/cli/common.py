@@ -13,6 +13,7 @@ import click
 from storagekit.cli import render
 from storagekit.engines.docker import records as report
 from storagekit.engines.docker.root import DockerRoot
+from storagekit.jsontext import to_json
 
 FORMAT = click.option(
     "--format",
@@ -46,7 +47,7 @@ class Context:
 
 def emit(root: DockerRoot, fmt: str, data: Any, as_table: Callable[[], str]) -> None:
     """Print ``data`` as JSON or as the table ``as_table`` makes, then the findings."""
-    text = render.to_json(data) if fmt == "json" else as_table()
+    text = to_json(data) if fmt == "json" else as_table()
     if text:
         click.echo(text)
     emit_findings(root)

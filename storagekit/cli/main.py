@@ -128,7 +128,7 @@ def df(ctx: click.Context, verbose: bool, fmt: str) -> None:
 @click.pass_context
 def orphans(ctx: click.Context, fmt: str) -> None:
     """Unreferenced, leaked and broken storage, with the bytes each holds."""
-    from storagekit.analysis.orphans import find_orphans
+    from storagekit.engines.docker.orphans import find_orphans
 
     root = state(ctx).root()
     listing(root, fmt, find_orphans(root), render.ORPHAN_COLUMNS)
@@ -140,10 +140,10 @@ def orphans(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     """The plan to reclaim orphaned storage, as a shell script; --apply carries it out."""
-    from storagekit.analysis.orphans import find_orphans
     from storagekit.analysis.reclaim import apply as reclaim_apply
     from storagekit.analysis.reclaim import plan as reclaim_plan
     from storagekit.analysis.reclaim import script as reclaim_script
+    from storagekit.engines.docker.orphans import find_orphans
 
     context = state(ctx)
     root = context.root()

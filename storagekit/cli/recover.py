@@ -20,7 +20,7 @@ from storagekit.model import Container, Image
 from storagekit.refs import resolve
 
 if TYPE_CHECKING:
-    from storagekit.engines.docker.views import MountedView
+    from storagekit.union.mounted import MountedView
     from storagekit.union.view import UnionView
 
 

@@ -2,62 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from storagekit.ids import is_hex64, short
-
-Record = dict[str, Any]
-
-
-def to_json(data: Any) -> str:
-    """One compact JSON document, keys in record order, non-ASCII kept readable.
-
-    Compact because scripts read it (pipe it to ``jq`` to read it yourself), and because
-    Python's indenting encoder is several times slower on a thousand-container root.
-    """
-    return escape_surrogates(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-
-
-def escape_surrogates(text: str) -> str:
-    r"""JSON text with lone surrogates written as JSON escapes (``\udcff`` for byte 0xff).
-
-    Names that are not UTF-8 are carried as lone surrogates (surrogateescape); the escapes
-    decode back to the same Python string. ``str.isascii()`` is a flag lookup: most texts skip
-    the scan altogether.
-    """
-    if text.isascii() or not _SURROGATE.search(text):
-        return text
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-_SURROGATE = re.compile("[\udc80-\udcff]")
-
-
-def stream_json(records: Iterable[Any], write: Callable[[str], object]) -> None:
-    """Write a JSON array batch by batch: memory stays flat for millions of entries."""
-    write("[")
-    sep = ""
-    for batch in _batches(records):
-        body = to_json(batch)[1:-1]
-        if body:
-            write(sep + body)
-            sep = ","
-    write("]\n")
-
-
-def _batches(records: Iterable[Any], size: int = 2048) -> Iterator[list[Any]]:
-    """Consecutive lists of up to ``size`` records (one JSON encoder call per batch)."""
-    batch: list[Any] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+from storagekit.jsontext import Record
 
 
 def display(text: str) -> str:

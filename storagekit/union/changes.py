@@ -186,8 +186,8 @@ def _walk_lexical(tree: Tree, rel: str, depth: int = 0) -> Iterator[tuple[str, E
             yield from _walk_lexical(tree, child, depth + 1)
 
 
-def aufs_changes(rw: Tree, parents: Sequence[Tree]) -> list[Change]:
-    """Docker's aufs change list (``pkg/archive.Changes``): a walk of the read-write branch.
+def branch_changes(rw: Tree, parents: Sequence[Tree]) -> list[Change]:
+    """A change list by walking the read-write branch (*moby pkg/archive.Changes*; aufs).
 
     ``.wh.<name>`` is ``D``; anything else is ``A`` unless a parent branch (the init layer
     first) has the path, then ``C`` — except a directory whose size, mode and mtime equal the

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeGuard
 
-from storagekit.cli.render import stream_json
 from storagekit.errors import SourceError, StoragekitError
+from storagekit.jsontext import stream_json
 from storagekit.source import CHUNK, Entry, FileType, Source, Writer
 from storagekit.timefmt import from_ns
 from storagekit.union.tarheader import header

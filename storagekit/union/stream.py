@@ -18,8 +18,8 @@ from functools import partial
 from json.encoder import encode_basestring
 from typing import IO, Any
 
-from storagekit.cli.render import escape_surrogates
 from storagekit.entry import R_INODE
+from storagekit.jsontext import escape_surrogates
 from storagekit.source import Entry, FileType, Row
 from storagekit.timefmt import from_ns
 from storagekit.union import forkstream

@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 from storagekit.driver import StorageDriver, Whiteout
 from storagekit.errors import NotADirectoryInSourceError, SourceError, SourceNotFoundError
+from storagekit.model import Findings
 from storagekit.source import Entry, FileType, Row, Source, Writer, normpath
 
 _CACHE_DIRS = 256
@@ -307,3 +308,27 @@ class UnionView(Source):
 
 
 _OVERLAY_PRIVATE = ("trusted.overlay.", "user.overlay.")
+
+
+def check_markers(view: UnionView, source: Source, findings: Findings, where: str) -> None:
+    """Say when the evidence cannot show the view's opaque-directory markers (xattrs).
+
+    ``source`` is the evidence the layers are read from; ``where`` names the artefact the
+    view was built for.
+    """
+    if view.full_copy or not view.layers[0].driver.opaque_in_xattrs:
+        return
+    if not source.trusted_xattrs_visible:
+        findings.warning(
+            "xattrs-invisible",
+            where,
+            "this directory evidence is read without root: trusted.overlay.opaque markers are "
+            "invisible, so files deleted with their directory may show as present",
+        )
+    elif source.xattrs_recorded is False:
+        findings.warning(
+            "xattrs-missing",
+            where,
+            "the archive holds no extended attributes (made without --xattrs?): overlay opaque "
+            "directories cannot be recognised, so files deleted with their directory may show",
+        )

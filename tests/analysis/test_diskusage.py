@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from storagekit.analysis.diskusage import AREAS, measure, path_usage
+from storagekit.analysis.diskusage import path_usage
+from storagekit.engines.docker.df import measured as measure
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.source import Source
 from storagekit.sources.dirsource import DirSource
 from tests.conftest import NAMES
 from tests.rootbuilder import simple_root
 
+AREAS = ("layers", "containers", "volumes", "image_metadata", "build_cache", "other")
 needs_du = pytest.mark.skipif(shutil.which("du") is None, reason="needs GNU du")
 
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from storagekit.analysis.orphans import find_orphans, summarize
+from storagekit.analysis.orphans import summarize
+from storagekit.engines.docker.orphans import find_orphans
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.ids import chain_ids
 from tests.conftest import NAMES, driver_of, expected_of

@@ -9,8 +9,8 @@ import pytest
 from storagekit.drivers.btrfs import BtrfsDriver
 from storagekit.drivers.vfs import VfsDriver
 
-from storagekit.analysis.orphans import find_orphans
 from storagekit.driver import Whiteout
+from storagekit.engines.docker.orphans import find_orphans
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import UnsafePathError
 from storagekit.model import Findings

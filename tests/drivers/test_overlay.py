@@ -8,8 +8,8 @@ import shutil
 import pytest
 from storagekit.drivers.overlay import OverlayDriver
 
-from storagekit.analysis.orphans import find_orphans
 from storagekit.driver import ParentRecord, Whiteout
+from storagekit.engines.docker.orphans import find_orphans
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.model import Finding, Findings
 from storagekit.registry import driver_classes

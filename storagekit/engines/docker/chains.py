@@ -12,9 +12,9 @@ finding, never a hang or a recursion error. The driver's own parent records (auf
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from storagekit.cache import per_root
 from storagekit.driver import StorageDriver
 from storagekit.engines.docker.imagestore import ImageStore
 from storagekit.engines.docker.root import DockerRoot
@@ -117,23 +117,9 @@ def parents_agree(root: DockerRoot, stack: Stack) -> bool | None:
     return recorded == driver.union_branches([lay.cache_id for lay in layers], writable)[1:]
 
 
-def _memo_stack(root: DockerRoot, key: tuple[str, ...], compute: Callable[[], Stack]) -> Stack:
-    """A stack computed once per root (the evidence does not change)."""
-    cached = root.memo.get(key)
-    if not isinstance(cached, Stack):
-        cached = compute()
-        root.memo[key] = cached
-    return cached
-
-
+@per_root(key=lambda root, image: (image.driver, image.id))
 def image_stack(root: DockerRoot, image: Image) -> Stack:
     """The image's layers, top first, from its diff IDs (computed once per root)."""
-    return _memo_stack(
-        root, ("image-stack", image.driver, image.id), lambda: _image_stack(root, image)
-    )
-
-
-def _image_stack(root: DockerRoot, image: Image) -> Stack:
     store = root.stores.get(image.driver)
     driver = root.driver(image.driver)
     layers: list[StackLayer] = []
@@ -153,14 +139,9 @@ def _image_stack(root: DockerRoot, image: Image) -> Stack:
     return _finish(image.driver, layers, problems)
 
 
+@per_root(key=lambda root, container: container.id)
 def container_stack(root: DockerRoot, container: Container) -> Stack:
     """The container's rw layer, init layer and image layers, top first (once per root)."""
-    return _memo_stack(
-        root, ("container-stack", container.id), lambda: _container_stack(root, container)
-    )
-
-
-def _container_stack(root: DockerRoot, container: Container) -> Stack:
     store = root.store_for(container)
     driver_name = store.driver if store else container.driver
     driver = root.driver(driver_name)
@@ -224,30 +205,30 @@ def container_layer_dirs(root: DockerRoot, container: Container) -> list[str | N
     return [lay.cache_id for lay in container_stack(root, container).layers]
 
 
+@per_root(key=lambda root, image: (image.driver, image.id))
 def top_chain_id(root: DockerRoot, image: Image) -> str | None:
     """The chain ID of the image's top layer (``None`` for an image without layers)."""
-    key = ("top-chain", image.driver, image.id)
-    if key not in root.memo:
-        *_, top = [None, *chain_ids(image.diff_ids)]
-        root.memo[key] = top
-    value = root.memo[key]
-    return value if isinstance(value, str) else None
+    *_, top = [None, *chain_ids(image.diff_ids)]
+    return top
 
 
 def _image_layers(
     root: DockerRoot, store: ImageStore, driver: StorageDriver | None, top: str | None
 ) -> tuple[list[StackLayer], list[str]]:
     """Stack levels and problems below a top chain ID; shared by every container on it."""
-    key = ("parent-walk", store.driver, top or "")
-    cached = root.memo.get(key)
-    if not isinstance(cached, ParentLevels):
-        walk = walk_parents(store, top)
-        cached = ParentLevels(
-            tuple(_stack_layer("image", driver, lay.cache_id, lay) for lay in walk.layers),
-            tuple(walk.problems),
-        )
-        root.memo[key] = cached
-    return list(cached.levels), list(cached.problems)
+    walked = _parent_levels(root, store, driver, top)
+    return list(walked.levels), list(walked.problems)
+
+
+@per_root(key=lambda root, store, driver, top: (store.driver, top or ""))
+def _parent_levels(
+    root: DockerRoot, store: ImageStore, driver: StorageDriver | None, top: str | None
+) -> ParentLevels:
+    walk = walk_parents(store, top)
+    return ParentLevels(
+        tuple(_stack_layer("image", driver, lay.cache_id, lay) for lay in walk.layers),
+        tuple(walk.problems),
+    )
 
 
 def _finish(name: str, layers: list[StackLayer], problems: list[str]) -> Stack:

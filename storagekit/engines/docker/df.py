@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from storagekit.analysis.diskusage import OTHER, Areas, measure
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.engines.docker.usage import container_size_rw, image_sizes, listed_images
 from storagekit.errors import FormatError, SourceError
@@ -182,3 +183,47 @@ def docker_df(root: DockerRoot, verbose: bool = False) -> Record:
         "volumes": volumes_usage(root, verbose),
         "build_cache": build_cache_usage(root, verbose),
     }
+
+
+#: Graph driver directory names (``docker-root-format.md`` §1, §6), readers or not.
+DRIVER_DIRS = frozenset(
+    {
+        "overlay2",
+        "fuse-overlayfs",
+        "aufs",
+        "overlay",
+        "vfs",
+        "btrfs",
+        "zfs",
+        "devicemapper",
+        "windowsfilter",
+    }
+)
+#: Docker's metadata directories and their areas.
+_TOP_AREAS = {
+    "containers": "containers",
+    "volumes": "volumes",
+    "image": "image_metadata",
+    "buildkit": "build_cache",
+}
+
+
+def disk_areas(root: DockerRoot) -> Areas:
+    """How a Docker root divides for ``df``'s measured bytes (``docker-root-format.md`` §1).
+
+    ``layers``: the graph drivers' directories; ``containers``: ``containers/`` (configs,
+    logs, generated ``/etc`` files); ``volumes``: ``volumes/``; ``image_metadata``: ``image/``
+    (layer store, image configs, ``repositories.json``); ``build_cache``: ``buildkit/``;
+    ``other``: everything else (``containerd/``, ``network/``, ``plugins/``, ``swarm/``,
+    ``tmp/``, ``engine-id`` ...) and the root directory's own blocks.
+    """
+    top = {name: "layers" for name in DRIVER_DIRS | frozenset(root.drivers)}
+    top.update(_TOP_AREAS)
+    return Areas(
+        ("layers", "containers", "volumes", "image_metadata", "build_cache", OTHER), top
+    )
+
+
+def measured(root: DockerRoot) -> Record:
+    """``df``'s ``measured``: bytes on disk per area of the Docker root, as ``du`` counts them."""
+    return measure(root.source, disk_areas(root), root.findings)

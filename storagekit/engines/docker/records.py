@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from storagekit.cli.render import to_json
 from storagekit.engines.docker.chains import (
     container_layer_dirs,
     container_stack,
@@ -24,9 +23,9 @@ from storagekit.engines.docker.usage import (
     children_of,
     container_size_rw,
     image_sizes,
-    remember_size_rw,
 )
 from storagekit.ids import chain_ids
+from storagekit.jsontext import to_json
 from storagekit.model import Container, Finding, Image, Stack, StackLayer
 
 Record = dict[str, Any]
@@ -79,7 +78,7 @@ def container_records(root: DockerRoot, *, sizes: bool = True, adopt: bool = Tru
     remembered) for the reports that follow; a command that prints only these records
     passes ``False`` and the workers send back the records alone.
     """
-    if "containers" in root.__dict__:
+    if root.containers_read():
         records = [container_record(root, c, sizes=sizes) for c in root.containers.values()]
     else:
         # One pass per container, on every core: its config, its read-write layer record,
@@ -96,7 +95,7 @@ def container_records(root: DockerRoot, *, sizes: bool = True, adopt: bool = Tru
             root.adopt_containers({c.id: c for c, _ in kept})
             if sizes:  # the workers' measurements, so df and audit do not walk them again
                 for container, record in kept:
-                    remember_size_rw(root, container, record["size_rw"])
+                    container_size_rw.seed(root, record["size_rw"], container)
     records.sort(key=_creation_order)
     return records
 
@@ -111,7 +110,7 @@ def container_records_json(root: DockerRoot, *, sizes: bool = True) -> str:
     Each object is rendered by the worker that read its container: the parent only sorts and
     joins texts, instead of receiving every record and encoding the whole list itself.
     """
-    if "containers" in root.__dict__:
+    if root.containers_read():
         return to_json(container_records(root, sizes=sizes))
     _ = root.stores, root.drivers  # shared by the workers: set up before they fork
 
@@ -130,7 +129,7 @@ def containers_per_image(root: DockerRoot) -> Counter[str]:
     When the containers have not been read yet (``images`` alone), each is read on a worker
     that sends back only its image ID, in the same pass as the stores' layers and images.
     """
-    if "containers" in root.__dict__:
+    if root.containers_read():
         return Counter(c.image_id for c in root.containers.values())
     return Counter(read_with_containers(root, lambda c: c.image_id))
 
@@ -310,9 +309,9 @@ def df_record(
 ) -> Record:
     """``df``: Docker's ``system df`` numbers, the orphans, totals, and bytes measured on disk."""
     # Imported here: the inventory commands, which never need them, start faster.
-    from storagekit.analysis.diskusage import measure
-    from storagekit.analysis.orphans import find_orphans, summarize
-    from storagekit.engines.docker.df import docker_df
+    from storagekit.analysis.orphans import summarize
+    from storagekit.engines.docker.df import docker_df, measured
+    from storagekit.engines.docker.orphans import find_orphans
 
     docker = docker_df(root, verbose)
     if orphans is None:
@@ -324,13 +323,13 @@ def df_record(
     record["totals"] = {
         key: sum(a[key] or 0 for a in areas) for key in ("count", "active", "size", "reclaimable")
     }
-    record["measured"] = measure(root)
+    record["measured"] = measured(root)
     return record
 
 
 def audit_record(root: DockerRoot) -> Record:
     """The ``audit`` report: everything above plus chain health and findings."""
-    from storagekit.analysis.orphans import find_orphans
+    from storagekit.engines.docker.orphans import find_orphans
 
     containers = container_records(root)
     images = image_records(root)

@@ -36,8 +36,6 @@ class DockerRoot:
         self.evidence = evidence or source.description
         self.location = location
         self.findings = Findings()
-        #: Results of analyses, computed once per root (the evidence does not change).
-        self.memo: dict[tuple[str, ...], object] = {}
 
     @classmethod
     def open(cls, path: str) -> DockerRoot:
@@ -199,6 +197,10 @@ class DockerRoot:
     def pre_cas(self) -> bool:
         """Whether the root was last run by Docker <= 1.9 (``graph/``, no image store)."""
         return not self.stores and is_pre_cas_root(self.source)
+
+    def containers_read(self) -> bool:
+        """Whether :attr:`containers` has been read (or adopted) already."""
+        return "containers" in self.__dict__
 
     def adopt_containers(self, containers: dict[str, Container]) -> None:
         """Take containers read elsewhere (by parallel workers) as this root's containers."""

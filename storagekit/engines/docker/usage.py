@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from storagekit.cache import per_root
 from storagekit.engines.docker.chains import container_stack
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import SourceError
@@ -74,26 +75,15 @@ def image_sizes(root: DockerRoot) -> dict[tuple[str, str], ImageSizes]:
     return result
 
 
+@per_root(key=lambda root, container: container.id)
 def container_size_rw(root: DockerRoot, container: Container) -> int | None:
     """Bytes in the container's writable layer as ``docker ps -s`` counts them.
 
     Change-only drivers: ``directory.Size`` of the writable layer. Naive-diff drivers: the size
     of its changes against the layer below (the init layer), as ``ChangesSize``. Measured once
-    per root (``audit`` reports it in the inventory and in the disk usage).
+    per root (``audit`` reports it in the inventory and in the disk usage); a size measured by
+    a forked worker is handed in with ``container_size_rw.seed``.
     """
-    key = ("size-rw", container.id)
-    if key not in root.memo:
-        root.memo[key] = _size_rw(root, container)
-    value = root.memo[key]
-    return value if isinstance(value, int) else None
-
-
-def remember_size_rw(root: DockerRoot, container: Container, size: int | None) -> None:
-    """Record a size measured elsewhere (by a forked worker) so it is not measured again."""
-    root.memo[("size-rw", container.id)] = size
-
-
-def _size_rw(root: DockerRoot, container: Container) -> int | None:
     rw = root.rw_layer(container)
     driver = root.driver(rw.driver) if rw else None
     if rw is None or driver is None or rw.mount_id is None or not driver.has_layer(rw.mount_id):

@@ -6,14 +6,10 @@ image's is its layers. Of such a stack the driver picks the levels its mount rea
 (:meth:`~storagekit.driver.StorageDriver.union_branches`: all of them but for legacy overlay,
 whose layers hold more than their changes). ``docker diff`` compares the container's view with
 the same stack without the read-write layer (init changes are never reported), or, for aufs,
-walks the read-write branch (:func:`~storagekit.union.changes.aufs_changes`).
+walks the read-write branch (:func:`~storagekit.union.changes.branch_changes`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
 
 from storagekit.driver import StorageDriver
 from storagekit.engines.docker.chains import container_layer_dirs, image_stack
@@ -21,9 +17,10 @@ from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import SourceError, UnsafePathError
 from storagekit.ids import is_safe_component
 from storagekit.model import Container, Image
-from storagekit.source import Entry, Source, join, normpath
-from storagekit.union.changes import Change, Tree, aufs_changes, changes
-from storagekit.union.view import LayerDir, UnionView
+from storagekit.source import normpath
+from storagekit.union.changes import Change, Tree, branch_changes, changes
+from storagekit.union.mounted import MountedView, ViewMount
+from storagekit.union.view import LayerDir, UnionView, check_markers
 
 
 def _layer_dirs(
@@ -70,7 +67,7 @@ def container_view(root: DockerRoot, container: Container, *, rw: bool = True) -
         ids = driver.union_branches(ids, writable)
     what = f"container {container.name or container.id}"
     view = UnionView(_layer_dirs(root, driver, ids, what, container.config_path), what)
-    _check_markers(root, view, container.config_path)
+    check_markers(view, root.source, root.findings, container.config_path)
     return view
 
 
@@ -87,39 +84,18 @@ def image_view(root: DockerRoot, image: Image) -> UnionView:
         ids = driver.union_branches(ids, 0)
     what = f"image {image.id}"
     view = UnionView(_layer_dirs(root, driver, ids, what, image.config_path), what)
-    _check_markers(root, view, image.config_path)
+    check_markers(view, root.source, root.findings, image.config_path)
     return view
-
-
-def _check_markers(root: DockerRoot, view: UnionView, where: str) -> None:
-    """Say when opaque-directory markers cannot be seen in this evidence."""
-    if view.full_copy or view.layers[0].driver.name == "aufs":
-        return
-    source = root.source
-    if not source.trusted_xattrs_visible:
-        root.findings.warning(
-            "xattrs-invisible",
-            where,
-            "this directory evidence is read without root: trusted.overlay.opaque markers are "
-            "invisible, so files deleted with their directory may show as present",
-        )
-    elif source.xattrs_recorded is False:
-        root.findings.warning(
-            "xattrs-missing",
-            where,
-            "the archive holds no extended attributes (made without --xattrs?): overlay opaque "
-            "directories cannot be recognised, so files deleted with their directory may show",
-        )
 
 
 def container_changes(root: DockerRoot, container: Container) -> list[Change]:
     """``docker diff`` of a container, in an order Docker itself can produce."""
     record = root.rw_layer(container)
     driver = root.driver(record.driver) if record else None
-    if driver is not None and driver.name == "aufs" and record and record.mount_id:
+    if driver is not None and driver.branch_diff and record and record.mount_id:
         parents = driver.parent_ids(record.mount_id)
         if parents is not None:
-            return aufs_changes(
+            return branch_changes(
                 Tree(root.source, driver.layer_path(record.mount_id)),
                 [Tree(root.source, driver.layer_path(p)) for p in parents],
             )
@@ -136,93 +112,6 @@ def naive_trees(root: DockerRoot, container: Container) -> tuple[Tree, Tree]:
     new = container_view(root, container)
     old = container_view(root, container, rw=False)
     return Tree(new, ""), Tree(old, "")
-
-
-@dataclass(frozen=True)
-class ViewMount:
-    """Something mounted into a container's view: a volume or a file Docker generated."""
-
-    destination: str  # inside the container, without the leading "/"
-    source: Source
-    path: str  # inside ``source``
-    label: str  # reported as the "layer" of what it provides
-
-
-class MountedView(Source):
-    """A container's view with its volumes and generated files mounted where Docker put them.
-
-    Volumes (``volumes/<name>/_data``) appear at their destinations and ``hostname``, ``hosts``
-    and ``resolv.conf`` from ``containers/<id>/`` at ``/etc/...``, as the container saw them.
-    Bind mounts and tmpfs mounts hold no data in the evidence and are not shown.
-    """
-
-    def __init__(self, base: UnionView, mounts: list[ViewMount]) -> None:
-        self.base = base
-        self.mounts = sorted(mounts, key=lambda m: -len(m.destination))
-        self.description = base.description
-        self.trusted_xattrs_visible = base.trusted_xattrs_visible
-
-    def _find(self, path: str) -> tuple[ViewMount, str] | None:
-        for m in self.mounts:
-            if path == m.destination or path.startswith(m.destination + "/"):
-                return m, join(m.path, path[len(m.destination) + 1 :])
-        return None
-
-    def _rebase(self, entry: Entry, path: str) -> Entry:
-        return entry.moved(path)
-
-    def stat(self, path: str) -> Entry:  # noqa: D102 - see Source
-        path = normpath(path)
-        found = self._find(path)
-        if found is None:
-            return self.base.stat(path)
-        mount, inner = found
-        return self._rebase(mount.source.stat(inner), path)
-
-    def scandir(self, path: str) -> Iterator[Entry]:  # noqa: D102 - see Source
-        path = normpath(path)
-        found = self._find(path)
-        if found is not None:
-            mount, inner = found
-            prefix = f"{path}/" if path else ""
-            return iter([self._rebase(e, prefix + e.name) for e in mount.source.scandir(inner)])
-        entries = {e.path: e for e in self.base.scandir(path)}
-        for m in self.mounts:
-            if m.destination.rpartition("/")[0] == path:
-                try:
-                    entries[m.destination] = self._rebase(m.source.stat(m.path), m.destination)
-                except SourceError:
-                    continue
-        return iter(entries.values())
-
-    def open(self, path: str) -> BinaryIO:  # noqa: D102 - see Source
-        path = normpath(path)
-        found = self._find(path)
-        if found is None:
-            return self.base.open(path)
-        mount, inner = found
-        return mount.source.open(inner)
-
-    def xattrs(self, path: str) -> dict[str, bytes]:  # noqa: D102 - see Source
-        path = normpath(path)
-        found = self._find(path)
-        if found is None:
-            return self.base.xattrs(path)
-        mount, inner = found
-        return mount.source.xattrs(inner)
-
-    def scandir_layers(self, path: str) -> list[tuple[Entry, str]]:
-        """The entries of directory ``path`` with the layer (or mount) providing each."""
-        return [(e, self.layer_of(e.path)) for e in self.scandir(path)]
-
-    def layer_of(self, path: str) -> str:
-        """The layer ID providing ``path``, or what is mounted there."""
-        found = self._find(normpath(path))
-        return found[0].label if found else self.base.layer_of(path)
-
-    def deleted(self, path: str) -> list[tuple[Entry, str]]:
-        """Hidden entries of the image and container layers (none inside mounts)."""
-        return [] if self._find(normpath(path)) else self.base.deleted(path)
 
 
 _GENERATED = {"hostname": "etc/hostname", "hosts": "etc/hosts", "resolv.conf": "etc/resolv.conf"}

@@ -1,0 +1,143 @@
+"""The engine contract: what core asks of one container engine's storage, and nothing more.
+
+An engine (Docker's graph-driver store, containerd, podman's containers-storage) knows its own
+on-disk layout and metadata. It finds its roots in the evidence, yields the model (images,
+layers, containers, volumes) and its findings, and owns everything specific to it: where a
+layer's files are (each layer directory carries its own Source, so an engine may read a second
+root), what counts as an orphan, its disk-usage areas and ``df`` formulas, its diff semantics,
+its integrity check and its ``save`` format. The command line and the union view never open an
+engine's files: they take the records and views an engine gives.
+
+A new engine is a package implementing :class:`Engine`, registered in the ``storagekit.engines``
+entry-point group (:func:`storagekit.registry.engine_classes`); the built-in ones register the
+same way. ``docs/extending.md`` walks through adding one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import BinaryIO, ClassVar
+
+from storagekit.jsontext import Record, to_json
+from storagekit.model import Container, Findings, Image, Volume
+from storagekit.source import Source
+from storagekit.union.changes import Change
+from storagekit.union.mounted import RecoveryView
+
+
+class Engine(ABC):
+    """One engine's storage found in the evidence, with its model built on demand.
+
+    Attributes:
+        name: the engine's name on the command line and in records (``--engine NAME``).
+        absent: what the evidence lacks when this engine finds nothing there, for the one
+            error line printed when no engine finds anything.
+        source: the engine's root inside the evidence.
+        evidence: the evidence as the user named it (a host path or an archive).
+        location: where the root is inside the evidence ("" for its top).
+        findings: everything damaged, hostile or inconsistent met while reading.
+    """
+
+    name: ClassVar[str]
+    absent: ClassVar[str]
+
+    source: Source
+    evidence: str
+    location: str
+    findings: Findings
+
+    @classmethod
+    @abstractmethod
+    def find(cls, evidence: Source, description: str) -> Engine | None:
+        """This engine's root in ``evidence``, opened, or ``None`` when it has none there."""
+
+    def close(self) -> None:
+        """Release the evidence."""
+        self.source.close()
+
+    # the model ---------------------------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def containers(self) -> Mapping[str, Container]:
+        """Containers by ID."""
+
+    @property
+    @abstractmethod
+    def images(self) -> Sequence[Image]:
+        """Every image, in a deterministic order."""
+
+    @property
+    @abstractmethod
+    def volumes(self) -> Mapping[str, Volume]:
+        """Volumes by name."""
+
+    @property
+    @abstractmethod
+    def recorded_path(self) -> str:
+        """Where the root was on the host it came from, as its own records say."""
+
+    # records of the inventory commands (``cli-contract.md`` keys) -------------------------
+
+    @abstractmethod
+    def container_records(self, *, sizes: bool) -> list[Record]:
+        """Every ``containers`` object; ``size_rw`` is measured only with ``sizes``."""
+
+    def container_records_json(self, *, sizes: bool) -> str:
+        """The JSON array of :meth:`container_records` (an engine may render it faster)."""
+        return to_json(self.container_records(sizes=sizes))
+
+    @abstractmethod
+    def image_records(self) -> list[Record]:
+        """Every ``images`` object."""
+
+    @abstractmethod
+    def layer_records(self) -> list[Record]:
+        """Every ``layers`` object: known layers, then layer directories nothing knows."""
+
+    @abstractmethod
+    def volume_records(self) -> list[Record]:
+        """Every ``volumes`` object."""
+
+    @abstractmethod
+    def chain_record(self, obj: Container | Image) -> Record:
+        """The ``chain`` object of a container or an image (its stack, top first)."""
+
+    @abstractmethod
+    def df_record(self, *, verbose: bool) -> Record:
+        """The ``df`` object: the engine's own ``system df`` numbers, orphans, bytes on disk."""
+
+    @abstractmethod
+    def orphan_records(self) -> list[Record]:
+        """Every ``orphans`` object: unreferenced, leaked and broken storage."""
+
+    @abstractmethod
+    def audit_record(self) -> Record:
+        """The ``audit`` object: everything above, chain health and the findings."""
+
+    # recovery ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def view(self, obj: Container | Image, *, with_mounts: bool = False) -> RecoveryView:
+        """The merged filesystem of a container or an image (with a container's mounts).
+
+        Raises:
+            SourceError: no layer of it can be read.
+        """
+
+    @abstractmethod
+    def changes(self, container: Container) -> list[Change]:
+        """The container's changes as the engine's own ``diff`` reports them."""
+
+    @abstractmethod
+    def verify_records(self, obj: Container | Image | None) -> list[Record]:
+        """``verify`` objects: each layer (of ``obj``, or every layer) checked against its digest.
+
+        Raises:
+            StoragekitError: ``obj`` has no image in this root.
+        """
+
+    @abstractmethod
+    def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
+        """Write ``images`` as an archive the engine's own import takes; returns its manifest."""
