@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import BinaryIO, ClassVar
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from storagekit.jsontext import Record, to_json
 from storagekit.model import Container, Findings, Image, Volume
 from storagekit.source import Source
-from storagekit.union.changes import Change
-from storagekit.union.mounted import RecoveryView
+
+if TYPE_CHECKING:  # the inventory commands start without the union view
+    from storagekit.union.changes import Change
+    from storagekit.union.mounted import RecoveryView
 
 
 class Engine(ABC):

@@ -1,6 +1,6 @@
 """The exception hierarchy.
 
-Exceptions are for "cannot start at all": the evidence is not a Docker root, an archive cannot be
+Exceptions are for "cannot start at all": the evidence holds no storage root, an archive cannot be
 read, a reference names nothing. Damaged artefacts inside a usable root are not exceptions but
 :class:`storagekit.model.Finding` objects, and the report goes on.
 """
@@ -32,8 +32,8 @@ class LinkLoopError(SourceError):
     """Symbolic links inside the evidence loop or nest deeper than the hop limit."""
 
 
-class NotADockerRootError(StoragekitError):
-    """The evidence holds no Docker data root."""
+class NotAStorageRootError(StoragekitError):
+    """The evidence holds no container storage root that any engine recognises."""
 
 
 class UnknownReferenceError(StoragekitError):

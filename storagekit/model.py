@@ -41,6 +41,15 @@ class Finding:
     parts: tuple[str, ...] = ()
     holds_data: bool = True
 
+    def record(self) -> dict[str, str | None]:
+        """The ``findings`` object of the contract (``audit`` and the stderr lines)."""
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "path": self.path,
+            "message": self.message,
+        }
+
 
 class Findings:
     """An ordered, de-duplicated collection of findings that readers append to."""

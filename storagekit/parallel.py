@@ -52,7 +52,7 @@ class WorkerError(StoragekitError):
 
 def workers_for(count: int, source: Source) -> int:
     """How many processes to use for ``count`` items read from ``source``."""
-    if _in_child or not getattr(source, "fork_safe", False) or not hasattr(os, "fork"):
+    if _in_child or not source.fork_safe or not hasattr(os, "fork"):
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, count // MIN_CHUNK, 8))

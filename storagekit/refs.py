@@ -7,7 +7,7 @@ A reference may be a full ID, a unique ID prefix (with or without ``sha256:``), 
 
 from __future__ import annotations
 
-from storagekit.engines.docker.root import DockerRoot
+from storagekit.engine import Engine
 from storagekit.errors import UnknownReferenceError
 from storagekit.ids import hex_of
 from storagekit.model import Container, Image
@@ -33,7 +33,7 @@ def familiar(ref: str) -> str:
 
 
 def resolve(
-    root: DockerRoot, ref: str, *, containers: bool = True, images: bool = True
+    root: Engine, ref: str, *, containers: bool = True, images: bool = True
 ) -> Container | Image:
     """The one container or image ``ref`` names.
 

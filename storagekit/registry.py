@@ -1,7 +1,8 @@
-"""Driver lookup through the ``storagekit.drivers`` entry-point group.
+"""Engine and driver lookup through the ``storagekit.engines`` and ``storagekit.drivers`` groups.
 
-Built-in drivers register through the same group a third-party package would use, so the plugin
-path is exercised by every run. A plugin that fails to load is skipped with a warning finding.
+Built-in engines and drivers register through the same entry-point groups a third-party package
+would use, so the plugin path is exercised by every run. A plugin that fails to load is skipped
+with a warning finding.
 
 The group is read straight from the installed distributions' ``entry_points.txt`` files on
 ``sys.path`` (the format ``importlib.metadata`` reads, first distribution of a name wins), because
@@ -15,11 +16,15 @@ import os
 import re
 import sys
 from functools import cache
+from typing import TypeVar
 
 from storagekit.driver import StorageDriver
+from storagekit.engine import Engine
 from storagekit.model import Findings
 
 GROUP = "storagekit.drivers"
+ENGINE_GROUP = "storagekit.engines"
+P = TypeVar("P")
 _DIST = re.compile(r"(?P<name>[^-]+)(-[^-]+)?\.(dist-info|egg-info)")
 _SECTION = re.compile(r"\[\s*(?P<group>[^\]]+?)\s*\]")
 
@@ -67,34 +72,56 @@ def _parse(text: str, group: str) -> list[tuple[str, str]]:
     return found
 
 
-def _load_one(name: str, value: str) -> type[StorageDriver]:
+def _load_one(value: str, base: type[P]) -> type[P]:
     module, _, attr = value.partition(":")
     obj: object = importlib.import_module(module.strip())
     for part in filter(None, attr.strip().split(".")):
         obj = getattr(obj, part)
-    if not (isinstance(obj, type) and issubclass(obj, StorageDriver)):
-        raise TypeError(f"{value} is not a StorageDriver")
+    if not (isinstance(obj, type) and issubclass(obj, base)):
+        raise TypeError(f"{value} is not a {base.__name__}")
     return obj
 
 
-@cache
-def _load() -> tuple[dict[str, type[StorageDriver]], tuple[str, ...]]:
-    drivers: dict[str, type[StorageDriver]] = {}
+def _load(group: str, base: type[P], what: str) -> tuple[dict[str, type[P]], tuple[str, ...]]:
+    """The group's classes by their own ``name``, and one problem line per plugin that failed."""
+    found: dict[str, type[P]] = {}
     problems: list[str] = []
-    for name, value in entry_points(GROUP):
+    for name, value in entry_points(group):
         try:
-            cls = _load_one(name, value)
+            cls = _load_one(value, base)
         except (ImportError, AttributeError, TypeError) as exc:
-            problems.append(f"driver plugin {name!r} ({value}) failed to load: {exc}")
+            problems.append(f"{what} plugin {name!r} ({value}) failed to load: {exc}")
             continue
-        drivers.setdefault(cls.name, cls)
-    return drivers, tuple(problems)
+        found.setdefault(getattr(cls, "name", name), cls)
+    return found, tuple(problems)
+
+
+@cache
+def _drivers() -> tuple[dict[str, type[StorageDriver]], tuple[str, ...]]:
+    return _load(GROUP, StorageDriver, "driver")  # type: ignore[type-abstract]
+
+
+@cache
+def _engines() -> tuple[dict[str, type[Engine]], tuple[str, ...]]:
+    return _load(ENGINE_GROUP, Engine, "engine")  # type: ignore[type-abstract]
 
 
 def driver_classes(findings: Findings | None = None) -> dict[str, type[StorageDriver]]:
     """All registered driver classes by Docker driver name; load problems become findings."""
-    drivers, problems = _load()
+    drivers, problems = _drivers()
     if findings is not None:
         for problem in problems:
             findings.warning("driver-plugin-error", None, problem)
     return dict(drivers)
+
+
+def engine_classes() -> tuple[dict[str, type[Engine]], tuple[str, ...]]:
+    """All registered engine classes by name, and one line per engine plugin that failed."""
+    engines, problems = _engines()
+    return dict(engines), problems
+
+
+def clear() -> None:
+    """Forget what was loaded (a test that registers plugins of its own calls this)."""
+    _drivers.cache_clear()
+    _engines.cache_clear()

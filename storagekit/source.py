@@ -15,7 +15,7 @@ limit.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, TypeAlias
 
@@ -70,6 +70,10 @@ class Source(ABC):
 
     #: Whether forked worker processes may read through this source (after :meth:`after_fork`).
     fork_safe: bool = False
+
+    #: Damage met while opening the evidence (a truncated archive, skipped members): one line
+    #: each; engines report them as findings.
+    problems: Sequence[str] = ()
 
     #: Whether extended attributes in the ``trusted.`` namespace can be seen through this source.
     #: A directory read by a non-root user cannot see them (overlay opaque markers then vanish).

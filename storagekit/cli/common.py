@@ -11,9 +11,8 @@ from typing import Any
 import click
 
 from storagekit.cli import render
-from storagekit.engines.docker import records as report
-from storagekit.engines.docker.root import DockerRoot
-from storagekit.jsontext import to_json
+from storagekit.engine import Engine
+from storagekit.jsontext import Record, to_json
 
 FORMAT = click.option(
     "--format",
@@ -31,21 +30,23 @@ class Context:
     def __init__(self, root_path: str, containerd_root: str | None) -> None:
         self.root_path = root_path
         self.containerd_root = containerd_root
-        self._root: DockerRoot | None = None
+        self._engines: list[Engine] | None = None
 
-    def root(self) -> DockerRoot:
-        """Open the evidence once."""
-        if self._root is None:
-            self._root = DockerRoot.open(self.root_path)
-        return self._root
+    def root(self) -> Engine:
+        """Open the evidence once; the engine whose storage it holds."""
+        if self._engines is None:
+            from storagekit.evidence import open_engines
+
+            self._engines = open_engines(self.root_path)
+        return self._engines[0]
 
     def close(self) -> None:
         """Release the evidence."""
-        if self._root is not None:
-            self._root.close()
+        for engine in self._engines or ():
+            engine.close()
 
 
-def emit(root: DockerRoot, fmt: str, data: Any, as_table: Callable[[], str]) -> None:
+def emit(root: Engine, fmt: str, data: Any, as_table: Callable[[], str]) -> None:
     """Print ``data`` as JSON or as the table ``as_table`` makes, then the findings."""
     text = to_json(data) if fmt == "json" else as_table()
     if text:
@@ -53,13 +54,13 @@ def emit(root: DockerRoot, fmt: str, data: Any, as_table: Callable[[], str]) -> 
     emit_findings(root)
 
 
-def emit_findings(root: DockerRoot) -> None:
+def emit_findings(root: Engine) -> None:
     """Print the root's findings to stderr, one line each, in their deterministic order."""
     for finding in root.findings.sorted():
-        click.echo(render.display(render.finding_line(report.finding_record(finding))), err=True)
+        click.echo(render.display(render.finding_line(finding.record())), err=True)
 
 
-def listing(root: DockerRoot, fmt: str, records: Sequence[report.Record], columns: Any) -> None:
+def listing(root: Engine, fmt: str, records: Sequence[Record], columns: Any) -> None:
     """Print a list of records as JSON or as a table of ``columns``, then the findings."""
     emit(root, fmt, list(records), lambda: render.table(records, columns))
 

@@ -16,7 +16,6 @@ from storagekit import __version__
 from storagekit.cli import render
 from storagekit.cli.common import FORMAT, Context, emit, emit_findings, listing, state
 from storagekit.cli.recover import COMMANDS
-from storagekit.engines.docker import records as report
 from storagekit.errors import StoragekitError
 from storagekit.refs import resolve
 
@@ -55,7 +54,7 @@ def cli(ctx: click.Context, root_path: str, containerd_root: str | None) -> None
 def audit(ctx: click.Context, fmt: str) -> None:
     """One report: drivers, counts, chain health, inventory and findings."""
     root = state(ctx).root()
-    data = report.audit_record(root)
+    data = root.audit_record()
     emit(root, fmt, data, lambda: render.audit_table(data))
 
 
@@ -67,10 +66,10 @@ def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
     """Containers, with their layer directories and mounts."""
     root = state(ctx).root()
     if fmt == "json":
-        click.echo(report.container_records_json(root, sizes=not no_size))
+        click.echo(root.container_records_json(sizes=not no_size))
         emit_findings(root)
         return
-    records = report.container_records(root, sizes=not no_size, adopt=False)
+    records = root.container_records(sizes=not no_size)
     listing(root, fmt, records, render.CONTAINER_COLUMNS)
 
 
@@ -80,7 +79,7 @@ def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
 def images(ctx: click.Context, fmt: str) -> None:
     """Images of the image store, with layers and sizes."""
     root = state(ctx).root()
-    listing(root, fmt, report.image_records(root), render.IMAGE_COLUMNS)
+    listing(root, fmt, root.image_records(), render.IMAGE_COLUMNS)
 
 
 @cli.command()
@@ -89,7 +88,7 @@ def images(ctx: click.Context, fmt: str) -> None:
 def layers(ctx: click.Context, fmt: str) -> None:
     """Layers of the layer store and driver directories found on disk."""
     root = state(ctx).root()
-    listing(root, fmt, report.layer_records(root), render.LAYER_COLUMNS)
+    listing(root, fmt, root.layer_records(), render.LAYER_COLUMNS)
 
 
 @cli.command()
@@ -98,7 +97,7 @@ def layers(ctx: click.Context, fmt: str) -> None:
 def volumes(ctx: click.Context, fmt: str) -> None:
     """Volumes and the containers that use them."""
     root = state(ctx).root()
-    listing(root, fmt, report.volume_records(root), render.VOLUME_COLUMNS)
+    listing(root, fmt, root.volume_records(), render.VOLUME_COLUMNS)
 
 
 @cli.command()
@@ -108,7 +107,7 @@ def volumes(ctx: click.Context, fmt: str) -> None:
 def chain(ctx: click.Context, ref: str, fmt: str) -> None:
     """The layer stack of a container or image, top first."""
     root = state(ctx).root()
-    data = report.chain_record(root, resolve(root, ref))
+    data = root.chain_record(resolve(root, ref))
     emit(root, fmt, data, lambda: render.chain_table(data))
 
 
@@ -119,7 +118,7 @@ def chain(ctx: click.Context, ref: str, fmt: str) -> None:
 def df(ctx: click.Context, verbose: bool, fmt: str) -> None:
     """Docker system df, offline, plus orphaned storage and bytes measured on disk."""
     root = state(ctx).root()
-    data = report.df_record(root, verbose=verbose)
+    data = root.df_record(verbose=verbose)
     emit(root, fmt, data, lambda: render.df_table(data))
 
 
@@ -128,10 +127,8 @@ def df(ctx: click.Context, verbose: bool, fmt: str) -> None:
 @click.pass_context
 def orphans(ctx: click.Context, fmt: str) -> None:
     """Unreferenced, leaked and broken storage, with the bytes each holds."""
-    from storagekit.engines.docker.orphans import find_orphans
-
     root = state(ctx).root()
-    listing(root, fmt, find_orphans(root), render.ORPHAN_COLUMNS)
+    listing(root, fmt, root.orphan_records(), render.ORPHAN_COLUMNS)
 
 
 @cli.command()
@@ -143,12 +140,11 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     from storagekit.analysis.reclaim import apply as reclaim_apply
     from storagekit.analysis.reclaim import plan as reclaim_plan
     from storagekit.analysis.reclaim import script as reclaim_script
-    from storagekit.engines.docker.orphans import find_orphans
 
     context = state(ctx)
     root = context.root()
-    steps = reclaim_plan(find_orphans(root))
-    where = root.original_path if not do_apply else context.root_path
+    steps = reclaim_plan(root.orphan_records())
+    where = root.recorded_path if not do_apply else context.root_path
     if not do_apply:
         click.echo(reclaim_script(steps, where), nl=False)
         emit_findings(root)

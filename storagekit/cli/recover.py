@@ -14,26 +14,21 @@ import click
 
 from storagekit.cli import render
 from storagekit.cli.common import FORMAT, emit, emit_findings, listing, state
-from storagekit.engines.docker.root import DockerRoot
-from storagekit.errors import StoragekitError
+from storagekit.engine import Engine
+from storagekit.errors import StoragekitError, UnknownReferenceError
 from storagekit.model import Container, Image
 from storagekit.refs import resolve
 
 if TYPE_CHECKING:
-    from storagekit.union.mounted import MountedView
-    from storagekit.union.view import UnionView
+    from storagekit.union.mounted import RecoveryView
 
 
-def _view(root: DockerRoot, ref: str, with_mounts: bool = False) -> UnionView | MountedView:
+def _view(root: Engine, ref: str, with_mounts: bool = False) -> RecoveryView:
     """The merged view of a container or image reference."""
-    from storagekit.engines.docker.views import container_view, image_view, mounted_view
-
     obj = resolve(root, ref)
-    if isinstance(obj, Container):
-        return mounted_view(root, obj) if with_mounts else container_view(root, obj)
-    if with_mounts:
+    if with_mounts and not isinstance(obj, Container):
         raise click.UsageError("--with-mounts applies to containers, not images")
-    return image_view(root, obj)
+    return root.view(obj, with_mounts=with_mounts)
 
 
 WITH_MOUNTS = click.option(
@@ -43,7 +38,7 @@ WITH_MOUNTS = click.option(
 )
 
 
-def _container(ctx: click.Context, ref: str) -> tuple[DockerRoot, Container]:
+def _container(ctx: click.Context, ref: str) -> tuple[Engine, Container]:
     """The root and the container a reference names (images are not accepted)."""
     root = state(ctx).root()
     obj = resolve(root, ref, images=False)
@@ -51,7 +46,7 @@ def _container(ctx: click.Context, ref: str) -> tuple[DockerRoot, Container]:
     return root, obj
 
 
-def _inside(view: UnionView | MountedView, path: str, *, follow: bool) -> str:
+def _inside(view: RecoveryView, path: str, *, follow: bool) -> str:
     """A path inside the view, symlinks resolved with chroot semantics when ``follow``."""
     return view.resolve(path) if follow else view.stat(path).path
 
@@ -168,10 +163,8 @@ def extract(
 @click.pass_context
 def diff(ctx: click.Context, container: str, fmt: str) -> None:
     """The container's changes against its image, as docker diff prints them."""
-    from storagekit.engines.docker.views import container_changes
-
     root, obj = _container(ctx, container)
-    found = container_changes(root, obj)
+    found = root.changes(obj)
     records = [{"kind": c.kind, "path": c.path} for c in found]
     emit(
         root,
@@ -187,43 +180,12 @@ def diff(ctx: click.Context, container: str, fmt: str) -> None:
 @click.pass_context
 def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
     """Rebuild each image layer's tar and check it against its diff ID (all, or REF's)."""
-    from storagekit.analysis.verify import verify as verify_layers
-    from storagekit.engines.docker.views import container_changes
-    from storagekit.ids import chain_ids
-
     root = state(ctx).root()
-    if ref is None:
-        layers = root.layers
-    else:
-        obj = resolve(root, ref)
-        image: Container | Image | None = obj
-        if isinstance(obj, Container):
-            store_of = root.store_for(obj)
-            image = store_of.images.get(obj.image_id) if store_of else None
-        if not isinstance(image, Image):
-            raise StoragekitError(f"{ref}: its image is not in this root")
-        store = root.stores[image.driver]
-        layers = [lay for c in chain_ids(image.diff_ids) if (lay := store.layers.get(c))]
-    records = verify_layers(root, layers)
-    if ref is not None and isinstance(obj, Container):
-        # A read-write layer has no tar-split: what it holds is the container's changes.
-        rw = root.rw_layer(obj)
-        records.append(
-            {
-                "chain_id": None,
-                "diff_id": None,
-                "cache_id": rw.mount_id if rw else None,
-                "status": "container-changes",
-                "computed_diff_id": None,
-                "files": [
-                    {
-                        "path": c.path,
-                        "change": {"A": "added", "C": "changed", "D": "deleted"}[c.kind],
-                    }
-                    for c in container_changes(root, obj)
-                ],
-            }
-        )
+    obj = None if ref is None else resolve(root, ref)
+    try:
+        records = root.verify_records(obj)
+    except UnknownReferenceError as exc:
+        raise StoragekitError(f"{ref}: {exc}") from None
     listing(root, fmt, records, render.VERIFY_COLUMNS)
 
 
@@ -233,8 +195,6 @@ def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
 @click.pass_context
 def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
     """An image archive that docker load accepts, with byte-exact layer tars."""
-    from storagekit.engines.docker.save import save as save_images
-
     root = state(ctx).root()
     chosen = []
     for ref in images:
@@ -242,7 +202,7 @@ def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
         assert isinstance(obj, Image)
         chosen.append(obj)
     with open(output, "xb") as out:
-        manifest = save_images(root, chosen, out)
+        manifest = root.save(chosen, out)
     click.echo(f"saved {len(manifest)} image(s) to {output}", err=True)
     emit_findings(root)
 
@@ -253,11 +213,10 @@ def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
 @click.pass_context
 def export(ctx: click.Context, container: str, output: str) -> None:
     """The container's filesystem as a tar, like docker export (for docker import)."""
-    from storagekit.engines.docker.views import container_view
     from storagekit.union import recover
 
     root, obj = _container(ctx, container)
-    view = container_view(root, obj)
+    view = root.view(obj)
     with contextlib.ExitStack() as stack:
         out = sys.stdout.buffer if output == "-" else stack.enter_context(open(output, "xb"))
         recover.extract_tar(view, "", out)

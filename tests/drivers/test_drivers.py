@@ -176,7 +176,7 @@ def test_broken_plugin_is_a_finding(monkeypatch):
         "entry_points",
         lambda group: [("bad", "no.such.module:X"), ("vfs", "storagekit.drivers.vfs:VfsDriver")],
     )
-    registry._load.cache_clear()
+    registry.clear()
     try:
         findings = Findings()
         classes = registry.driver_classes(findings)
@@ -185,4 +185,4 @@ def test_broken_plugin_is_a_finding(monkeypatch):
         assert f.code == "driver-plugin-error"
         assert "'bad' (no.such.module:X) failed to load" in f.message
     finally:
-        registry._load.cache_clear()
+        registry.clear()

@@ -12,7 +12,7 @@ import json
 import re
 
 from storagekit.engines.docker.imagestore import GraphDriverStore
-from storagekit.errors import NotADockerRootError, SourceError, StoragekitError
+from storagekit.errors import NotAStorageRootError, SourceError, StoragekitError
 from storagekit.registry import driver_classes
 from storagekit.source import Source
 
@@ -67,7 +67,7 @@ def find_root(source: Source) -> tuple[Source, str]:
     """Return the Docker root inside ``source`` and where it was found ("" for the top).
 
     Raises:
-        NotADockerRootError: no Docker root is there.
+        NotAStorageRootError: no Docker root is there.
     """
     if looks_like_root(source):
         return source, ""
@@ -95,7 +95,7 @@ def find_root(source: Source) -> tuple[Source, str]:
         sub = source.sub(entry.path)
         if looks_like_root(sub):
             return sub, entry.path
-    raise NotADockerRootError(
+    raise NotAStorageRootError(
         f"{source.description}: not a Docker data root "
         "(no image/<driver>/ store, no containers/ beside driver data, no var/lib/docker)"
     )

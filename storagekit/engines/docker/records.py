@@ -26,7 +26,7 @@ from storagekit.engines.docker.usage import (
 )
 from storagekit.ids import chain_ids
 from storagekit.jsontext import to_json
-from storagekit.model import Container, Finding, Image, Stack, StackLayer
+from storagekit.model import Container, Image, Stack, StackLayer
 
 Record = dict[str, Any]
 
@@ -257,16 +257,6 @@ def chain_record(root: DockerRoot, obj: Container | Image) -> Record:
     }
 
 
-def finding_record(finding: Finding) -> Record:
-    """One ``findings`` object."""
-    return {
-        "severity": finding.severity,
-        "code": finding.code,
-        "path": finding.path,
-        "message": finding.message,
-    }
-
-
 def chain_findings(root: DockerRoot) -> None:
     """Record every broken container or image chain as a finding (chain health)."""
     stacks = [(c.config_path, container_stack(root, c)) for c in root.containers.values()]
@@ -362,5 +352,5 @@ def audit_record(root: DockerRoot) -> Record:
         "volumes": volumes,
         "orphans": orphans,
         "usage": usage,
-        "findings": [finding_record(f) for f in root.findings.sorted()],
+        "findings": [f.record() for f in root.findings.sorted()],
     }

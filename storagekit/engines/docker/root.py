@@ -43,7 +43,7 @@ class DockerRoot:
 
         Raises:
             SourceError: the evidence cannot be read.
-            NotADockerRootError: it holds no Docker root.
+            NotAStorageRootError: it holds no Docker root.
         """
         evidence = open_source(path)
         try:
@@ -52,7 +52,7 @@ class DockerRoot:
             evidence.close()
             raise
         root = cls(source, evidence=path, location=location)
-        for problem in getattr(evidence, "problems", ()):
+        for problem in evidence.problems:
             root.findings.warning("archive-damage", None, problem)
         return root
 

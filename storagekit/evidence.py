@@ -1,0 +1,45 @@
+"""Open the evidence and find every engine's storage in it.
+
+The evidence is a directory or an archive (:func:`storagekit.sources.open_source`). Each
+registered engine (:func:`storagekit.registry.engine_classes`) looks for its roots in it; every
+engine present is opened, in the order of their names. Damage met while opening the evidence
+(a truncated archive, skipped members) becomes an ``archive-damage`` finding of each engine.
+"""
+
+from __future__ import annotations
+
+from storagekit.engine import Engine
+from storagekit.errors import NotAStorageRootError
+from storagekit.registry import engine_classes
+from storagekit.sources import open_source
+
+
+def open_engines(path: str) -> list[Engine]:
+    """Every engine whose storage the evidence at ``path`` holds, opened.
+
+    Raises:
+        SourceError: the evidence cannot be read.
+        NotAStorageRootError: no engine finds its storage there.
+    """
+    evidence = open_source(path)
+    try:
+        classes, problems = engine_classes()
+        engines = [
+            engine
+            for _, cls in sorted(classes.items())
+            if (engine := cls.find(evidence, path)) is not None
+        ]
+        if not engines:
+            absent = "; ".join(cls.absent for _, cls in sorted(classes.items()))
+            raise NotAStorageRootError(
+                f"{evidence.description}: {absent or 'no engine is registered'}"
+            )
+    except BaseException:
+        evidence.close()
+        raise
+    for engine in engines:
+        for problem in problems:
+            engine.findings.warning("engine-plugin-error", None, problem)
+        for problem in evidence.problems:
+            engine.findings.warning("archive-damage", None, problem)
+    return engines
