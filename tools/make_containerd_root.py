@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tools.ctrtruth import capture
 from tools.engine import base_rootfs_tar
 from tools.ociarchive import Image, docker_archive, layer_tar, oci_archive, sha
-from tools.ctrtruth import capture
 
 REPO = Path(__file__).resolve().parent.parent
 APP, BASE = "docker.io/library/sk-app:1", "docker.io/library/sk-base:1"
@@ -117,7 +117,8 @@ def images() -> dict[str, Image]:
         ("data/old/a", "file", 0o644, "old a\n"), ("data/old/b", "file", 0o600, "old b\n"),
         ("etc/app.conf", "file", 0o644, "mode=one\n"), ("opt", "dir", 0o755, b""),
         ("opt/cache", "dir", 0o755, b""), ("opt/cache/c1", "file", 0o644, "c1\n"),
-        ("opt/cache/c2", "file", 0o644, "c2\n"), ("usr/bin/hello", "symlink", 0o777, "/bin/busybox"),
+        ("opt/cache/c2", "file", 0o644, "c2\n"),
+        ("usr/bin/hello", "symlink", 0o777, "/bin/busybox"),
     ])
     app3 = layer_tar([
         ("data/.wh.old", "file", 0o644, b""), ("data/new.txt", "file", 0o644, "new in layer 3\n"),
@@ -184,7 +185,8 @@ def build(d: Ctrd, tmp: Path) -> dict[str, Any]:
         d.grpc("default", "/containerd.services.leases.v1.Leases/AddResource",
                _pb(1, "sk-lease") + _pb(2, _pb(1, arm) + _pb(2, "content")))
         d.grpc("default", "/containerd.services.leases.v1.Leases/AddResource",
-               _pb(1, "sk-forever") + _pb(2, _pb(1, "dangling-active") + _pb(2, "snapshots/overlayfs")))
+               _pb(1, "sk-forever")
+               + _pb(2, _pb(1, "dangling-active") + _pb(2, "snapshots/overlayfs")))
         lease_res = ["default/sk-lease: content " + arm,
                      "default/sk-forever: snapshots/overlayfs dangling-active"]
     except ImportError:

@@ -1,0 +1,1 @@
+"""Container engines whose storage storagekit reads (containerd first; Docker and podman next)."""
