@@ -5,10 +5,11 @@ encodings (containerd-podman-format.md §1):
 
 * **Signed varint** — ``binary.PutVarint``: zigzag (``(n << 1) ^ (n >> 63)``) then base-128,
   least significant group first. meta.db's ``size`` of a content blob and its ``version``: a
-  1,083,971-byte blob stores zigzag 2,167,942 (``c6 a9 84 01``).
+  1,083,971-byte blob stores zigzag 2,167,942 (``86 a9 84 01``).
 * **Unsigned varint** — ``binary.PutUvarint``: the snapshotter database's ``id`` and the keys
-  of its ``parents`` bucket (its ``inodes`` and ``size`` are signed, ``kind`` is one byte). At most 10 bytes; a value
-  must fill its BoltDB value exactly (containerd writes ``buf[:n]``).
+  of its ``parents`` bucket (its ``inodes`` and ``size`` are signed, ``kind`` is one byte).
+  At most 10 bytes; a value must fill its BoltDB value exactly (containerd writes
+  ``buf[:n]``).
 * **Timestamps** — Go ``time.Time.MarshalBinary``: version 1 is 15 bytes (version, 8 B big-endian
   seconds since 0001-01-01T00:00:00Z, 4 B nanoseconds, 2 B signed zone offset in minutes, ``-1``
   meaning UTC); version 2 (Go ≥ 1.15, zones with a seconds offset) adds one signed byte of

@@ -14,8 +14,8 @@ The database is *not* namespaced: ``<name>`` is ``<namespace>/<number>/<key>``. 
 unsigned varint (``encodeID``: ``PutUvarint``); ``kind`` is one byte (0 unknown, 1 view,
 2 active, 3 committed); ``inodes`` and ``size`` are **signed** varints (``putUsage``:
 ``PutVarint`` of ``snapshots.Usage``'s int64 fields; verified on the sample root, where 51
-inodes are stored as ``0x66``), recorded when a snapshot is committed. The directory of a snapshot is
-named by its decimal ``id``, so an ID is a number before it is ever a path.
+inodes are stored as ``0x66``), recorded when a snapshot is committed. The directory of a
+snapshot is named by its decimal ``id``, so an ID is a number before it is ever a path.
 
 Other snapshotters (btrfs, zfs, devmapper, aufs, fuse-overlayfs, stargz, ...) keep other
 formats: they are detected by directory and named as unread.
