@@ -225,7 +225,13 @@ class BoltMeta:
 
 @dataclass(frozen=True, slots=True)
 class ContainerdRoot:
-    """Everything read from one containerd root; ``findings`` says what was damaged."""
+    """Everything read from one containerd root; ``findings`` says what was damaged.
+
+    Attributes:
+        orphan_snapshot_dirs: ``.../snapshots/<n>`` directories of a read snapshotter that its
+            database does not name (garbage collection removes them asynchronously).
+        unrecorded_blobs: blob files no namespace has a ``content/blob`` record for.
+    """
 
     namespaces: tuple[Namespace, ...]
     images: tuple[Image, ...]
@@ -236,4 +242,6 @@ class ContainerdRoot:
     snapshotters: tuple[str, ...]
     unread_snapshotters: tuple[str, ...]
     databases: tuple[BoltMeta, ...]
+    orphan_snapshot_dirs: tuple[str, ...]
+    unrecorded_blobs: tuple[str, ...]
     findings: tuple[Finding, ...]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from storagekit.engines.containerd.images import BlobReader, blob_path, resolve
+from storagekit.engines.containerd.images import BLOBS, BlobReader, blob_path, resolve
 from storagekit.engines.containerd.metadb import (
     META_DB,
     ContentRecord,
@@ -157,6 +157,8 @@ def read_root(source: Source) -> ContainerdRoot:
         snapshotters=tuple(sorted(backends)),
         unread_snapshotters=tuple(sn for sn in present if sn not in READ),
         databases=tuple(databases),
+        orphan_snapshot_dirs=_orphan_dirs(source, backends),
+        unrecorded_blobs=_unrecorded_blobs(source, {b.blob_path for b in blobs}),
         findings=tuple(findings.sorted()),
     )
 
@@ -198,6 +200,33 @@ def _join(
                 findings.warning("snapshot-not-in-metadata", back.path,
                                  "no namespace of meta.db names this snapshot")
     return out
+
+
+def _orphan_dirs(
+    source: Source, backends: dict[str, dict[str, BackendSnapshot]]
+) -> tuple[str, ...]:
+    out = []
+    for sn, by_name in sorted(backends.items()):
+        known = {str(b.id) for b in by_name.values() if b.id is not None}
+        top = f"{PREFIX}{sn}/snapshots"
+        try:
+            names = source.listdir(top)
+        except SourceError:
+            continue
+        out += [f"{top}/{name}" for name in names if name not in known]
+    return tuple(out)
+
+
+def _unrecorded_blobs(source: Source, recorded: set[str | None]) -> tuple[str, ...]:
+    out = []
+    for alg in ("sha256", "sha512"):
+        top = f"{BLOBS}/{alg}"
+        try:
+            names = source.listdir(top)
+        except SourceError:
+            continue
+        out += [f"{top}/{name}" for name in names if f"{top}/{name}" not in recorded]
+    return tuple(out)
 
 
 def snapshot_chain(root: ContainerdRoot, namespace: str, snapshotter: str,

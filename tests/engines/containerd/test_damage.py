@@ -171,6 +171,16 @@ def test_snapshot_records_that_disagree() -> None:
     ]
 
 
+def test_orphan_snapshot_dirs_and_unrecorded_blobs() -> None:
+    r = Root()
+    r.files[f"{OVL}/snapshots/3/fs/left"] = b"gc leftover"
+    r.files["io.containerd.content.v1.content/blobs/sha256/" + "ab" * 32] = b"stray"
+    root = read_root(r.source())
+    assert root.findings == ()
+    assert root.orphan_snapshot_dirs == (f"{OVL}/snapshots/3",)
+    assert root.unrecorded_blobs == ("io.containerd.content.v1.content/blobs/sha256/" + "ab" * 32,)
+
+
 def test_parent_loop_ends() -> None:
     r = Root()
     r.ns[b"snapshots"][b"overlayfs"][r.diff.encode()][b"parent"] = b"c1"  # type: ignore[index]

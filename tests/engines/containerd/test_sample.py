@@ -19,6 +19,7 @@ def test_clean_root_has_no_findings(root: ContainerdRoot) -> None:
     assert root.findings == ()
     assert root.snapshotters == ("native", "overlayfs")
     assert root.unread_snapshotters == ("btrfs",)
+    assert (root.orphan_snapshot_dirs, root.unrecorded_blobs) == ((), ())
     assert [(d.path, d.other_valid) for d in root.databases] == [
         ("io.containerd.metadata.v1.bolt/meta.db", True),
         ("io.containerd.snapshotter.v1.native/metadata.db", True),
