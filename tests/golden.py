@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from storagekit.cli.main import main
+from tests.conftest import NAMES, SAMPLES
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_roots"
 GOLDEN = Path(__file__).resolve().parent / "golden"
-NAMES = sorted(p.name for p in SAMPLES.iterdir() if (p / "root.tar.xz").is_file())
 
 
 def _expected(name: str) -> dict[str, Any]:

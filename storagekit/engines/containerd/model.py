@@ -1,0 +1,247 @@
+"""What a containerd root holds, in containerd's own vocabulary.
+
+Frozen, slotted dataclasses built by the readers of this package. Labels and annotations are
+sorted ``(key, value)`` tuples (``dict(obj.labels)`` gives a mapping). Timestamps are RFC 3339
+UTC strings as Go's ``RFC3339Nano`` prints them (what ``ctr ... info`` shows); ``None`` means
+absent or Go's zero time. Every object names the namespace it belongs to and, in ``path``, the
+artefact it was read from, relative to the containerd root (``io.containerd.metadata.v1.bolt/
+meta.db`` followed by the bucket path after ``#``).
+
+References: containerd ``metadata/buckets.go`` (the bucket tree), ``metadata/images.go``,
+``metadata/containers.go``, ``metadata/content.go``, ``metadata/leases.go``,
+``metadata/snapshot.go``, ``snapshots/storage/bolt.go``, ``snapshots/snapshotter.go`` (``Kind``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from storagekit.model import Finding
+
+Labels = tuple[tuple[str, str], ...]
+#: ``snapshots.Kind``: 0 unknown, 1 view, 2 active, 3 committed.
+SnapshotKind = Literal["unknown", "view", "active", "committed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    """A bucket below ``v1/`` of meta.db (``sequence``: that bucket's NextSequence counter)."""
+
+    name: str
+    labels: Labels
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    """An OCI content descriptor (``target/`` of an image record, or inside a manifest)."""
+
+    media_type: str
+    digest: str
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContentBlob:
+    """``content/blob/<digest>`` of one namespace, and the blob file shared by all of them.
+
+    Attributes:
+        size: the recorded size (signed varint), ``None`` if unreadable.
+        blob_path: ``io.containerd.content.v1.content/blobs/sha256/<hex>``, ``None`` for a
+            digest that is not a valid sha256 digest (never turned into a path).
+        present: the blob file exists as a regular file.
+        disk_size: its size on disk (equal to ``size`` when intact).
+    """
+
+    namespace: str
+    digest: str
+    size: int | None
+    created: str | None
+    updated: str | None
+    labels: Labels
+    blob_path: str | None
+    present: bool
+    disk_size: int | None
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """``images/<name>`` resolved through the content store to a platform manifest and config.
+
+    Attributes:
+        target: the record's top descriptor (a manifest, or an index with ``--index-name``).
+        manifest: the platform manifest used: linux/amd64 first, else the only one.
+        platform: ``os/architecture[/variant]`` of that manifest when an index names it.
+        config: the config descriptor from the manifest; ``id`` is its digest.
+        layer_digests: the manifest's layer blobs, base first.
+        diff_ids: ``rootfs.diff_ids`` of the config, base first.
+        chain_ids: ``chainID(0) = diffID(0)``, ``chainID(n) = sha256(chainID(n-1) + " " +
+            diffID(n))``: the keys of the committed snapshots an unpack makes.
+        unpacked: ``(snapshotter, top chain ID)`` from the config blob's
+            ``containerd.io/gc.ref.snapshot.<snapshotter>`` labels.
+    """
+
+    namespace: str
+    name: str
+    target: Descriptor | None
+    created: str | None
+    updated: str | None
+    labels: Labels
+    annotations: Labels
+    manifest: Descriptor | None
+    platform: str | None
+    config: Descriptor | None
+    layer_digests: tuple[str, ...]
+    diff_ids: tuple[str, ...]
+    chain_ids: tuple[str, ...]
+    unpacked: tuple[tuple[str, str], ...]
+    path: str
+
+    @property
+    def id(self) -> str | None:
+        """The image ID: the config digest."""
+        return self.config.digest if self.config else None
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """One ``mounts[]`` entry of the container's OCI spec."""
+
+    destination: str
+    type: str | None
+    source: str | None
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """The CRI pod a container belongs to (``io.kubernetes.pod.*`` labels)."""
+
+    namespace: str | None
+    name: str | None
+    uid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """``containers/<id>`` with the parts of its OCI spec an analyst asks for first.
+
+    Attributes:
+        runtime: ``runtime/name`` (``io.containerd.runc.v2``).
+        spec_type: the ``type_url`` of the spec's protobuf ``Any``.
+        args: ``process.args`` of the spec (command first); ``env``, ``cwd`` likewise.
+        pod: from CRI labels, ``None`` when the container has none.
+        cri_kind: ``io.cri-containerd.kind`` (``container`` or ``sandbox``).
+        container_name: ``io.kubernetes.container.name``.
+        extensions: the names below ``extensions/`` (CRI metadata lives there).
+    """
+
+    namespace: str
+    id: str
+    image: str | None
+    snapshotter: str | None
+    snapshot_key: str | None
+    runtime: str | None
+    created: str | None
+    updated: str | None
+    labels: Labels
+    spec_type: str | None
+    args: tuple[str, ...]
+    env: tuple[str, ...]
+    cwd: str | None
+    mounts: tuple[Mount, ...]
+    pod: Pod | None
+    cri_kind: str | None
+    container_name: str | None
+    extensions: tuple[str, ...]
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """``leases/<id>``: what it keeps from garbage collection, and until when.
+
+    Attributes:
+        expires: the ``containerd.io/gc.expire`` label (RFC 3339), ``None`` if it never does.
+        snapshots: ``(snapshotter, key)`` pairs.
+    """
+
+    namespace: str
+    id: str
+    created: str | None
+    labels: Labels
+    expires: str | None
+    content: tuple[str, ...]
+    snapshots: tuple[tuple[str, str], ...]
+    ingests: tuple[str, ...]
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A snapshot as ``ctr snapshots info`` sees it.
+
+    meta.db's record (key, parent, labels, times) joined with the snapshotter database's
+    (kind, id, size, inodes).
+
+    Attributes:
+        key: the namespaced key (a chain ID for image layers, the container ID for ctr's
+            containers); ``parent`` is the parent's key.
+        name: the snapshotter's name ``<namespace>/<sequence>/<key>``.
+        id: the snapshotter's number, which names the directory.
+        size, inodes: recorded at commit (committed snapshots only).
+        dir: where the snapshot's files are, relative to the root (``.../snapshots/<id>/fs``
+            for overlayfs, ``.../snapshots/<id>`` for native); ``present`` says it exists.
+    """
+
+    namespace: str
+    snapshotter: str
+    key: str
+    name: str | None
+    parent: str | None
+    kind: SnapshotKind
+    id: int | None
+    created: str | None
+    updated: str | None
+    labels: Labels
+    size: int | None
+    inodes: int | None
+    dir: str | None
+    present: bool
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class BoltMeta:
+    """Which meta page of a BoltDB file was used, and whether the other one was valid."""
+
+    path: str
+    txid: int
+    page: int | None
+    other_valid: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerdRoot:
+    """Everything read from one containerd root; ``findings`` says what was damaged.
+
+    Attributes:
+        orphan_snapshot_dirs: ``.../snapshots/<n>`` directories of a read snapshotter that its
+            database does not name (garbage collection removes them asynchronously).
+        unrecorded_blobs: blob files no namespace has a ``content/blob`` record for.
+    """
+
+    namespaces: tuple[Namespace, ...]
+    images: tuple[Image, ...]
+    blobs: tuple[ContentBlob, ...]
+    containers: tuple[Container, ...]
+    leases: tuple[Lease, ...]
+    snapshots: tuple[Snapshot, ...]
+    snapshotters: tuple[str, ...]
+    unread_snapshotters: tuple[str, ...]
+    databases: tuple[BoltMeta, ...]
+    orphan_snapshot_dirs: tuple[str, ...]
+    unrecorded_blobs: tuple[str, ...]
+    findings: tuple[Finding, ...]

@@ -1,0 +1,1 @@
+"""Tests of the containerd readers against a real containerd root and hostile inputs."""
