@@ -47,7 +47,8 @@ class KernelOverlayDriver(StorageDriver):
     ``ConvertRead``; Linux ``Documentation/filesystems/overlayfs.rst``).
     """
 
-    opaque_in_xattrs: ClassVar[bool] = True
+    opaque_xattr: ClassVar[str | None] = OPAQUE_XATTRS[0]
+    private_xattrs: ClassVar[tuple[str, ...]] = ("trusted.overlay.", "user.overlay.")
 
     def whiteout_candidate(self, name: str, kind: FileType) -> bool:
         """0/0 devices and tar-convention ``.wh.`` names (opacity is the directory's own)."""

@@ -81,9 +81,11 @@ class StorageDriver(ABC):
         branch_diff: the engine lists a container's changes by walking its read-write branch
             against its parent branches, with tar-convention whiteouts (*moby
             pkg/archive/changes.go* ``Changes``; aufs), not by comparing two mounted views.
-        opaque_in_xattrs: directories are made opaque by an extended attribute (overlay's
-            ``trusted.overlay.opaque``), which evidence read without root or archived without
-            ``--xattrs`` cannot show: the union view says so when that is the case.
+        opaque_xattr: the extended attribute that makes a directory opaque (overlay's
+            ``trusted.overlay.opaque``), if the driver marks them so: evidence read without root
+            or archived without ``--xattrs`` cannot show it, and the union view says so.
+        private_xattrs: prefixes of extended attributes that are the driver's bookkeeping, not
+            the file's (overlay's ``trusted.overlay.*``): the union view leaves them out.
         source: the Docker root.
         findings: where the driver records damaged or hostile artefacts.
     """
@@ -92,7 +94,8 @@ class StorageDriver(ABC):
     full_copy: ClassVar[bool] = False
     naive_diff: ClassVar[bool] = False
     branch_diff: ClassVar[bool] = False
-    opaque_in_xattrs: ClassVar[bool] = False
+    opaque_xattr: ClassVar[str | None] = None
+    private_xattrs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, source: Source, findings: Findings) -> None:
         self.source = source

@@ -33,6 +33,8 @@ class Engine(ABC):
 
     Attributes:
         name: the engine's name on the command line and in records (``--engine NAME``).
+        title: how people call its storage root ("Docker" root), for messages and plans.
+        daemon: the process that must be stopped before its root is changed (``reclaim``).
         absent: what the evidence lacks when this engine finds nothing there, for the one
             error line printed when no engine finds anything.
         source: the engine's root inside the evidence.
@@ -42,6 +44,8 @@ class Engine(ABC):
     """
 
     name: ClassVar[str]
+    title: ClassVar[str]
+    daemon: ClassVar[str]
     absent: ClassVar[str]
 
     source: Source

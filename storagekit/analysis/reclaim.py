@@ -49,13 +49,16 @@ def plan(orphans: Iterable[dict[str, Any]]) -> list[Step]:
     return sorted(steps.values(), key=lambda s: (not s.remove, s.path))
 
 
-def script(steps: list[Step], root: str) -> str:
-    """The plan as a shell script a person can review and run."""
+def script(steps: list[Step], root: str, *, title: str, daemon: str) -> str:
+    """The plan as a shell script a person can review and run.
+
+    ``title`` names the kind of root ("Docker"), ``daemon`` what must be stopped first.
+    """
     total = sum(s.bytes for s in steps if s.remove)
     lines = [
         "#!/bin/sh",
-        "# storagekit reclaim plan: review before running; stop dockerd first.",
-        f"# Docker root: {root}",
+        f"# storagekit reclaim plan: review before running; stop {daemon} first.",
+        f"# {title} root: {root}",
         f"# frees {total} bytes in {sum(s.remove for s in steps)} paths",
         "set -eu",
         f"cd {shlex.quote(root)}",

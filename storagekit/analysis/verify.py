@@ -21,12 +21,11 @@ from storagekit.engines.docker.chains import walk_parents
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import FormatError, SourceError, StoragekitError, UnsafePathError
 from storagekit.formats.tarsplit import Crc64, FileEntry, Segment, entries
+from storagekit.jsontext import Record
 from storagekit.model import Layer
 from storagekit.progress import Progress
 from storagekit.source import CHUNK, Source, normpath
 from storagekit.union.view import LayerDir, UnionView
-
-Record = dict[str, Any]
 
 
 def _clean(name: str) -> str | None:

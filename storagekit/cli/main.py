@@ -32,7 +32,8 @@ from storagekit.refs import resolve
     envvar="STORAGEKIT_ROOT",
     default="/var/lib/docker",
     show_default=True,
-    help="Docker data root: a directory or a tar archive (.tar, .tar.gz, .tar.xz, .tar.zst).",
+    help="The storage root as found on the evidence: a directory or a tar archive "
+    "(.tar, .tar.gz, .tar.xz, .tar.zst).",
 )
 @click.option(
     "--containerd-root",
@@ -42,7 +43,7 @@ from storagekit.refs import resolve
 @click.version_option(__version__, prog_name="storagekit")
 @click.pass_context
 def cli(ctx: click.Context, root_path: str, containerd_root: str | None) -> None:
-    """Offline forensics for a copied Docker data root: nothing is ever written to it."""
+    """Offline forensics for copied container storage: nothing is ever written to it."""
     context = Context(root_path, containerd_root)
     ctx.obj = context
     ctx.call_on_close(context.close)
@@ -55,7 +56,7 @@ def audit(ctx: click.Context, fmt: str) -> None:
     """One report: drivers, counts, chain health, inventory and findings."""
     root = state(ctx).root()
     data = root.audit_record()
-    emit(root, fmt, data, lambda: render.audit_table(data))
+    emit(root, fmt, data, lambda: render.audit_table(data, root.title))
 
 
 @cli.command()
@@ -146,11 +147,11 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     steps = reclaim_plan(root.orphan_records())
     where = root.recorded_path if not do_apply else context.root_path
     if not do_apply:
-        click.echo(reclaim_script(steps, where), nl=False)
+        click.echo(reclaim_script(steps, where, title=root.title, daemon=root.daemon), nl=False)
         emit_findings(root)
         return
     if root.location or not os.path.isdir(context.root_path):
-        raise click.UsageError("--apply needs the Docker root itself as a directory")
+        raise click.UsageError(f"--apply needs the {root.title} root itself as a directory")
     total = sum(s.bytes for s in steps if s.remove)
     count = sum(s.remove for s in steps)
     if not yes:

@@ -116,13 +116,13 @@ def chain_table(record: Record) -> str:
     return "\n".join(head)
 
 
-def audit_table(report: Record) -> str:
-    """The ``audit`` report for people: summary, then each section."""
+def audit_table(report: Record, title: str) -> str:
+    """The ``audit`` report for people: summary, then each section (``title``: of the root)."""
     root = report["root"]
     counts = report["counts"]
     lines = [
         f"Evidence: {root['evidence']}"
-        + (f" (Docker root at {root['location']})" if root["location"] else ""),
+        + (f" ({title} root at {root['location']})" if root["location"] else ""),
         f"Layout:   {root['layout']}; stores: {', '.join(root['stores']) or '-'}; "
         f"drivers on disk: {', '.join(report['drivers']) or '-'}",
         f"Images: {counts['images']}  Layers: {counts['layers']}  "

@@ -271,11 +271,12 @@ class UnionView(Source):
         return self.layers[index].source.copy_file(where, size, write, real=True)
 
     def xattrs(self, path: str) -> dict[str, bytes]:
-        """See :meth:`Source.xattrs`; overlay's own ``trusted.overlay.*`` are not the file's."""
+        """See :meth:`Source.xattrs`, leaving out the driver's own (``trusted.overlay.*``)."""
         path = normpath(path)
         index = self._root_layers[0][0] if not path else self._find(path)[1]
         attrs = self.layers[index].source.xattrs(self.layer_path(index, path))
-        return {k: v for k, v in attrs.items() if not k.startswith(_OVERLAY_PRIVATE)}
+        private = self.layers[index].driver.private_xattrs
+        return {k: v for k, v in attrs.items() if not (private and k.startswith(private))}
 
     def hidden_rows(self, path: str, merged: Merged) -> list[tuple[str, Row, int]]:
         """The hidden entries of merged directory ``path``, sorted by name (see :meth:`deleted`)."""
@@ -307,8 +308,6 @@ class UnionView(Source):
         ]
 
 
-_OVERLAY_PRIVATE = ("trusted.overlay.", "user.overlay.")
-
 
 def check_markers(view: UnionView, source: Source, findings: Findings, where: str) -> None:
     """Say when the evidence cannot show the view's opaque-directory markers (xattrs).
@@ -316,19 +315,21 @@ def check_markers(view: UnionView, source: Source, findings: Findings, where: st
     ``source`` is the evidence the layers are read from; ``where`` names the artefact the
     view was built for.
     """
-    if view.full_copy or not view.layers[0].driver.opaque_in_xattrs:
+    attr = view.layers[0].driver.opaque_xattr
+    if view.full_copy or attr is None:
         return
     if not source.trusted_xattrs_visible:
         findings.warning(
             "xattrs-invisible",
             where,
-            "this directory evidence is read without root: trusted.overlay.opaque markers are "
+            f"this directory evidence is read without root: {attr} markers are "
             "invisible, so files deleted with their directory may show as present",
         )
     elif source.xattrs_recorded is False:
         findings.warning(
             "xattrs-missing",
             where,
-            "the archive holds no extended attributes (made without --xattrs?): overlay opaque "
-            "directories cannot be recognised, so files deleted with their directory may show",
+            "the archive holds no extended attributes (made without --xattrs?): "
+            f"{attr.split('.')[1]} opaque directories cannot be recognised, so files deleted "
+            "with their directory may show",
         )

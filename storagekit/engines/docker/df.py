@@ -32,13 +32,13 @@ cli/command/formatter/disk_usage.go*); ``docker-root-format.md`` §10.1 has the 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from storagekit.analysis.diskusage import OTHER, Areas, measure
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.engines.docker.usage import container_size_rw, image_sizes, listed_images
 from storagekit.errors import FormatError, SourceError
 from storagekit.ids import chain_ids
+from storagekit.jsontext import Record
 from storagekit.model import Container
 from storagekit.union.changes import directory_size
 
@@ -48,7 +48,6 @@ ACTIVE_STATES = frozenset({"running", "paused", "restarting"})
 BUILDKIT_DB = "buildkit/metadata_v2.db"
 BUILDKIT_DB_LIMIT = 1 << 30
 
-Record = dict[str, Any]
 
 
 def _summary(count: int, active: int, size: int, reclaimable: int) -> Record:

@@ -30,6 +30,8 @@ class DockerEngine(Engine):
     """A Docker data root read through :class:`DockerRoot` and the Docker analyses."""
 
     name: ClassVar[str] = "docker"
+    title: ClassVar[str] = "Docker"
+    daemon: ClassVar[str] = "dockerd"
     absent: ClassVar[str] = (
         "not a Docker data root "
         "(no image/<driver>/ store, no containers/ beside driver data, no var/lib/docker)"

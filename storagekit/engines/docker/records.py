@@ -8,7 +8,6 @@ tables or JSON is :mod:`storagekit.cli.render`'s job.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from storagekit.engines.docker.chains import (
     container_layer_dirs,
@@ -25,10 +24,8 @@ from storagekit.engines.docker.usage import (
     image_sizes,
 )
 from storagekit.ids import chain_ids
-from storagekit.jsontext import to_json
+from storagekit.jsontext import Record, to_json
 from storagekit.model import Container, Image, Stack, StackLayer
-
-Record = dict[str, Any]
 
 
 def container_record(root: DockerRoot, container: Container, *, sizes: bool = True) -> Record:
