@@ -56,11 +56,11 @@ class Podman:
         for d in (self.graph, self.run, self.tmp):
             d.mkdir(parents=True, exist_ok=True)
         (work / "storage.conf").write_text(
-            f'[storage]\ndriver = "{driver}"\ngraphroot = "{self.graph}"\n'
-            f'runroot = "{self.run}"\n'
+            f'[storage]\ndriver = "{driver}"\ngraphroot = "{self.graph}"\nrunroot = "{self.run}"\n'
         )
         (work / "containers.conf").write_text(
-            '[containers]\nnetns = "none"\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+            '[containers]\nnetns = "none"\n'
+            'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
             f'[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
             f'runtime = "runc"\ntmp_dir = "{self.tmp}"\n'
         )
@@ -107,36 +107,82 @@ class Podman:
 def build_scenario(p: Podman) -> dict[str, Any]:
     """Images, a pod, volumes and containers in several states; returns names -> IDs."""
     (p.work / "base.tar").write_bytes(base_rootfs_tar())
-    p("import", "--message", "storagekit podman base", "--change", 'CMD ["sh"]',
-      str(p.work / "base.tar"), "localhost/sk-base:1")
+    p(
+        "import",
+        "--message",
+        "storagekit podman base",
+        "--change",
+        'CMD ["sh"]',
+        str(p.work / "base.tar"),
+        "localhost/sk-base:1",
+    )
     ctx = p.work / "ctx"
     ctx.mkdir(exist_ok=True)
     (ctx / "Containerfile").write_text(CONTAINERFILE)
     (ctx / "added.txt").write_text("added by COPY\n")
-    p("build", "--layers", "--network", "none", "-f", str(ctx / "Containerfile"),
-      "-t", "localhost/sk-app:1", str(ctx))
+    p(
+        "build",
+        "--layers",
+        "--network",
+        "none",
+        "-f",
+        str(ctx / "Containerfile"),
+        "-t",
+        "localhost/sk-app:1",
+        str(ctx),
+    )
     p("volume", "create", "--label", "sk=named", "sk-named")
     p("volume", "create", "sk-unused")
     p("pod", "create", "--infra=false", "--label", "sk=pod", "sk-pod")
-    p("create", "--name", "sk-created", "--label", "sk=created", "localhost/sk-app:1",
-      "sh", "-c", "echo never")
-    p("run", "--name", "sk-exited", "localhost/sk-app:1", "sh", "-c",
-      "echo new > /app/new.txt; rm /app/hello.txt; mkdir -p /var/made; chmod 600 /app/added.txt;"
-      " echo to-stderr >&2; exit 3", check=False)
+    p(
+        "create",
+        "--name",
+        "sk-created",
+        "--label",
+        "sk=created",
+        "localhost/sk-app:1",
+        "sh",
+        "-c",
+        "echo never",
+    )
+    p(
+        "run",
+        "--name",
+        "sk-exited",
+        "localhost/sk-app:1",
+        "sh",
+        "-c",
+        "echo new > /app/new.txt; rm /app/hello.txt; mkdir -p /var/made; chmod 600 /app/added.txt;"
+        " echo to-stderr >&2; exit 3",
+        check=False,
+    )
     if p.json("container", "inspect", "sk-exited")[0]["State"]["ExitCode"] != 3:
         raise RuntimeError("sk-exited did not exit with code 3")
-    p("run", "--name", "sk-vol", "-v", "sk-named:/data", "localhost/sk-app:1", "sh", "-c",
-      "echo v > /data/v.txt; echo w > /root/w.txt")
+    p(
+        "run",
+        "--name",
+        "sk-vol",
+        "-v",
+        "sk-named:/data",
+        "localhost/sk-app:1",
+        "sh",
+        "-c",
+        "echo v > /data/v.txt; echo w > /root/w.txt",
+    )
     p("run", "--name", "sk-basec", "localhost/sk-base:1", "sh", "-c", "rm /etc/passwd")
     p("run", "--pod", "sk-pod", "--name", "sk-inpod", "localhost/sk-base:1", "true")
     ids = {
-        "images": {ref: p("image", "inspect", "--format", "{{.Id}}", ref, record=False).strip()
-                   for ref in ("localhost/sk-base:1", "localhost/sk-app:1")},
-        "containers": {n: p("container", "inspect", "--format", "{{.Id}}", n,
-                            record=False).strip()
-                       for n in ("sk-created", "sk-exited", "sk-vol", "sk-basec", "sk-inpod")},
-        "pods": {"sk-pod": p("pod", "inspect", "--format", "{{.Id}}", "sk-pod",
-                             record=False).strip()},
+        "images": {
+            ref: p("image", "inspect", "--format", "{{.Id}}", ref, record=False).strip()
+            for ref in ("localhost/sk-base:1", "localhost/sk-app:1")
+        },
+        "containers": {
+            n: p("container", "inspect", "--format", "{{.Id}}", n, record=False).strip()
+            for n in ("sk-created", "sk-exited", "sk-vol", "sk-basec", "sk-inpod")
+        },
+        "pods": {
+            "sk-pod": p("pod", "inspect", "--format", "{{.Id}}", "sk-pod", record=False).strip()
+        },
         "containerfile": CONTAINERFILE,
     }
     return ids
@@ -146,8 +192,12 @@ def capture_expected(p: Podman) -> dict[str, Any]:
     """podman's own answers, parsed from JSON only (``system df -v`` is kept as text)."""
     exp: dict[str, Any] = {"version": p.json("version", "--format", "json")}
     info = p.json("info", "--format", "json")
-    exp["info"] = {"store": info.get("store"), "host": {
-        k: info["host"].get(k) for k in ("arch", "kernel", "os", "cgroupManager", "ociRuntime")}}
+    exp["info"] = {
+        "store": info.get("store"),
+        "host": {
+            k: info["host"].get(k) for k in ("arch", "kernel", "os", "cgroupManager", "ociRuntime")
+        },
+    }
     exp["ps"] = p.json("ps", "-a", "--format", "json")
     cids = sorted(c["Id"] for c in exp["ps"])
     exp["containers"] = sorted(p.json("container", "inspect", *cids), key=lambda c: c["Id"])
@@ -168,8 +218,7 @@ def capture_expected(p: Podman) -> dict[str, Any]:
             item.pop("mtime", None)
         exp["export"][c] = {
             "members": listing,
-            "sha256": hashlib.sha256(
-                json.dumps(listing, sort_keys=True).encode()).hexdigest(),
+            "sha256": hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest(),
         }
         out.unlink()
     return exp
@@ -199,25 +248,54 @@ def unmount_all(p: Podman) -> list[str]:
 
 
 def archive(p: Podman, dest: Path) -> tuple[str, list[str]]:
-    argv = ["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "--one-file-system",
-            "--sort=name", "-I", "xz -9e -T1", "-C", str(p.graph), "-cf", str(dest), "."]
+    argv = [
+        "tar",
+        "--xattrs",
+        "--xattrs-include=*",
+        "--numeric-owner",
+        "--one-file-system",
+        "--sort=name",
+        "-I",
+        "xz -9e -T1",
+        "-C",
+        str(p.graph),
+        "-cf",
+        str(dest),
+        ".",
+    ]
     subprocess.run(argv, check=True)
     return hashlib.sha256(dest.read_bytes()).hexdigest(), argv
 
 
-def provenance(p: Podman, exp: dict[str, Any], ids: dict[str, Any], sha: str, tar_argv: list[str],
-               unmounted: list[str]) -> str:
+def provenance(
+    p: Podman,
+    exp: dict[str, Any],
+    ids: dict[str, Any],
+    sha: str,
+    tar_argv: list[str],
+    unmounted: list[str],
+) -> str:
     ver = exp["version"]["Client"]
-    pkgs = subprocess.run(["dpkg-query", "-W", "podman", "runc", "conmon", "busybox-static",
-                           "golang-github-containers-common"], capture_output=True,
-                          text=True).stdout
+    pkgs = subprocess.run(
+        [
+            "dpkg-query",
+            "-W",
+            "podman",
+            "runc",
+            "conmon",
+            "busybox-static",
+            "golang-github-containers-common",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
     cmds = "\n".join(p.commands)
     work = str(p.work)
-    return f"""# podman {ver['Version']} sample root, driver `{p.driver}`
+    return f"""# podman {ver["Version"]} sample root, driver `{p.driver}`
 
-**Real**: every file in `root.tar.xz` was written by podman {ver['Version']} (Go
-{ver['GoVersion']}, Debian 12 package) running as root on Linux {platform.release()}, driver
-`{p.driver}`, on {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}; `expected.json` is
+**Real**: every file in `root.tar.xz` was written by podman {ver["Version"]} (Go
+{ver["GoVersion"]}, Debian 12 package) running as root on Linux {platform.release()}, driver
+`{p.driver}`, on {dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}; `expected.json` is
 podman's own output about that store, captured before the archive was made. Nothing is modelled
 in this root. (A `libpod/db.sql` state, which podman 4.3 cannot write, is modelled inside the
 tests instead; see `tests/engines/podman/`.)
@@ -229,8 +307,8 @@ Packages:
 
 Made by `tools/make_podman_roots.py` in `{work}` with a private configuration (real-engine.md):
 ```
-storage.conf:    {(p.work / 'storage.conf').read_text().strip().replace(chr(10), ' ')}
-containers.conf: {(p.work / 'containers.conf').read_text().strip().replace(chr(10), ' ')}
+storage.conf:    {(p.work / "storage.conf").read_text().strip().replace(chr(10), " ")}
+containers.conf: {(p.work / "containers.conf").read_text().strip().replace(chr(10), " ")}
 environment:     CONTAINERS_STORAGE_CONF=storage.conf CONTAINERS_CONF=containers.conf
                  CONTAINERS_REGISTRIES_CONF=/dev/null TMPDIR={p.tmp}
 every command:   podman --root {p.graph} --runroot {p.run} --storage-driver {p.driver} \\
@@ -249,7 +327,7 @@ Containerfile:
 
 Scenario IDs:
 ```
-{json.dumps({k: v for k, v in ids.items() if k != 'containerfile'}, indent=1)}
+{json.dumps({k: v for k, v in ids.items() if k != "containerfile"}, indent=1)}
 ```
 
 Unmounted before archiving (podman's bind mount of the driver directory, container mounts):

@@ -1,0 +1,1 @@
+"""Container engines found in the evidence, each self-contained (design.md, "Engines")."""
