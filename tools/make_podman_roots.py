@@ -36,7 +36,8 @@ REPO = Path(__file__).resolve().parent.parent
 CONTAINERFILE = """\
 FROM localhost/sk-base:1
 RUN mkdir -p /app/data /opt/replace/sub && echo hello > /app/hello.txt \\
- && echo gone > /app/gone.txt && echo a > /opt/replace/a && echo s > /opt/replace/sub/s
+ && echo gone > /app/gone.txt && echo a > /opt/replace/a && echo s > /opt/replace/sub/s \\
+ && echo app > /app/owned.txt && chown 1000:1000 /app/owned.txt /app/data
 RUN rm /app/gone.txt && rm -rf /opt/replace && mkdir /opt/replace \\
  && echo b > /opt/replace/b && rm /etc/group
 COPY added.txt /app/added.txt
@@ -49,8 +50,8 @@ CMD ["sh"]
 class Podman:
     """A private podman: its own graph root, run root, tmp dir and configuration."""
 
-    def __init__(self, work: Path, driver: str) -> None:
-        self.work, self.driver = work, driver
+    def __init__(self, work: Path, driver: str, user: str | None = None) -> None:
+        self.work, self.driver, self.user = work, driver, user
         self.graph, self.run, self.tmp = work / "storage", work / "run", work / "tmp"
         self.commands: list[str] = []
         for d in (self.graph, self.run, self.tmp):
@@ -64,6 +65,10 @@ class Podman:
             f'[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
             f'runtime = "runc"\ntmp_dir = "{self.tmp}"\n'
         )
+        if user is not None:  # rootless: the user owns its work dir, as its home would be
+            (work / "ctx").mkdir(exist_ok=True)
+            subprocess.run(["chown", "-R", f"{user}:", str(work)], check=True)
+            self.run.chmod(0o700)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -73,10 +78,15 @@ class Podman:
             CONTAINERS_REGISTRIES_CONF="/dev/null",
             TMPDIR=str(self.tmp),
         )
+        if self.user is not None:
+            env.update(HOME=str(self.work), XDG_RUNTIME_DIR=str(self.run))
         return env
 
     def argv(self, *args: str) -> list[str]:
+        # rootless: runuser keeps the environment given (no login shell)
+        prefix = ["runuser", "-u", self.user, "--"] if self.user is not None else []
         return [
+            *prefix,
             "podman",
             "--root",
             str(self.graph),
@@ -195,7 +205,16 @@ def capture_expected(p: Podman) -> dict[str, Any]:
     exp["info"] = {
         "store": info.get("store"),
         "host": {
-            k: info["host"].get(k) for k in ("arch", "kernel", "os", "cgroupManager", "ociRuntime")
+            k: info["host"].get(k)
+            for k in (
+                "arch",
+                "kernel",
+                "os",
+                "cgroupManager",
+                "ociRuntime",
+                "idMappings",
+                "security",
+            )
         },
     }
     exp["ps"] = p.json("ps", "-a", "--format", "json")
@@ -291,10 +310,20 @@ def provenance(
     ).stdout
     cmds = "\n".join(p.commands)
     work = str(p.work)
+    who = "root"
+    if p.user is not None:
+        maps = exp["info"]["host"]["idMappings"]["uidmap"]
+        who = (
+            f"the unprivileged user `{p.user}` (**rootless**; podman's user namespace maps "
+            + ", ".join(
+                f"container {m['container_id']}..+{m['size']} -> host {m['host_id']}" for m in maps
+            )
+            + ", from /etc/subuid)"
+        )
     return f"""# podman {ver["Version"]} sample root, driver `{p.driver}`
 
 **Real**: every file in `root.tar.xz` was written by podman {ver["Version"]} (Go
-{ver["GoVersion"]}, Debian 12 package) running as root on Linux {platform.release()}, driver
+{ver["GoVersion"]}, Debian 12 package) running as {who} on Linux {platform.release()}, driver
 `{p.driver}`, on {dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}; `expected.json` is
 podman's own output about that store, captured before the archive was made. Nothing is modelled
 in this root. (A `libpod/db.sql` state, which podman 4.3 cannot write, is modelled inside the
@@ -348,19 +377,34 @@ uid, gid, size, linkname, sha256 of regular files; mtime dropped; and `sha256` o
 """
 
 
-def make(driver: str, work: Path, out: Path) -> Path:
+def stop_pause_process(p: Podman) -> int | None:
+    """Rootless podman keeps its user namespace open with a pause process: stop it by pid."""
+    pidfile = p.tmp / "pause.pid"
+    if p.user is None or not pidfile.is_file():
+        return None
+    pid = int(pidfile.read_text().strip())
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def make(driver: str, work: Path, out: Path, user: str | None = None) -> Path:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    p = Podman(work, driver)
+    p = Podman(work, driver, user)
     try:
         ids = build_scenario(p)
         exp = capture_expected(p)
         exp["scenario"] = ids
     finally:
         unmounted = unmount_all(p)
+        stop_pause_process(p)
     ver = exp["version"]["Client"]["Version"]
-    dest = out / f"podman-{'.'.join(ver.split('.')[:2])}-{driver}"
+    kind = f"rootless-{driver}" if user else driver
+    dest = out / f"podman-{'.'.join(ver.split('.')[:2])}-{kind}"
     dest.mkdir(parents=True, exist_ok=True)
     sha, argv = archive(p, dest / "root.tar.xz")
     (dest / "expected.json").write_text(json.dumps(exp, indent=1, sort_keys=True) + "\n")
@@ -373,12 +417,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "sample_roots")
     ap.add_argument("--work", type=Path, default=Path("/tmp/skpodman"))
     ap.add_argument("--drivers", default="overlay,vfs")
+    ap.add_argument("--rootless", metavar="USER", help="run podman as USER (needs /etc/subuid)")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("run as root", file=sys.stderr)
         return 2
     for driver in args.drivers.split(","):
-        dest = make(driver, args.work / driver, args.out)
+        work = args.work / (f"rootless-{driver}" if args.rootless else driver)
+        dest = make(driver, work, args.out, args.rootless)
         size = (dest / "root.tar.xz").stat().st_size
         print(f"{dest}: {size} bytes")
     return 0

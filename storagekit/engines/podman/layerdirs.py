@@ -4,6 +4,7 @@ On disk (containers/storage ``drivers/overlay/overlay.go``, ``drivers/vfs/driver
 
     overlay/<id>/diff/        the layer's own files (upperdir when writable); whiteouts are
                               0/0 character devices, opaque dirs ``trusted.overlay.opaque=y``
+                              (rootless native overlay: ``user.overlay.opaque=y``)
     overlay/<id>/link         26-char short name (``[A-Z0-9]``), no newline
     overlay/<id>/lower        ``l/<short>:l/<short>:...``, nearest parent first; absent for a
                               base layer, which has an ``empty/`` directory instead

@@ -61,6 +61,10 @@ class Sample:
     def driver(self) -> str:
         return self.name.rsplit("-", 1)[1]
 
+    @property
+    def rootless(self) -> bool:
+        return "-rootless-" in self.name
+
 
 _CACHE: dict[tuple[str, str], Sample] = {}
 

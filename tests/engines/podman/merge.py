@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from storagekit.engines.podman.common import IDMapping, to_container_id
 from storagekit.engines.podman.layerdirs import LayerDir
 from storagekit.entry import Entry, FileType
 from storagekit.source import Source
@@ -32,22 +33,35 @@ def merged(src: Source, dirs: tuple[LayerDir, ...], *, overlay: bool) -> dict[st
                     out[rel] = e
                     continue
                 out[rel] = e
-                opaque = src.xattrs(e.path).get("trusted.overlay.opaque") == b"y"
+                xattrs = src.xattrs(e.path)
+                # rootful overlay: trusted.*; rootless native overlay (userxattr): user.*
+                opaque = b"y" in (
+                    xattrs.get("trusted.overlay.opaque"),
+                    xattrs.get("user.overlay.opaque"),
+                )
                 if e.type is FileType.DIR and opaque:
                     opaque_here.add(rel)
         opaque_above |= opaque_here
     return {k: v for k, v in out.items() if not (v.type is FileType.CHARDEV and v.rdev == (0, 0))}
 
 
-def listing(src: Source, tree: dict[str, Entry]) -> dict[str, dict[str, Any]]:
-    """The fields of ``expected.json`` ``export`` members for each merged entry."""
+def listing(
+    src: Source,
+    tree: dict[str, Entry],
+    uidmap: tuple[IDMapping, ...] = (),
+    gidmap: tuple[IDMapping, ...] = (),
+) -> dict[str, dict[str, Any]]:
+    """The fields of ``expected.json`` ``export`` members for each merged entry.
+
+    Owners are mapped from on-disk IDs to container IDs (rootless roots).
+    """
     out = {}
     for rel, e in tree.items():
         item: dict[str, Any] = {
             "type": e.type.value,
             "mode": f"{e.mode & 0o7777:04o}",
-            "uid": e.uid,
-            "gid": e.gid,
+            "uid": to_container_id(e.uid, uidmap),
+            "gid": to_container_id(e.gid, gidmap),
             "linkname": e.link_target or "",
         }
         if e.type is FileType.FILE:

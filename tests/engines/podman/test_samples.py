@@ -11,6 +11,7 @@ from storagekit.engines.podman.common import to_container_id
 from storagekit.engines.podman.images import read_image_config
 from storagekit.engines.podman.layers import layer_chain
 from storagekit.engines.podman.root import container_id_maps, container_layer_dirs
+from storagekit.engines.podman.rootless import rootless_mapping
 from storagekit.entry import FileType
 from storagekit.model import Findings
 from tests.engines.podman.conftest import Sample
@@ -113,11 +114,13 @@ def test_overlay_layer_dirs_match_graph_driver_data(sample: Sample) -> None:
 
 
 def test_layer_dirs_merge_to_podman_export(sample: Sample) -> None:
+    maps = rootless_mapping(sample.source, sample.root)
+    uidmap, gidmap = (maps.uidmap, maps.gidmap) if maps else ((), ())
     for cid, export in sample.exp["export"].items():
         findings = Findings()
         dirs = container_layer_dirs(sample.source, sample.root, cid, findings)
         tree = merged(sample.source, dirs, overlay=sample.driver == "overlay")
-        assert listing(sample.source, tree) == export_listing(export["members"])
+        assert listing(sample.source, tree, uidmap, gidmap) == export_listing(export["members"])
         assert list(findings) == []
 
 
@@ -218,8 +221,22 @@ def test_pods_match_podman_pod_inspect(sample: Sample) -> None:
     assert p.infra_container_id is None
 
 
-def test_rootful_roots_have_identity_id_maps(sample: Sample) -> None:
+def test_id_maps(sample: Sample) -> None:
+    # the store records no mapping, rootless or not (podman runs inside the user namespace)
     for c in sample.root.containers:
         assert container_id_maps(sample.root, c.id) == ((), ())
-        assert to_container_id(0, ()) == 0
-    assert all(x.uidset == (0,) for x in sample.root.layers if x.is_image_layer)
+    assert all(not x.uidmap and not x.gidmap for x in sample.root.layers)
+    sets = sorted({(x.uidset, x.gidset) for x in sample.root.layers if x.is_image_layer})
+    assert sets == [((0,), (0,)), ((0, 1000), (0, 1000))]  # the Containerfile's chown 1000:1000
+    maps = rootless_mapping(sample.source, sample.root)
+    if not sample.rootless:
+        assert maps is None
+        return
+    assert maps is not None
+    info = sample.exp["info"]["host"]["idMappings"]
+    for got, want in ((maps.uidmap, info["uidmap"]), (maps.gidmap, info["gidmap"])):
+        assert [(m.container_id, m.host_id, m.size) for m in got] == [
+            (w["container_id"], w["host_id"], w["size"]) for w in want
+        ]
+    assert (maps.owner_uid, maps.owner_gid) == (info["uidmap"][0]["host_id"],) * 2
+    assert to_container_id(info["uidmap"][1]["host_id"] + 999, maps.uidmap) == 1000
