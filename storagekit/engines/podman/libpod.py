@@ -94,6 +94,8 @@ class LibpodContainer:
         status: ``podman ps`` status word.
         exit_code: ``ContainerState.exitCode`` (0 when omitted), ``None`` without a state.
         recorded_exit_code: the separate exit-code record, ``None`` when absent.
+        recorded_exit_time: when that record was written (BoltDB: RFC 3339 with nanoseconds;
+            SQLite: whole seconds), ``None`` when absent.
         started: ``startedTime``.
         finished: ``finishedTime``.
         log_path: ``logPath`` as recorded (a host path).
@@ -118,6 +120,7 @@ class LibpodContainer:
     status: str
     exit_code: int | None
     recorded_exit_code: int | None
+    recorded_exit_time: str | None
     started: str | None
     finished: str | None
     log_path: str | None
@@ -204,6 +207,7 @@ def make_container(
     *,
     name: str | None = None,
     pod: str | None = None,
+    recorded_exit_time: str | None = None,
 ) -> LibpodContainer:
     """Build a :class:`LibpodContainer` from the config and state documents."""
     cfg = config or {}
@@ -243,6 +247,7 @@ def make_container(
         status=status_word(state_no),
         exit_code=exit_code,
         recorded_exit_code=recorded_exit_code,
+        recorded_exit_time=recorded_exit_time,
         started=timefmt.normalize(state.get("startedTime")) if state else None,
         finished=timefmt.normalize(state.get("finishedTime")) if state else None,
         log_path=opt_str(cfg.get("logPath")),

@@ -20,8 +20,10 @@ damaged page becomes a finding while the readable buckets are still read.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
+from storagekit import timefmt
 from storagekit.engines.podman.common import safe_id
 from storagekit.engines.podman.libpod import (
     LibpodContainer,
@@ -81,21 +83,38 @@ def _sub(bucket: BoltBucket | None, *names: bytes) -> BoltBucket | None:
     return bucket
 
 
+def _ctr_values(
+    ctr: BoltBucket | None, key: bytes
+) -> tuple[bytes | None, bytes | None, str | None] | None:
+    """``config``, ``state`` and ``pod-id`` of ``ctr/<key>``, ``None`` without that bucket."""
+    b = _sub(ctr, key)
+    if b is None:
+        return None
+    return b.get(b"config"), b.get(b"state"), _text(b.get(b"pod-id"))
+
+
 def _containers(db: BoltDB, findings: Findings) -> list[LibpodContainer]:
     ctr = db.bucket(b"ctr")
     exit_codes = _names(db.bucket(b"exit-code"))
-    ids = set(_names(db.bucket(b"all-ctrs"))) | set(_names(ctr))
+    exit_times = _names(db.bucket(b"exit-code-time-stamp"))
+    names = _names(db.bucket(b"all-ctrs"))
     out = []
-    for raw_id in sorted(ids):
+    for raw_id in sorted(set(names) | set(_names(ctr))):
         cid = safe_id(raw_id, findings, PATH, "libpod container ID")
         if cid is None:
             continue
         where = f"{PATH}:ctr/{cid}"
-        b = _sub(ctr, cid.encode())
-        if b is None:
+        # a damaged page below one container's bucket loses that container only
+        damaged: tuple[bytes | None, bytes | None, str | None] | None = (None, None, None)
+        raw = _guard(findings, where, partial(_ctr_values, ctr, cid.encode()), damaged)
+        if raw is None:
             findings.error("missing-record", where, "listed in all-ctrs but has no ctr bucket")
-        config = parse_doc(b.get(b"config") if b else None, findings, f"{where}/config")
-        state = parse_doc(b.get(b"state") if b else None, findings, f"{where}/state")
+        config = state = None
+        pod_id = None
+        if raw is not None and raw is not damaged:
+            raw_config, raw_state, pod_id = raw
+            config = parse_doc(raw_config, findings, f"{where}/config")
+            state = parse_doc(raw_state, findings, f"{where}/state")
         code = exit_codes.get(cid)
         out.append(
             make_container(
@@ -104,7 +123,9 @@ def _containers(db: BoltDB, findings: Findings) -> list[LibpodContainer]:
                 state,
                 int(code) if code is not None and code.lstrip("-").isdigit() else None,
                 f"{where}/config",
-                pod=_text(b.get(b"pod-id")) if b else None,
+                name=names.get(cid) or None,
+                pod=pod_id,
+                recorded_exit_time=timefmt.normalize(exit_times.get(cid)),
             )
         )
     return out

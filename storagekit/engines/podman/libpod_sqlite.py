@@ -29,6 +29,7 @@ import tempfile
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from storagekit.engines.podman.common import safe_id
@@ -102,11 +103,18 @@ def _rows(conn: sqlite3.Connection, sql: str, findings: Findings) -> list[tuple[
         return []
 
 
+def _seconds(value: object) -> str | None:
+    """``ContainerExitCode.Timestamp`` (Unix seconds, ``time.Now().Unix()``) as RFC 3339."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 1 << 40:
+        return None
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _containers(conn: sqlite3.Connection, findings: Findings) -> list[LibpodContainer]:
     q = "SELECT ID, State, JSON FROM ContainerState"
     states = {r[0]: (r[1], r[2]) for r in _rows(conn, q, findings)}
-    q = "SELECT ID, ExitCode FROM ContainerExitCode"
-    codes = {r[0]: r[1] for r in _rows(conn, q, findings)}
+    q = "SELECT ID, ExitCode, Timestamp FROM ContainerExitCode"
+    codes = {r[0]: (r[1], r[2]) for r in _rows(conn, q, findings)}
     out = []
     q = "SELECT ID, Name, PodID, JSON FROM ContainerConfig ORDER BY ID"
     for raw_id, name, pod, raw in _rows(conn, q, findings):
@@ -119,7 +127,7 @@ def _containers(conn: sqlite3.Connection, findings: Findings) -> list[LibpodCont
         state = parse_doc(raw_state, findings, f"{PATH}:ContainerState/{cid}")
         if state is not None and "state" not in state and isinstance(number, int):
             state["state"] = number
-        code = codes.get(cid)
+        code, stamp = codes.get(cid, (None, None))
         out.append(
             make_container(
                 cid,
@@ -129,6 +137,7 @@ def _containers(conn: sqlite3.Connection, findings: Findings) -> list[LibpodCont
                 where,
                 name=name if isinstance(name, str) else None,
                 pod=pod if isinstance(pod, str) and pod else None,
+                recorded_exit_time=_seconds(stamp),
             )
         )
     return out

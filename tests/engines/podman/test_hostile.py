@@ -21,6 +21,7 @@ from storagekit.engines.podman.root import (
     detect,
     read_root,
 )
+from storagekit.formats.bolt import BoltDB
 from storagekit.model import Finding, Findings
 from storagekit.sources import open_source
 from storagekit.sources.memsource import MemorySource
@@ -259,6 +260,28 @@ def test_torn_bolt_db_is_a_finding(bolt_bytes: bytes) -> None:
         assert len(state.volumes) in (0, 2)
         if not findings:
             assert state == full
+
+
+def test_damage_below_one_container_loses_that_container_only(bolt_bytes: bytes) -> None:
+    db = BoltDB.from_bytes(bolt_bytes)
+    ctr = db.bucket(b"ctr")
+    assert ctr is not None
+    victim = ctr.keys()[0]
+    page = db.bucket(b"ctr", victim)._root  # type: ignore[union-attr]  # its own leaf page
+    assert page != 0  # not an inline bucket: the configs are kilobytes
+    buf = bytearray(bolt_bytes)
+    buf[page * db.page_size : page * db.page_size + 8] = b"\xff" * 8  # page id != page number
+    findings = Findings()
+    state = read_bolt_state(MemorySource().add_file("libpod/bolt_state.db", bytes(buf)), findings)
+    assert state is not None
+    assert len(state.containers) == 5
+    (lost,) = [c for c in state.containers if c.id == victim.decode()]
+    assert (lost.state, lost.status, lost.image_id, lost.exit_code) == (None, "unknown", None, None)
+    assert lost.name is not None  # from all-ctrs
+    assert all(c.state in (1, 6) for c in state.containers if c is not lost)
+    assert [(f.code, f.path) for f in findings] == [
+        ("bad-libpod-state", f"libpod/bolt_state.db:ctr/{victim.decode()}")
+    ]
 
 
 def test_bolt_db_without_valid_meta_is_a_finding(bolt_bytes: bytes) -> None:

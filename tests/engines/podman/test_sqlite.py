@@ -62,13 +62,23 @@ def same_as_bolt(state: LibpodState | None, bolt: LibpodState) -> None:
 
     def strip(s: LibpodState) -> tuple[object, ...]:
         return (
-            tuple(dataclasses.replace(c, config_path="") for c in s.containers),
+            tuple(
+                dataclasses.replace(c, config_path="", recorded_exit_time=None)
+                for c in s.containers
+            ),
             tuple(dataclasses.replace(p, config_path="") for p in s.pods),
             tuple(dataclasses.replace(v, config_path="") for v in s.volumes),
             s.runtime,
         )
 
     assert strip(state) == strip(bolt)
+    # ContainerExitCode.Timestamp holds whole seconds; the BoltDB record nanoseconds
+    assert [c.recorded_exit_time for c in state.containers] == [
+        c.recorded_exit_time[:19] + "Z" if c.recorded_exit_time else None for c in bolt.containers
+    ]
+    assert [c.recorded_exit_time is None for c in bolt.containers] == [
+        c.status == "created" for c in bolt.containers
+    ]
     assert {c.config_path for c in state.containers} == {
         f"libpod/db.sql:ContainerConfig/{c.id}" for c in bolt.containers
     }
