@@ -3,6 +3,7 @@
 Modules: :mod:`.layers`, :mod:`.images`, :mod:`.containers` (the containers-storage JSON
 stores), :mod:`.layerdirs` (overlay and vfs layer directories), :mod:`.libpod` with
 :mod:`.libpod_bolt` and :mod:`.libpod_sqlite` (libpod's database), :mod:`.root` (a whole graph
-root, cross-checks and container stacks), :mod:`.common` (ID checks and ID maps).
+root, cross-checks, container and image stacks), :mod:`.orphans`, :mod:`.rootless` (the ID
+mapping of a rootless root), :mod:`.common` (ID checks and ID maps).
 Format notes: ``containerd-podman-format.md`` §4.
 """

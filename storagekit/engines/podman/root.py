@@ -203,6 +203,19 @@ def container_layer_dirs(
     return dirs
 
 
+def image_layer_dirs(
+    source: Source, root: PodmanRoot, image_id: str, findings: Findings
+) -> tuple[LayerDir, ...]:
+    """An image's layer directories top first: its top layer (``layer``), then by parent."""
+    image = next((i for i in root.images if i.id == image_id), None)
+    if image is None or image.top_layer is None:
+        findings.error("missing-layer", None, f"image {image_id} has no top layer record")
+        return ()
+    by_id = {x.id: x for x in root.layers if x.driver == image.driver}
+    chain, _ = layer_chain(by_id, image.top_layer, findings, image.meta_path)
+    return tuple(layer_dir(source, image.driver, lid, "image") for lid in chain)
+
+
 def container_id_maps(
     root: PodmanRoot, container_id: str
 ) -> tuple[tuple[IDMapping, ...], tuple[IDMapping, ...]]:

@@ -13,6 +13,7 @@ from storagekit.engines.podman.layers import read_layers
 from storagekit.engines.podman.libpod import LibpodState, RuntimeConfig, make_container
 from storagekit.engines.podman.libpod_bolt import read_bolt_state
 from storagekit.engines.podman.libpod_sqlite import read_sqlite_state
+from storagekit.engines.podman.orphans import find_orphans
 from storagekit.engines.podman.root import (
     PodmanRoot,
     container_id_maps,
@@ -305,4 +306,17 @@ def test_sqlite_file_that_is_not_a_database() -> None:
             "libpod/db.sql",
             "not a usable SQLite database: file is not a database",
         )
+    ]
+
+
+def test_orphans_of_a_damaged_root() -> None:
+    layers = minroot.layers_json()
+    layers.append({"id": "9" * 64})  # recorded, no directory, used by nothing
+    src = minroot.build(layers=json.dumps(layers).encode())
+    src.add_dir("overlay/" + "8" * 64 + "/diff")  # a directory layers.json does not know
+    root = read_root(src)
+    assert [(o.kind, o.id, o.path) for o in find_orphans(src, root)] == [
+        ("missing-layer-dir", "9" * 64, "overlay/" + "9" * 64 + "/diff"),
+        ("orphan-driver-dir", "8" * 64, "overlay/" + "8" * 64 + "/diff"),
+        ("orphan-layer", "9" * 64, "overlay-layers/layers.json"),
     ]

@@ -10,7 +10,12 @@ from storagekit import timefmt
 from storagekit.engines.podman.common import to_container_id
 from storagekit.engines.podman.images import read_image_config
 from storagekit.engines.podman.layers import layer_chain
-from storagekit.engines.podman.root import container_id_maps, container_layer_dirs
+from storagekit.engines.podman.orphans import find_orphans
+from storagekit.engines.podman.root import (
+    container_id_maps,
+    container_layer_dirs,
+    image_layer_dirs,
+)
 from storagekit.engines.podman.rootless import rootless_mapping
 from storagekit.entry import FileType
 from storagekit.model import Findings
@@ -240,3 +245,24 @@ def test_id_maps(sample: Sample) -> None:
         ]
     assert (maps.owner_uid, maps.owner_gid) == (info["uidmap"][0]["host_id"],) * 2
     assert to_container_id(info["uidmap"][1]["host_id"] + 999, maps.uidmap) == 1000
+
+
+def test_image_layer_dirs_match_graph_driver_data(sample: Sample) -> None:
+    prefix = _graph_root(sample) + "/"
+    for i in sample.exp["images"]:
+        findings = Findings()
+        dirs = image_layer_dirs(sample.source, sample.root, i["Id"], findings)
+        assert list(findings) == []
+        assert all(d.present and d.role == "image" for d in dirs)
+        assert len(dirs) == len(i["RootFS"]["Layers"])
+        if sample.driver == "overlay":
+            data = i["GraphDriver"]["Data"]
+            lower = data["LowerDir"].split(":") if "LowerDir" in data else []
+            assert [prefix + (d.path or "") for d in dirs] == [data["UpperDir"], *lower]
+
+
+def test_orphans(sample: Sample) -> None:
+    # nothing unused but the volume made for that purpose
+    assert [(o.kind, o.id, o.path) for o in find_orphans(sample.source, sample.root)] == [
+        ("unused-volume", "sk-unused", "volumes/sk-unused")
+    ]
