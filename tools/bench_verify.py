@@ -4,13 +4,13 @@
     .venv/bin/python -m tools.bench_verify --mb 300 --steps 4 --json
     .venv/bin/python -m tools.bench_verify --root /copy/of/var/lib/docker
 
-The generated root is real: a private dockerd (tools.engine) imports the busybox base image and
-builds (legacy builder, no network) an image whose RUN steps each write ``--mb`` MB of random
-data plus a few small files; the daemon is stopped before anything is timed. ``storagekit -r
-ROOT verify --format json`` (every layer must be "ok") is compared with ``find DIFFS -type f
--print0 | xargs -0 sha256sum`` over the image layers' overlay2 ``diff`` directories. Both run on
-a warm cache, alternately, and the best of ``--runs`` is kept. Target: ratio = sha256sum seconds
-/ storagekit seconds >= 0.8.
+The generated root is real: a private dockerd (tests.support.engine) imports the busybox base image
+and builds (legacy builder, no network) an image whose RUN steps each write ``--mb`` MB of random
+data plus a few small files; the daemon is stopped before anything is timed. ``storagekit -r ROOT
+verify --format json`` (every layer must be "ok") is compared with ``find DIFFS -type f -print0 |
+xargs -0 sha256sum`` over the image layers' overlay2 ``diff`` directories. Both run on a warm cache,
+alternately, and the best of ``--runs`` is kept. Target: ratio = sha256sum seconds / storagekit
+seconds >= 0.8.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def build(workdir: Path, steps: int, mb: int, runs: int = 0) -> tuple[Path, floa
 
     With ``runs``, also time ``docker save`` of the image while the engine runs.
     """
-    from tools.engine import Dockerd, make_base_image
+    from tests.support.engine import Dockerd, make_base_image
 
     ctx = workdir / "context"
     mkdir(str(ctx))
