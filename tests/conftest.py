@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from storagekit.cli import main
+from storagekit.cli.main import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_roots"
 NAMES = sorted(p.name for p in SAMPLES.iterdir() if (p / "root.tar.xz").is_file())
