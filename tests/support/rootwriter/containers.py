@@ -40,6 +40,44 @@ def state(
     return doc
 
 
+def go_config(
+    *,
+    env: list[str],
+    cmd: list[str] | None,
+    image: str,
+    labels: dict[str, str] | None,
+    hostname: str = "",
+    attach: bool = False,
+    exposed: dict[str, dict[str, Any]] | None = None,
+    healthcheck: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Docker's ``container.Config`` as 20.10 writes it, in an image config or a container's."""
+    cfg: dict[str, Any] = {
+        "Hostname": hostname,
+        "Domainname": "",
+        "User": "",
+        "AttachStdin": False,
+        "AttachStdout": attach,
+        "AttachStderr": attach,
+    }
+    if exposed:
+        cfg["ExposedPorts"] = exposed
+    cfg.update({"Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": env, "Cmd": cmd})
+    if healthcheck:
+        cfg["Healthcheck"] = healthcheck
+    cfg.update(
+        {
+            "Image": image,
+            "Volumes": None,
+            "WorkingDir": "",
+            "Entrypoint": None,
+            "OnBuild": None,
+            "Labels": labels,
+        }
+    )
+    return cfg
+
+
 def container_dir(root: str, cid: str, config: dict[str, Any], hostconfig: dict[str, Any]) -> str:
     """``containers/<id>/`` with ``config.v2.json`` and ``hostconfig.json`` (Go JSON)."""
     cdir = f"{root}/containers/{cid}"

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.rootwriter import store
-from tests.support.rootwriter.containers import container_dir, state
+from tests.support.rootwriter.containers import container_dir, go_config, state
 from tests.support.rootwriter.deeptree_plan import PlanStats, plan_layers
 from tests.support.rootwriter.diffdir import write_diff
 from tests.support.rootwriter.encoding import chain_ids, go_json, go_time, self_test
@@ -168,25 +168,8 @@ class DeepTreeWriter:
             }
             for k in range(len(diff_ids))
         ]
-        cfg = {
-            "Hostname": "",
-            "Domainname": "",
-            "User": "",
-            "AttachStdin": False,
-            "AttachStdout": False,
-            "AttachStderr": False,
-            "Tty": False,
-            "OpenStdin": False,
-            "StdinOnce": False,
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Cmd": ["/bin/sh"],
-            "Image": "",
-            "Volumes": None,
-            "WorkingDir": "",
-            "Entrypoint": None,
-            "OnBuild": None,
-            "Labels": None,
-        }
+        path = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+        cfg = go_config(env=path, cmd=["/bin/sh"], image="", labels=None)
         config = {
             "architecture": "amd64",
             "config": cfg,

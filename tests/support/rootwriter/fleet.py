@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.rootwriter import store
+from tests.support.rootwriter.containers import go_config
 from tests.support.rootwriter.encoding import chain_ids, go_json, go_time, self_test
 from tests.support.rootwriter.files import mkdir, write
 from tests.support.rootwriter.fleet_containers import write_container
@@ -190,32 +191,7 @@ class FleetWriter:
         exposed: dict[str, dict[str, Any]] | None,
     ) -> bytes:
         def container_config(cmd_: list[str] | None, image: str) -> dict[str, Any]:
-            cfg: dict[str, Any] = {
-                "Hostname": "",
-                "Domainname": "",
-                "User": "",
-                "AttachStdin": False,
-                "AttachStdout": False,
-                "AttachStderr": False,
-            }
-            if exposed:
-                cfg["ExposedPorts"] = exposed
-            cfg.update(
-                {
-                    "Tty": False,
-                    "OpenStdin": False,
-                    "StdinOnce": False,
-                    "Env": env,
-                    "Cmd": cmd_,
-                    "Image": image,
-                    "Volumes": None,
-                    "WorkingDir": "",
-                    "Entrypoint": None,
-                    "OnBuild": None,
-                    "Labels": labels,
-                }
-            )
-            return cfg
+            return go_config(env=env, cmd=cmd_, image=image, labels=labels, exposed=exposed)
 
         history: list[dict[str, Any]] = [
             {"created": c, "created_by": f"/bin/sh -c {cmd_}"}

@@ -11,7 +11,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from tests.support.rootwriter import store
-from tests.support.rootwriter.containers import container_dir, hostconfig_2010, state
+from tests.support.rootwriter.containers import container_dir, go_config, hostconfig_2010, state
 from tests.support.rootwriter.encoding import ZERO_TIME, go_json
 from tests.support.rootwriter.files import mkdir, write
 from tests.support.rootwriter.tarsplit import Member
@@ -90,36 +90,15 @@ def write_container(gen: FleetWriter, index: int, image_id: str, clock: float) -
     exposed: dict[str, dict[str, Any]] | None = (
         {f"{8000 + image_num}/tcp": {}} if image_num % 3 == 0 and image_num else None
     )
-    config: dict[str, Any] = {
-        "Hostname": cid[:12],
-        "Domainname": "",
-        "User": "",
-        "AttachStdin": False,
-        "AttachStdout": status == "created",
-        "AttachStderr": status == "created",
-    }
-    if exposed:
-        config["ExposedPorts"] = exposed
-    config.update(
-        {
-            "Tty": False,
-            "OpenStdin": False,
-            "StdinOnce": False,
-            "Env": env,
-            "Cmd": cmd,
-        }
-    )
-    if healthcheck:
-        config["Healthcheck"] = healthcheck
-    config.update(
-        {
-            "Image": typed,
-            "Volumes": None,
-            "WorkingDir": "",
-            "Entrypoint": None,
-            "OnBuild": None,
-            "Labels": labels,
-        }
+    config = go_config(
+        env=env,
+        cmd=cmd,
+        image=typed,
+        labels=labels,
+        hostname=cid[:12],
+        attach=status == "created",
+        exposed=exposed,
+        healthcheck=healthcheck,
     )
     mount_points: dict[str, Any] = {}
     binds = None
