@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -55,12 +54,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", help="measure this directory instead of building one")
     parser.add_argument("--files", type=int, default=300_000, help="files in the built root")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each tool")
-    parser.add_argument("--keep", action="store_true", help="keep the built root")
-    h.add_install_args(parser)
+    h.add_common_args(parser)
     args = parser.parse_args()
-    if shutil.which("du") is None:
-        print("needs GNU du", file=sys.stderr)
+    if h.missing("du", "GNU du"):
         return 2
     chosen = h.variants(args)
     given = Path(args.root) if args.root else None

@@ -197,8 +197,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         help="where to write the root (default: a new temp dir, in /dev/shm when writable)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the generated root")
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per command")
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--layers", type=int, default=2000, help="distinct layers in all")
     parser.add_argument("--base-layers", type=int, default=5, help="layers of the shared base")
@@ -216,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=h.CACHE / "pycache",
         help="PYTHONPYCACHEPREFIX for the timed commands (see bench_env)",
     )
-    h.add_install_args(parser)
+    h.add_common_args(parser, "the generated root")
     parser.add_argument(
         "--generate-only", action="store_true", help="write the root (implies --keep) and stop"
     )

@@ -254,8 +254,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "overlay mount of the same layers (run as root).",
     )
     parser.add_argument("--workdir", type=Path, help="where to write (default: temp, /dev/shm)")
-    parser.add_argument("--keep", action="store_true", help="keep the generated roots")
-    parser.add_argument("--runs", type=int, default=3, help="timed runs per command")
     parser.add_argument("--layers", type=int, default=100)
     parser.add_argument("--files", type=int, default=300_000)
     parser.add_argument(
@@ -274,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="write the --files root to WORKDIR/root-FILES/docker (implies --keep) and stop",
     )
-    h.add_install_args(parser)
+    h.add_common_args(parser, "the generated roots")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         h.log("error: run as root (mknod, trusted.* xattrs, mount)")

@@ -21,7 +21,6 @@ import base64
 import gzip
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -156,14 +155,11 @@ def main() -> int:
     parser.add_argument("--root", help="benchmark this data root instead of building one")
     parser.add_argument("--steps", type=int, default=4, help="big layers in the built image")
     parser.add_argument("--mb", type=int, default=300, help="MB of random data per big layer")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each tool")
     parser.add_argument("--workdir", default="/var/tmp", help="parent of the built root (disk)")
-    parser.add_argument("--keep", action="store_true", help="keep the built root")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    h.add_install_args(parser)
+    h.add_common_args(parser)
     args = parser.parse_args()
-    if shutil.which("sha256sum") is None:
-        print("needs sha256sum", file=sys.stderr)
+    if h.missing("sha256sum", "sha256sum"):
         return 2
     chosen = h.variants(args)
     keep = args.keep or bool(args.root)

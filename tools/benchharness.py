@@ -1,7 +1,7 @@
 """What every benchmark script shares: installs, timing, reports, revisions compared, cleanup.
 
 * storagekit is installed into its own virtualenv as users get it (a wheel, not editable), and
-  docker-explorer from PyPI into another (:func:`install_storagekit`, :func:`docker_explorer`);
+  docker-explorer from PyPI into another (:mod:`tools.benchinstall`);
 * commands are timed as whole command-line runs, after one warm-up run each, round robin (run
   1 of every command, then run 2 of every command …) so that a slow spell of this shared
   machine hits every command alike; best and median are kept, and peak RSS when asked
@@ -25,7 +25,6 @@ import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,161 +32,59 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-CACHE = Path.home() / ".cache" / "storagekit-bench"
+from tools.benchinstall import (
+    CACHE,
+    CommandFailed,
+    DockerExplorer,
+    Variant,
+    add_install_args,
+    bench_env,
+    docker_explorer,
+    install_storagekit,
+    log,
+    variants,
+)
+
+__all__ = [
+    "CACHE",
+    "CommandFailed",
+    "DockerExplorer",
+    "Row",
+    "Run",
+    "Variant",
+    "add_common_args",
+    "bench_env",
+    "compare_figures",
+    "compare_table",
+    "docker_explorer",
+    "install_storagekit",
+    "interleave",
+    "log",
+    "machine",
+    "per_variant",
+    "run_once",
+    "variants",
+    "workdir",
+]
+
 GNU_TIME = "/usr/bin/time"
-DEPENDENCIES = ("construct>=2.10", "click>=8.1", "tabulate>=0.9")
-DE_PACKAGE = "docker-explorer"
 #: Commands run from here, so that ``python -c`` imports the venv's storagekit, not a checkout's.
 NEUTRAL = "/"
 
 
-class CommandFailed(RuntimeError):
-    """A benchmarked command exited non-zero."""
+def add_common_args(parser: argparse.ArgumentParser, built: str = "the built root") -> None:
+    """``--runs``, ``--keep`` and the install arguments (:func:`add_install_args`)."""
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per command")
+    parser.add_argument("--keep", action="store_true", help=f"keep {built}")
+    add_install_args(parser)
 
 
-def log(*args: object) -> None:
-    print(*args, file=sys.stderr)
-
-
-# -- installs ----------------------------------------------------------------------------------
-
-
-def _pip(python: Path, *args: str) -> None:
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args],
-        check=True,
-        capture_output=True,
-    )
-
-
-def install_storagekit(venv: Path, source: Path = REPO) -> str:
-    """Install ``source`` (a checkout) into ``venv`` as users get it (a wheel, not editable).
-
-    docker-explorer runs from a normal install too; an editable install adds an import hook
-    that costs every run some 20 ms. Reinstalled on every benchmark, so the figures are for the
-    code as it is now. Returns the ``storagekit`` executable.
-    """
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    log(f"installing storagekit from {source} into {venv} …")
-    _pip(python, "--force-reinstall", "--no-deps", str(source))
-    _pip(python, *DEPENDENCIES)
-    return str(venv / "bin" / "storagekit")
-
-
-def export_revision(rev: str) -> tuple[str, Path]:
-    """``git archive`` of ``rev`` under the cache; returns (short commit, directory)."""
-    sha = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    dest = CACHE / "src" / sha[:12]
-    if not (dest / "pyproject.toml").exists():
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
-        archive = subprocess.Popen(
-            ["git", "-C", str(REPO), "archive", sha], stdout=subprocess.PIPE
-        )  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
-        if archive.wait() != 0:
-            raise CommandFailed(f"git archive {sha} failed")
-    return sha[:12], dest
-
-
-@dataclass
-class Variant:
-    """One storagekit under test: a name for the tables and its executable."""
-
-    name: str
-    storagekit: str
-
-    @property
-    def python(self) -> str:
-        """The interpreter of the virtualenv the executable is in."""
-        return str(Path(self.storagekit).parent / "python")
-
-
-def add_install_args(parser: argparse.ArgumentParser) -> None:
-    """``--sk-venv``, ``--storagekit`` and ``--compare REV``."""
-    parser.add_argument(
-        "--sk-venv",
-        type=Path,
-        default=CACHE / "sk-venv",
-        help="virtualenv this checkout is installed into (non-editable) for the timed runs",
-    )
-    parser.add_argument(
-        "--storagekit", help="time this storagekit executable instead of installing one"
-    )
-    parser.add_argument(
-        "--compare",
-        metavar="REV",
-        help="also time the storagekit of git revision REV, interleaved with this one",
-    )
-
-
-def variants(args: argparse.Namespace) -> list[Variant]:
-    """This checkout's storagekit, then REV's when ``--compare REV`` was given."""
-    out = [Variant("now", args.storagekit or install_storagekit(args.sk_venv))]
-    if args.compare:
-        short, source = export_revision(args.compare)
-        exe = install_storagekit(CACHE / f"sk-venv-{short}", source)
-        out.append(Variant(f"{args.compare}" if args.compare == short else short, exe))
-    return out
-
-
-@dataclass
-class DockerExplorer:
-    """docker-explorer installed in its own virtualenv."""
-
-    venv: Path
-    version: str
-
-    @property
-    def python(self) -> Path:
-        return self.venv / "bin" / "python"
-
-    @property
-    def script(self) -> Path:
-        return self.venv / "bin" / "de.py"
-
-    def argv(self, root: Path) -> list[str]:
-        """``de.py -r ROOT list all_containers``, run by the venv's interpreter."""
-        return [str(self.python), str(self.script), "-r", str(root), "list", "all_containers"]
-
-
-def docker_explorer(venv: Path) -> DockerExplorer:
-    """Create ``venv`` and ``pip install docker-explorer`` unless it is already there."""
-    python = venv / "bin" / "python"
-    if not (python.exists() and (venv / "bin" / "de.py").exists()):
-        log(f"installing {DE_PACKAGE} into {venv} …")
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        _pip(python, DE_PACKAGE)
-    version = subprocess.run(
-        [str(python), "-c", f"import importlib.metadata as m; print(m.version({DE_PACKAGE!r}))"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return DockerExplorer(venv, version)
-
-
-def bench_env(pycache: Path) -> dict[str, str]:
-    """The environment for the timed commands: Python's bytecode cache on, as users have it.
-
-    With ``PYTHONDONTWRITEBYTECODE`` set (as in some shells and CI images) every run would
-    compile the storagekit sources again (about 70 ms) while docker-explorer's venv has the
-    ``.pyc`` files pip wrote. Both tools therefore run with the cache on, kept under ``pycache``
-    (``PYTHONPYCACHEPREFIX``) so that nothing is written beside the sources; the warm-up run
-    fills it.
-    """
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    return env
+def missing(tool: str, what: str) -> bool:
+    """Whether ``tool`` is not on PATH (then says that ``what`` is needed)."""
+    if shutil.which(tool) is None:
+        log(f"needs {what}")
+        return True
+    return False
 
 
 # -- timing ------------------------------------------------------------------------------------
