@@ -91,12 +91,12 @@ def main() -> int:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"total {total} bytes (equal); cores {cores}, load average {load:.2f}")
-        print(f"{'du -s -B1':<28} best {h.fmt(du.best, 7)} s  median {h.fmt(du.median, 7)} s")
+        print(f"{'du -s -B1':<34} best {h.fmt(du.best, 7)} s  median {h.fmt(du.median, 7)} s")
         for row, v in zip(rows[1:], chosen, strict=True):
             if row.best is None or row.median is None or not du.best or not du.median:
                 continue
             print(
-                f"{row.label:<28} best {row.best:7.3f} s  median {row.median:7.3f} s  "
+                f"{row.label:<34} best {row.best:7.3f} s  median {row.median:7.3f} s  "
                 f"ratio {row.best / du.best:.2f} (median {row.median / du.median:.2f}; "
                 f"target <= 1.0)  peak RSS {peak[v.name] / 1024:.1f} MB"
             )

@@ -5,8 +5,9 @@ JSON), best and median of ``--runs`` interleaved runs after one warm-up run, std
 /dev/null, warm page cache, Python's bytecode cache on for both tools
 (:func:`tools.benchharness.bench_env`). The reference is docker-explorer's ``de.py -r ROOT list
 all_containers``; compared are ``storagekit containers`` and ``images`` (``--format json``);
-for information ``containers --no-size``, ``layers``, ``audit`` and the bare cost of ``import
-storagekit.cli.main``. Ratio = storagekit seconds / docker-explorer seconds: below 1 is faster.
+for information ``containers --no-size``, ``layers``, ``audit`` and the bare cost of importing
+the command line's module (``storagekit.cli.main``, whatever the console script names). Ratio =
+storagekit seconds / docker-explorer seconds: below 1 is faster.
 
 The root is :class:`tests.support.rootwriter.fleet.FleetWriter`'s (1,000 containers, 2,000
 layers, 100 images by default); it goes to /dev/shm when writable, or to ``--workdir``.
@@ -93,8 +94,8 @@ def storagekit_rows(v: h.Variant, root: Path, extra: bool) -> list[h.Row]:
             h.Row("storagekit layers", [sk, "-r", r, "layers", "--format", "json"], False),
             h.Row("storagekit audit", [sk, "-r", r, "audit", "--format", "json"], False),
             h.Row(
-                "python -c 'import storagekit.cli.main'",
-                [v.python, "-c", "import storagekit.cli.main"],
+                "python -c 'import <the CLI's module>'",
+                [v.python, "-c", f"import {v.cli_module}"],
                 False,
             ),
         ]

@@ -82,6 +82,14 @@ class Variant:
         """The interpreter of the virtualenv the executable is in."""
         return str(Path(self.storagekit).parent / "python")
 
+    @property
+    def cli_module(self) -> str:
+        """The module the ``storagekit`` console script imports its ``main`` from."""
+        for line in Path(self.storagekit).read_text(errors="replace").splitlines():
+            if line.startswith("from ") and line.endswith(" import main"):
+                return line.split()[1]
+        return "storagekit.cli.main"
+
 
 def add_install_args(parser: argparse.ArgumentParser) -> None:
     """``--sk-venv``, ``--storagekit`` and ``--compare REV``."""
