@@ -183,7 +183,10 @@ def main() -> int:
                 return 1
         sha = h.Row("sha256sum", ["sh", "-c", SHA256SUM, "sh", *map(str, dirs)])
         argv = ["-r", str(root), "verify", "--format", "json"]
-        rows = [sha, *h.per_variant(lambda v: [h.Row("storagekit", [v.storagekit, *argv])], chosen)]
+        rows = [
+            sha,
+            *h.per_variant(lambda v: [h.Row("storagekit verify", [v.storagekit, *argv])], chosen),
+        ]
         h.interleave(rows, args.runs, required=sha)
         doc = report(args, root, rows, verify)
         if docker_save is not None:
@@ -204,7 +207,7 @@ def main() -> int:
         for row in rows:
             r = doc[row.label]
             print(
-                f"{row.label:20} {r['bytes']:>14,} bytes  best {r['seconds']:8.3f} s"
+                f"{row.label:32} {r['bytes']:>14,} bytes  best {r['seconds']:8.3f} s"
                 f"  median {r['median']:8.3f} s {r['mb_per_s']:8.1f} MB/s"
             )
         verdict = "PASS" if doc["pass"] else "FAIL"
