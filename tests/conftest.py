@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from storagekit.cli import main
+from storagekit.cli.main import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_roots"
 NAMES = sorted(p.name for p in SAMPLES.iterdir() if (p / "root.tar.xz").is_file())
@@ -42,6 +42,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 "--xattrs",
                 "--xattrs-include=*",
                 "--numeric-owner",
+                "--delay-directory-restore",
                 "-xJf",
                 str(SAMPLES / name / "root.tar.xz"),
                 "-C",

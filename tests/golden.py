@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from storagekit.cli import main
+from storagekit.cli.main import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_roots"
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -136,8 +136,9 @@ def run_one(root: str, cmd: list[str]) -> dict[str, Any]:
 def extract(name: str, dest: Path) -> None:
     """Extract a sample root as the tests do (xattrs and device nodes kept)."""
     subprocess.run(
-        ["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xJf",
-         str(SAMPLES / name / "root.tar.xz"), "-C", str(dest)],
+        # Directory times are set at the end, or a later member would leave some as "now".
+        ["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "--delay-directory-restore",
+         "-xJf", str(SAMPLES / name / "root.tar.xz"), "-C", str(dest)],
         check=True,
     )
 
