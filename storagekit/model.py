@@ -26,12 +26,15 @@ class Finding:
             ``info`` (worth knowing).
         path: the artefact inside the root, if there is one.
         message: one plain sentence that names what was expected.
+        consequence_of: the code of the finding that explains this one (incomplete evidence:
+            ``evidence-incomplete``), else None.
     """
 
     code: str
     severity: Severity
     path: str | None
     message: str
+    consequence_of: str | None = None
 
 
 class Findings:
@@ -75,8 +78,17 @@ class Findings:
         self._items = dict(list(self._items.items())[:mark])
 
     def sorted(self) -> list[Finding]:
-        """The findings in a deterministic order (path, code, message)."""
-        return sorted(self._items.values(), key=lambda f: (f.path or "", f.code, f.message))
+        """The findings in a deterministic order (path, code, message).
+
+        A finding that explains others (``evidence-incomplete``) comes first, the findings it
+        explains (:attr:`Finding.consequence_of`) last.
+        """
+        return sorted(self._items.values(), key=_rank)
+
+
+def _rank(f: Finding) -> tuple[int, str, str, str]:
+    first = f.code == "evidence-incomplete"
+    return (0 if first else 2 if f.consequence_of else 1), f.path or "", f.code, f.message
 
 
 @dataclass(frozen=True, slots=True)

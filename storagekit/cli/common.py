@@ -5,14 +5,16 @@ Results go to stdout; findings and errors go to stderr, after the results.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any, ClassVar
 
 import click
 
 from storagekit.cli import render
 from storagekit.engines.docker import records as report
 from storagekit.engines.docker.root import DockerRoot
+from storagekit.errors import StoragekitError
 
 FORMAT = click.option(
     "--format",
@@ -24,18 +26,54 @@ FORMAT = click.option(
 )
 
 
+#: Exit statuses beyond click's (``cli-contract.md``): the evidence is incomplete; a layer does
+#: not match (``verify``, ``audit --verify``).
+INCOMPLETE = 3
+MISMATCH = 4
+
+
 class Context:
-    """What the group passes to its commands."""
+    """What the group passes to its commands.
+
+    Attributes:
+        status: the exit status the command asked for (0, or :data:`MISMATCH`).
+        current: the context of the command running now (the entry point reads its status).
+    """
+
+    current: ClassVar[Context | None] = None
 
     def __init__(self, root_path: str, containerd_root: str | None) -> None:
         self.root_path = root_path
         self.containerd_root = containerd_root
         self._root: DockerRoot | None = None
+        self.status = 0
+        self.incomplete: str | None = None
+        Context.current = self
+
+    def exit_status(self) -> int:
+        """Incomplete evidence first (every answer is partial), then what the command asked."""
+        return INCOMPLETE if self.incomplete else self.status
 
     def root(self) -> DockerRoot:
         """Open the evidence once."""
         if self._root is None:
-            self._root = DockerRoot.open(self.root_path)
+            from storagekit.engines.docker.incomplete import incomplete_line
+
+            try:
+                self._root = DockerRoot.open(self.root_path)
+            except StoragekitError as exc:
+                if getattr(exc, "evidence_cut", None) is None:
+                    raise
+                # Cut short before a Docker root could be recognised: answer from what there
+                # is (nothing, mostly), as partial answers, rather than fail.
+                from storagekit.sources import open_source
+
+                self._root = DockerRoot(open_source(self.root_path), evidence=self.root_path)
+                self._root.findings.error("not-a-docker-root", None, str(exc))
+            # Said first, before any result or finding: whatever follows is partial.
+            self.incomplete = incomplete_line(self._root)
+            if self.incomplete:
+                click.echo(render.display(self.incomplete), err=True)
         return self._root
 
     def close(self) -> None:
@@ -53,7 +91,14 @@ def emit(root: DockerRoot, fmt: str, data: Any, as_table: Callable[[], str]) -> 
 
 
 def emit_findings(root: DockerRoot) -> None:
-    """Print the root's findings to stderr, one line each, in their deterministic order."""
+    """Print the root's findings to stderr, one line each, in their deterministic order.
+
+    On incomplete evidence, the findings the missing part explains are marked as its
+    consequences and come last.
+    """
+    from storagekit.engines.docker.incomplete import settle
+
+    settle(root)
     for finding in root.findings.sorted():
         click.echo(render.display(render.finding_line(report.finding_record(finding))), err=True)
 
@@ -68,3 +113,24 @@ def state(ctx: click.Context) -> Context:
     found = ctx.obj
     assert isinstance(found, Context)
     return found
+
+
+class BinaryToTerminal(click.ClickException):
+    """Binary output asked for on a terminal: refused, as ``docker export`` does (usage, 2)."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """One line, the hint included."""
+        click.echo(f"storagekit: error: {self.format_message()}", err=True)
+
+
+def binary_stdout(what: str, hint: str) -> IO[bytes]:
+    """Standard output for binary data; refused when it is a terminal.
+
+    Raises:
+        BinaryToTerminal: stdout is a terminal (``hint`` says what to do instead).
+    """
+    if sys.stdout.isatty():
+        raise BinaryToTerminal(f"refusing to write {what} to a terminal; {hint}")
+    return sys.stdout.buffer

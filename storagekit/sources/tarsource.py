@@ -86,6 +86,25 @@ _Rec = tuple[FileType, int, int, int, int, int, int, _Extra | None]
 _IMPLIED: _Rec = (FileType.DIR, 0o755, 0, 0, 0, 0, 0, None)
 
 
+@dataclasses.dataclass(frozen=True)
+class Cut:
+    """Where the readable part of an incomplete archive ends.
+
+    Attributes:
+        why: the defect, in one line.
+        archive_bytes: the size of the archive file.
+        tar_bytes: how many bytes of tar (decompressed) could be read.
+        last: the last member read (a path in the archive), if any.
+        truncated_member: that member's data is itself cut short.
+    """
+
+    why: str
+    archive_bytes: int
+    tar_bytes: int
+    last: str | None
+    truncated_member: bool = False
+
+
 class TarSource(Source):
     """A tar archive (plain or compressed), indexed once and read without extraction.
 
@@ -93,6 +112,7 @@ class TarSource(Source):
         path: the archive on the host.
         problems: one line per member that was skipped or is damaged, and per archive-level
             defect (truncation, a damaged header that ends the readable part).
+        cut: where the readable part of a truncated or damaged archive ends, else None.
     """
 
     def __init__(
@@ -119,6 +139,7 @@ class TarSource(Source):
         #: layers means it was made without ``--xattrs`` (opaque markers are then lost).
         self.xattr_members = 0
         self.problems: list[str] = []
+        self.cut: Cut | None = None
         self._index: dict[str, _Rec] = {"": _IMPLIED}
         self._children: dict[str, list[str]] = {}
         self._nlink: dict[str, int] = {}  # inode key -> names, for hard-linked files only
@@ -206,8 +227,19 @@ class TarSource(Source):
             failure = f"archive is truncated in the data of {last[0]}"
         if failure is not None:
             self._problem(failure)
+            self.cut = Cut(
+                failure,
+                self._size,
+                stream.count if not plain else min(self._size, tf.offset),
+                last[0] if last is not None else None,
+                truncated_member=bool(last and "truncated" in failure and last[0] in failure),
+            )
         if self._unlisted:
             self.problems.append(f"{self._unlisted} more problems are not listed")
+
+    def paths_in_order(self) -> Iterator[str]:
+        """Every path of the archive, in the order its members came (implied directories too)."""
+        return iter(self._index)
 
     def _problem(self, text: str) -> None:
         if len(self.problems) < _MAX_PROBLEMS:

@@ -259,13 +259,16 @@ def chain_record(root: DockerRoot, obj: Container | Image) -> Record:
 
 
 def finding_record(finding: Finding) -> Record:
-    """One ``findings`` object."""
-    return {
+    """One ``findings`` object (``consequence_of`` only on findings another one explains)."""
+    record: Record = {
         "severity": finding.severity,
         "code": finding.code,
         "path": finding.path,
         "message": finding.message,
     }
+    if finding.consequence_of:
+        record["consequence_of"] = finding.consequence_of
+    return record
 
 
 def chain_findings(root: DockerRoot) -> None:
@@ -328,17 +331,21 @@ def df_record(
     return record
 
 
-def audit_record(root: DockerRoot) -> Record:
-    """The ``audit`` report: everything above plus chain health and findings."""
+def audit_record(root: DockerRoot, *, verify: bool = False) -> Record:
+    """The ``audit`` report: everything above plus chain health, integrity and findings."""
     from storagekit.analysis.orphans import find_orphans
+    from storagekit.analysis.verify import integrity
+    from storagekit.engines.docker.incomplete import mark_records, settle
 
     containers = container_records(root)
     images = image_records(root)
     layers = layer_records(root)
     volumes = volume_records(root)
-    orphans = find_orphans(root)
+    orphans = mark_records(root, find_orphans(root))
     usage = df_record(root, orphans=orphans)
     chain_findings(root)
+    checked = integrity(root, verify)
+    settle(root)
     statuses: dict[str, int] = {}
     for c in containers:
         statuses[c["status"]] = statuses.get(c["status"], 0) + 1
@@ -364,4 +371,5 @@ def audit_record(root: DockerRoot) -> Record:
         "orphans": orphans,
         "usage": usage,
         "findings": [finding_record(f) for f in root.findings.sorted()],
+        "integrity": checked,
     }

@@ -50,7 +50,8 @@ class DockerRoot:
         evidence = open_source(path)
         try:
             source, location = find_root(evidence)
-        except BaseException:
+        except BaseException as exc:
+            exc.evidence_cut = getattr(evidence, "cut", None)  # type: ignore[attr-defined]
             evidence.close()
             raise
         root = cls(source, evidence=path, location=location)
