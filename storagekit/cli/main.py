@@ -26,6 +26,7 @@ from storagekit.cli.common import (
     listing,
     state,
 )
+from storagekit.cli.history import history
 from storagekit.cli.recover import COMMANDS
 from storagekit.engines.docker import records as report
 from storagekit.errors import StoragekitError
@@ -193,6 +194,7 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
 
 for _command in COMMANDS:
     cli.add_command(_command)
+cli.add_command(history)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

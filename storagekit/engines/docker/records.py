@@ -331,6 +331,14 @@ def df_record(
     return record
 
 
+def _layout(root: DockerRoot) -> str:
+    """``graphdriver`` (Docker >= 1.10), ``graph`` (the graph/ layout of <= 1.9), or unknown."""
+    kinds = {getattr(store, "kind", "graphdriver") for store in root.stores.values()}
+    if not kinds:
+        return "unknown"
+    return "graph" if kinds == {"graph"} else "graphdriver"
+
+
 def audit_record(root: DockerRoot, *, verify: bool = False) -> Record:
     """The ``audit`` report: everything above plus chain health, integrity and findings."""
     from storagekit.analysis.orphans import find_orphans
@@ -353,7 +361,7 @@ def audit_record(root: DockerRoot, *, verify: bool = False) -> Record:
         "root": {
             "evidence": root.evidence,
             "location": root.location,
-            "layout": "graphdriver" if root.stores else "unknown",
+            "layout": _layout(root),
             "stores": sorted(root.stores),
         },
         "drivers": sorted(root.drivers),
