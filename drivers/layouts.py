@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from storagekit.driver import WH_PREFIX, StorageDriver, Whiteout
+from storagekit.driver import WH_OPAQUE, WH_PREFIX, StorageDriver, Whiteout
 from storagekit.errors import SourceError
 from storagekit.source import Entry, FileType, Source
 
-#: The tar-convention opaque marker file.
-WH_OPAQUE = ".wh..wh..opq"
 #: aufs bookkeeping names at a branch root.
 WH_META = ".wh..wh."
 #: Extended attributes that make an overlay directory opaque (value ``y``): the kernel's,

@@ -46,6 +46,8 @@ class Whiteout(enum.Enum):
 
 #: Prefix of whiteout files in the tar convention (the OCI image layer format's).
 WH_PREFIX = ".wh."
+#: The tar convention's opaque-directory marker.
+WH_OPAQUE = ".wh..wh..opq"
 
 T = TypeVar("T")
 

@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
+from storagekit.errors import StoragekitError
 from storagekit.jsontext import Record, to_json
 from storagekit.model import Container, Findings, Image, Volume
 from storagekit.source import Source
@@ -58,6 +59,25 @@ class Engine(ABC):
     def find(cls, evidence: Source, description: str) -> Engine | None:
         """This engine's root in ``evidence``, opened, or ``None`` when it has none there."""
 
+    @classmethod
+    def find_in_partial(cls, evidence: Source, description: str) -> Engine | None:
+        """An engine answering from evidence cut short before any root could be recognised.
+
+        Its answers are partial (from what there is: nothing, mostly); ``None`` if it cannot.
+        """
+        return None
+
+    def incomplete(self) -> str | None:
+        """The first line to print when the evidence is incomplete (every answer is partial).
+
+        ``None`` when it is complete. An engine that can tell what the missing part hides
+        (how many of its layer directories lie beyond the cut) says so here.
+        """
+        return None
+
+    def settle(self) -> None:  # noqa: B027 - optional hook
+        """Mark the findings the missing part of incomplete evidence explains (after analyses)."""
+
     def close(self) -> None:
         """Release the evidence."""
         self.source.close()
@@ -78,11 +98,6 @@ class Engine(ABC):
     @abstractmethod
     def volumes(self) -> Mapping[str, Volume]:
         """Volumes by name."""
-
-    @property
-    @abstractmethod
-    def recorded_path(self) -> str:
-        """Where the root was on the host it came from, as its own records say."""
 
     # records of the inventory commands (``cli-contract.md`` keys) -------------------------
 
@@ -119,8 +134,15 @@ class Engine(ABC):
         """Every ``orphans`` object: unreferenced, leaked and broken storage."""
 
     @abstractmethod
-    def audit_record(self) -> Record:
-        """The ``audit`` object: everything above, chain health and the findings."""
+    def audit_record(self, *, verify: bool = False) -> Record:
+        """The ``audit`` object: everything above, chain health, integrity and the findings.
+
+        ``integrity`` says whether image layers were verified (only with ``verify``).
+        """
+
+    def history_records(self, image: Image) -> list[Record]:
+        """``history`` objects of an image, newest first (``docker history``'s)."""
+        raise StoragekitError(f"{self.name}: history is not read for this image")
 
     # recovery ----------------------------------------------------------------------------
 

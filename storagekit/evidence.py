@@ -29,6 +29,13 @@ def open_engines(path: str) -> list[Engine]:
             for _, cls in sorted(classes.items())
             if (engine := cls.find(evidence, path)) is not None
         ]
+        if not engines and evidence.cut is not None:
+            # Cut short before any root could be recognised: partial answers, not a failure.
+            engines = [
+                engine
+                for _, cls in sorted(classes.items())
+                if (engine := cls.find_in_partial(evidence, path)) is not None
+            ][:1]
         if not engines:
             absent = "; ".join(cls.absent for _, cls in sorted(classes.items()))
             raise NotAStorageRootError(

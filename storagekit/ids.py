@@ -50,9 +50,10 @@ def hex_of(digest: str) -> str:
 def chain_id(parent: str | None, diff_id: str) -> str:
     """ChainID of a layer: the diff ID for a base layer, else SHA-256 of ``"<parent> <diff>"``.
 
-    See ``opencontainers/image-spec identity/chainid.go``.
+    See ``opencontainers/image-spec identity/chainid.go``. A bare v1 layer ID (the ``graph/``
+    layout of Docker <= 1.9, which has no diff IDs) is its own chain ID.
     """
-    if not parent:
+    if not parent or is_hex64(diff_id):
         return diff_id
     return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode("ascii")).hexdigest()
 
@@ -66,5 +67,9 @@ def chain_ids(diff_ids: Iterable[str]) -> Iterator[str]:
 
 
 def short(value: str, length: int = 12) -> str:
-    """A short form for tables: the first ``length`` hex digits, without ``sha256:``."""
-    return hex_of(value)[:length]
+    """A short form for tables: the first ``length`` hex digits, without ``sha256:``.
+
+    An init layer keeps its ``-init`` suffix, so that it never looks like its container's layer.
+    """
+    suffix = "-init" if value.endswith("-init") else ""
+    return hex_of(value)[:length] + suffix

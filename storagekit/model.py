@@ -31,6 +31,8 @@ class Finding:
             orphaned overlay2 layer's directory and its ``l/`` link): what removing it removes.
         holds_data: whether the object occupies bytes worth measuring (a dangling link or a
             missing directory does not).
+        consequence_of: the code of the finding that explains this one (incomplete evidence:
+            ``evidence-incomplete``), else None.
     """
 
     code: str
@@ -40,15 +42,19 @@ class Finding:
     ids: tuple[str, ...] = ()
     parts: tuple[str, ...] = ()
     holds_data: bool = True
+    consequence_of: str | None = None
 
     def record(self) -> dict[str, str | None]:
-        """The ``findings`` object of the contract (``audit`` and the stderr lines)."""
-        return {
+        """The ``findings`` object of the contract (``consequence_of`` only when explained)."""
+        record = {
             "severity": self.severity,
             "code": self.code,
             "path": self.path,
             "message": self.message,
         }
+        if self.consequence_of:
+            record["consequence_of"] = self.consequence_of
+        return record
 
 
 class Findings:
@@ -92,8 +98,17 @@ class Findings:
         self._items = dict(list(self._items.items())[:mark])
 
     def sorted(self) -> list[Finding]:
-        """The findings in a deterministic order (path, code, message)."""
-        return sorted(self._items.values(), key=lambda f: (f.path or "", f.code, f.message))
+        """The findings in a deterministic order (path, code, message).
+
+        A finding that explains others (``evidence-incomplete``) comes first, the findings it
+        explains (:attr:`Finding.consequence_of`) last.
+        """
+        return sorted(self._items.values(), key=_rank)
+
+
+def _rank(f: Finding) -> tuple[int, str, str, str]:
+    first = f.code == "evidence-incomplete"
+    return (0 if first else 2 if f.consequence_of else 1), f.path or "", f.code, f.message
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,25 @@ Writer: TypeAlias = Callable[[bytes], object]
 CHUNK = 1 << 20
 
 
+@dataclass(frozen=True)
+class Cut:
+    """Where the readable part of an incomplete archive ends.
+
+    Attributes:
+        why: the defect, in one line.
+        archive_bytes: the size of the archive file.
+        tar_bytes: how many bytes of tar (decompressed) could be read.
+        last: the last member read (a path in the archive), if any.
+        truncated_member: that member's data is itself cut short.
+    """
+
+    why: str
+    archive_bytes: int
+    tar_bytes: int
+    last: str | None
+    truncated_member: bool = False
+
+
 class Source(ABC):
     """A read-only tree of evidence with ``lstat`` semantics.
 
@@ -74,6 +93,9 @@ class Source(ABC):
     #: Damage met while opening the evidence (a truncated archive, skipped members): one line
     #: each; engines report them as findings.
     problems: Sequence[str] = ()
+
+    #: Where the readable part ends, when the evidence is an archive cut short or damaged.
+    cut: Cut | None = None
 
     #: Whether extended attributes in the ``trusted.`` namespace can be seen through this source.
     #: A directory read by a non-root user cannot see them (overlay opaque markers then vanish).
@@ -108,6 +130,13 @@ class Source(ABC):
     @abstractmethod
     def xattrs(self, path: str) -> dict[str, bytes]:
         """Return the extended attributes of ``path`` (empty where there are none)."""
+
+    def paths_in_order(self) -> Iterator[str]:
+        """Every path, in the order the evidence holds them (an archive's member order).
+
+        A directory has no such order: it gives none.
+        """
+        return iter(())
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what the source holds open (nothing by default)."""

@@ -253,7 +253,11 @@ def test_root_of_docker_before_1_10(tmp_path, run):
         write(tmp_path / "containers" / c / "hostconfig.json", "{}")
 
     report = audit(run, tmp_path)
-    assert codes(report) == [("legacy-graph-layout", "graph")]
+    assert codes(report) == []  # the graph/ layout is read now (engines/docker/graph.py)
+    assert [(i["id"], i["tags"]) for i in report["images"]] == [
+        (image, ["busybox:latest"]),
+        (base, []),
+    ]
     by_id = {c["id"]: c for c in report["containers"]}
     c = by_id[cid]
     assert (c["name"], c["image"], c["image_id"], c["status"], c["driver"]) == (

@@ -81,3 +81,35 @@ def test_reclaim_apply_refuses_archives(tmp_path, run):
     assert r.code == 2
     assert "needs the Docker root itself as a directory" in r.err
     assert os.path.getsize(archive) > 0
+
+
+def test_reclaim_plan_is_for_the_root_given(tmp_path, run):
+    """A root copied elsewhere: the plan names the copy, never the host path it recorded."""
+    original = tmp_path / "var-lib-docker"
+    damaged(original)
+    copy = tmp_path / "cases" / "x"
+    shutil.copytree(original, copy, symlinks=True)
+    shutil.rmtree(original)
+    plan = run("-r", str(copy), "reclaim")
+    assert plan.code == 0, plan.err
+    lines = plan.out.splitlines()
+    assert lines[2] == (
+        f"# Docker root: {copy} (the root named by -r; never a path recorded in it)"
+    )
+    assert f"cd {copy}" in lines
+    named = {w for line in lines for w in line.split() if w.startswith("/")}
+    assert named == {str(copy)}
+    assert "/var/lib/docker" not in plan.out
+
+
+def test_reclaim_plan_for_an_archive_asks_where_it_was_extracted(tmp_path, run):
+    import tarfile
+
+    simple_root(tmp_path / "root")
+    archive = tmp_path / "root.tar"
+    with tarfile.open(archive, "w") as tf:
+        tf.add(tmp_path / "root", arcname=".")
+    plan = run("-r", str(archive), "reclaim")
+    assert plan.code == 0
+    assert 'cd "${ROOT:?set ROOT to the Docker root extracted from the archive}"' in plan.out
+    assert "/var/lib/docker" not in plan.out

@@ -49,19 +49,45 @@ def plan(orphans: Iterable[dict[str, Any]]) -> list[Step]:
     return sorted(steps.values(), key=lambda s: (not s.remove, s.path))
 
 
-def script(steps: list[Step], root: str, *, title: str, daemon: str) -> str:
+def script(
+    steps: list[Step],
+    root: str | None,
+    *,
+    title: str,
+    daemon: str,
+    archive: str = "",
+    note: str = "",
+) -> str:
     """The plan as a shell script a person can review and run.
 
-    ``title`` names the kind of root ("Docker"), ``daemon`` what must be stopped first.
+    Args:
+        steps: the plan.
+        root: the root the plan is for: the one named on the command line, never a path
+            recorded inside the evidence. None when that root is an archive: the plan then
+            runs in ``$ROOT``, which the person sets to where they extracted it.
+        title: what kind of root it is ("Docker").
+        daemon: what must be stopped before the plan runs.
+        archive: the archive, named in the header, when ``root`` is None.
+        note: one more header line (incomplete evidence).
     """
     total = sum(s.bytes for s in steps if s.remove)
+    if root is not None:
+        where = f"# {title} root: {root} (the root named by -r; never a path recorded in it)"
+        cd = f"cd {shlex.quote(root)}"
+    else:
+        where = (
+            f"# {title} root: inside the archive {archive}, not a directory: extract it and set "
+            f"ROOT to the extracted {title} root (never a path recorded in the evidence)"
+        )
+        cd = f'cd "${{ROOT:?set ROOT to the {title} root extracted from the archive}}"'
     lines = [
         "#!/bin/sh",
         f"# storagekit reclaim plan: review before running; stop {daemon} first.",
-        f"# {title} root: {root}",
+        where,
+        *([f"# {note}"] if note else []),
         f"# frees {total} bytes in {sum(s.remove for s in steps)} paths",
         "set -eu",
-        f"cd {shlex.quote(root)}",
+        cd,
     ]
     for s in steps:
         comment = f"# {s.bytes} bytes: {s.kind}: {s.reason}"

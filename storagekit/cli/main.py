@@ -1,6 +1,9 @@
 """The command line (click). No business logic: open the root, call report, render, exit.
 
-Exit status: 0 success (findings included), 1 the evidence cannot be read as asked, 2 usage.
+Exit status: 0 success (findings included), 1 the evidence cannot be read as asked, 2 usage
+(binary output to a terminal included), 3 the evidence is incomplete (the answers are partial;
+the first line on stderr says so), 4 ``verify`` (or ``audit --verify``) found a layer that does
+not match. An error (1) still says first that the evidence is incomplete, when it is.
 Results go to stdout; findings and errors go to stderr, after the results.
 """
 
@@ -14,7 +17,16 @@ import click
 
 from storagekit import __version__
 from storagekit.cli import render
-from storagekit.cli.common import FORMAT, Context, emit, emit_findings, listing, state
+from storagekit.cli.common import (
+    FORMAT,
+    MISMATCH,
+    Context,
+    emit,
+    emit_findings,
+    listing,
+    state,
+)
+from storagekit.cli.history import history
 from storagekit.cli.recover import COMMANDS
 from storagekit.errors import StoragekitError
 from storagekit.refs import resolve
@@ -51,12 +63,20 @@ def cli(ctx: click.Context, root_path: str, containerd_root: str | None) -> None
 
 @cli.command()
 @FORMAT
+@click.option(
+    "--verify",
+    "check",
+    is_flag=True,
+    help="Also verify every image layer (exit status 4 if one does not match).",
+)
 @click.pass_context
-def audit(ctx: click.Context, fmt: str) -> None:
-    """One report: drivers, counts, chain health, inventory and findings."""
+def audit(ctx: click.Context, fmt: str, check: bool) -> None:
+    """One report: drivers, counts, chain health, inventory, integrity and findings."""
     root = state(ctx).root()
-    data = root.audit_record()
+    data = root.audit_record(verify=check)
     emit(root, fmt, data, lambda: render.audit_table(data, root.title))
+    if data["integrity"]["checked"] and not data["integrity"]["intact"]:
+        state(ctx).status = MISMATCH
 
 
 @cli.command()
@@ -145,9 +165,24 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     context = state(ctx)
     root = context.root()
     steps = reclaim_plan(root.orphan_records())
-    where = root.recorded_path if not do_apply else context.root_path
     if not do_apply:
-        click.echo(reclaim_script(steps, where, title=root.title, daemon=root.daemon), nl=False)
+        # The plan is for the root named by -r, never the path the evidence recorded (the
+        # host's, which may exist on the analysis host too and hold something else).
+        where = None
+        if os.path.isdir(context.root_path):
+            where = os.path.join(os.path.abspath(context.root_path), root.location).rstrip("/")
+        note = ""
+        if context.incomplete:
+            note = "EVIDENCE INCOMPLETE: what references these paths may be in the missing part"
+        text = reclaim_script(
+            steps,
+            where,
+            title=root.title,
+            daemon=root.daemon,
+            archive=os.path.abspath(context.root_path),
+            note=note,
+        )
+        click.echo(text, nl=False)
         emit_findings(root)
         return
     if root.location or not os.path.isdir(context.root_path):
@@ -162,10 +197,12 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
 
 for _command in COMMANDS:
     cli.add_command(_command)
+cli.add_command(history)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI, turning storagekit errors into one line and exit status 1."""
+    Context.current = None
     try:
         cli.main(
             args=list(argv) if argv is not None else None,
@@ -180,11 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except StoragekitError as exc:
         click.echo(f"storagekit: error: {exc}", err=True)
-        return 1
+        # On incomplete evidence what was not found may be in the part that is missing.
+        return 3 if Context.current is not None and Context.current.incomplete else 1
     except OSError as exc:
         click.echo(f"storagekit: error: {exc}", err=True)
         return 1
-    return 0
+    return Context.current.exit_status() if Context.current is not None else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,6 @@
 """The recovery commands: ``ls``, ``cat``, ``extract``, ``diff``, ``verify``, ``save``, ``export``.
 
-Each works on the merged view of a container or an image (:mod:`storagekit.engines.docker.views`),
+Each works on the merged view of a container or an image (the engine's ``view``),
 imported when the command runs.
 """
 
@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 import click
 
 from storagekit.cli import render
-from storagekit.cli.common import FORMAT, emit, emit_findings, listing, state
+from storagekit.cli.common import (
+    FORMAT,
+    MISMATCH,
+    binary_stdout,
+    emit,
+    emit_findings,
+    listing,
+    state,
+)
 from storagekit.engine import Engine
 from storagekit.errors import StoragekitError, UnknownReferenceError
 from storagekit.model import Container, Image
@@ -89,10 +97,10 @@ def ls(
 @click.pass_context
 def cat(ctx: click.Context, ref: str, path: str, with_mounts: bool) -> None:
     """Write a file of a container or image to stdout (links resolved inside it)."""
+    out = binary_stdout("a file's bytes", "redirect them: storagekit cat REF PATH > FILE")
     root = state(ctx).root()
     view = _view(root, ref, with_mounts)
     inner = _inside(view, path, follow=True)
-    out = sys.stdout.buffer
     with view.open(inner) as f:
         while chunk := f.read(1 << 20):
             out.write(chunk)
@@ -130,6 +138,8 @@ def extract(
 
     if (output is None) == (tar_file is None):
         raise click.UsageError("give exactly one of -o DIR and --tar FILE")
+    if tar_file == "-":
+        binary_stdout("a tar archive", "give --tar FILE (or -o DIR), or redirect stdout")
     root = state(ctx).root()
     view = _view(root, ref, with_mounts)
     top = _inside(view, path, follow=False)
@@ -186,24 +196,39 @@ def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
         records = root.verify_records(obj)
     except UnknownReferenceError as exc:
         raise StoragekitError(f"{ref}: {exc}") from None
+    bad = [r for r in records if r["status"] not in ("ok", "container-changes")]
+    if bad:
+        # Before the listing's findings: the verdict, as sha256sum -c gives it.
+        click.echo(
+            f"storagekit: {len(bad)} of {len(records)} layers do not match their diff ID "
+            "or their tar-split",
+            err=True,
+        )
+        state(ctx).status = MISMATCH
     listing(root, fmt, records, render.VERIFY_COLUMNS)
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("-o", "--output", required=True, help="The archive to write (must not exist).")
+@click.option(
+    "-o", "--output", required=True, help="The archive to write (must not exist; - for stdout)."
+)
 @click.pass_context
 def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
     """An image archive that docker load accepts, with byte-exact layer tars."""
+    to_stdout = output == "-"
+    if to_stdout:
+        binary_stdout("an image archive", "give -o FILE, or redirect stdout")
     root = state(ctx).root()
     chosen = []
     for ref in images:
         obj = resolve(root, ref, containers=False)
         assert isinstance(obj, Image)
         chosen.append(obj)
-    with open(output, "xb") as out:
+    with contextlib.ExitStack() as stack:
+        out = sys.stdout.buffer if to_stdout else stack.enter_context(open(output, "xb"))
         manifest = root.save(chosen, out)
-    click.echo(f"saved {len(manifest)} image(s) to {output}", err=True)
+    click.echo(f"saved {len(manifest)} image(s) to {'stdout' if to_stdout else output}", err=True)
     emit_findings(root)
 
 
@@ -215,6 +240,8 @@ def export(ctx: click.Context, container: str, output: str) -> None:
     """The container's filesystem as a tar, like docker export (for docker import)."""
     from storagekit.union import recover
 
+    if output == "-":
+        binary_stdout("a tar archive", "give -o FILE, or redirect stdout")
     root, obj = _container(ctx, container)
     view = root.view(obj)
     with contextlib.ExitStack() as stack:

@@ -116,6 +116,19 @@ def chain_table(record: Record) -> str:
     return "\n".join(head)
 
 
+def integrity_line(record: Record) -> str:
+    """The one line of ``audit``'s summary that says whether layer integrity was checked."""
+    if not record["checked"]:
+        return "Integrity: NOT CHECKED: image layers were not verified (audit --verify, or verify)"
+    bad = record["not_matching"]
+    if not bad:
+        return f"Integrity: all {record['layers']} image layers match their diff IDs"
+    return (
+        f"Integrity: {len(bad)} of {record['layers']} image layers DO NOT MATCH: "
+        + ", ".join(f"{r['chain_id']} ({r['status']})" for r in bad)
+    )
+
+
 def audit_table(report: Record, title: str) -> str:
     """The ``audit`` report for people: summary, then each section (``title``: of the root)."""
     root = report["root"]
@@ -131,6 +144,12 @@ def audit_table(report: Record, title: str) -> str:
         + ", ".join(f"{k} {v}" for k, v in counts["containers_by_status"].items())
         + ")"
         + f"  Volumes: {counts['volumes']}",
+        integrity_line(report["integrity"]),
+        *(
+            ["EVIDENCE INCOMPLETE: every answer below is partial (see the first finding)"]
+            if any(f["code"] == "evidence-incomplete" for f in report["findings"])
+            else []
+        ),
         "",
         "IMAGES (tagged, and dangling; intermediate build images: "
         f"{sum(1 for i in report['images'] if _intermediate(i))}, see `images`)",
@@ -265,4 +284,5 @@ VERIFY_COLUMNS: list[Column] = [
 def finding_line(f: Record) -> str:
     """One finding as a line for stderr or a table."""
     where = f"{f['path']}: " if f["path"] else ""
-    return f"{f['severity']}: {where}{f['message']} [{f['code']}]"
+    cause = f" (a consequence of {f['consequence_of']})" if f.get("consequence_of") else ""
+    return f"{f['severity']}: {where}{f['message']} [{f['code']}]{cause}"

@@ -45,7 +45,7 @@ from storagekit.errors import (
     SourceNotFoundError,
     UnsafePathError,
 )
-from storagekit.source import Entry, FileType, Source, normpath
+from storagekit.source import Cut, Entry, FileType, Source, normpath
 from storagekit.sources.tarstream import (
     CHUNK,
     DATA_ERRORS,
@@ -93,6 +93,7 @@ class TarSource(Source):
         path: the archive on the host.
         problems: one line per member that was skipped or is damaged, and per archive-level
             defect (truncation, a damaged header that ends the readable part).
+        cut: where the readable part of a truncated or damaged archive ends, else None.
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class TarSource(Source):
         #: layers means it was made without ``--xattrs`` (opaque markers are then lost).
         self.xattr_members = 0
         self.problems: list[str] = []
+        self.cut: Cut | None = None
         self._index: dict[str, _Rec] = {"": _IMPLIED}
         self._children: dict[str, list[str]] = {}
         self._nlink: dict[str, int] = {}  # inode key -> names, for hard-linked files only
@@ -206,8 +208,19 @@ class TarSource(Source):
             failure = f"archive is truncated in the data of {last[0]}"
         if failure is not None:
             self._problem(failure)
+            self.cut = Cut(
+                failure,
+                self._size,
+                stream.count if not plain else min(self._size, tf.offset),
+                last[0] if last is not None else None,
+                truncated_member=bool(last and "truncated" in failure and last[0] in failure),
+            )
         if self._unlisted:
             self.problems.append(f"{self._unlisted} more problems are not listed")
+
+    def paths_in_order(self) -> Iterator[str]:
+        """Every path of the archive, in the order its members came (implied directories too)."""
+        return iter(self._index)
 
     def _problem(self, text: str) -> None:
         if len(self.problems) < _MAX_PROBLEMS:

@@ -98,8 +98,11 @@ def walk_parents(store: ImageStore, top: str | None) -> ParentWalk:
 def parents_agree(root: DockerRoot, stack: Stack) -> bool | None:
     """Whether the driver's own parent record of the top layer names the rest of the stack.
 
-    ``None`` when the driver keeps no such record (vfs, legacy overlay image layers) or the top
-    layer is unknown. The record names the lower branches of the layer's union mount
+    ``None`` when the driver keeps no such record (vfs) or the top layer is unknown. Legacy
+    overlay image layers keep none either; there the hard links between their ``root/`` trees
+    and the ``lower-id`` of the containers on them stand for it
+    (:mod:`storagekit.engines.docker.overlaylinks`). The record names the lower branches of
+    the layer's union mount
     (:meth:`~storagekit.driver.StorageDriver.union_branches`): every layer below for overlay2
     and aufs, the image's top layer for legacy overlay.
     """
@@ -112,6 +115,10 @@ def parents_agree(root: DockerRoot, stack: Stack) -> bool | None:
     except UnsafePathError:
         return False
     if recorded is None:
+        if driver.name == "overlay" and all(lay.role == "image" for lay in layers):
+            from storagekit.engines.docker.overlaylinks import image_agrees
+
+            return image_agrees(root, driver, stack)
         return None
     writable = sum(lay.role != "image" for lay in layers)
     return recorded == driver.union_branches([lay.cache_id for lay in layers], writable)[1:]

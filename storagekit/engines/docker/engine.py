@@ -16,7 +16,7 @@ from storagekit.engine import Engine
 from storagekit.engines.docker import records
 from storagekit.engines.docker.locate import find_root
 from storagekit.engines.docker.root import DockerRoot
-from storagekit.errors import NotAStorageRootError, UnknownReferenceError
+from storagekit.errors import NotAStorageRootError, StoragekitError, UnknownReferenceError
 from storagekit.jsontext import Record
 from storagekit.model import Container, Image, Volume
 from storagekit.source import Source
@@ -53,6 +53,25 @@ class DockerEngine(Engine):
             return None
         return cls(DockerRoot(source, evidence=description, location=location))
 
+    @classmethod
+    def find_in_partial(cls, evidence: Source, description: str) -> DockerEngine | None:
+        """A cut archive: its top read as a Docker root, with what it lacks said first."""
+        engine = cls(DockerRoot(evidence, evidence=description))
+        engine.findings.error("not-a-docker-root", None, f"{evidence.description}: {cls.absent}")
+        return engine
+
+    def incomplete(self) -> str | None:
+        """Where the archive ends and how many layer directories that hides."""
+        from storagekit.engines.docker.incomplete import incomplete_line
+
+        return incomplete_line(self.root)
+
+    def settle(self) -> None:
+        """Findings the cut explains become its consequences, ranked below it."""
+        from storagekit.engines.docker.incomplete import settle
+
+        settle(self.root)
+
     @property
     def containers(self) -> Mapping[str, Container]:  # noqa: D102 - see Engine
         return self.root.containers
@@ -64,10 +83,6 @@ class DockerEngine(Engine):
     @property
     def volumes(self) -> Mapping[str, Volume]:  # noqa: D102 - see Engine
         return self.root.volumes
-
-    @property
-    def recorded_path(self) -> str:  # noqa: D102 - see Engine
-        return self.root.original_path
 
     def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
         return records.container_records(self.root, sizes=sizes, adopt=False)
@@ -91,12 +106,23 @@ class DockerEngine(Engine):
         return records.df_record(self.root, verbose=verbose)
 
     def orphan_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker.incomplete import mark_records
         from storagekit.engines.docker.orphans import find_orphans
 
-        return find_orphans(self.root)
+        return mark_records(self.root, find_orphans(self.root))
 
-    def audit_record(self) -> Record:  # noqa: D102 - see Engine
-        return records.audit_record(self.root)
+    def audit_record(self, *, verify: bool = False) -> Record:  # noqa: D102 - see Engine
+        return records.audit_record(self.root, verify=verify)
+
+    def history_records(self, image: Image) -> list[Record]:
+        """Read for images of the ``graph/`` layout (Docker <= 1.9), whose v1 layers say it."""
+        read = getattr(self.root.stores.get(image.driver), "history", None)
+        if read is None:
+            raise StoragekitError(
+                "history is read for images of the graph/ layout (Docker <= 1.9) only"
+            )
+        records_: list[Record] = read(image.id)
+        return records_
 
     def view(  # noqa: D102 - see Engine
         self, obj: Container | Image, *, with_mounts: bool = False
@@ -114,7 +140,7 @@ class DockerEngine(Engine):
 
     def verify_records(self, obj: Container | Image | None) -> list[Record]:
         """Each image layer rebuilt from tar-split; a container's own layer as its changes."""
-        from storagekit.analysis.verify import verify as verify_layers
+        from storagekit.engines.docker.verify import verify as verify_layers
         from storagekit.ids import chain_ids
 
         root = self.root

@@ -316,17 +316,29 @@ def df_record(
     return record
 
 
-def audit_record(root: DockerRoot) -> Record:
-    """The ``audit`` report: everything above plus chain health and findings."""
+def _layout(root: DockerRoot) -> str:
+    """``graphdriver`` (Docker >= 1.10), ``graph`` (the graph/ layout of <= 1.9), or unknown."""
+    kinds = {getattr(store, "kind", "graphdriver") for store in root.stores.values()}
+    if not kinds:
+        return "unknown"
+    return "graph" if kinds == {"graph"} else "graphdriver"
+
+
+def audit_record(root: DockerRoot, *, verify: bool = False) -> Record:
+    """The ``audit`` report: everything above plus chain health, integrity and findings."""
+    from storagekit.engines.docker.incomplete import mark_records, settle
     from storagekit.engines.docker.orphans import find_orphans
+    from storagekit.engines.docker.verify import integrity
 
     containers = container_records(root)
     images = image_records(root)
     layers = layer_records(root)
     volumes = volume_records(root)
-    orphans = find_orphans(root)
+    orphans = mark_records(root, find_orphans(root))
     usage = df_record(root, orphans=orphans)
     chain_findings(root)
+    checked = integrity(root, verify)
+    settle(root)
     statuses: dict[str, int] = {}
     for c in containers:
         statuses[c["status"]] = statuses.get(c["status"], 0) + 1
@@ -334,7 +346,7 @@ def audit_record(root: DockerRoot) -> Record:
         "root": {
             "evidence": root.evidence,
             "location": root.location,
-            "layout": "graphdriver" if root.stores else "unknown",
+            "layout": _layout(root),
             "stores": sorted(root.stores),
         },
         "drivers": sorted(root.drivers),
@@ -352,4 +364,5 @@ def audit_record(root: DockerRoot) -> Record:
         "orphans": orphans,
         "usage": usage,
         "findings": [f.record() for f in root.findings.sorted()],
+        "integrity": checked,
     }

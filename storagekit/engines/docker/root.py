@@ -74,12 +74,9 @@ class DockerRoot:
             for name in GraphDriverStore.present_in(self.source)
         }
         if not stores and is_legacy_graph(self.source):
-            self.findings.warning(
-                "legacy-graph-layout",
-                "graph",
-                "images are in the pre-1.10 graph/ layout, which storagekit does not read yet; "
-                "containers and volumes are still reported",
-            )
+            from storagekit.engines.docker.graph import graph_stores
+
+            stores = graph_stores(self.source, self.findings)  # Docker <= 1.9
         elif not stores and self._has_containers():
             # Docker >= 24 with the containerd-snapshotter feature (the default for new
             # installs since 29.0) keeps images and layers in containerd's root, not in
@@ -196,7 +193,8 @@ class DockerRoot:
     @cached_property
     def pre_cas(self) -> bool:
         """Whether the root was last run by Docker <= 1.9 (``graph/``, no image store)."""
-        return not self.stores and is_pre_cas_root(self.source)
+        legacy = all(getattr(s, "kind", "") == "graph" for s in self.stores.values())
+        return legacy and is_pre_cas_root(self.source)
 
     def containers_read(self) -> bool:
         """Whether :attr:`containers` has been read (or adopted) already."""

@@ -19,8 +19,8 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
-from storagekit.analysis.verify import layer_tar
 from storagekit.engines.docker.root import DockerRoot
+from storagekit.engines.docker.verify import layer_tar
 from storagekit.ids import chain_ids, hex_of
 from storagekit.model import Image
 
