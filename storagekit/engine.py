@@ -62,6 +62,26 @@ class Engine(ABC):
         """Release the evidence."""
         self.source.close()
 
+    def narrow(self, namespaces: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Read only these namespaces of the engine's storage (an engine without any ignores it)."""
+
+    def describe(self, obj: Container | Image) -> str:
+        """How a container or an image is named among the matches of an ambiguous reference."""
+        what = "container" if isinstance(obj, Container) else "image"
+        return f"{self.name} {what} {obj.id}"
+
+    def identity(self, obj: Container | Image) -> str:
+        """What makes two matches of a reference the same object (equal views, equal records)."""
+        return self.describe(obj)
+
+    #: Whether ``reclaim --apply`` may remove what the plan names (False: the engine's own
+    #: tools must do it, with the daemon running, and the plan says how).
+    reclaim_applies: ClassVar[bool] = True
+
+    def reclaim_commands(self, orphans: Sequence[Record]) -> list[str] | None:
+        """The engine's own commands that reclaim ``orphans``, or ``None`` to plan removals."""
+        return None
+
     # the model ---------------------------------------------------------------------------
 
     @property

@@ -25,20 +25,41 @@ FORMAT = click.option(
 
 
 class Context:
-    """What the group passes to its commands."""
+    """What the group passes to its commands: the evidence's engines, opened once."""
 
-    def __init__(self, root_path: str, containerd_root: str | None) -> None:
+    def __init__(
+        self,
+        root_path: str,
+        extra_root: str | None,
+        engine_names: Sequence[str] = (),
+        namespaces: Sequence[str] = (),
+    ) -> None:
         self.root_path = root_path
-        self.containerd_root = containerd_root
+        self.extra_root = extra_root
+        self.engine_names = tuple(engine_names)
+        self.namespaces = tuple(namespaces)
         self._engines: list[Engine] | None = None
 
-    def root(self) -> Engine:
-        """Open the evidence once; the engine whose storage it holds."""
+    def engines(self) -> list[Engine]:
+        """Every engine found in the evidence (and in the extra root), narrowed as asked.
+
+        Raises:
+            NotAStorageRootError: no engine (of those named) finds its storage there.
+        """
         if self._engines is None:
             from storagekit.evidence import open_engines
 
-            self._engines = open_engines(self.root_path)
-        return self._engines[0]
+            found = open_engines(self.root_path, self.engine_names)
+            if self.extra_root is not None:
+                found += open_engines(self.extra_root, self.engine_names)
+            for engine in found:
+                engine.narrow(self.namespaces)
+            self._engines = found
+        return self._engines
+
+    def root(self) -> Engine:
+        """The first engine found (commands that act on one root)."""
+        return self.engines()[0]
 
     def close(self) -> None:
         """Release the evidence."""
@@ -46,7 +67,19 @@ class Context:
             engine.close()
 
 
-def emit(root: Engine, fmt: str, data: Any, as_table: Callable[[], str]) -> None:
+def tagged(engine: Engine, records: Sequence[Record]) -> list[Record]:
+    """Records of one engine, each with its ``engine`` key (first) if it has none."""
+    return [r if "engine" in r else {"engine": engine.name, **r} for r in records]
+
+
+def gather(
+    engines: Sequence[Engine], records: Callable[[Engine], Sequence[Record]]
+) -> list[Record]:
+    """Every engine's records, concatenated in the engines' order."""
+    return [r for e in engines for r in tagged(e, records(e))]
+
+
+def emit(root: Engine | Sequence[Engine], fmt: str, data: Any, as_table: Callable[[], str]) -> None:
     """Print ``data`` as JSON or as the table ``as_table`` makes, then the findings."""
     text = to_json(data) if fmt == "json" else as_table()
     if text:
@@ -54,15 +87,18 @@ def emit(root: Engine, fmt: str, data: Any, as_table: Callable[[], str]) -> None
     emit_findings(root)
 
 
-def emit_findings(root: Engine) -> None:
-    """Print the root's findings to stderr, one line each, in their deterministic order."""
-    for finding in root.findings.sorted():
-        click.echo(render.display(render.finding_line(finding.record())), err=True)
+def emit_findings(root: Engine | Sequence[Engine]) -> None:
+    """Print every engine's findings to stderr, one line each, in their deterministic order."""
+    for engine in [root] if isinstance(root, Engine) else root:
+        for finding in engine.findings.sorted():
+            click.echo(render.display(render.finding_line(finding.record())), err=True)
 
 
-def listing(root: Engine, fmt: str, records: Sequence[Record], columns: Any) -> None:
+def listing(
+    root: Engine | Sequence[Engine], fmt: str, records: Sequence[Record], columns: Any
+) -> None:
     """Print a list of records as JSON or as a table of ``columns``, then the findings."""
-    emit(root, fmt, list(records), lambda: render.table(records, columns))
+    emit(root, fmt, list(records), lambda: render.table(records, render.scoped(records, columns)))
 
 
 def state(ctx: click.Context) -> Context:
