@@ -101,7 +101,8 @@ def test_container_views_resolve_and_list(engine: ContainerdEngine) -> None:
     with view.open("data/fresh.txt") as f:
         assert f.read() == b"fresh\n"
     assert not view.exists("data/new.txt")
-    assert view.exists("opt/cache/again") and not view.exists("opt/cache/c3")
+    assert view.exists("opt/cache/again")
+    assert not view.exists("opt/cache/c3")
 
 
 def test_containers_match_ctr(engine: ContainerdEngine, expected: dict[str, Any]) -> None:
@@ -115,10 +116,12 @@ def test_containers_match_ctr(engine: ContainerdEngine, expected: dict[str, Any]
         assert r["engine"] == "containerd"
         assert r["image"] == c["Image"]
         assert r["labels"] == (c["Labels"] or {})
-        assert r["snapshotter"] == c["Snapshotter"] and r["snapshot_key"] == c["SnapshotKey"]
+        assert r["snapshotter"] == c["Snapshotter"]
+        assert r["snapshot_key"] == c["SnapshotKey"]
         assert r["runtime"] == c["Runtime"]["Name"]
         assert r["created"] == c["CreatedAt"]
-        assert r["status"] == "unknown" and r["exit_code"] is None
+        assert r["status"] == "unknown"
+        assert r["exit_code"] is None
         assert r["layer_dirs"][0].endswith("/fs") or r["snapshotter"] == "native"
     k8s = expected["scenario"]["k8s"]
     pod = got[("k8s.io", k8s["container"])]["pod"]
@@ -144,7 +147,8 @@ def test_images_match_ctr_and_the_scenario(
         r, s = by_name[("default", name)], scenario[key]
         assert r["id"] == s["config"]
         assert r["manifest"]["digest"] == s["manifest"]
-        assert r["diff_ids"] == s["diff_ids"] and r["layer_digests"] == s["layer_digests"]
+        assert r["diff_ids"] == s["diff_ids"]
+        assert r["layer_digests"] == s["layer_digests"]
     assert by_name[("default", "docker.io/library/sk-app:1")]["chain_ids"][-1] == \
         expected["scenario"]["app_chain"]
 
