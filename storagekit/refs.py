@@ -69,10 +69,9 @@ def resolve_in(
 ) -> tuple[Engine, Obj]:
     """The one container or image ``ref`` names in any of ``engines``, with its engine.
 
-    Matches by name, then by image reference, then by ID prefix; the first kind of match that
-    names exactly one object wins. Matches that are the same object (one image under two names)
-    count once. A name or reference matching objects of several engines, or an ID prefix
-    matching several objects, is ambiguous.
+    Matches by name, then by image reference, then by ID prefix: the first kind of match that
+    finds anything decides. Matches that are the same object (one image under two names in one
+    namespace) count once; several objects are ambiguous, and the error lists them.
 
     Raises:
         UnknownReferenceError: nothing, or more than one object, matches.
@@ -85,8 +84,7 @@ def resolve_in(
                 found.setdefault((n, _named(engine, obj, "identity")), (engine, obj))
         if len(found) == 1:
             return next(iter(found.values()))
-        several_engines = len({n for n, _ in found}) > 1
-        if len(found) > 1 and (tier == 2 or several_engines):
+        if len(found) > 1:
             names = "; ".join(sorted(_named(e, o, "describe") for e, o in found.values()))
             hint = "give more digits" if tier == 2 else "narrow with --engine or --namespace"
             raise UnknownReferenceError(

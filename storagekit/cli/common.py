@@ -12,6 +12,7 @@ import click
 
 from storagekit.cli import render
 from storagekit.engine import Engine
+from storagekit.errors import NotAStorageRootError
 from storagekit.jsontext import Record, to_json
 
 FORMAT = click.option(
@@ -49,9 +50,19 @@ class Context:
         if self._engines is None:
             from storagekit.evidence import open_engines
 
-            found = open_engines(self.root_path, self.engine_names)
-            if self.extra_root is not None:
-                found += open_engines(self.extra_root, self.engine_names)
+            found: list[Engine] = []
+            missing: list[NotAStorageRootError] = []
+            for path in (self.root_path, self.extra_root):
+                if path is None:
+                    continue
+                try:
+                    found += open_engines(path, self.engine_names)
+                except NotAStorageRootError as exc:
+                    missing.append(exc)
+            if missing and (not found or not self.engine_names):
+                # Each piece of evidence must hold an engine; with --engine, one of them may
+                # simply hold none of those named.
+                raise missing[0]
             for engine in found:
                 engine.narrow(self.namespaces)
             self._engines = found
