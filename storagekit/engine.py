@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from storagekit.jsontext import Record, to_json
@@ -26,6 +27,33 @@ from storagekit.source import Source
 if TYPE_CHECKING:  # the inventory commands start without the union view
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
+    from storagekit.union.view import LayerDir
+
+
+@dataclass(frozen=True)
+class LayerStack:
+    """Layer directories one engine lends another: a stack of its storage, top first.
+
+    One engine's containers may keep their filesystems in another engine's storage (Docker's
+    containerd image store). :meth:`Engine.layer_stack` hands them over in core's terms.
+
+    Attributes:
+        dirs: the levels that are mounted, top first, as union layers (present ones only).
+        paths: each mounted level's directory, relative to the lending engine's root.
+        keys: each mounted level's own name in the lender (a snapshot key).
+        ids: each mounted level's directory ID in the lender.
+        present: whether each mounted level's directory exists.
+        root: where the lender's root is in its evidence ("" for its top).
+        problem: what broke the stack, if anything.
+    """
+
+    dirs: tuple[LayerDir, ...]
+    paths: tuple[str, ...]
+    keys: tuple[str, ...]
+    ids: tuple[str, ...]
+    present: tuple[bool, ...]
+    root: str
+    problem: str | None
 
 
 class Engine(ABC):
@@ -61,6 +89,20 @@ class Engine(ABC):
     def close(self) -> None:
         """Release the evidence."""
         self.source.close()
+
+    def attach(self, engines: Sequence[Engine]) -> None:  # noqa: B027 - optional hook
+        """Meet the other engines found in the same evidence (all of them, this one included).
+
+        Called once, after every engine is opened and before any record is asked for: an
+        engine whose storage lives partly in another's (:meth:`layer_stack`) finds it here.
+        """
+
+    def layer_stack(self, scope: str, driver: str, key: str) -> LayerStack | None:
+        """The stack of ``key`` in ``scope`` of this engine's ``driver``, lent to another engine.
+
+        ``None`` when this engine has no such thing (the default).
+        """
+        return None
 
     def narrow(self, namespaces: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Read only these namespaces of the engine's storage (an engine without any ignores it)."""

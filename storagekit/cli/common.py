@@ -65,6 +65,8 @@ class Context:
                 raise missing[0]
             for engine in found:
                 engine.narrow(self.namespaces)
+            for engine in found:
+                engine.attach(found)
             self._engines = found
         return self._engines
 

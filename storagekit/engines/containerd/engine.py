@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
-from storagekit.engine import Engine
+from storagekit.engine import Engine, LayerStack
 from storagekit.engines.containerd import records
 from storagekit.engines.containerd.model import Container as CtrContainer
 from storagekit.engines.containerd.model import Image as CtrImage
@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
 
-#: Where a whole host keeps containerd's root.
-HOST_ROOTS = ("var/lib/containerd",)
+#: Where a whole host keeps containerd's root; Docker's managed containerd is below its root.
+HOST_ROOTS = ("var/lib/containerd", "var/lib/docker/containerd/daemon", "containerd/daemon")
+#: Docker's namespace, and the engine whose images, layers and containers it holds.
+MOBY, DOCKER = "moby", "docker"
 
 
 def find_root(evidence: Source) -> tuple[Source, str] | None:
@@ -74,6 +76,7 @@ class ContainerdEngine(Engine):
         self.location = location
         self.findings = Findings()
         self.namespaces: tuple[str, ...] = ()
+        self.lent: dict[str, str] = {}
 
     @classmethod
     def find(cls, evidence: Source, description: str) -> ContainerdEngine | None:
@@ -82,6 +85,37 @@ class ContainerdEngine(Engine):
         if found is None:
             return None
         return cls(found[0], description, found[1])
+
+    def attach(self, engines: Sequence[Engine]) -> None:
+        """With Docker in the same evidence, namespace ``moby`` is Docker's image store."""
+        if any(e is not self and e.name == DOCKER for e in engines):
+            self.lent = {MOBY: DOCKER}
+
+    def layer_stack(self, scope: str, driver: str, key: str) -> LayerStack | None:
+        """The snapshot ``key`` of ``driver`` in namespace ``scope`` and its parents, mounted."""
+        from storagekit.engines.containerd.views import layer_dirs_of, mounted_levels
+
+        state = self.state
+        if scope not in state.namespaces:
+            return None
+        chain, problem = state.index.chain(scope, driver, key)
+        if not chain:
+            return None
+        levels = mounted_levels(chain)
+        where = f"{scope}/{driver}/{key}"
+        dirs = layer_dirs_of(self.source, chain, self.findings, where, f"snapshot {where}")
+        return LayerStack(
+            dirs=tuple(dirs), paths=tuple(s.dir or "" for s in levels),
+            keys=tuple(s.key for s in levels), ids=tuple(str(s.id) for s in levels),
+            present=tuple(s.present for s in levels), root=self.location, problem=problem,
+        )
+
+    def _relabel(self, records: list[Record]) -> list[Record]:
+        """Records of a namespace another engine owns carry that engine's name."""
+        if not self.lent:
+            return records
+        return [{**r, "engine": self.lent[r["namespace"]]} if r.get("namespace") in self.lent
+                else r for r in records]
 
     def narrow(self, namespaces: Sequence[str]) -> None:
         """Read only these namespaces (all when empty)."""
@@ -130,13 +164,13 @@ class ContainerdEngine(Engine):
     # records -----------------------------------------------------------------------------
 
     def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
-        return records.container_records(self.state, sizes=sizes)
+        return self._relabel(records.container_records(self.state, sizes=sizes))
 
     def image_records(self) -> list[Record]:  # noqa: D102 - see Engine
-        return records.image_records(self.state)
+        return self._relabel(records.image_records(self.state))
 
     def layer_records(self) -> list[Record]:  # noqa: D102 - see Engine
-        return records.layer_records(self.state)
+        return self._relabel(records.layer_records(self.state))
 
     def volume_records(self) -> list[Record]:  # noqa: D102 - see Engine
         return []
@@ -148,7 +182,7 @@ class ContainerdEngine(Engine):
     def orphan_records(self) -> list[Record]:  # noqa: D102 - see Engine
         from storagekit.engines.containerd.orphans import orphan_records
 
-        return orphan_records(self.state)
+        return self._relabel(orphan_records(self.state))
 
     def reclaim_commands(self, orphans: Sequence[Record]) -> list[str]:
         """``ctr`` commands to run with the daemon: containerd removes the files itself."""

@@ -36,6 +36,8 @@ class DockerRoot:
         self.evidence = evidence or source.description
         self.location = location
         self.findings = Findings()
+        #: The engines that hold this root's images when it has no graph-driver store.
+        self.image_store_elsewhere = ""
 
     @classmethod
     def open(cls, path: str) -> DockerRoot:
@@ -79,6 +81,14 @@ class DockerRoot:
                 "graph",
                 "images are in the pre-1.10 graph/ layout, which storagekit does not read yet; "
                 "containers and volumes are still reported",
+            )
+        elif not stores and self._has_containers() and self.image_store_elsewhere:
+            self.findings.info(
+                "image-store-in-containerd",
+                "image",
+                "no graph-driver image store (image/<driver>/): images, layers and container "
+                "filesystems are read from containerd's namespace moby "
+                f"({self.image_store_elsewhere} in this evidence)",
             )
         elif not stores and self._has_containers():
             # Docker >= 24 with the containerd-snapshotter feature (the default for new
