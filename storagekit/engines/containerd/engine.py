@@ -161,6 +161,12 @@ class ContainerdEngine(Engine):
         name = rec.id if isinstance(rec, CtrContainer) else rec.name
         return f"{self.name} {what} {rec.namespace}/{name} ({obj.id})"
 
+    def identity(self, obj: Container | Image) -> str:
+        """One image under several names of one namespace is one object (the same files)."""
+        if isinstance(obj, Image):
+            return f"image {self.state.record_of(obj).namespace} {obj.id}"
+        return self.describe(obj)
+
     # records -----------------------------------------------------------------------------
 
     def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
