@@ -104,6 +104,10 @@ class Engine(ABC):
         """
         return None
 
+    def speaks_for(self) -> frozenset[str]:
+        """Names of other engines whose objects this one lists too (with their ``engine``)."""
+        return frozenset()
+
     def narrow(self, namespaces: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """Read only these namespaces of the engine's storage (an engine without any ignores it)."""
 

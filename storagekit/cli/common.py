@@ -40,6 +40,7 @@ class Context:
         self.engine_names = tuple(engine_names)
         self.namespaces = tuple(namespaces)
         self._engines: list[Engine] | None = None
+        self._all: list[Engine] = []
 
     def engines(self) -> list[Engine]:
         """Every engine found in the evidence (and in the extra root), narrowed as asked.
@@ -51,23 +52,22 @@ class Context:
             from storagekit.evidence import open_engines
 
             found: list[Engine] = []
-            missing: list[NotAStorageRootError] = []
             for path in (self.root_path, self.extra_root):
-                if path is None:
-                    continue
-                try:
-                    found += open_engines(path, self.engine_names)
-                except NotAStorageRootError as exc:
-                    missing.append(exc)
-            if missing and (not found or not self.engine_names):
-                # Each piece of evidence must hold an engine; with --engine, one of them may
-                # simply hold none of those named.
-                raise missing[0]
+                if path is not None:  # each piece of evidence must hold some engine
+                    found += open_engines(path)
+            self._all = found
             for engine in found:
                 engine.narrow(self.namespaces)
-            for engine in found:
+            for engine in found:  # every engine meets the others, even those not shown
                 engine.attach(found)
-            self._engines = found
+            names = set(self.engine_names)
+            chosen = [e for e in found if not names or e.name in names or e.speaks_for() & names]
+            if not chosen:
+                raise NotAStorageRootError(
+                    f"{self.root_path}: no engine named {', '.join(self.engine_names)} here "
+                    f"(found: {', '.join(e.name for e in found)})"
+                )
+            self._engines = chosen
         return self._engines
 
     def root(self) -> Engine:
@@ -76,7 +76,7 @@ class Context:
 
     def close(self) -> None:
         """Release the evidence."""
-        for engine in self._engines or ():
+        for engine in self._all:
             engine.close()
 
 
@@ -86,10 +86,13 @@ def tagged(engine: Engine, records: Sequence[Record]) -> list[Record]:
 
 
 def gather(
-    engines: Sequence[Engine], records: Callable[[Engine], Sequence[Record]]
+    engines: Sequence[Engine],
+    records: Callable[[Engine], Sequence[Record]],
+    names: Sequence[str] = (),
 ) -> list[Record]:
-    """Every engine's records, concatenated in the engines' order."""
-    return [r for e in engines for r in tagged(e, records(e))]
+    """Every engine's records, concatenated in the engines' order (of engines ``names``)."""
+    found = [r for e in engines for r in tagged(e, records(e))]
+    return [r for r in found if r["engine"] in names] if names else found
 
 
 def emit(root: Engine | Sequence[Engine], fmt: str, data: Any, as_table: Callable[[], str]) -> None:

@@ -132,13 +132,13 @@ def audit(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
     """Containers, with their layer directories and mounts."""
-    engines = state(ctx).engines()
-    if fmt == "json":
+    engines, names = state(ctx).engines(), state(ctx).engine_names
+    if fmt == "json" and not names:
         parts = [e.container_records_json(sizes=not no_size) for e in engines]
         click.echo("[" + ",".join(p[1:-1] for p in parts if p[1:-1]) + "]")
         emit_findings(engines)
         return
-    records = gather(engines, lambda e: e.container_records(sizes=not no_size))
+    records = gather(engines, lambda e: e.container_records(sizes=not no_size), names)
     listing(engines, fmt, records, render.CONTAINER_COLUMNS)
 
 
@@ -147,8 +147,9 @@ def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
 @click.pass_context
 def images(ctx: click.Context, fmt: str) -> None:
     """Images of the image store, with layers and sizes."""
-    engines = state(ctx).engines()
-    listing(engines, fmt, gather(engines, lambda e: e.image_records()), render.IMAGE_COLUMNS)
+    engines, names = state(ctx).engines(), state(ctx).engine_names
+    records = gather(engines, lambda e: e.image_records(), names)
+    listing(engines, fmt, records, render.IMAGE_COLUMNS)
 
 
 @cli.command()
@@ -156,8 +157,9 @@ def images(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def layers(ctx: click.Context, fmt: str) -> None:
     """Layers (snapshots for containerd) and layer directories found on disk."""
-    engines = state(ctx).engines()
-    listing(engines, fmt, gather(engines, lambda e: e.layer_records()), render.LAYER_COLUMNS)
+    engines, names = state(ctx).engines(), state(ctx).engine_names
+    records = gather(engines, lambda e: e.layer_records(), names)
+    listing(engines, fmt, records, render.LAYER_COLUMNS)
 
 
 @cli.command()
@@ -165,8 +167,9 @@ def layers(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def volumes(ctx: click.Context, fmt: str) -> None:
     """Volumes and the containers that use them."""
-    engines = state(ctx).engines()
-    listing(engines, fmt, gather(engines, lambda e: e.volume_records()), render.VOLUME_COLUMNS)
+    engines, names = state(ctx).engines(), state(ctx).engine_names
+    records = gather(engines, lambda e: e.volume_records(), names)
+    listing(engines, fmt, records, render.VOLUME_COLUMNS)
 
 
 @cli.command()
@@ -203,8 +206,9 @@ def df(ctx: click.Context, verbose: bool, fmt: str) -> None:
 @click.pass_context
 def orphans(ctx: click.Context, fmt: str) -> None:
     """Unreferenced, leaked and broken storage, with the bytes each holds."""
-    engines = state(ctx).engines()
-    listing(engines, fmt, gather(engines, lambda e: e.orphan_records()), render.ORPHAN_COLUMNS)
+    engines, names = state(ctx).engines(), state(ctx).engine_names
+    records = gather(engines, lambda e: e.orphan_records(), names)
+    listing(engines, fmt, records, render.ORPHAN_COLUMNS)
 
 
 @cli.command()

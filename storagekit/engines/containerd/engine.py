@@ -15,22 +15,35 @@ from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from storagekit.engine import Engine, LayerStack
-from storagekit.engines.containerd import records
 from storagekit.engines.containerd.model import Container as CtrContainer
 from storagekit.engines.containerd.model import Image as CtrImage
-from storagekit.engines.containerd.root import is_containerd_root, read_root
-from storagekit.engines.containerd.state import State
 from storagekit.errors import FormatError, StoragekitError
 from storagekit.jsontext import Record
 from storagekit.model import Container, Findings, Image, Volume
 from storagekit.source import Source
 
 if TYPE_CHECKING:
+    from storagekit.engines.containerd.state import State
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
 
-#: Where a whole host keeps containerd's root; Docker's managed containerd is below its root.
-HOST_ROOTS = ("var/lib/containerd", "var/lib/docker/containerd/daemon", "containerd/daemon")
+#: containerd's metadata database, and the prefix of every snapshotter's directory (the readers
+#: name them too; they are repeated here so that finding a root imports no reader).
+META_DB = "io.containerd.metadata.v1.bolt/meta.db"
+PREFIX = "io.containerd.snapshotter.v1."
+
+
+def is_containerd_root(source: Source) -> bool:
+    """True if ``meta.db`` is where containerd keeps it."""
+    return source.is_file(META_DB)
+
+
+#: Where a whole host keeps containerd's root.
+HOST_ROOTS = ("var/lib/containerd",)
+#: Docker's managed containerd, below its data root (of a host, or at the top of the evidence).
+#: Docker < 29 keeps only task bookkeeping there; it is an image store only when it holds
+#: snapshots.
+MANAGED_ROOTS = ("var/lib/docker/containerd/daemon", "containerd/daemon")
 #: Docker's namespace, and the engine whose images, layers and containers it holds.
 MOBY, DOCKER = "moby", "docker"
 
@@ -39,13 +52,13 @@ def find_root(evidence: Source) -> tuple[Source, str] | None:
     """The containerd root in the evidence and where it is ("" for the top), or ``None``."""
     if is_containerd_root(evidence):
         return evidence, ""
-    for candidate in HOST_ROOTS:
+    for candidate in (*HOST_ROOTS, *MANAGED_ROOTS):
         try:
             path = evidence.resolve(candidate)
             sub = evidence.sub(path)
         except (StoragekitError, OSError):
             continue
-        if is_containerd_root(sub):
+        if is_containerd_root(sub) and (candidate in HOST_ROOTS or _has_snapshots(sub)):
             return sub, path
     try:
         tops = [e for e in evidence.scandir("") if e.is_dir]
@@ -56,6 +69,16 @@ def find_root(evidence: Source) -> tuple[Source, str] | None:
         if is_containerd_root(sub):
             return sub, tops[0].path
     return None
+
+
+def _has_snapshots(source: Source) -> bool:
+    """Whether any snapshotter of the root holds a snapshot directory."""
+    try:
+        names = [n for n in source.listdir("") if n.startswith(PREFIX)]
+        return any(source.listdir(f"{n}/snapshots") for n in names
+                   if source.is_dir(f"{n}/snapshots"))
+    except StoragekitError:
+        return False
 
 
 class ContainerdEngine(Engine):
@@ -110,6 +133,10 @@ class ContainerdEngine(Engine):
             present=tuple(s.present for s in levels), root=self.location, problem=problem,
         )
 
+    def speaks_for(self) -> frozenset[str]:
+        """Docker, when namespace ``moby`` is its image store."""
+        return frozenset(self.lent.values())
+
     def _relabel(self, records: list[Record]) -> list[Record]:
         """Records of a namespace another engine owns carry that engine's name."""
         if not self.lent:
@@ -125,6 +152,9 @@ class ContainerdEngine(Engine):
     @cached_property
     def state(self) -> State:
         """The root, read once (an unreadable meta.db is one error finding)."""
+        from storagekit.engines.containerd.root import read_root
+        from storagekit.engines.containerd.state import State
+
         try:
             root = read_root(self.source)
         except FormatError as exc:
@@ -170,12 +200,18 @@ class ContainerdEngine(Engine):
     # records -----------------------------------------------------------------------------
 
     def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.containerd import records
+
         return self._relabel(records.container_records(self.state, sizes=sizes))
 
     def image_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.containerd import records
+
         return self._relabel(records.image_records(self.state))
 
     def layer_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.containerd import records
+
         return self._relabel(records.layer_records(self.state))
 
     def volume_records(self) -> list[Record]:  # noqa: D102 - see Engine
@@ -183,6 +219,8 @@ class ContainerdEngine(Engine):
 
     def chain_record(self, obj: Container | Image) -> Record:  # noqa: D102 - see Engine
         rec = self.state.record_of(obj)
+        from storagekit.engines.containerd import records
+
         return records.chain_record(self.state, rec)
 
     def orphan_records(self) -> list[Record]:  # noqa: D102 - see Engine
@@ -207,6 +245,8 @@ class ContainerdEngine(Engine):
         state = self.state
         containers = self.container_records(sizes=True)
         orphans = self.orphan_records()
+        from storagekit.engines.containerd import records
+
         chains = [records.chain_record(state, c) for c in state.containers]
         for c, chain in zip(state.containers, chains, strict=True):
             for problem in chain["problems"]:

@@ -99,8 +99,7 @@ def image_record(state: State, image: Image) -> Record:
     """One ``images`` object: one per image record (``ctr images ls`` row)."""
     chain = state.image_chain(image)
     by_key = {s.key: s for s in chain}
-    users = sum(1 for c in state.containers
-                if c.namespace == image.namespace and c.image == image.name)
+    users = state.users[(image.namespace, image.name)]
     dangling = image.name.startswith("moby-dangling@")
     return {
         "engine": ENGINE,

@@ -9,6 +9,7 @@ which snapshots and blobs something holds, and the core model objects (``Contain
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from functools import cached_property
 
@@ -83,13 +84,24 @@ class State:
                         return chain
         return []
 
+    @cached_property
+    def snapshotters_of(self) -> dict[tuple[str, str], list[str]]:
+        """``(namespace, key)`` -> the snapshotters that hold a snapshot of that key, sorted."""
+        out: dict[tuple[str, str], set[str]] = {}
+        for s in self.snapshots:
+            out.setdefault((s.namespace, s.key), set()).add(s.snapshotter)
+        return {k: sorted(v) for k, v in out.items()}
+
+    @cached_property
+    def users(self) -> Counter[tuple[str, str]]:
+        """``(namespace, image name)`` -> how many containers name that image."""
+        return Counter((c.namespace, c.image or "") for c in self.containers)
+
     def unpacked_in(self, image: Image) -> list[str]:
         """The snapshotters in which the image's top chain ID is a snapshot."""
         if not image.chain_ids:
             return []
-        top = image.chain_ids[-1]
-        return sorted({s.snapshotter for s in self.snapshots
-                       if s.namespace == image.namespace and s.key == top})
+        return list(self.snapshotters_of.get((image.namespace, image.chain_ids[-1]), []))
 
     def layer_dirs(self, container: Container) -> list[str]:
         """The container's directories, top first, as its snapshotter mounts them."""

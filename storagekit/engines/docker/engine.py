@@ -70,14 +70,14 @@ class DockerEngine(Engine):
             self._stacks[container.id] = borrowed(self.lenders, container)
         return self._stacks[container.id]
 
-    def _lent(self, records: list[Record]) -> list[Record]:
+    def _lent(self, records: list[Record], *, sizes: bool = False) -> list[Record]:
         if not self.lenders:
             return records
         out = []
         for r in records:
             c = self.root.containers.get(r["id"])
             stack = self._stack(c) if c is not None else None
-            out.append(update_record(r, c, stack) if c is not None and stack else r)
+            out.append(update_record(r, c, stack, sizes=sizes) if c is not None and stack else r)
         return out
 
     @property
@@ -97,7 +97,8 @@ class DockerEngine(Engine):
         return self.root.original_path
 
     def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
-        return self._lent(records.container_records(self.root, sizes=sizes, adopt=False))
+        found = records.container_records(self.root, sizes=sizes, adopt=False)
+        return self._lent(found, sizes=sizes)
 
     def container_records_json(self, *, sizes: bool) -> str:  # noqa: D102 - see Engine
         if self.lenders:
@@ -129,7 +130,7 @@ class DockerEngine(Engine):
 
     def audit_record(self) -> Record:  # noqa: D102 - see Engine
         report = records.audit_record(self.root)
-        report["containers"] = self._lent(report["containers"])
+        report["containers"] = self._lent(report["containers"], sizes=True)
         return report
 
     def view(  # noqa: D102 - see Engine

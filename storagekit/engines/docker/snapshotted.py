@@ -43,9 +43,31 @@ def _role(key: str, container: Container) -> str:
     return "init" if key == f"{container.id}-init" else "image"
 
 
-def update_record(record: Record, container: Container, stack: LayerStack) -> Record:
+def rw_size(container: Container, stack: LayerStack) -> int | None:
+    """``docker ps -s`` with the containerd store: the snapshotter's usage of snapshot ``<id>``.
+
+    moby ``daemon/containerd/image_snapshot.go`` asks the snapshotter (overlayfs: the disk
+    usage of the upper directory, allocated blocks); an archive records no allocation, so
+    there the apparent bytes are given.
+    """
+    from storagekit.analysis.diskusage import path_usage
+
+    if not stack.dirs or not stack.keys or stack.keys[0] != container.id:
+        return None
+    top = stack.dirs[0]
+    if top.layer_id != stack.ids[0]:
+        return None
+    allocated, apparent = path_usage(top.source, top.path)
+    return apparent if allocated is None else allocated
+
+
+def update_record(
+    record: Record, container: Container, stack: LayerStack, *, sizes: bool = False
+) -> Record:
     """A ``containers`` object with the layers containerd holds for it."""
     record = dict(record)
+    if sizes:
+        record["size_rw"] = rw_size(container, stack)
     record["mount_id"] = container.id if stack.keys and stack.keys[0] == container.id else None
     init = f"{container.id}-init"
     record["init_id"] = init if init in stack.keys else None
