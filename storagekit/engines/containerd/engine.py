@@ -10,6 +10,7 @@ the command line: records (:mod:`.records`), views and changes (:mod:`.views`), 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
@@ -100,6 +101,7 @@ class ContainerdEngine(Engine):
         self.findings = Findings()
         self.namespaces: tuple[str, ...] = ()
         self.lent: dict[str, str] = {}
+        self.borrowers: list[Engine] = []
 
     @classmethod
     def find(cls, evidence: Source, description: str) -> ContainerdEngine | None:
@@ -111,8 +113,10 @@ class ContainerdEngine(Engine):
 
     def attach(self, engines: Sequence[Engine]) -> None:
         """With Docker in the same evidence, namespace ``moby`` is Docker's image store."""
-        if any(e is not self and e.name == DOCKER for e in engines):
+        borrowers = [e for e in engines if e is not self and e.name == DOCKER]
+        if borrowers:
             self.lent = {MOBY: DOCKER}
+            self.borrowers = borrowers
 
     def layer_stack(self, scope: str, driver: str, key: str) -> LayerStack | None:
         """The snapshot ``key`` of ``driver`` in namespace ``scope`` and its parents, mounted."""
@@ -207,7 +211,13 @@ class ContainerdEngine(Engine):
     def image_records(self) -> list[Record]:  # noqa: D102 - see Engine
         from storagekit.engines.containerd import records
 
-        return self._relabel(records.image_records(self.state))
+        found = self._relabel(records.image_records(self.state))
+        if self.borrowers:  # Docker's containers use the moby namespace's images
+            users = Counter(c.image_id for e in self.borrowers for c in e.containers.values())
+            for r in found:
+                if r["namespace"] == MOBY and r["id"]:
+                    r["containers"] += users.get(r["id"], 0)
+        return found
 
     def layer_records(self) -> list[Record]:  # noqa: D102 - see Engine
         from storagekit.engines.containerd import records

@@ -81,3 +81,30 @@ def test_two_engines_at_once(run: Run) -> None:
     table = run(*both, "containers", "--no-size")
     assert table.out.startswith("ENGINE")
     assert run("-r", CTRD, "--engine", "docker", "images").code == 1
+
+
+def test_verify_names_a_changed_and_a_planted_file(
+    run: Run, tmp_path: Path, extracted_root: Path | None
+) -> None:
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if extracted_root is None:
+        pytest.skip("needs the root extracted (root and GNU tar)")
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(extracted_root), str(copy)], check=True)
+    layer = copy / "io.containerd.snapshotter.v1.overlayfs/snapshots/4/fs"  # sk-app's 2nd layer
+    changed = next(p for p in sorted(layer.rglob("*")) if p.is_file() and not p.is_symlink())
+    changed.write_bytes(changed.read_bytes() + b"tampered\n")
+    (layer / "planted").write_bytes(b"not in the layer tar\n")
+    r = run("-r", str(copy), "--namespace", "default", "verify", "--format", "json")
+    assert r.code == 4
+    bad = [x for x in r.json() if x["status"] == "modified"]
+    assert [(x["kind"], x["cache_id"]) for x in bad] == [("snapshot", "4")]
+    rel = "/" + str(changed.relative_to(layer))
+    assert {"path": rel, "change": "content"} in bad[0]["files"] or \
+        {"path": rel, "change": "size"} in bad[0]["files"]
+    assert {"path": "/planted", "change": "added"} in bad[0]["files"]
+    shutil.rmtree(copy)

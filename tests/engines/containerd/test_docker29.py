@@ -67,6 +67,7 @@ def test_the_container_is_dockers_with_containerds_layers(
     moby = [i for i in images if i.get("namespace") == "moby"]
     assert [i["engine"] for i in moby] == ["docker"]
     assert moby[0]["id"] == want["image_id"]
+    assert moby[0]["containers"] == 1  # Docker's container uses it
 
 
 def test_diff_chain_and_view_are_the_kernels(run: Run, evidence: tuple[str, ...]) -> None:
