@@ -36,11 +36,15 @@ def _snapshot_bytes(state: State, snap: Snapshot) -> int | None:
     return apparent if allocated is None else allocated
 
 
-def container_record(state: State, c: Container, *, sizes: bool) -> Record:
-    """One ``containers`` object."""
+def container_record(
+    state: State, c: Container, *, sizes: bool, size_rw: int | None = None
+) -> Record:
+    """One ``containers`` object (``size_rw``: measured already, with ``sizes``)."""
     image = state.image_of(c)
     chain, _ = state.chain(c)
     top = chain[0] if chain else None
+    if sizes and size_rw is None and top is not None:
+        size_rw = _snapshot_bytes(state, top)
     return {
         "engine": ENGINE,
         "namespace": c.namespace,
@@ -68,7 +72,7 @@ def container_record(state: State, c: Container, *, sizes: bool) -> Record:
             }
             for m in c.mounts
         ],
-        "size_rw": _snapshot_bytes(state, top) if sizes and top else None,
+        "size_rw": size_rw if sizes else None,
         "snapshotter": c.snapshotter,
         "snapshot_key": c.snapshot_key,
         "labels": dict(c.labels),
@@ -83,7 +87,18 @@ def container_record(state: State, c: Container, *, sizes: bool) -> Record:
 
 def container_records(state: State, *, sizes: bool) -> list[Record]:
     """Every ``containers`` object, by namespace, then creation time, then ID."""
-    records = [container_record(state, c, sizes=sizes) for c in state.containers]
+    measured: list[int | None] = [None] * len(state.containers)
+    if sizes:  # each active snapshot walked on a worker
+        from storagekit.parallel import pmap
+
+        def measure(c: Container) -> int | None:
+            chain, _ = state.chain(c)
+            return _snapshot_bytes(state, chain[0]) if chain else None
+
+        measured = pmap(measure, list(state.containers), source=state.source,
+                        findings=state.findings, label="measuring containers")
+    records = [container_record(state, c, sizes=sizes, size_rw=m)
+               for c, m in zip(state.containers, measured, strict=True)]
     records.sort(key=lambda r: (r["namespace"], r["created"] or "", r["id"]))
     return records
 
