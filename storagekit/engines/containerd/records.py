@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from storagekit.analysis.diskusage import path_usage
+from storagekit.engines.containerd.cri import cri_status
 from storagekit.engines.containerd.model import Container, Descriptor, Image, Snapshot
 from storagekit.engines.containerd.state import State
 from storagekit.engines.containerd.views import mounted_levels
@@ -43,6 +44,7 @@ def container_record(
     image = state.image_of(c)
     chain, _ = state.chain(c)
     top = chain[0] if chain else None
+    cri = cri_status(state.source, c.id, state.findings) if c.cri_kind else None
     if sizes and size_rw is None and top is not None:
         size_rw = _snapshot_bytes(state, top)
     return {
@@ -52,11 +54,11 @@ def container_record(
         "name": c.container_name,
         "image": c.image,
         "image_id": image.id if image else None,
-        "status": "unknown",
-        "exit_code": None,
+        "status": cri.state if cri else "unknown",
+        "exit_code": cri.exit_code if cri and cri.state == "exited" else None,
         "created": c.created,
-        "started": None,
-        "finished": None,
+        "started": cri.started if cri else None,
+        "finished": cri.finished if cri else None,
         "driver": c.snapshotter,
         "mount_id": str(top.id) if top and top.id is not None else None,
         "init_id": None,

@@ -131,3 +131,28 @@ def test_save_refuses_an_image_without_manifest() -> None:
     assert engine.images == []  # no config: the image cannot be named by ID
     assert engine.image_records()[0]["id"] is None
     assert io.BytesIO().getvalue() == b""
+
+
+def _cri(r: Root, status: bytes) -> None:
+    r.ns[b"containers"][b"c1"][b"labels"] = {  # type: ignore[index]
+        b"io.cri-containerd.kind": b"container"}
+    r.files["io.containerd.grpc.v1.cri/containers/c1/status"] = status
+
+
+def test_cri_status_gives_state_exit_code_and_times() -> None:
+    r = Root()
+    _cri(r, b'{"Version":"v1","Status":{"Pid":0,"CreatedAt":1700000000000000000,'
+            b'"StartedAt":1700000001500000000,"FinishedAt":1700000002000000000,'
+            b'"ExitCode":137,"Reason":"OOMKilled"}}')
+    (rec,) = _engine(r).container_records(sizes=False)
+    assert (rec["status"], rec["exit_code"]) == ("exited", 137)
+    assert (rec["started"], rec["finished"]) == ("2023-11-14T22:13:21.5Z", "2023-11-14T22:13:22Z")
+
+
+def test_cri_status_damaged_is_a_finding() -> None:
+    r = Root()
+    _cri(r, b'{"Version":"v1","Status":')
+    engine = _engine(r)
+    (rec,) = engine.container_records(sizes=False)
+    assert rec["status"] == "unknown"
+    assert "bad-cri-status" in _codes(engine)
