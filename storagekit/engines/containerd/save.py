@@ -4,8 +4,9 @@ The archive is what ``ctr images export`` writes and ``ctr images import``, ``do
 ``podman load`` take back: ``oci-layout``, ``index.json`` (one entry per image, named with
 ``io.containerd.image.name`` and ``org.opencontainers.image.ref.name``), ``blobs/<alg>/<hex>``
 for the image's target and everything it reaches that the content store holds, and a Docker
-``manifest.json``. When an index names children the store does not hold (other platforms never
-pulled), the entry is the platform manifest, so that the archive is complete.
+``manifest.json``. An index whose other platforms' blobs the store never held is kept as it is
+(``ctr images import`` walks only its own platform, so the image keeps its digest); the
+platform manifest used must be complete.
 
 References: opencontainers/image-spec ``image-layout.md``; containerd ``images/archive/
 exporter.go`` (the annotations), moby ``image/tarexport`` (``manifest.json``).
@@ -79,9 +80,10 @@ def save(state: State, images: list[Image], out: BinaryIO) -> list[Record]:
             raise StoragekitError(f"{image.name}: its manifest or config is not in the store")
         found: dict[str, Descriptor] = {}
         if not _reach(state, top, found):
-            found = {}
-            top = image.manifest
-            if not _reach(state, top, found):
+            # An index whose other platforms were never pulled: keep the index (the same
+            # digest on import; ctr walks only its own platform), provided the platform
+            # manifest used is complete.
+            if not _reach(state, image.manifest, {}):
                 raise StoragekitError(f"{image.name}: blobs of its manifest are missing")
         blobs.update(found)
         annotations = {"io.containerd.image.name": image.name,
