@@ -231,6 +231,8 @@ def df_table(report: Record) -> str:
         lines.append(f"  {area:<15} {human_size(value)}")
     total = measured["total"] if measured["allocation_known"] else measured["apparent"]["total"]
     lines.append(f"  {'total':<15} {human_size(total)}")
+    if "namespaces" in report:  # an engine with content and snapshot stores per namespace
+        lines += _namespaces_table(report)
     if "items" in report["images"]:
         lines += ["", "Images space usage:", table(report["images"]["items"], DF_IMAGE_COLUMNS)]
         lines += ["", "Containers space usage:"]
@@ -240,8 +242,30 @@ def df_table(report: Record) -> str:
     return "\n".join(lines)
 
 
+def _namespaces_table(report: Record) -> list[str]:
+    """Content-store and snapshot bytes, in all and per namespace."""
+    from tabulate import tabulate
+
+    snaps = report["snapshots"]
+    rows = [
+        [ns, v["images"], v["containers"], human_size(v["content_bytes"]),
+         human_size(v["snapshots_committed_bytes"]), human_size(v["snapshots_active_bytes"])]
+        for ns, v in report["namespaces"].items()
+    ]
+    return [
+        "",
+        f"CONTENT STORE: {report['content']['blobs']} blobs, "
+        f"{human_size(report['content']['bytes'])}; SNAPSHOTS: "
+        f"{snaps['committed']['count']} committed ({human_size(snaps['committed']['bytes'])} "
+        f"as recorded), {snaps['active']['count']} active "
+        f"({human_size(snaps['active']['bytes'])} measured)",
+        tabulate(rows, headers=["NAMESPACE", "IMAGES", "CONTAINERS", "CONTENT", "COMMITTED",
+                                "ACTIVE"], tablefmt="plain", disable_numparse=True),
+    ]
+
+
 DF_IMAGE_COLUMNS: list[Column] = [
-    ("IMAGE ID", lambda r: short(r["id"])),
+    ("IMAGE ID", lambda r: short(r["id"]) if r["id"] else "-"),
     ("SIZE", lambda r: human_size(r["size"])),
     ("SHARED SIZE", lambda r: human_size(r["shared_size"])),
     ("UNIQUE SIZE", lambda r: human_size(r["unique_size"])),
