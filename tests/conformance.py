@@ -1,7 +1,7 @@
 """Compare storagekit's answers with a real engine's own answers about the same root.
 
-``expected`` is the dict ``tools.engine.capture_expected`` returns (and ``expected.json`` of a
-sample root holds): raw ``docker inspect``, ``/system/df`` and friends. Used by the sample-root
+``expected`` is the dict ``tests.support.engine.capture_expected`` returns (and ``expected.json`` of
+a sample root holds): raw ``docker inspect``, ``/system/df`` and friends. Used by the sample-root
 conformance tests and by the live-engine tests.
 """
 

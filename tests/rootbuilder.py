@@ -1,40 +1,35 @@
 """Build small, format-faithful Docker roots (overlay2, fuse-overlayfs, overlay, vfs, btrfs, aufs).
 
 The shapes copy what dockerd 20.10 writes (see the sample roots); tests then damage them next to
-the assertion that checks the finding.
+the assertion that checks the finding. The pieces come from :mod:`tests.support.rootwriter`
+(stdlib only, never storagekit), which the benchmarks use too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storagekit.ids import chain_ids
+from tests.support.rootwriter import store
+from tests.support.rootwriter.containers import state
+from tests.support.rootwriter.drivers import FULL_COPY_DIRS, LayerDirs
+from tests.support.rootwriter.encoding import ZERO_TIME, chain_ids
+from tests.support.rootwriter.files import put as write
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
-#: Full-copy drivers: where their layer directories are.
-FULL_COPY_DIRS = {"vfs": "vfs/dir", "btrfs": "btrfs/subvolumes"}
-
-
-def state(
-    running: bool, *, pid: int, exit_code: int, started: str, finished: str, **more: object
-) -> dict[str, object]:
-    """A container's ``State`` with the fields every engine since 1.9 writes, plus ``more``."""
-    return {
-        "Running": running,
-        "Paused": False,
-        "Restarting": False,
-        **more,
-        "Pid": pid,
-        "ExitCode": exit_code,
-        "StartedAt": started,
-        "FinishedAt": finished,
-    }
+__all__ = [
+    "FULL_COPY_DIRS",
+    "ZERO_TIME",
+    "Built",
+    "RootBuilder",
+    "diff_id",
+    "rand_id",
+    "simple_root",
+    "state",
+    "write",
+]
 
 
 def rand_id() -> str:
@@ -43,13 +38,6 @@ def rand_id() -> str:
 
 def diff_id(seed: str) -> str:
     return "sha256:" + hashlib.sha256(seed.encode()).hexdigest()
-
-
-def write(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode()
-    path.write_bytes(data)
 
 
 @dataclass
@@ -66,78 +54,26 @@ class RootBuilder:
         self.root = root
         self.driver = driver
         self.built = Built()
-        self.links: dict[str, str] = {}
+        self.dirs = LayerDirs(root, driver)
+        self.store = str(root / "image" / driver)
         (root / "image" / driver / "layerdb" / "sha256").mkdir(parents=True, exist_ok=True)
         (root / "image" / driver / "imagedb" / "content" / "sha256").mkdir(parents=True)
         (root / "containers").mkdir(exist_ok=True)
-        self.repos: dict[str, dict[str, str]] = {}
+        self.repos: dict[str, dict[str, str]] = {}  # repository -> {tag: image id}
 
-    # driver directories -------------------------------------------------------------------
-
-    def _link_id(self) -> str:
-        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-        return "".join(secrets.choice(alphabet) for _ in range(26))
+    @property
+    def links(self) -> dict[str, str]:
+        return self.dirs.links
 
     def driver_dir(self, layer_id: str, parents: list[str], files: dict[str, bytes]) -> None:
         """Create the driver's directory for a layer (parents nearest first)."""
-        if self.driver in ("overlay2", "fuse-overlayfs"):  # one layout, two directory names
-            base = self.root / self.driver / layer_id
-            (base / "diff").mkdir(parents=True)
-            link = self._link_id()
-            self.links[layer_id] = link
-            write(base / "link", link)
-            l_dir = self.root / self.driver / "l"
-            l_dir.mkdir(exist_ok=True)
-            os.symlink(f"../{layer_id}/diff", l_dir / link)
-            if parents:
-                write(base / "lower", ":".join(f"l/{self.links[p]}" for p in parents))
-                (base / "work").mkdir()
-            target = base / "diff"
-        elif self.driver == "overlay":
-            target = self._overlay_dir(layer_id, parents)
-        elif self.driver in FULL_COPY_DIRS:  # own files only: see snapshot_chain
-            target = self.root / FULL_COPY_DIRS[self.driver] / layer_id
-            target.mkdir(parents=True)
-        elif self.driver == "aufs":
-            target = self.root / "aufs" / "diff" / layer_id
-            target.mkdir(parents=True)
-            (self.root / "aufs" / "mnt" / layer_id).mkdir(parents=True)
-            write(self.root / "aufs" / "layers" / layer_id, "".join(p + "\n" for p in parents))
-        else:
-            raise ValueError(self.driver)
+        target = self.dirs.add(layer_id, parents)
         for name, data in files.items():
             write(target / name, data)
 
-    def _overlay_dir(self, layer_id: str, parents: list[str]) -> Path:
-        """Legacy overlay (overlay.go): image layers get root/ = the parent's root/ with files
-        hard-linked plus their own; a layer on an image layer gets upper/, work/ and lower-id;
-        a layer on an init layer copies its lower-id and its upper/."""
-        base = self.root / "overlay" / layer_id
-        parent = self.root / "overlay" / parents[0] if parents else None
-        if parent is not None and not (parent / "root").is_dir():  # on an init layer
-            shutil.copytree(parent / "upper", base / "upper", symlinks=True)
-            shutil.copyfile(parent / "lower-id", base / "lower-id")
-            (base / "work").mkdir()
-            return base / "upper"
-        if parent is not None and layer_id.endswith("-init"):  # on an image layer
-            (base / "upper").mkdir(parents=True)
-            (base / "work").mkdir()
-            write(base / "lower-id", parents[0])
-            return base / "upper"
-        if parent is None:
-            (base / "root").mkdir(parents=True)
-        else:
-            shutil.copytree(parent / "root", base / "root", symlinks=True, copy_function=os.link)
-        return base / "root"
-
     def snapshot_chain(self, layer_ids: list[str]) -> None:
-        """Make full-copy layers (base first) whole trees, as ``Create`` copies each parent.
-
-        Not done for every layer built: a deep chain would copy quadratically many files.
-        """
-        layers = self.root / FULL_COPY_DIRS[self.driver]
-        for lower, upper in zip(layer_ids, layer_ids[1:], strict=False):
-            shutil.copytree(layers / lower, layers / upper, symlinks=True, dirs_exist_ok=True)
+        """Make full-copy layers (base first) whole trees (see ``LayerDirs.snapshot_chain``)."""
+        self.dirs.snapshot_chain(layer_ids)
 
     # layer store ----------------------------------------------------------------------------
 
@@ -154,13 +90,11 @@ class RootBuilder:
                 parent = chain
                 continue
             cache = rand_id()
-            d = self.layer_dir(chain)
-            write(d / "diff", diff)
-            write(d / "cache-id", cache)
-            write(d / "size", str(sizes[i] if sizes else 5))
-            write(d / "tar-split.json.gz", b"")
-            if parent:
-                write(d / "parent", parent)
+            size = sizes[i] if sizes else 5
+            store.layer_record(
+                self.store, chain, diff_id=diff, cache_id=cache, size=size, parent=parent,
+                tar_split=b"",
+            )  # fmt: skip
             self.driver_dir(cache, list(reversed(cache_ids)), {f"f{i}": b"hello"})
             self.built.layers[chain] = cache
             cache_ids.append(cache)
@@ -179,13 +113,7 @@ class RootBuilder:
             "rootfs": {"type": "layers", "diff_ids": diffs},
         }
         raw = json.dumps(config, separators=(",", ":")).encode()
-        hexid = hashlib.sha256(raw).hexdigest()
-        write(self.root / "image" / self.driver / "imagedb" / "content" / "sha256" / hexid, raw)
-        meta = self.root / "image" / self.driver / "imagedb" / "metadata" / "sha256" / hexid
-        meta.mkdir(parents=True, exist_ok=True)
-        if parent:
-            write(meta / "parent", parent)
-        image_id = f"sha256:{hexid}"
+        image_id = store.image_record(self.store, raw, parent=parent)
         for tag in tags:
             self.repos.setdefault(tag.split(":")[0], {})[tag] = image_id
         self.write_repositories()
@@ -193,10 +121,7 @@ class RootBuilder:
         return image_id
 
     def write_repositories(self) -> None:
-        write(
-            self.root / "image" / self.driver / "repositories.json",
-            json.dumps({"Repositories": self.repos}),
-        )
+        store.repositories(self.store, self.repos)
 
     # containers -----------------------------------------------------------------------------
 
@@ -215,12 +140,8 @@ class RootBuilder:
         below = list(reversed(cache_ids))
         self.driver_dir(f"{mount}-init", below, {".dockerenv": b""})
         self.driver_dir(mount, [f"{mount}-init", *below], {"written": b"12345678"})
-        m = self.root / "image" / self.driver / "layerdb" / "mounts" / cid
-        write(m / "mount-id", mount)
-        write(m / "init-id", f"{mount}-init")
-        if cache_ids:
-            top = list(chain_ids(self._diffs_of(image_id)))[-1]
-            write(m / "parent", top)
+        top = chain_ids(self._diffs_of(image_id))[-1] if cache_ids else ""
+        store.mount_record(self.store, cid, mount_id=mount, init_id=f"{mount}-init", parent=top)
         config = {
             "ID": cid,
             "Name": f"/{name}",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conformance import check_containers, check_images, check_layers
-from tools.engine import Dockerd, archive_root, available, build_scenario, capture_expected
+from tests.support.engine import Dockerd, archive_root, available, build_scenario, capture_expected
 
 pytestmark = pytest.mark.engine
 

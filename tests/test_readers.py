@@ -287,3 +287,15 @@ def test_unmigrated_container_in_a_migrated_root_is_named(tmp_path, run):
     assert r.code == 0, r.err
     assert len(r.json()) == 1
     assert "legacy-container" in r.err
+
+
+def test_chain_and_diff_report_a_broken_chain_too(tmp_path, run):
+    """Stack problems become findings wherever a stack is built, not only in audit."""
+    b, image, cid = simple_root(tmp_path)
+    chains = list(b.built.layers)
+    write(b.layer_dir(chains[0]) / "parent", chains[1])
+    cycle = f"parent cycle: {chains[1]} is its own ancestor"
+    for args in (["chain", "c1"], ["diff", "c1"], ["ls", "c1", "/"]):
+        r = run("-r", str(tmp_path), *args, "--format", "json")
+        assert r.code == 0
+        assert f"error: containers/{cid}/config.v2.json: {cycle} [broken-chain]" in r.err, args

@@ -3,12 +3,15 @@
     .venv/bin/python -m tools.bench_du                      # build a 300,000-file root in /tmp
     .venv/bin/python -m tools.bench_du --files 1000000      # the million-file RSS check
     .venv/bin/python -m tools.bench_du --root /copy/of/var/lib/docker
+    .venv/bin/python -m tools.bench_du --compare main       # and main's storagekit, interleaved
 
-The generated root looks like a Docker overlay2 root: layer store metadata, layer directories of
-nested folders with small and medium files (some hard-linked, as legacy drivers leave them),
-container directories with logs, and volumes. Both tools run on a warm cache, alternately, and
-the best of ``--runs`` is kept. ``measure`` runs in a fresh interpreter so that its peak RSS
-(parent and forked workers, ``getrusage``) is its own. The totals must agree.
+The generated root (:func:`tests.support.rootwriter.dutree.build`) looks like a Docker overlay2
+root: layer store metadata, layer directories of nested folders with small and medium files
+(some hard-linked, as legacy drivers leave them), container directories with logs, and volumes.
+Both tools run on a warm cache, interleaved; best and median of ``--runs`` are kept. ``measure``
+runs in a fresh interpreter of the installed storagekit's virtualenv and times itself, so that
+its figure and its peak RSS (parent and forked workers, ``getrusage``) are its own. The totals
+must agree. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -16,65 +19,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-FILES_PER_DIR = 50
-DIRS_PER_LAYER = 40
-
-
-def build(root: Path, files: int) -> int:
-    """Write a synthetic overlay2 root with about ``files`` files; returns the count."""
-    (root / "image" / "overlay2" / "layerdb" / "sha256").mkdir(parents=True, exist_ok=True)
-    (root / "containers").mkdir(exist_ok=True)
-    made = layer = 0
-    medium = b"m" * 5000
-    while made < files:
-        layer_id = f"{layer:064x}"
-        meta = root / "image" / "overlay2" / "layerdb" / "sha256" / f"{layer + 1:064x}"
-        meta.mkdir(parents=True, exist_ok=True)
-        (meta / "cache-id").write_text(layer_id)
-        (meta / "size").write_text("0")
-        diff = root / "overlay2" / layer_id / "diff"
-        for d in range(DIRS_PER_LAYER):
-            folder = diff / f"usr{d % 4}" / f"d{d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for f in range(FILES_PER_DIR):
-                path = folder / f"f{f}"
-                if f == 0 and layer > 0:
-                    os.link(root / "overlay2" / f"{0:064x}" / "diff/usr0/d0/f1", path)
-                else:
-                    path.write_bytes(medium if f % 7 == 0 else b"s" * (f % 13))
-                made += 1
-                if made >= files:
-                    break
-            if made >= files:
-                break
-        container = root / "containers" / f"{layer:064x}"
-        container.mkdir(exist_ok=True)
-        (container / "config.v2.json").write_text("{}")
-        (container / f"{layer:064x}-json.log").write_bytes(b"log line\n" * 100)
-        layer += 1
-    volume = root / "volumes" / "data" / "_data"
-    volume.mkdir(parents=True, exist_ok=True)
-    (volume / "big").write_bytes(b"v" * 1_000_000)
-    return made
-
-
-def run_du(root: Path) -> tuple[float, int]:
-    start = time.perf_counter()
-    out = subprocess.run(["du", "-s", "-B1", str(root)], check=True, capture_output=True)
-    return time.perf_counter() - start, int(out.stdout.split()[0])
-
+from tests.support.rootwriter.dutree import build
+from tools import benchharness as h
 
 MEASURE = """
 import json, resource, sys, time
-from storagekit.engines.docker.df import measured
-from storagekit.engines.docker.root import DockerRoot
+try:
+    from storagekit.engines.docker.df import measured
+    from storagekit.engines.docker.root import DockerRoot
+except ImportError:  # before the engine packages
+    from storagekit.analysis.diskusage import measure as measured
+    from storagekit.dockerroot import DockerRoot
 from storagekit.sources.dirsource import DirSource
 root = DockerRoot(DirSource(sys.argv[1]))
 start = time.perf_counter()
@@ -86,60 +46,64 @@ print(json.dumps({"wall": wall, "total": result["total"], "rss_kb": max(own, kid
 """
 
 
-def run_measure(root: Path) -> dict[str, float]:
-    repo = Path(__file__).resolve().parent.parent
-    out = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(root)],
-        check=True,
-        capture_output=True,
-        cwd=repo,
-        env={**os.environ, "PYTHONPATH": str(repo)},
-    )
-    result: dict[str, float] = json.loads(out.stdout)
-    return result
+def du_total(root: Path) -> int:
+    _, out = h.run_once(["du", "-s", "-B1", str(root)], capture=True)
+    return int(out.split()[0])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", help="measure this directory instead of building one")
     parser.add_argument("--files", type=int, default=300_000, help="files in the built root")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each tool (best kept)")
-    parser.add_argument("--keep", action="store_true", help="keep the built root")
+    h.add_common_args(parser)
     args = parser.parse_args()
-    if shutil.which("du") is None:
-        print("needs GNU du", file=sys.stderr)
+    if h.missing("du", "GNU du"):
         return 2
-    tmp = None
-    if args.root:
-        root = Path(args.root)
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-du-"))
-        root = tmp / "docker"
-        start = time.perf_counter()
-        made = build(root, args.files)
-        print(f"built {made} files in {time.perf_counter() - start:.1f} s: {root}")
-    try:
-        run_du(root)  # warm the cache
-        du_best = sk_best = float("inf")
-        rss = 0.0
-        for _ in range(args.runs):
-            du_time, du_total = run_du(root)
-            sk = run_measure(root)
-            if sk["total"] != du_total:
-                print(f"MISMATCH: du {du_total}, storagekit {sk['total']}", file=sys.stderr)
+    chosen = h.variants(args)
+    given = Path(args.root) if args.root else None
+    parent = tempfile.gettempdir()
+    with h.workdir(None, "bench-du-", keep=args.keep or given is not None, parent=parent) as tmp:
+        root = given or tmp / "docker"
+        if given is None:
+            start = time.perf_counter()
+            made = build(root, args.files)
+            print(f"built {made} files in {time.perf_counter() - start:.1f} s: {root}")
+        du = h.Row("du -s -B1", ["du", "-s", "-B1", str(root)])
+
+        peak: dict[str, float] = {}  # variant -> peak RSS (KiB) over the runs
+
+        def measure(v: h.Variant) -> list[h.Row]:
+            def seconds(out: bytes) -> float:
+                doc = json.loads(out)
+                peak[v.name] = max(peak.get(v.name, 0.0), doc["rss_kb"])
+                return float(doc["wall"])
+
+            argv = [v.python, "-c", MEASURE, str(root)]
+            return [h.Row("storagekit measure", argv, seconds_of=seconds)]
+
+        rows = [du, *h.per_variant(measure, chosen)]
+        h.interleave(rows, args.runs, required=du)
+        total = du_total(root)
+        for row in rows[1:]:
+            if row.error or json.loads(row.output)["total"] != total:
+                got = row.error or json.loads(row.output)["total"]
+                print(f"MISMATCH: du {total}, storagekit ({row.label}) {got}", file=sys.stderr)
                 return 1
-            du_best = min(du_best, du_time)
-            sk_best = min(sk_best, sk["wall"])
-            rss = max(rss, sk["rss_kb"])
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        print(f"total {du_total} bytes (equal); cores {cores}, load average {load:.2f}")
-        print(f"du -s -B1      {du_best:7.3f} s")
-        print(f"storagekit     {sk_best:7.3f} s   ratio {sk_best / du_best:.2f} (target <= 1.0)")
-        print(f"peak RSS       {rss / 1024:7.1f} MB (target < 200 MB on a million files)")
-    finally:
-        if tmp is not None and not args.keep:
-            shutil.rmtree(tmp)
+        print(f"total {total} bytes (equal); cores {cores}, load average {load:.2f}")
+        print(f"{'du -s -B1':<34} best {h.fmt(du.best, 7)} s  median {h.fmt(du.median, 7)} s")
+        for row, v in zip(rows[1:], chosen, strict=True):
+            if row.best is None or row.median is None or not du.best or not du.median:
+                continue
+            print(
+                f"{row.label:<34} best {row.best:7.3f} s  median {row.median:7.3f} s  "
+                f"ratio {row.best / du.best:.2f} (median {row.median / du.median:.2f}; "
+                f"target <= 1.0)  peak RSS {peak[v.name] / 1024:.1f} MB"
+            )
+        print("peak RSS target: < 200 MB on a million files")
+        if len(chosen) > 1:
+            print(h.compare_table(rows, chosen))
     return 0
 
 

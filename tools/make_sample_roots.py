@@ -5,8 +5,8 @@ Usage::
     .venv/bin/python -m tools.make_sample_roots [--out DIR] [--drivers overlay2,vfs,...]
 
 For each driver: a fresh work directory, a private daemon, the base image and the full scenario
-(tools.engine.build_scenario), the engine's own answers (expected.json), then an archive of the
-data root taken while the daemon and the running container run (root.tar.xz), and a provenance
+(tests.support.engine.build_scenario), the engine's own answers (expected.json), then an archive of
+the data root taken while the daemon and the running container run (root.tar.xz), and a provenance
 note (PROVENANCE.md). Output: ``<out>/<driver>-<engine major.minor>/``.
 
 Needs root, dockerd (docker.io) and busybox-static; fuse-overlayfs and btrfs-progs for those
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tools.engine import (
+from tests.support.engine import (
     APPLETS,
     BASE_MTIME,
     Dockerd,
@@ -93,7 +93,8 @@ def write_provenance(
         *(
             [
                 "- the data root was a btrfs filesystem of its own (a sparse 4 GiB image made with "
-                "`truncate` and `mkfs.btrfs`, loop-mounted on it; `tools.engine.Dockerd`): every "
+                "`truncate` and `mkfs.btrfs`, loop-mounted on it; `tests.support.engine.Dockerd`): "
+                "every "
                 "layer was a subvolume, which the archive holds as a plain directory"
             ]
             if driver == "btrfs"
@@ -125,7 +126,7 @@ def write_provenance(
         "owner 0:0): directories bin dev etc home proc root sys tmp usr usr/bin var; "
         f"`bin/busybox` (busybox-static, SHA-256 `{busybox_sha}`); symlinks `bin/<applet> -> "
         f"busybox` for: {' '.join(APPLETS)}; `etc/passwd` (root, app uid 1000, nobody) and "
-        "`etc/group`. See `tools.engine.base_rootfs_tar`.",
+        "`etc/group`. See `tests.support.engine.base_rootfs_tar`.",
         "",
         "## Dockerfiles (classic builder, `DOCKER_BUILDKIT=0 docker build --network none`)",
         "",

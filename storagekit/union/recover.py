@@ -10,38 +10,27 @@ what could not be recreated (device nodes without root, set-id bits unless asked
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat as st
 import tarfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import IO, Any, TypeGuard
 
 from storagekit.errors import SourceError, StoragekitError
 from storagekit.jsontext import stream_json
-from storagekit.source import CHUNK, Entry, FileType, Source, Writer
-from storagekit.timefmt import from_ns
+from storagekit.source import CHUNK, Entry, FileType, Source
+from storagekit.union import stream
+from storagekit.union.members import (
+    TAR_TYPES,
+    Extraction,
+    entry_record,
+    manifest_line,
+    tar_data,
+)
 from storagekit.union.tarheader import header
 from storagekit.union.view import UnionView
 
-_ZEROS = bytes(tarfile.BLOCKSIZE)
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-TAR_TYPES = {
-    FileType.FILE: tarfile.REGTYPE,
-    FileType.DIR: tarfile.DIRTYPE,
-    FileType.SYMLINK: tarfile.SYMTYPE,
-    FileType.CHARDEV: tarfile.CHRTYPE,
-    FileType.BLOCKDEV: tarfile.BLKTYPE,
-    FileType.FIFO: tarfile.FIFOTYPE,
-}
-
-
-def mode_string(mode: int) -> str:
-    """Permission bits as a zero-padded octal string (``0755``, ``4755``)."""
-    return f"{mode:04o}"
-
-
 def _name_key(entry: Entry) -> bytes:
     return entry.name.encode("utf-8", "surrogateescape")
 
@@ -66,23 +55,6 @@ def preorder(view: Source, top: str = "") -> Iterator[Entry]:
                 continue
 
 
-def entry_record(entry: Entry, layer: str | None = None, **extra: Any) -> dict[str, Any]:
-    """An ``ls`` / manifest object for an entry."""
-    record: dict[str, Any] = {
-        "path": "/" + entry.path,
-        "type": entry.type.value,
-        "size": entry.size,
-        "mode": mode_string(entry.mode),
-        "uid": entry.uid,
-        "gid": entry.gid,
-        "mtime": from_ns(entry.mtime_ns),
-        "link_target": entry.link_target,
-        "layer": layer,
-    }
-    record.update(extra)
-    return record
-
-
 def _union_dir(view: Source, top: str) -> TypeGuard[UnionView]:
     """Whether ``top`` is a directory of a union view (:mod:`.stream`'s to write)."""
     return isinstance(view, UnionView) and view.stat(top).is_dir
@@ -97,9 +69,7 @@ def list_json(
     writes the same bytes.
     """
     if _union_dir(view, top):
-        from storagekit.union.stream import list_json as list_union_json  # it imports us
-
-        list_union_json(view, top, recursive, deleted, write)
+        stream.list_json(view, top, recursive, deleted, write)
         return
     stream_json(list_view(view, top, recursive, deleted), write)
 
@@ -126,15 +96,6 @@ def list_view(view: Any, top: str, recursive: bool, deleted: bool) -> Iterator[d
             pending.extend(e.path for e, _ in reversed(entries) if e.is_dir)
 
 
-@dataclass
-class Extraction:
-    """What an extraction wrote and what it could not recreate."""
-
-    files: int = 0
-    bytes: int = 0
-    skipped: list[str] = field(default_factory=list)
-
-
 class _Manifest:
     def __init__(self, out: IO[str] | None) -> None:
         self.out = out
@@ -142,11 +103,6 @@ class _Manifest:
     def write(self, record: dict[str, Any]) -> None:
         if self.out is not None:
             self.out.write(manifest_line(record))
-
-
-def manifest_line(record: dict[str, Any]) -> str:
-    """One line of a JSON-lines manifest (ASCII: undecodable names stay escapes)."""
-    return json.dumps(record, ensure_ascii=True) + "\n"
 
 
 def _copy(view: Source, entry: Entry, write: Any) -> str:
@@ -310,9 +266,8 @@ def extract_tar(
     takes the faster path of :mod:`storagekit.union.stream`, which writes the same bytes.
     """
     if _union_dir(view, top):
-        from storagekit.union.stream import extract_tar as extract_union_tar  # it imports us
 
-        return extract_union_tar(view, top, out, manifest)
+        return stream.extract_tar(view, top, out, manifest)
     result = Extraction()
     log = _Manifest(manifest)
     links: dict[object, str] = {}
@@ -345,26 +300,3 @@ def extract_tar(
             log.write(entry_record(e, layer, sha256=sha, **note))
     out.write(b"\0" * (2 * tarfile.BLOCKSIZE))  # end of archive
     return result
-
-
-def tar_data(
-    source: Source, path: str, size: int, write: Writer, *, digest: bool, real: bool = False
-) -> str | None:
-    """A tar member's data: ``size`` bytes of the file, padded to a block.
-
-    Zero-filled if the file is shorter now; returns the SHA-256 of the file's own bytes when
-    ``digest``. ``real`` as for :meth:`Source.copy_file`.
-    """
-    sha = hashlib.sha256() if digest else None
-    sink = write
-    if sha is not None:
-
-        def sink(data: bytes) -> None:
-            sha.update(data)
-            write(data)
-
-    done = source.copy_file(path, size, sink, real=real)
-    pad = size - done + (-size % tarfile.BLOCKSIZE)
-    if pad:
-        write(_ZEROS[:pad] if pad <= tarfile.BLOCKSIZE else bytes(pad))
-    return None if sha is None else sha.hexdigest()

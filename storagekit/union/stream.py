@@ -23,7 +23,7 @@ from storagekit.jsontext import escape_surrogates
 from storagekit.source import Entry, FileType, Row
 from storagekit.timefmt import from_ns
 from storagekit.union import forkstream
-from storagekit.union.recover import TAR_TYPES, Extraction, entry_record, manifest_line, tar_data
+from storagekit.union.members import TAR_TYPES, Extraction, entry_record, manifest_line, tar_data
 from storagekit.union.tarheader import header
 from storagekit.union.view import Merged, UnionView
 

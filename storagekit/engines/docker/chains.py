@@ -136,7 +136,14 @@ def image_stack(root: DockerRoot, image: Image) -> Stack:
             layers.append(_stack_layer("image", driver, layer.cache_id, layer))
         previous = chain
     layers.reverse()
-    return _finish(image.driver, layers, problems)
+    return _reported(root, image.config_path, _finish(image.driver, layers, problems))
+
+
+def _reported(root: DockerRoot, where: str, stack: Stack) -> Stack:
+    """Record the stack's problems as ``broken-chain`` findings, wherever it is built."""
+    for problem in stack.problems:
+        root.findings.error("broken-chain", where, problem)
+    return stack
 
 
 @per_root(key=lambda root, container: container.id)
@@ -145,17 +152,21 @@ def container_stack(root: DockerRoot, container: Container) -> Stack:
     store = root.store_for(container)
     driver_name = store.driver if store else container.driver
     driver = root.driver(driver_name)
-    rw = store.rw_layers.get(container.id) if store else None
+    rw = store.rw_layer(container.id) if store else None
     if rw is None and not root.stores:
         # No graph-driver store at all: the layers are in containerd's image store (the
         # container's Driver is a snapshotter, e.g. overlayfs), which the root reports once.
         return Stack(driver_name, (), complete=False)
     if rw is None:
-        return Stack(
-            driver_name,
-            (),
-            complete=False,
-            problems=(f"no read-write layer record (layerdb/mounts/{container.id})",),
+        return _reported(
+            root,
+            container.config_path,
+            Stack(
+                driver_name,
+                (),
+                complete=False,
+                problems=(f"no read-write layer record (layerdb/mounts/{container.id})",),
+            ),
         )
     layers: list[StackLayer] = []
     problems: list[str] = []
@@ -175,7 +186,7 @@ def container_stack(root: DockerRoot, container: Container) -> Stack:
             problems.append(
                 f"read-write layer parent {rw.parent} is not the top layer {top} of its image"
             )
-    return _finish(driver_name, layers, problems)
+    return _reported(root, container.config_path, _finish(driver_name, layers, problems))
 
 
 def container_layer_dirs(root: DockerRoot, container: Container) -> list[str | None]:

@@ -259,12 +259,14 @@ def chain_record(root: DockerRoot, obj: Container | Image) -> Record:
 
 
 def chain_findings(root: DockerRoot) -> None:
-    """Record every broken container or image chain as a finding (chain health)."""
+    """Check every container and image chain: broken ones and driver records that disagree.
+
+    Building a stack records its problems as ``broken-chain`` findings; this adds the
+    driver's own parent records that do not match the layer store.
+    """
     stacks = [(c.config_path, container_stack(root, c)) for c in root.containers.values()]
     stacks += [(i.config_path, image_stack(root, i)) for i in root.images]
     for where, stack in stacks:
-        for problem in stack.problems:
-            root.findings.error("broken-chain", where, problem)
         if parents_agree(root, stack) is False:
             root.findings.warning(
                 "driver-parents-disagree",

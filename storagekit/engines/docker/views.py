@@ -12,7 +12,7 @@ walks the read-write branch (:func:`~storagekit.union.changes.branch_changes`).
 from __future__ import annotations
 
 from storagekit.driver import StorageDriver
-from storagekit.engines.docker.chains import container_layer_dirs, image_stack
+from storagekit.engines.docker.chains import container_layer_dirs, container_stack, image_stack
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import SourceError, UnsafePathError
 from storagekit.ids import is_safe_component
@@ -57,6 +57,7 @@ def container_view(root: DockerRoot, container: Container, *, rw: bool = True) -
     Raises:
         SourceError: no layer of the container can be read.
     """
+    container_stack(root, container)  # its problems become findings: the view may be partial
     record = root.rw_layer(container)
     driver = root.driver(record.driver if record else container.driver)
     ids = container_layer_dirs(root, container)

@@ -1,0 +1,173 @@
+"""containers-storage layers: ``<driver>-layers/layers.json`` and ``<id>.tar-split.gz``.
+
+``layers.json`` is a JSON array of ``storage.Layer`` records (containers/storage ``layers.go``,
+struct ``Layer``; JSON keys as tagged there)::
+
+    {"id", "names", "parent", "metadata", "mountlabel", "created",
+     "compressed-diff-digest", "compressed-size", "diff-digest", "diff-size", "compression",
+     "uidset", "gidset", "flags", "uidmap", "gidmap", "big-data-names"}
+
+Image layers carry digests and sizes (``diff-digest`` is the diff ID); a container's writable
+layer has only ``{id, names: ["<ctr>-layer"], parent, created}``. Layer IDs are random for
+``podman build`` layers; an imported single layer got its diff ID's hex as ID. For every image
+layer an ``<id>.tar-split.gz`` next to ``layers.json`` holds the tar headers needed to rebuild
+the exact layer tar from the layer directory (``layers.go``, ``tspath``). A second
+``layers.json`` in the run root (``volatile`` layers) lives on tmpfs and is never in a copy.
+
+uidmap/gidmap are present only for layers created with an ID mapping (``--uidmap``, auto user
+namespaces): the on-disk owners are then host IDs (:func:`~.common.to_container_id`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storagekit import timefmt
+from storagekit.engines.podman.common import (
+    IDMapping,
+    json_records,
+    load_json,
+    opt_int,
+    opt_str,
+    parse_idmap,
+    safe_id,
+    str_pairs,
+    str_tuple,
+)
+from storagekit.model import Findings
+from storagekit.source import Source
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One ``layers.json`` record.
+
+    Attributes:
+        id: the layer ID (also its driver directory name).
+        driver: the graph driver whose store holds it (``overlay``, ``vfs``, ...).
+        parent: the parent layer ID, ``None`` for a base layer (or an unsafe value).
+        names: ``names`` (a container layer is named ``<container-name>-layer``).
+        created: ``created`` as RFC 3339 UTC.
+        diff_digest: ``diff-digest`` (the diff ID), ``None`` for container layers.
+        diff_size: ``diff-size`` in bytes.
+        compressed_digest: ``compressed-diff-digest``.
+        compressed_size: ``compressed-size``.
+        uidset: ``uidset``: the owners seen in the layer (image layers).
+        gidset: ``gidset``.
+        uidmap: ``uidmap``: how on-disk owners map to container IDs (empty = identity).
+        gidmap: ``gidmap``.
+        flags: ``flags`` as sorted (key, value) pairs, non-strings JSON-encoded.
+        metadata: ``metadata`` as written.
+        mount_label: ``mountlabel`` (SELinux).
+        big_data_names: ``big-data-names``.
+        has_tar_split: ``<id>.tar-split.gz`` exists beside ``layers.json``.
+        meta_path: ``layers.json`` inside the root.
+    """
+
+    id: str
+    driver: str
+    parent: str | None
+    names: tuple[str, ...]
+    created: str | None
+    diff_digest: str | None
+    diff_size: int | None
+    compressed_digest: str | None
+    compressed_size: int | None
+    uidset: tuple[int, ...]
+    gidset: tuple[int, ...]
+    uidmap: tuple[IDMapping, ...]
+    gidmap: tuple[IDMapping, ...]
+    flags: tuple[tuple[str, str], ...]
+    metadata: str | None
+    mount_label: str | None
+    big_data_names: tuple[str, ...]
+    has_tar_split: bool
+    meta_path: str
+
+    @property
+    def is_image_layer(self) -> bool:
+        """Whether it records a diff digest (image layers do, container layers do not)."""
+        return self.diff_digest is not None
+
+
+def _ints(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value if isinstance(v, int) and not isinstance(v, bool))
+
+
+def tar_split_path(driver: str, layer_id: str) -> str:
+    """Where the tar-split of an (already validated) layer ID is kept."""
+    return f"{driver}-layers/{layer_id}.tar-split.gz"
+
+
+def read_layers(source: Source, driver: str, findings: Findings) -> list[Layer]:
+    """Every record of ``<driver>-layers/layers.json``, in file order.
+
+    Records with an unsafe or missing ``id`` are findings and skipped; an unsafe ``parent``
+    is a finding and becomes ``None``; a duplicate ID keeps the first record.
+    """
+    path = f"{driver}-layers/layers.json"
+    try:
+        present = set(source.listdir(f"{driver}-layers"))
+    except OSError:
+        present = set()
+    out: list[Layer] = []
+    seen: set[str] = set()
+    for i, rec in enumerate(json_records(load_json(source, path, findings), findings, path)):
+        layer_id = safe_id(rec.get("id"), findings, path, f"layer record {i} id")
+        if layer_id is None:
+            continue
+        if layer_id in seen:
+            findings.error("duplicate-id", path, f"layer {layer_id} is recorded twice")
+            continue
+        seen.add(layer_id)
+        parent = None
+        if rec.get("parent"):
+            parent = safe_id(rec["parent"], findings, path, f"layer {layer_id} parent")
+        out.append(
+            Layer(
+                id=layer_id,
+                driver=driver,
+                parent=parent,
+                names=str_tuple(rec.get("names")),
+                created=timefmt.normalize(rec.get("created")),
+                diff_digest=opt_str(rec.get("diff-digest")),
+                diff_size=opt_int(rec.get("diff-size")),
+                compressed_digest=opt_str(rec.get("compressed-diff-digest")),
+                compressed_size=opt_int(rec.get("compressed-size")),
+                uidset=_ints(rec.get("uidset")),
+                gidset=_ints(rec.get("gidset")),
+                uidmap=parse_idmap(rec.get("uidmap")),
+                gidmap=parse_idmap(rec.get("gidmap")),
+                flags=str_pairs(rec.get("flags")),
+                metadata=opt_str(rec.get("metadata")),
+                mount_label=opt_str(rec.get("mountlabel")),
+                big_data_names=str_tuple(rec.get("big-data-names")),
+                has_tar_split=f"{layer_id}.tar-split.gz" in present,
+                meta_path=path,
+            )
+        )
+    return out
+
+
+def layer_chain(
+    layers: dict[str, Layer], top: str, findings: Findings, path: str | None = None
+) -> tuple[tuple[str, ...], bool]:
+    """Layer IDs from ``top`` down to the base by ``parent``, and whether the chain is whole.
+
+    A parent that ``layers.json`` does not know, or a loop, ends the chain with a finding.
+    """
+    chain: list[str] = []
+    current: str | None = top
+    while current is not None:
+        if current in chain:
+            findings.error("layer-loop", path, f"layer parents loop at {current}")
+            return tuple(chain), False
+        layer = layers.get(current)
+        if layer is None:
+            findings.error("missing-layer", path, f"layer {current} is not in layers.json")
+            return tuple(chain), False
+        chain.append(current)
+        current = layer.parent
+    return tuple(chain), True

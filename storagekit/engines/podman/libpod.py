@@ -1,0 +1,297 @@
+"""libpod's own state, as one model whichever database holds it (BoltDB or SQLite).
+
+podman keeps what containers-storage does not know in its static dir (``<graphroot>/libpod``):
+container configs and states, pods, volumes and the runtime config it was created with. podman
+< 4.8 writes ``bolt_state.db`` (:mod:`.libpod_bolt`); 4.8+ may and 5.x does write ``db.sql``
+(:mod:`.libpod_sqlite`). Both store the same JSON documents (podman ``libpod/container.go``
+``ContainerConfig``, ``ContainerState``; ``libpod/pod.go`` ``PodConfig``; ``libpod/volume.go``
+``VolumeConfig``), so this module turns those documents into the model.
+
+Container states (podman ``libpod/define/containerstate.go``): 0 unknown, 1 configured (shown as
+``created``), 2 created, 3 running, 4 stopped, 5 paused, 6 exited, 7 removing, 8 stopping. A
+copy of a live host keeps ``running`` for containers that ran while it was taken. The exit code
+is ``ContainerState.exitCode`` (omitted when 0); libpod also keeps it per container in a
+separate table (``exit-code`` bucket / ``ContainerExitCode``) for a while after exit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from storagekit import timefmt
+from storagekit.engines.podman.common import (
+    IDMapping,
+    as_dict,
+    as_list,
+    opt_int,
+    opt_str,
+    parse_idmap,
+    str_pairs,
+    str_tuple,
+)
+from storagekit.model import Findings
+
+#: podman's words for ``define.ContainerStatus`` values (``ContainerStatus.String``).
+STATUS_WORDS = {
+    0: "unknown",
+    1: "created",
+    2: "created",
+    3: "running",
+    4: "stopped",
+    5: "paused",
+    6: "exited",
+    7: "removing",
+    8: "stopping",
+}
+
+Backend = Literal["bolt", "sqlite"]
+
+
+def status_word(state: int | None) -> str:
+    """``podman ps`` status word for a state number (``unknown`` for anything else)."""
+    return STATUS_WORDS.get(state, "unknown") if state is not None else "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class NamedVolume:
+    """A named volume of a container (``ContainerConfig.namedVolumes``)."""
+
+    name: str
+    destination: str
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SpecMount:
+    """A mount of the container's OCI spec (``spec.mounts``)."""
+
+    destination: str
+    type: str | None
+    source: str | None
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LibpodContainer:
+    """A container as libpod records it.
+
+    Attributes:
+        id: the container ID.
+        name: ``name`` (no leading slash, unlike Docker).
+        pod: ``pod`` (pod ID), ``None`` outside a pod.
+        image_id: ``rootfsImageID``.
+        image_name: ``rootfsImageName``.
+        raw_image_name: ``RawImageName`` (as the user typed it).
+        command: ``command`` (what ``podman ps`` shows).
+        create_command: ``CreateCommand`` (the podman command line that made it).
+        created: ``createdTime``.
+        labels: ``labels`` as sorted pairs.
+        named_volumes: ``namedVolumes``.
+        mounts: ``spec.mounts``, in spec order.
+        state: the state number, ``None`` when the state record is unusable.
+        status: ``podman ps`` status word.
+        exit_code: ``ContainerState.exitCode`` (0 when omitted), ``None`` without a state.
+        recorded_exit_code: the separate exit-code record, ``None`` when absent.
+        recorded_exit_time: when that record was written (BoltDB: RFC 3339 with nanoseconds;
+            SQLite: whole seconds), ``None`` when absent.
+        started: ``startedTime``.
+        finished: ``finishedTime``.
+        log_path: ``logPath`` as recorded (a host path).
+        uidmap: ``idMappingsOptions.UIDMap``.
+        gidmap: ``idMappingsOptions.GIDMap``.
+        config_path: where the config came from (``libpod/bolt_state.db:ctr/<id>/config``).
+    """
+
+    id: str
+    name: str | None
+    pod: str | None
+    image_id: str | None
+    image_name: str | None
+    raw_image_name: str | None
+    command: tuple[str, ...]
+    create_command: tuple[str, ...]
+    created: str | None
+    labels: tuple[tuple[str, str], ...]
+    named_volumes: tuple[NamedVolume, ...]
+    mounts: tuple[SpecMount, ...]
+    state: int | None
+    status: str
+    exit_code: int | None
+    recorded_exit_code: int | None
+    recorded_exit_time: str | None
+    started: str | None
+    finished: str | None
+    log_path: str | None
+    uidmap: tuple[IDMapping, ...]
+    gidmap: tuple[IDMapping, ...]
+    config_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    """A pod (``PodConfig``; ``PodState.InfraContainerID``)."""
+
+    id: str
+    name: str | None
+    labels: tuple[tuple[str, str], ...]
+    created: str | None
+    infra_container_id: str | None
+    containers: tuple[str, ...]
+    config_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class LibpodVolume:
+    """A volume (``VolumeConfig``) and the containers libpod says use it."""
+
+    name: str
+    driver: str | None
+    labels: tuple[tuple[str, str], ...]
+    options: tuple[tuple[str, str], ...]
+    mount_point: str | None
+    created: str | None
+    anonymous: bool
+    containers: tuple[str, ...]
+    config_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """The paths and driver libpod's database was created with (``runtime-config``/DBConfig)."""
+
+    graph_driver: str | None
+    graph_root: str | None
+    run_root: str | None
+    static_dir: str | None
+    tmp_dir: str | None
+    volume_path: str | None
+    os: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LibpodState:
+    """Everything read from one libpod database."""
+
+    backend: Backend
+    path: str
+    containers: tuple[LibpodContainer, ...]
+    pods: tuple[Pod, ...]
+    volumes: tuple[LibpodVolume, ...]
+    runtime: RuntimeConfig
+
+
+def parse_doc(raw: bytes | str | None, findings: Findings, where: str) -> dict[str, Any] | None:
+    """A JSON object from the database, or ``None`` + finding."""
+    if raw is None:
+        findings.error("missing-record", where, "expected a JSON record, found none")
+        return None
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        findings.error("malformed-json", where, f"expected JSON: {exc}")
+        return None
+    if not isinstance(doc, dict):
+        findings.error("malformed-json", where, "expected a JSON object")
+        return None
+    return doc
+
+
+def make_container(
+    cid: str,
+    config: dict[str, Any] | None,
+    state: dict[str, Any] | None,
+    recorded_exit_code: int | None,
+    config_path: str,
+    *,
+    name: str | None = None,
+    pod: str | None = None,
+    recorded_exit_time: str | None = None,
+) -> LibpodContainer:
+    """Build a :class:`LibpodContainer` from the config and state documents."""
+    cfg = config or {}
+    spec = as_dict(cfg.get("spec"))
+    ids = as_dict(cfg.get("idMappingsOptions"))
+    state_no = opt_int(state.get("state")) if state is not None else None
+    exit_code = None
+    if state is not None:
+        exit_code = opt_int(state.get("exitCode")) or 0
+    return LibpodContainer(
+        id=cid,
+        name=opt_str(cfg.get("name")) or name,
+        pod=opt_str(cfg.get("pod")) or pod,
+        image_id=opt_str(cfg.get("rootfsImageID")),
+        image_name=opt_str(cfg.get("rootfsImageName")),
+        raw_image_name=opt_str(cfg.get("RawImageName")),
+        command=str_tuple(cfg.get("command")),
+        create_command=str_tuple(cfg.get("CreateCommand")),
+        created=timefmt.normalize(cfg.get("createdTime")),
+        labels=str_pairs(cfg.get("labels")),
+        named_volumes=tuple(
+            NamedVolume(v["volumeName"], str(v.get("dest", "")), str_tuple(v.get("options")))
+            for v in as_list(cfg.get("namedVolumes"))
+            if isinstance(v, dict) and isinstance(v.get("volumeName"), str)
+        ),
+        mounts=tuple(
+            SpecMount(
+                m["destination"],
+                opt_str(m.get("type")),
+                opt_str(m.get("source")),
+                str_tuple(m.get("options")),
+            )
+            for m in as_list(spec.get("mounts"))
+            if isinstance(m, dict) and isinstance(m.get("destination"), str)
+        ),
+        state=state_no,
+        status=status_word(state_no),
+        exit_code=exit_code,
+        recorded_exit_code=recorded_exit_code,
+        recorded_exit_time=recorded_exit_time,
+        started=timefmt.normalize(state.get("startedTime")) if state else None,
+        finished=timefmt.normalize(state.get("finishedTime")) if state else None,
+        log_path=opt_str(cfg.get("logPath")),
+        uidmap=parse_idmap(ids.get("UIDMap")),
+        gidmap=parse_idmap(ids.get("GIDMap")),
+        config_path=config_path,
+    )
+
+
+def make_pod(
+    pid: str,
+    config: dict[str, Any] | None,
+    state: dict[str, Any] | None,
+    containers: tuple[str, ...],
+    config_path: str,
+    *,
+    name: str | None = None,
+) -> Pod:
+    """Build a :class:`Pod` from its config and state documents."""
+    cfg = config or {}
+    return Pod(
+        id=pid,
+        name=opt_str(cfg.get("name")) or name,
+        labels=str_pairs(cfg.get("labels")),
+        created=timefmt.normalize(cfg.get("created")),
+        infra_container_id=opt_str((state or {}).get("InfraContainerID")),
+        containers=tuple(sorted(containers)),
+        config_path=config_path,
+    )
+
+
+def make_volume(
+    name: str, config: dict[str, Any] | None, containers: tuple[str, ...], config_path: str
+) -> LibpodVolume:
+    """Build a :class:`LibpodVolume` from its config document."""
+    cfg = config or {}
+    return LibpodVolume(
+        name=name,
+        driver=opt_str(cfg.get("volumeDriver")),
+        labels=str_pairs(cfg.get("labels")),
+        options=str_pairs(cfg.get("volumeOptions")),
+        mount_point=opt_str(cfg.get("mountPoint")),
+        created=timefmt.normalize(cfg.get("createdAt")),
+        anonymous=cfg.get("isAnon") is True,
+        containers=tuple(sorted(containers)),
+        config_path=config_path,
+    )

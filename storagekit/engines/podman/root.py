@@ -1,0 +1,239 @@
+"""A containers-storage graph root as one object: its stores, libpod's state, volumes, stacks.
+
+A graph root (``/var/lib/containers/storage``; rootless ``~/.local/share/containers/storage``)
+holds one ``<driver>-layers``/``-images``/``-containers`` triple per graph driver that ever
+ran there (containers-storage ``store.go``); each is read. libpod's state sits in
+``libpod/`` (its static dir, by default below the graph root), volumes in
+``volumes/<name>/_data`` (``libpod/volume_internal.go``). The two views of a container,
+containers-storage's ``containers.json`` and libpod's database, are cross-checked: podman
+itself calls a storage container without a libpod record "external" (``podman ps --external``:
+buildah's working containers, or leftovers of an interrupted ``podman rm``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storagekit.engines.podman.common import IDMapping
+from storagekit.engines.podman.containers import StorageContainer, read_containers
+from storagekit.engines.podman.images import Image, read_images
+from storagekit.engines.podman.layerdirs import LayerDir, OverlayLinks, layer_dir
+from storagekit.engines.podman.layers import Layer, layer_chain, read_layers
+from storagekit.engines.podman.libpod import LibpodState
+from storagekit.engines.podman.libpod_bolt import read_bolt_state
+from storagekit.engines.podman.libpod_sqlite import read_sqlite_state
+from storagekit.errors import SourceError
+from storagekit.ids import is_safe_component
+from storagekit.model import Finding, Findings
+from storagekit.source import Source
+
+KNOWN_DRIVERS = ("overlay", "vfs", "btrfs", "zfs", "aufs", "devmapper")
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeDir:
+    """A directory ``volumes/<name>``: whether ``_data`` is there."""
+
+    name: str
+    has_data: bool
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodmanRoot:
+    """Everything read from one graph root.
+
+    Attributes:
+        drivers: the graph drivers with a ``<driver>-layers`` directory, sorted.
+        layers: every layer record, by driver then file order.
+        images: every image record.
+        containers: every ``containers.json`` record.
+        libpod: libpod's state (SQLite preferred when both exist, as podman 5 does), or None.
+        volume_dirs: ``volumes/<name>`` directories, sorted by name.
+        findings: damage and disagreements, sorted.
+    """
+
+    drivers: tuple[str, ...]
+    layers: tuple[Layer, ...]
+    images: tuple[Image, ...]
+    containers: tuple[StorageContainer, ...]
+    libpod: LibpodState | None
+    volume_dirs: tuple[VolumeDir, ...]
+    findings: tuple[Finding, ...]
+
+    def layer(self, layer_id: str) -> Layer | None:
+        """The layer record with this ID."""
+        return next((x for x in self.layers if x.id == layer_id), None)
+
+    def container(self, container_id: str) -> StorageContainer | None:
+        """The ``containers.json`` record with this ID."""
+        return next((c for c in self.containers if c.id == container_id), None)
+
+
+def detect(source: Source) -> bool:
+    """Whether ``source`` is a graph root (some ``<driver>-layers/layers.json`` exists)."""
+    return bool(_drivers(source))
+
+
+def _drivers(source: Source) -> list[str]:
+    try:
+        names = source.subdirs("")[0]
+    except SourceError:
+        return []
+    found = []
+    for name in names:
+        drv = name[: -len("-layers")] if name.endswith("-layers") else ""
+        if drv and is_safe_component(drv) and source.is_file(f"{name}/layers.json"):
+            found.append(drv)
+    return sorted(found)
+
+
+def read_libpod(source: Source, findings: Findings) -> LibpodState | None:
+    """The state of libpod: ``libpod/db.sql`` if present (podman 5 prefers it), else BoltDB."""
+    state = read_sqlite_state(source, findings)
+    return state if state is not None else read_bolt_state(source, findings)
+
+
+def read_volume_dirs(source: Source, findings: Findings) -> list[VolumeDir]:
+    """Every ``volumes/<name>`` directory (``backingFsBlockDev`` is a device, not a volume)."""
+    try:
+        names = source.subdirs("volumes")[0]
+    except SourceError:
+        return []
+    out = []
+    for name in names:
+        if not is_safe_component(name):
+            findings.error("unsafe-id", "volumes", f"volume directory name {name!r}")
+            continue
+        path = f"volumes/{name}"
+        out.append(VolumeDir(name, source.is_dir(f"{path}/_data"), path))
+    return out
+
+
+def crosscheck(
+    containers: tuple[StorageContainer, ...], libpod: LibpodState | None, findings: Findings
+) -> None:
+    """Findings where ``containers.json`` and libpod's state disagree about a container."""
+    if libpod is None:
+        return
+    lp = {c.id: c for c in libpod.containers}
+    st = {c.id: c for c in containers}
+    for cid in sorted(st.keys() - lp.keys()):
+        findings.warning(
+            "orphan-container",
+            st[cid].meta_path,
+            f"container {cid} is in containers.json but not in libpod's state",
+        )
+    for cid in sorted(lp.keys() - st.keys()):
+        findings.warning(
+            "orphan-container",
+            lp[cid].config_path,
+            f"container {cid} is in libpod's state but not in containers.json",
+        )
+    for cid in sorted(st.keys() & lp.keys()):
+        s, p = st[cid], lp[cid]
+        if p.name is not None and p.name not in s.names:
+            findings.warning(
+                "container-mismatch",
+                s.meta_path,
+                f"container {cid}: libpod names it {p.name!r}, containers.json {list(s.names)}",
+            )
+        if p.image_id is not None and s.image is not None and p.image_id != s.image:
+            findings.warning(
+                "container-mismatch",
+                s.meta_path,
+                f"container {cid}: libpod image {p.image_id}, containers.json image {s.image}",
+            )
+
+
+def read_root(source: Source) -> PodmanRoot:
+    """Read a graph root; damage becomes findings (never an exception for a usable root)."""
+    findings = Findings()
+    drivers = _drivers(source)
+    layers: list[Layer] = []
+    images: list[Image] = []
+    containers: list[StorageContainer] = []
+    for drv in drivers:
+        layers += read_layers(source, drv, findings)
+        images += read_images(source, drv, findings)
+        containers += read_containers(source, drv, findings)
+    libpod = read_libpod(source, findings)
+    ctrs = tuple(containers)
+    crosscheck(ctrs, libpod, findings)
+    return PodmanRoot(
+        drivers=tuple(drivers),
+        layers=tuple(layers),
+        images=tuple(images),
+        containers=ctrs,
+        libpod=libpod,
+        volume_dirs=tuple(read_volume_dirs(source, findings)),
+        findings=tuple(findings.sorted()),
+    )
+
+
+def container_layer_dirs(
+    source: Source, root: PodmanRoot, container_id: str, findings: Findings
+) -> tuple[LayerDir, ...]:
+    """A container's layer directories top first: its own layer, then the image's by parent.
+
+    On overlay the ``lower`` file of the container layer is compared with the parent chain
+    of ``layers.json``; a difference is a ``driver-parents-disagree`` finding.
+    """
+    ctr = root.container(container_id)
+    if ctr is None or ctr.layer is None:
+        findings.error("missing-layer", None, f"container {container_id} has no layer record")
+        return ()
+    by_id = {x.id: x for x in root.layers if x.driver == ctr.driver}
+    chain, _ = layer_chain(by_id, ctr.layer, findings, ctr.meta_path)
+    dirs = tuple(
+        layer_dir(source, ctr.driver, lid, "container" if i == 0 else "image")
+        for i, lid in enumerate(chain)
+    )
+    for d in dirs:
+        if not d.present:
+            findings.error("missing-layer-dir", d.path, f"layer {d.layer_id} has no directory")
+    if ctr.driver == "overlay" and chain:
+        lowers, whole = OverlayLinks(source, findings).lowers(chain[0])
+        if whole and lowers != chain[1:]:
+            findings.warning(
+                "driver-parents-disagree",
+                f"overlay/{chain[0]}/lower",
+                f"overlay lower names {list(lowers)}, layers.json parents {list(chain[1:])}",
+            )
+    return dirs
+
+
+def image_layer_dirs(
+    source: Source, root: PodmanRoot, image_id: str, findings: Findings
+) -> tuple[LayerDir, ...]:
+    """An image's layer directories top first: its top layer (``layer``), then by parent."""
+    image = next((i for i in root.images if i.id == image_id), None)
+    if image is None or image.top_layer is None:
+        findings.error("missing-layer", None, f"image {image_id} has no top layer record")
+        return ()
+    by_id = {x.id: x for x in root.layers if x.driver == image.driver}
+    chain, _ = layer_chain(by_id, image.top_layer, findings, image.meta_path)
+    return tuple(layer_dir(source, image.driver, lid, "image") for lid in chain)
+
+
+def container_id_maps(
+    root: PodmanRoot, container_id: str
+) -> tuple[tuple[IDMapping, ...], tuple[IDMapping, ...]]:
+    """The (uid, gid) maps that apply to a container's files on disk (empty = identity).
+
+    containers.json's maps first (what containers-storage applied to the container layer),
+    then the container layer's own record, then libpod's ``idMappingsOptions``.
+    """
+    ctr = root.container(container_id)
+    layer = root.layer(ctr.layer) if ctr is not None and ctr.layer else None
+    lp = None
+    if root.libpod is not None:
+        lp = next((c for c in root.libpod.containers if c.id == container_id), None)
+    for uids, gids in (
+        (ctr.uidmap, ctr.gidmap) if ctr else ((), ()),
+        (layer.uidmap, layer.gidmap) if layer else ((), ()),
+        (lp.uidmap, lp.gidmap) if lp else ((), ()),
+    ):
+        if uids or gids:
+            return uids, gids
+    return (), ()
