@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from storagekit.errors import StoragekitError
@@ -27,6 +28,33 @@ from storagekit.source import Source
 if TYPE_CHECKING:  # the inventory commands start without the union view
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
+    from storagekit.union.view import LayerDir
+
+
+@dataclass(frozen=True)
+class LayerStack:
+    """Layer directories one engine lends another: a stack of its storage, top first.
+
+    One engine's containers may keep their filesystems in another engine's storage (Docker's
+    containerd image store). :meth:`Engine.layer_stack` hands them over in core's terms.
+
+    Attributes:
+        dirs: the levels that are mounted, top first, as union layers (present ones only).
+        paths: each mounted level's directory, relative to the lending engine's root.
+        keys: each mounted level's own name in the lender (a snapshot key).
+        ids: each mounted level's directory ID in the lender.
+        present: whether each mounted level's directory exists.
+        root: where the lender's root is in its evidence ("" for its top).
+        problem: what broke the stack, if anything.
+    """
+
+    dirs: tuple[LayerDir, ...]
+    paths: tuple[str, ...]
+    keys: tuple[str, ...]
+    ids: tuple[str, ...]
+    present: tuple[bool, ...]
+    root: str
+    problem: str | None
 
 
 class Engine(ABC):
@@ -81,6 +109,44 @@ class Engine(ABC):
     def close(self) -> None:
         """Release the evidence."""
         self.source.close()
+
+    def attach(self, engines: Sequence[Engine]) -> None:  # noqa: B027 - optional hook
+        """Meet the other engines found in the same evidence (all of them, this one included).
+
+        Called once, after every engine is opened and before any record is asked for: an
+        engine whose storage lives partly in another's (:meth:`layer_stack`) finds it here.
+        """
+
+    def layer_stack(self, scope: str, driver: str, key: str) -> LayerStack | None:
+        """The stack of ``key`` in ``scope`` of this engine's ``driver``, lent to another engine.
+
+        ``None`` when this engine has no such thing (the default).
+        """
+        return None
+
+    def speaks_for(self) -> frozenset[str]:
+        """Names of other engines whose objects this one lists too (with their ``engine``)."""
+        return frozenset()
+
+    def narrow(self, namespaces: Sequence[str]) -> None:  # noqa: B027 - optional hook
+        """Read only these namespaces of the engine's storage (an engine without any ignores it)."""
+
+    def describe(self, obj: Container | Image) -> str:
+        """How a container or an image is named among the matches of an ambiguous reference."""
+        what = "container" if isinstance(obj, Container) else "image"
+        return f"{self.name} {what} {obj.id}"
+
+    def identity(self, obj: Container | Image) -> str:
+        """What makes two matches of a reference the same object (equal views, equal records)."""
+        return self.describe(obj)
+
+    #: Whether ``reclaim --apply`` may remove what the plan names (False: the engine's own
+    #: tools must do it, with the daemon running, and the plan says how).
+    reclaim_applies: ClassVar[bool] = True
+
+    def reclaim_commands(self, orphans: Sequence[Record]) -> list[str] | None:
+        """The engine's own commands that reclaim ``orphans``, or ``None`` to plan removals."""
+        return None
 
     # the model ---------------------------------------------------------------------------
 

@@ -8,14 +8,16 @@ engine present is opened, in the order of their names. Damage met while opening 
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from storagekit.engine import Engine
 from storagekit.errors import NotAStorageRootError
 from storagekit.registry import engine_classes
 from storagekit.sources import open_source
 
 
-def open_engines(path: str) -> list[Engine]:
-    """Every engine whose storage the evidence at ``path`` holds, opened.
+def open_engines(path: str, only: Collection[str] = ()) -> list[Engine]:
+    """Every engine whose storage the evidence at ``path`` holds, opened (of ``only``, if given).
 
     Raises:
         SourceError: the evidence cannot be read.
@@ -24,6 +26,8 @@ def open_engines(path: str) -> list[Engine]:
     evidence = open_source(path)
     try:
         classes, problems = engine_classes()
+        if only:
+            classes = {name: cls for name, cls in classes.items() if name in only}
         engines = [
             engine
             for _, cls in sorted(classes.items())
@@ -38,6 +42,8 @@ def open_engines(path: str) -> list[Engine]:
             ][:1]
         if not engines:
             absent = "; ".join(cls.absent for _, cls in sorted(classes.items()))
+            if not absent and only:
+                absent = "no engine named " + ", ".join(sorted(only))
             raise NotAStorageRootError(
                 f"{evidence.description}: {absent or 'no engine is registered'}"
             )

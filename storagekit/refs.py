@@ -7,6 +7,8 @@ A reference may be a full ID, a unique ID prefix (with or without ``sha256:``), 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from storagekit.engine import Engine
 from storagekit.errors import UnknownReferenceError
 from storagekit.ids import hex_of
@@ -32,35 +34,72 @@ def familiar(ref: str) -> str:
     return ref
 
 
-def resolve(
-    root: Engine, ref: str, *, containers: bool = True, images: bool = True
-) -> Container | Image:
-    """The one container or image ``ref`` names.
+Obj = Container | Image
+
+
+def _tiers(root: Engine, ref: str, containers: bool, images: bool) -> list[list[Obj]]:
+    """The matches of ``ref`` in one engine: by name, by image reference, by ID prefix."""
+    by_name: list[Obj] = []
+    tagged: list[Obj] = []
+    by_id: list[Obj] = []
+    if containers:
+        by_name = [c for c in root.containers.values() if c.name.lstrip("/") == ref.lstrip("/")]
+    if images and ref:
+        wanted = familiar(ref)
+        tagged = [i for i in root.images if wanted in i.tags or wanted in i.digests]
+    prefix = hex_of(ref) if ref.startswith("sha256:") else ref
+    if len(prefix) >= 1 and set(prefix) <= _HEX:
+        if containers:
+            by_id += [c for c in root.containers.values() if c.id.startswith(prefix)]
+        if images:
+            by_id += [i for i in root.images if hex_of(i.id).startswith(prefix)]
+    return [by_name, tagged, by_id]
+
+
+def _named(engine: Engine, obj: Obj, how: str) -> str:
+    """``engine.describe(obj)`` or ``identity``; a bare reader without them names the ID."""
+    method = getattr(engine, how, None)
+    if method is None:
+        return f"{'container' if isinstance(obj, Container) else 'image'} {obj.id}"
+    return str(method(obj))
+
+
+def resolve_in(
+    engines: Sequence[Engine], ref: str, *, containers: bool = True, images: bool = True
+) -> tuple[Engine, Obj]:
+    """The one container or image ``ref`` names in any of ``engines``, with its engine.
+
+    Matches by name, then by image reference, then by ID prefix: the first kind of match that
+    finds anything decides. Matches that are the same object (one image under two names in one
+    namespace) count once; several objects are ambiguous, and the error lists them.
 
     Raises:
         UnknownReferenceError: nothing, or more than one object, matches.
     """
-    if containers:
-        by_name = [c for c in root.containers.values() if c.name.lstrip("/") == ref.lstrip("/")]
-        if len(by_name) == 1:
-            return by_name[0]
-    if images and ref:
-        wanted = familiar(ref)
-        tagged = [i for i in root.images if wanted in i.tags or wanted in i.digests]
-        if len(tagged) == 1:
-            return tagged[0]
-    prefix = hex_of(ref) if ref.startswith("sha256:") else ref
-    if len(prefix) >= 1 and set(prefix) <= _HEX:
-        matches: list[Container | Image] = []
-        if containers:
-            matches += [c for c in root.containers.values() if c.id.startswith(prefix)]
-        if images:
-            matches += [i for i in root.images if hex_of(i.id).startswith(prefix)]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
+    per_engine = [(e, _tiers(e, ref, containers, images)) for e in engines]
+    for tier in range(3):
+        found: dict[tuple[int, str], tuple[Engine, Obj]] = {}
+        for n, (engine, tiers) in enumerate(per_engine):
+            for obj in tiers[tier]:
+                found.setdefault((n, _named(engine, obj, "identity")), (engine, obj))
+        if len(found) == 1:
+            return next(iter(found.values()))
+        if len(found) > 1:
+            names = "; ".join(sorted(_named(e, o, "describe") for e, o in found.values()))
+            hint = "give more digits" if tier == 2 else "narrow with --engine or --namespace"
             raise UnknownReferenceError(
-                f"{ref}: ambiguous, matches {len(matches)} objects; give more digits"
+                f"{ref}: ambiguous, matches {len(found)} objects; {hint}: {names}"
             )
     what = " or ".join(w for w, on in (("container", containers), ("image", images)) if on)
     raise UnknownReferenceError(f"{ref}: no such {what} in this root")
+
+
+def resolve(
+    root: Engine, ref: str, *, containers: bool = True, images: bool = True
+) -> Container | Image:
+    """The one container or image ``ref`` names in one engine (see :func:`resolve_in`).
+
+    Raises:
+        UnknownReferenceError: nothing, or more than one object, matches.
+    """
+    return resolve_in([root], ref, containers=containers, images=images)[1]

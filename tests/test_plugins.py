@@ -282,7 +282,8 @@ def test_without_the_plugin_the_root_is_not_recognised(tmp_path, run):
     r = run("-r", root, "containers")
     assert r.code == 1
     assert r.err == f"storagekit: error: {root}: " + (
-        "not a Docker data root (no image/<driver>/ store, no containers/ beside driver data, "
+        "not a containerd root (no io.containerd.metadata.v1.bolt/meta.db, no var/lib/containerd)"
+        "; not a Docker data root (no image/<driver>/ store, no containers/ beside driver data, "
         "no var/lib/docker)\n"
     )
 

@@ -13,6 +13,7 @@ import click
 
 from storagekit.cli import render
 from storagekit.engine import Engine
+from storagekit.errors import NotAStorageRootError
 from storagekit.jsontext import Record, to_json
 
 FORMAT = click.option(
@@ -32,7 +33,7 @@ MISMATCH = 4
 
 
 class Context:
-    """What the group passes to its commands.
+    """What the group passes to its commands: the evidence's engines, opened once.
 
     Attributes:
         status: the exit status the command asked for (0, or :data:`MISMATCH`).
@@ -41,10 +42,19 @@ class Context:
 
     current: ClassVar[Context | None] = None
 
-    def __init__(self, root_path: str, containerd_root: str | None) -> None:
+    def __init__(
+        self,
+        root_path: str,
+        extra_root: str | None,
+        engine_names: Sequence[str] = (),
+        namespaces: Sequence[str] = (),
+    ) -> None:
         self.root_path = root_path
-        self.containerd_root = containerd_root
+        self.extra_root = extra_root
+        self.engine_names = tuple(engine_names)
+        self.namespaces = tuple(namespaces)
         self._engines: list[Engine] | None = None
+        self._all: list[Engine] = []
         self.status = 0
         self.incomplete: str | None = None
         Context.current = self
@@ -53,25 +63,65 @@ class Context:
         """Incomplete evidence first (every answer is partial), then what the command asked."""
         return INCOMPLETE if self.incomplete else self.status
 
-    def root(self) -> Engine:
-        """Open the evidence once; the engine whose storage it holds."""
+    def engines(self) -> list[Engine]:
+        """Every engine found in the evidence (and in the extra root), narrowed as asked.
+
+        Raises:
+            NotAStorageRootError: no engine (of those named) finds its storage there.
+        """
         if self._engines is None:
             from storagekit.evidence import open_engines
 
-            self._engines = open_engines(self.root_path)
+            found: list[Engine] = []
+            for path in (self.root_path, self.extra_root):
+                if path is not None:  # each piece of evidence must hold some engine
+                    found += open_engines(path)
+            self._all = found
+            for engine in found:
+                engine.narrow(self.namespaces)
+            for engine in found:  # every engine meets the others, even those not shown
+                engine.attach(found)
+            names = set(self.engine_names)
+            chosen = [e for e in found if not names or e.name in names or e.speaks_for() & names]
+            if not chosen:
+                raise NotAStorageRootError(
+                    f"{self.root_path}: no engine named {', '.join(self.engine_names)} here "
+                    f"(found: {', '.join(e.name for e in found)})"
+                )
+            self._engines = chosen
             # Said first, before any result or finding: whatever follows is partial.
-            self.incomplete = self._engines[0].incomplete()
-            if self.incomplete:
-                click.echo(render.display(self.incomplete), err=True)
-        return self._engines[0]
+            lines = [line for e in found if (line := e.incomplete())]
+            self.incomplete = lines[0] if lines else None
+            for line in lines:
+                click.echo(render.display(line), err=True)
+        return self._engines
+
+    def root(self) -> Engine:
+        """The first engine found (commands that act on one root)."""
+        return self.engines()[0]
 
     def close(self) -> None:
         """Release the evidence."""
-        for engine in self._engines or ():
+        for engine in self._all:
             engine.close()
 
 
-def emit(root: Engine, fmt: str, data: Any, as_table: Callable[[], str]) -> None:
+def tagged(engine: Engine, records: Sequence[Record]) -> list[Record]:
+    """Records of one engine, each with its ``engine`` key (first) if it has none."""
+    return [r if "engine" in r else {"engine": engine.name, **r} for r in records]
+
+
+def gather(
+    engines: Sequence[Engine],
+    records: Callable[[Engine], Sequence[Record]],
+    names: Sequence[str] = (),
+) -> list[Record]:
+    """Every engine's records, concatenated in the engines' order (of engines ``names``)."""
+    found = [r for e in engines for r in tagged(e, records(e))]
+    return [r for r in found if r["engine"] in names] if names else found
+
+
+def emit(root: Engine | Sequence[Engine], fmt: str, data: Any, as_table: Callable[[], str]) -> None:
     """Print ``data`` as JSON or as the table ``as_table`` makes, then the findings."""
     text = to_json(data) if fmt == "json" else as_table()
     if text:
@@ -79,20 +129,23 @@ def emit(root: Engine, fmt: str, data: Any, as_table: Callable[[], str]) -> None
     emit_findings(root)
 
 
-def emit_findings(root: Engine) -> None:
-    """Print the root's findings to stderr, one line each, in their deterministic order.
+def emit_findings(root: Engine | Sequence[Engine]) -> None:
+    """Print every engine's findings to stderr, one line each, in their deterministic order.
 
     On incomplete evidence, the findings the missing part explains are marked as its
     consequences and come last (:meth:`Engine.settle`).
     """
-    root.settle()
-    for finding in root.findings.sorted():
-        click.echo(render.display(render.finding_line(finding.record())), err=True)
+    for engine in [root] if isinstance(root, Engine) else root:
+        engine.settle()
+        for finding in engine.findings.sorted():
+            click.echo(render.display(render.finding_line(finding.record())), err=True)
 
 
-def listing(root: Engine, fmt: str, records: Sequence[Record], columns: Any) -> None:
+def listing(
+    root: Engine | Sequence[Engine], fmt: str, records: Sequence[Record], columns: Any
+) -> None:
     """Print a list of records as JSON or as a table of ``columns``, then the findings."""
-    emit(root, fmt, list(records), lambda: render.table(records, columns))
+    emit(root, fmt, list(records), lambda: render.table(records, render.scoped(records, columns)))
 
 
 def state(ctx: click.Context) -> Context:

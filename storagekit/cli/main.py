@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import click
 
@@ -23,17 +23,25 @@ from storagekit.cli.common import (
     Context,
     emit,
     emit_findings,
+    gather,
     listing,
     state,
+    tagged,
 )
 from storagekit.cli.history import history
 from storagekit.cli.recover import COMMANDS
+from storagekit.engine import Engine
 from storagekit.errors import StoragekitError
-from storagekit.refs import resolve
+from storagekit.jsontext import Record
+from storagekit.refs import resolve_in
 
 # Commands import what only they need when they run: every run pays for the imports at the top,
 # and the inventory commands are meant to answer in a fraction of a second. The recovery
 # commands are in storagekit.cli.recover, what all commands share in storagekit.cli.common.
+
+
+#: The option that adds a second piece of evidence holding one engine's root.
+EXTRA_ROOT = "--containerd-root"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,21 +52,57 @@ from storagekit.refs import resolve
     envvar="STORAGEKIT_ROOT",
     default="/var/lib/docker",
     show_default=True,
-    help="The storage root as found on the evidence: a directory or a tar archive "
-    "(.tar, .tar.gz, .tar.xz, .tar.zst).",
+    help="Container storage root, or a whole host: a directory or a tar archive "
+    "(.tar, .tar.gz, .tar.xz, .tar.zst). Every engine found in it is read.",
 )
 @click.option(
-    "--containerd-root",
+    EXTRA_ROOT,
+    "extra_root",
     default=None,
-    help="containerd root for Docker's containerd image store (not read yet).",
+    help="Another storage root held as separate evidence (an image store copied apart from the "
+    "data root that uses it), read beside -r.",
+)
+@click.option(
+    "--engine",
+    "engine_names",
+    multiple=True,
+    help="Read only this engine (repeatable).",
+)
+@click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="Read only this namespace of engines that have them (repeatable; default all).",
 )
 @click.version_option(__version__, prog_name="storagekit")
 @click.pass_context
-def cli(ctx: click.Context, root_path: str, containerd_root: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    root_path: str,
+    extra_root: str | None,
+    engine_names: tuple[str, ...],
+    namespaces: tuple[str, ...],
+) -> None:
     """Offline forensics for copied container storage: nothing is ever written to it."""
-    context = Context(root_path, containerd_root)
+    context = Context(root_path, extra_root, engine_names, namespaces)
     ctx.obj = context
     ctx.call_on_close(context.close)
+
+
+def _sections(engines: list[Engine], records: list[Record], what: str) -> Record:
+    """Several engines' ``audit`` or ``df`` objects: one section each, and their sums."""
+    totals: Record = {}
+    for rec in records:
+        for key, value in (rec.get("counts") or rec.get("totals") or {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[key] = totals.get(key, 0) + value
+    return {"engines": [e.name for e in engines], what: totals, "sections": records}
+
+
+def _tables(records: list[Record], as_table: Callable[[Record], str]) -> str:
+    return "\n\n".join(
+        f"=== engine {rec['engine']} ===\n{as_table(rec)}" for rec in records
+    )
 
 
 @cli.command()
@@ -71,12 +115,31 @@ def cli(ctx: click.Context, root_path: str, containerd_root: str | None) -> None
 )
 @click.pass_context
 def audit(ctx: click.Context, fmt: str, check: bool) -> None:
-    """One report: drivers, counts, chain health, inventory, integrity and findings."""
-    root = state(ctx).root()
-    data = root.audit_record(verify=check)
-    emit(root, fmt, data, lambda: render.audit_table(data, root.title))
-    if data["integrity"]["checked"] and not data["integrity"]["intact"]:
+    """One report: drivers, counts, chain health, inventory, integrity and findings (per engine)."""
+    engines = state(ctx).engines()
+    records = [
+        {"engine": e.name, **{k: v for k, v in rec.items() if k != "engine"}}
+        for e in engines
+        for rec in [e.audit_record(verify=check)]
+    ]
+    for rec, e in zip(records, engines, strict=True):
+        for key in ("images", "containers", "layers", "volumes", "orphans"):
+            rec[key] = tagged(e, rec[key])
+    if any(
+        rec.get("integrity", {}).get("checked") and not rec["integrity"].get("intact")
+        for rec in records
+    ):
         state(ctx).status = MISMATCH
+    titles = {e.name: e.title for e in engines}
+
+    def table(rec: Record) -> str:
+        return render.audit_table(rec, titles[rec["engine"]])
+
+    if len(records) == 1:
+        emit(engines, fmt, records[0], lambda: table(records[0]))
+        return
+    data = _sections(engines, records, "counts")
+    emit(engines, fmt, data, lambda: _tables(records, table))
 
 
 @cli.command()
@@ -85,13 +148,14 @@ def audit(ctx: click.Context, fmt: str, check: bool) -> None:
 @click.pass_context
 def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
     """Containers, with their layer directories and mounts."""
-    root = state(ctx).root()
-    if fmt == "json":
-        click.echo(root.container_records_json(sizes=not no_size))
-        emit_findings(root)
+    engines, names = state(ctx).engines(), state(ctx).engine_names
+    if fmt == "json" and not names:
+        parts = [e.container_records_json(sizes=not no_size) for e in engines]
+        click.echo("[" + ",".join(p[1:-1] for p in parts if p[1:-1]) + "]")
+        emit_findings(engines)
         return
-    records = root.container_records(sizes=not no_size)
-    listing(root, fmt, records, render.CONTAINER_COLUMNS)
+    records = gather(engines, lambda e: e.container_records(sizes=not no_size), names)
+    listing(engines, fmt, records, render.CONTAINER_COLUMNS)
 
 
 @cli.command()
@@ -99,17 +163,19 @@ def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
 @click.pass_context
 def images(ctx: click.Context, fmt: str) -> None:
     """Images of the image store, with layers and sizes."""
-    root = state(ctx).root()
-    listing(root, fmt, root.image_records(), render.IMAGE_COLUMNS)
+    engines, names = state(ctx).engines(), state(ctx).engine_names
+    records = gather(engines, lambda e: e.image_records(), names)
+    listing(engines, fmt, records, render.IMAGE_COLUMNS)
 
 
 @cli.command()
 @FORMAT
 @click.pass_context
 def layers(ctx: click.Context, fmt: str) -> None:
-    """Layers of the layer store and driver directories found on disk."""
-    root = state(ctx).root()
-    listing(root, fmt, root.layer_records(), render.LAYER_COLUMNS)
+    """Layers (snapshots for containerd) and layer directories found on disk."""
+    engines, names = state(ctx).engines(), state(ctx).engine_names
+    records = gather(engines, lambda e: e.layer_records(), names)
+    listing(engines, fmt, records, render.LAYER_COLUMNS)
 
 
 @cli.command()
@@ -117,8 +183,9 @@ def layers(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def volumes(ctx: click.Context, fmt: str) -> None:
     """Volumes and the containers that use them."""
-    root = state(ctx).root()
-    listing(root, fmt, root.volume_records(), render.VOLUME_COLUMNS)
+    engines, names = state(ctx).engines(), state(ctx).engine_names
+    records = gather(engines, lambda e: e.volume_records(), names)
+    listing(engines, fmt, records, render.VOLUME_COLUMNS)
 
 
 @cli.command()
@@ -127,9 +194,11 @@ def volumes(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def chain(ctx: click.Context, ref: str, fmt: str) -> None:
     """The layer stack of a container or image, top first."""
-    root = state(ctx).root()
-    data = root.chain_record(resolve(root, ref))
-    emit(root, fmt, data, lambda: render.chain_table(data))
+    engines = state(ctx).engines()
+    root, obj = resolve_in(engines, ref)
+    data = root.chain_record(obj)
+    data = data if "engine" in data else {"engine": root.name, **data}
+    emit(engines, fmt, data, lambda: render.chain_table(data))
 
 
 @cli.command()
@@ -138,9 +207,14 @@ def chain(ctx: click.Context, ref: str, fmt: str) -> None:
 @click.pass_context
 def df(ctx: click.Context, verbose: bool, fmt: str) -> None:
     """Docker system df, offline, plus orphaned storage and bytes measured on disk."""
-    root = state(ctx).root()
-    data = root.df_record(verbose=verbose)
-    emit(root, fmt, data, lambda: render.df_table(data))
+    engines = state(ctx).engines()
+    records = [e.df_record(verbose=verbose) for e in engines]
+    if len(records) == 1:
+        emit(engines, fmt, records[0], lambda: render.df_table(records[0]))
+        return
+    records = [{"engine": e.name, **r} for e, r in zip(engines, records, strict=True)]
+    data = _sections(engines, records, "totals")
+    emit(engines, fmt, data, lambda: _tables(records, render.df_table))
 
 
 @cli.command()
@@ -148,8 +222,9 @@ def df(ctx: click.Context, verbose: bool, fmt: str) -> None:
 @click.pass_context
 def orphans(ctx: click.Context, fmt: str) -> None:
     """Unreferenced, leaked and broken storage, with the bytes each holds."""
-    root = state(ctx).root()
-    listing(root, fmt, root.orphan_records(), render.ORPHAN_COLUMNS)
+    engines, names = state(ctx).engines(), state(ctx).engine_names
+    records = gather(engines, lambda e: e.orphan_records(), names)
+    listing(engines, fmt, records, render.ORPHAN_COLUMNS)
 
 
 @cli.command()
@@ -163,8 +238,26 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     from storagekit.analysis.reclaim import script as reclaim_script
 
     context = state(ctx)
-    root = context.root()
-    steps = reclaim_plan(root.orphan_records())
+    engines = context.engines()
+    if len(engines) > 1:
+        raise click.UsageError(
+            "the evidence holds several engines ("
+            + ", ".join(e.name for e in engines)
+            + "): choose one with --engine"
+        )
+    root = engines[0]
+    found = root.orphan_records()
+    commands = root.reclaim_commands(found)
+    if commands is not None or not root.reclaim_applies:
+        if do_apply:
+            raise click.UsageError(
+                f"--apply is refused for {root.name}: its storage must be reclaimed by its own "
+                "tools with the daemon running; run the plan instead"
+            )
+        click.echo("\n".join(commands or []) + ("\n" if commands else ""), nl=False)
+        emit_findings(root)
+        return
+    steps = reclaim_plan(found)
     if not do_apply:
         # The plan is for the root named by -r, never the path the evidence recorded (the
         # host's, which may exist on the analysis host too and hold something else).
@@ -204,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI, turning storagekit errors into one line and exit status 1."""
     Context.current = None
     try:
-        cli.main(
+        code = cli.main(
             args=list(argv) if argv is not None else None,
             prog_name="storagekit",
             standalone_mode=False,
@@ -222,7 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         click.echo(f"storagekit: error: {exc}", err=True)
         return 1
-    return Context.current.exit_status() if Context.current is not None else 0
+    status = Context.current.exit_status() if Context.current is not None else 0
+    return status or (code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

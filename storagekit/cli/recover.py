@@ -21,22 +21,26 @@ from storagekit.cli.common import (
     emit_findings,
     listing,
     state,
+    tagged,
 )
 from storagekit.engine import Engine
 from storagekit.errors import StoragekitError, UnknownReferenceError
 from storagekit.model import Container, Image
-from storagekit.refs import resolve
+from storagekit.refs import resolve_in
+
+#: ``verify``'s exit status when a layer does not match (as ``sha256sum -c`` fails).
+VERIFY_FAILED = 4
 
 if TYPE_CHECKING:
     from storagekit.union.mounted import RecoveryView
 
 
-def _view(root: Engine, ref: str, with_mounts: bool = False) -> RecoveryView:
-    """The merged view of a container or image reference."""
-    obj = resolve(root, ref)
+def _view(ctx: click.Context, ref: str, with_mounts: bool = False) -> tuple[Engine, RecoveryView]:
+    """The engine and the merged view of a container or image reference."""
+    root, obj = resolve_in(state(ctx).engines(), ref)
     if with_mounts and not isinstance(obj, Container):
         raise click.UsageError("--with-mounts applies to containers, not images")
-    return root.view(obj, with_mounts=with_mounts)
+    return root, root.view(obj, with_mounts=with_mounts)
 
 
 WITH_MOUNTS = click.option(
@@ -48,8 +52,7 @@ WITH_MOUNTS = click.option(
 
 def _container(ctx: click.Context, ref: str) -> tuple[Engine, Container]:
     """The root and the container a reference names (images are not accepted)."""
-    root = state(ctx).root()
-    obj = resolve(root, ref, images=False)
+    root, obj = resolve_in(state(ctx).engines(), ref, images=False)
     assert isinstance(obj, Container)
     return root, obj
 
@@ -79,8 +82,7 @@ def ls(
     """List the merged view of a container or image at PATH (default /)."""
     from storagekit.union import recover
 
-    root = state(ctx).root()
-    view = _view(root, ref, with_mounts)
+    root, view = _view(ctx, ref, with_mounts)
     top = _inside(view, path, follow=True)
     if fmt == "json":  # streamed: memory stays flat however large the tree
         recover.list_json(view, top, recursive, deleted, sys.stdout.write)
@@ -98,8 +100,7 @@ def ls(
 def cat(ctx: click.Context, ref: str, path: str, with_mounts: bool) -> None:
     """Write a file of a container or image to stdout (links resolved inside it)."""
     out = binary_stdout("a file's bytes", "redirect them: storagekit cat REF PATH > FILE")
-    root = state(ctx).root()
-    view = _view(root, ref, with_mounts)
+    root, view = _view(ctx, ref, with_mounts)
     inner = _inside(view, path, follow=True)
     with view.open(inner) as f:
         while chunk := f.read(1 << 20):
@@ -140,8 +141,7 @@ def extract(
         raise click.UsageError("give exactly one of -o DIR and --tar FILE")
     if tar_file == "-":
         binary_stdout("a tar archive", "give --tar FILE (or -o DIR), or redirect stdout")
-    root = state(ctx).root()
-    view = _view(root, ref, with_mounts)
+    root, view = _view(ctx, ref, with_mounts)
     top = _inside(view, path, follow=False)
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(manifest, "x", encoding="utf-8")) if manifest else None
@@ -190,10 +190,12 @@ def diff(ctx: click.Context, container: str, fmt: str) -> None:
 @click.pass_context
 def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
     """Rebuild each image layer's tar and check it against its diff ID (all, or REF's)."""
-    root = state(ctx).root()
-    obj = None if ref is None else resolve(root, ref)
+    engines = state(ctx).engines()
+    chosen = [(e, None) for e in engines] if ref is None else [resolve_in(engines, ref)]
+    records = []
     try:
-        records = root.verify_records(obj)
+        for root, obj in chosen:
+            records += tagged(root, root.verify_records(obj))
     except UnknownReferenceError as exc:
         raise StoragekitError(f"{ref}: {exc}") from None
     bad = [r for r in records if r["status"] not in ("ok", "container-changes")]
@@ -205,7 +207,7 @@ def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
             err=True,
         )
         state(ctx).status = MISMATCH
-    listing(root, fmt, records, render.VERIFY_COLUMNS)
+    listing(engines, fmt, records, render.VERIFY_COLUMNS)
 
 
 @click.command()
@@ -219,10 +221,13 @@ def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
     to_stdout = output == "-"
     if to_stdout:
         binary_stdout("an image archive", "give -o FILE, or redirect stdout")
-    root = state(ctx).root()
+    engines = state(ctx).engines()
+    picked = [resolve_in(engines, ref, containers=False) for ref in images]
+    root = picked[0][0]
+    if any(e is not root for e, _ in picked):
+        raise click.UsageError("save takes images of one engine at a time")
     chosen = []
-    for ref in images:
-        obj = resolve(root, ref, containers=False)
+    for _, obj in picked:
         assert isinstance(obj, Image)
         chosen.append(obj)
     with contextlib.ExitStack() as stack:

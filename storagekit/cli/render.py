@@ -38,6 +38,19 @@ def table(records: Sequence[Record], columns: Sequence[Column]) -> str:
     return tabulate(rows, headers=[h for h, _ in columns], tablefmt="plain", disable_numparse=True)
 
 
+def scoped(records: Sequence[Record], columns: Sequence[Column]) -> list[Column]:
+    """``columns``, led by NAMESPACE and ENGINE where the records need them.
+
+    ENGINE when records come from several engines, NAMESPACE when any record has one.
+    """
+    out = list(columns)
+    if any(r.get("namespace") for r in records):
+        out.insert(0, ("NAMESPACE", lambda r: r.get("namespace") or "-"))
+    if len({r.get("engine") for r in records}) > 1:
+        out.insert(0, ("ENGINE", lambda r: r.get("engine") or "-"))
+    return out
+
+
 def _layer(layer: str | None) -> str:
     """A layer ID shortened as Docker does; what a mount provides is shown as it is."""
     if not layer:
@@ -56,16 +69,16 @@ def _refs(r: Record) -> str:
 
 CONTAINER_COLUMNS: list[Column] = [
     ("CONTAINER ID", lambda r: short(r["id"])),
-    ("NAME", lambda r: r["name"].lstrip("/")),
+    ("NAME", lambda r: (r["name"] or "-").lstrip("/")),
     ("IMAGE", lambda r: r["image"]),
     ("STATUS", lambda r: r["status"] + (f" ({r['exit_code']})" if r["status"] == "exited" else "")),
     ("CREATED", lambda r: r["created"] or "-"),
-    ("DRIVER", lambda r: r["driver"]),
+    ("DRIVER", lambda r: r["driver"] or "-"),
     ("SIZE", lambda r: human_size(r["size_rw"])),
 ]
 
 IMAGE_COLUMNS: list[Column] = [
-    ("IMAGE ID", lambda r: short(r["id"])),
+    ("IMAGE ID", lambda r: short(r["id"]) if r["id"] else "-"),
     ("REFERENCES", _refs),
     ("CREATED", lambda r: r["created"] or "-"),
     ("LAYERS", lambda r: len(r["diff_ids"])),
@@ -232,11 +245,13 @@ def df_table(report: Record) -> str:
     measured = report["measured"]
     kind = "allocated on disk" if measured["allocation_known"] else "apparent (archive)"
     lines += ["", f"MEASURED ({kind}, hard links counted once)"]
-    for area in ("layers", "containers", "volumes", "image_metadata", "build_cache", "other"):
+    for area in [a for a in measured["apparent"] if a != "total"]:
         value = measured[area] if measured["allocation_known"] else measured["apparent"][area]
         lines.append(f"  {area:<15} {human_size(value)}")
     total = measured["total"] if measured["allocation_known"] else measured["apparent"]["total"]
     lines.append(f"  {'total':<15} {human_size(total)}")
+    if "namespaces" in report:  # an engine with content and snapshot stores per namespace
+        lines += _namespaces_table(report)
     if "items" in report["images"]:
         lines += ["", "Images space usage:", table(report["images"]["items"], DF_IMAGE_COLUMNS)]
         lines += ["", "Containers space usage:"]
@@ -246,8 +261,30 @@ def df_table(report: Record) -> str:
     return "\n".join(lines)
 
 
+def _namespaces_table(report: Record) -> list[str]:
+    """Content-store and snapshot bytes, in all and per namespace."""
+    from tabulate import tabulate
+
+    snaps = report["snapshots"]
+    rows = [
+        [ns, v["images"], v["containers"], human_size(v["content_bytes"]),
+         human_size(v["snapshots_committed_bytes"]), human_size(v["snapshots_active_bytes"])]
+        for ns, v in report["namespaces"].items()
+    ]
+    return [
+        "",
+        f"CONTENT STORE: {report['content']['blobs']} blobs, "
+        f"{human_size(report['content']['bytes'])}; SNAPSHOTS: "
+        f"{snaps['committed']['count']} committed ({human_size(snaps['committed']['bytes'])} "
+        f"as recorded), {snaps['active']['count']} active "
+        f"({human_size(snaps['active']['bytes'])} measured)",
+        tabulate(rows, headers=["NAMESPACE", "IMAGES", "CONTAINERS", "CONTENT", "COMMITTED",
+                                "ACTIVE"], tablefmt="plain", disable_numparse=True),
+    ]
+
+
 DF_IMAGE_COLUMNS: list[Column] = [
-    ("IMAGE ID", lambda r: short(r["id"])),
+    ("IMAGE ID", lambda r: short(r["id"]) if r["id"] else "-"),
     ("SIZE", lambda r: human_size(r["size"])),
     ("SHARED SIZE", lambda r: human_size(r["shared_size"])),
     ("UNIQUE SIZE", lambda r: human_size(r["unique_size"])),
@@ -271,7 +308,12 @@ ORPHAN_COLUMNS: list[Column] = [
 
 
 VERIFY_COLUMNS: list[Column] = [
-    ("CHAIN ID", lambda r: short(r["chain_id"]) if r["chain_id"] else "(rw layer)"),
+    (
+        "CHAIN ID",
+        lambda r: short(r["chain_id"])
+        if r["chain_id"]
+        else (f"blob {short(r['digest'])}" if r.get("digest") else "(rw layer)"),
+    ),
     ("CACHE ID", lambda r: short(r["cache_id"]) if r["cache_id"] else "-"),
     ("STATUS", lambda r: r["status"].upper() if r["status"] != "ok" else "ok"),
     (

@@ -28,6 +28,7 @@ References: etcd-io/bbolt ``internal/common/page.go``, ``internal/common/meta.go
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -57,10 +58,17 @@ class _Layout:
     leaf_element: Any
     branch_element: Any
     bucket_header: Any
+    #: The same leaf element, page header and bucket header layouts as fixed ``struct``
+    #: formats, for the hot loop over every element of every leaf (construct's per-call
+    #: overhead would dominate reading a meta.db of thousands of records).
+    fast_leaf: struct.Struct
+    fast_page_header: struct.Struct
+    fast_bucket_header: struct.Struct
 
 
 def _layout(byte_order: str, u16: Any, u32: Any, u64: Any) -> _Layout:
     bucket_header = cs.Struct("root" / u64, "sequence" / u64)
+    mark = "<" if byte_order == "little" else ">"
     return _Layout(
         byte_order=byte_order,
         page_header=cs.Struct("id" / u64, "flags" / u16, "count" / u16, "overflow" / u32),
@@ -78,6 +86,9 @@ def _layout(byte_order: str, u16: Any, u32: Any, u64: Any) -> _Layout:
         leaf_element=cs.Struct("flags" / u32, "pos" / u32, "ksize" / u32, "vsize" / u32),
         branch_element=cs.Struct("pos" / u32, "ksize" / u32, "pgid" / u64),
         bucket_header=bucket_header,
+        fast_leaf=struct.Struct(mark + "IIII"),
+        fast_page_header=struct.Struct(mark + "QHHI"),
+        fast_bucket_header=struct.Struct(mark + "QQ"),
     )
 
 
@@ -262,8 +273,10 @@ class BoltBucket:
             entries: dict[bytes, bytes | BoltBucket] = {}
             if self._inline is not None:
                 start, end = self._inline
-                header = self._db._parse(self._db._layout.page_header, start, end, self._where)
-                self._leaf(start, end, int(header.count), entries)
+                if start + PAGE_HEADER_SIZE > end:  # checked by _child; kept for safety
+                    raise self._db._error(f"{self._where}: inline page runs past {end}", start)
+                count = self._db._layout.fast_page_header.unpack_from(self._db._data, start)[2]
+                self._leaf(start, end, count, entries)
             else:
                 self._walk(self._root, 0, set(), entries, self._header_at)
             self._entries = entries
@@ -307,12 +320,14 @@ class BoltBucket:
     def _leaf(self, start: int, end: int, count: int, out: dict[bytes, bytes | BoltBucket]) -> None:
         db, data = self._db, self._db._data
         self._check_count(start, end, count, "leaf")
-        for i in range(count):
-            at = start + PAGE_HEADER_SIZE + i * ELEMENT_SIZE
-            elem = db._parse(db._layout.leaf_element, at, end, f"leaf element {i}")
-            k_start = at + int(elem.pos)
-            v_start = k_start + int(elem.ksize)
-            v_end = v_start + int(elem.vsize)
+        first = start + PAGE_HEADER_SIZE
+        headers = db._layout.fast_leaf.iter_unpack(data[first : first + count * ELEMENT_SIZE])
+        last: bytes | None = None
+        for i, (flags, pos, ksize, vsize) in enumerate(headers):
+            at = first + i * ELEMENT_SIZE
+            k_start = at + pos
+            v_start = k_start + ksize
+            v_end = v_start + vsize
             if v_end > end:
                 raise db._error(
                     f"{self._where}: leaf element {i} data [{k_start}, {v_end}) "
@@ -320,9 +335,12 @@ class BoltBucket:
                     at,
                 )
             key = data[k_start:v_start]
-            if out and key <= next(reversed(out)):
+            if last is None and out:
+                last = next(reversed(out))
+            if last is not None and key <= last:
                 raise db._error(f"{self._where}: key {key!r} is out of order", k_start)
-            if elem.flags & BUCKET_LEAF_FLAG:
+            last = key
+            if flags & BUCKET_LEAF_FLAG:
                 out[key] = self._child(key, v_start, v_end)
             else:
                 out[key] = data[v_start:v_end]
@@ -340,12 +358,21 @@ class BoltBucket:
         names = (*self._names, key)
         if len(names) > MAX_DEPTH:
             raise db._error(f"{self._where}: buckets nest deeper than {MAX_DEPTH}", start)
-        header = db._parse(db._layout.bucket_header, start, end, f"bucket {key!r} header")
-        root = int(header.root)
+        if start + BUCKET_HEADER_SIZE > end:
+            raise db._error(
+                f"bucket {key!r} header ({BUCKET_HEADER_SIZE} bytes) runs past offset {end}",
+                start,
+            )
+        root, sequence = db._layout.fast_bucket_header.unpack_from(db._data, start)
         inline = None
         if root == 0:
             page = start + BUCKET_HEADER_SIZE
-            flags = db._parse(db._layout.page_header, page, end, f"inline bucket {key!r}").flags
+            if page + PAGE_HEADER_SIZE > end:
+                raise db._error(
+                    f"inline bucket {key!r} ({PAGE_HEADER_SIZE} bytes) runs past offset {end}",
+                    page,
+                )
+            flags = db._layout.fast_page_header.unpack_from(db._data, page)[1]
             if flags != LEAF_PAGE:
                 raise db._error(
                     f"inline bucket {key!r} page has flags {flags:#x}, expected leaf (0x2)",
@@ -358,7 +385,7 @@ class BoltBucket:
                 "enclosing bucket (cycle)",
                 start,
             )
-        return BoltBucket(db, names, root, int(header.sequence), start, inline, self._ancestors)
+        return BoltBucket(db, names, root, sequence, start, inline, self._ancestors)
 
 
 def _meta_at(

@@ -7,42 +7,29 @@ dataclasses of :mod:`storagekit.engines.containerd.model`. Start with :func:`rea
 
 from __future__ import annotations
 
-from storagekit.engines.containerd.model import (
-    BoltMeta,
-    Container,
-    ContainerdRoot,
-    ContentBlob,
-    Descriptor,
-    Image,
-    Lease,
-    Mount,
-    Namespace,
-    Pod,
-    Snapshot,
-)
-from storagekit.engines.containerd.root import (
-    NotAContainerdRootError,
-    is_containerd_root,
-    layer_dirs,
-    read_root,
-    snapshot_chain,
-)
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "BoltMeta",
-    "Container",
-    "ContainerdRoot",
-    "ContentBlob",
-    "Descriptor",
-    "Image",
-    "Lease",
-    "Mount",
-    "Namespace",
-    "NotAContainerdRootError",
-    "Pod",
-    "Snapshot",
-    "is_containerd_root",
-    "layer_dirs",
-    "read_root",
-    "snapshot_chain",
-]
+#: Where each public name lives: imported on first use, so that finding (or not finding) a
+#: containerd root in the evidence costs no import of the database readers.
+_WHERE = {
+    **dict.fromkeys(
+        ("BoltMeta", "Container", "ContainerdRoot", "ContentBlob", "Descriptor", "Image",
+         "Lease", "Mount", "Namespace", "Pod", "Snapshot"),
+        "model",
+    ),
+    **dict.fromkeys(
+        ("NotAContainerdRootError", "is_containerd_root", "layer_dirs", "read_root",
+         "snapshot_chain"),
+        "root",
+    ),
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{where}"), name)

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
-from storagekit.engine import Engine
-from storagekit.engines.docker import records
+from storagekit.engine import Engine, LayerStack
+from storagekit.engines.docker import records, snapshotted
 from storagekit.engines.docker.locate import find_root
 from storagekit.engines.docker.root import DockerRoot
+from storagekit.engines.docker.snapshotted import borrowed, update_record
 from storagekit.errors import NotAStorageRootError, StoragekitError, UnknownReferenceError
-from storagekit.jsontext import Record
+from storagekit.jsontext import Record, to_json
 from storagekit.model import Container, Image, Volume
 from storagekit.source import Source
 
@@ -39,6 +40,8 @@ class DockerEngine(Engine):
 
     def __init__(self, root: DockerRoot) -> None:
         self.root = root
+        self.lenders: list[Engine] = []
+        self._stacks: dict[str, LayerStack | None] = {}
         self.source = root.source
         self.evidence = root.evidence
         self.location = root.location
@@ -72,6 +75,30 @@ class DockerEngine(Engine):
 
         settle(self.root)
 
+    def attach(self, engines: Sequence[Engine]) -> None:
+        """Other engines may hold this root's images and container filesystems (containerd)."""
+        self.lenders = [e for e in engines if e is not self]
+        if self.lenders:
+            self.root.image_store_elsewhere = ", ".join(e.name for e in self.lenders)
+
+    def _stack(self, container: Container) -> LayerStack | None:
+        """The container's layers lent by another engine, when no graph driver holds them."""
+        if not self.lenders or self.root.driver(container.driver) is not None:
+            return None
+        if container.id not in self._stacks:
+            self._stacks[container.id] = borrowed(self.lenders, container)
+        return self._stacks[container.id]
+
+    def _lent(self, records: list[Record], *, sizes: bool = False) -> list[Record]:
+        if not self.lenders:
+            return records
+        out = []
+        for r in records:
+            c = self.root.containers.get(r["id"])
+            stack = self._stack(c) if c is not None else None
+            out.append(update_record(r, c, stack, sizes=sizes) if c is not None and stack else r)
+        return out
+
     @property
     def containers(self) -> Mapping[str, Container]:  # noqa: D102 - see Engine
         return self.root.containers
@@ -85,9 +112,12 @@ class DockerEngine(Engine):
         return self.root.volumes
 
     def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
-        return records.container_records(self.root, sizes=sizes, adopt=False)
+        found = records.container_records(self.root, sizes=sizes, adopt=False)
+        return self._lent(found, sizes=sizes)
 
     def container_records_json(self, *, sizes: bool) -> str:  # noqa: D102 - see Engine
+        if self.lenders:
+            return to_json(self.container_records(sizes=sizes))
         return records.container_records_json(self.root, sizes=sizes)
 
     def image_records(self) -> list[Record]:  # noqa: D102 - see Engine
@@ -100,6 +130,9 @@ class DockerEngine(Engine):
         return records.volume_records(self.root)
 
     def chain_record(self, obj: Container | Image) -> Record:  # noqa: D102 - see Engine
+        stack = self._stack(obj) if isinstance(obj, Container) else None
+        if stack is not None and isinstance(obj, Container):
+            return snapshotted.chain_record(obj, stack)
         return records.chain_record(self.root, obj)
 
     def df_record(self, *, verbose: bool) -> Record:  # noqa: D102 - see Engine
@@ -112,7 +145,9 @@ class DockerEngine(Engine):
         return mark_records(self.root, find_orphans(self.root))
 
     def audit_record(self, *, verify: bool = False) -> Record:  # noqa: D102 - see Engine
-        return records.audit_record(self.root, verify=verify)
+        report = records.audit_record(self.root, verify=verify)
+        report["containers"] = self._lent(report["containers"], sizes=True)
+        return report
 
     def history_records(self, image: Image) -> list[Record]:
         """Read for images of the ``graph/`` layout (Docker <= 1.9), whose v1 layers say it."""
@@ -129,6 +164,9 @@ class DockerEngine(Engine):
     ) -> RecoveryView:
         from storagekit.engines.docker.views import container_view, image_view, mounted_view
 
+        stack = self._stack(obj) if isinstance(obj, Container) else None
+        if stack is not None and isinstance(obj, Container):
+            return snapshotted.view(obj, stack)
         if isinstance(obj, Container):
             return mounted_view(self.root, obj) if with_mounts else container_view(self.root, obj)
         return image_view(self.root, obj)
@@ -136,6 +174,9 @@ class DockerEngine(Engine):
     def changes(self, container: Container) -> list[Change]:  # noqa: D102 - see Engine
         from storagekit.engines.docker.views import container_changes
 
+        stack = self._stack(container)
+        if stack is not None:
+            return snapshotted.changes(container, stack)
         return container_changes(self.root, container)
 
     def verify_records(self, obj: Container | Image | None) -> list[Record]:

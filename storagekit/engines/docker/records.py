@@ -50,6 +50,7 @@ def container_record(root: DockerRoot, container: Container, *, sizes: bool = Tr
             }
         )
     return {
+        "engine": "docker",
         "id": container.id,
         "name": container.name,
         "image": container.image,
@@ -144,6 +145,7 @@ def image_records(root: DockerRoot) -> list[Record]:
         size = sizes[(image.driver, image.id)]
         records.append(
             {
+                "engine": "docker",
                 "id": image.id,
                 "driver": image.driver,
                 "tags": list(image.tags),
@@ -191,6 +193,7 @@ def layer_records(root: DockerRoot) -> list[Record]:
             known.add((layer.driver, layer.cache_id))
         records.append(
             {
+                "engine": "docker",
                 "chain_id": layer.chain_id,
                 "diff_id": layer.diff_id,
                 "parent": layer.parent,
@@ -208,6 +211,7 @@ def layer_records(root: DockerRoot) -> list[Record]:
                 continue
             records.append(
                 {
+                    "engine": "docker",
                     "chain_id": None,
                     "diff_id": None,
                     "parent": None,
@@ -280,6 +284,7 @@ def volume_records(root: DockerRoot) -> list[Record]:
                 users.setdefault(m.name, []).append(c.id)
     return [
         {
+            "engine": "docker",
             "name": v.name,
             "driver": v.driver,
             "labels": dict(v.labels),

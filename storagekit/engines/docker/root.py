@@ -36,6 +36,8 @@ class DockerRoot:
         self.evidence = evidence or source.description
         self.location = location
         self.findings = Findings()
+        #: The engines that hold this root's images when it has no graph-driver store.
+        self.image_store_elsewhere = ""
 
     @classmethod
     def open(cls, path: str) -> DockerRoot:
@@ -77,6 +79,14 @@ class DockerRoot:
             from storagekit.engines.docker.graph import graph_stores
 
             stores = graph_stores(self.source, self.findings)  # Docker <= 1.9
+        elif not stores and self._has_containers() and self.image_store_elsewhere:
+            self.findings.info(
+                "image-store-in-containerd",
+                "image",
+                "no graph-driver image store (image/<driver>/): images, layers and container "
+                "filesystems are read from containerd's namespace moby "
+                f"({self.image_store_elsewhere} in this evidence)",
+            )
         elif not stores and self._has_containers():
             # Docker >= 24 with the containerd-snapshotter feature (the default for new
             # installs since 29.0) keeps images and layers in containerd's root, not in

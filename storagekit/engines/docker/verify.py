@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
+from storagekit.analysis.integrity import integrity as integrity_record
 from storagekit.analysis.layerfiles import (
     Expected,
     apply_tar,
@@ -204,30 +205,9 @@ def verify(root: DockerRoot, layers: list[Layer]) -> list[Record]:
 
 
 def integrity(root: DockerRoot, check: bool) -> Record:
-    """``audit``'s ``integrity`` object: whether every image layer was verified, and how it went.
-
-    ``intact`` is None when nothing was checked, so a report never reads as a clean bill of
-    health it did not earn.
-    """
+    """``audit``'s ``integrity`` object: every image layer verified (with ``check``) or not."""
     layers = root.layers
-    if not check:
-        return {
-            "checked": False,
-            "layers": len(layers),
-            "intact": None,
-            "not_matching": [],
-            "note": "layer integrity was not checked (audit --verify, or verify)",
-        }
-    bad = [r for r in verify(root, layers) if r["status"] != "ok"]
-    return {
-        "checked": True,
-        "layers": len(layers),
-        "intact": not bad,
-        "not_matching": [
-            {k: r[k] for k in ("chain_id", "cache_id", "status", "files")} for r in bad
-        ],
-        "note": None,
-    }
+    return integrity_record(verify(root, layers) if check else None, len(layers))
 
 
 def layer_tar(root: DockerRoot, layer: Layer) -> Iterator[bytes]:

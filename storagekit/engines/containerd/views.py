@@ -1,0 +1,200 @@
+"""Union views of containerd snapshots, and an active snapshot's changes.
+
+A snapshot's filesystem is what its snapshotter mounts (``ctr snapshots mounts``):
+
+* ``overlayfs``: the snapshot's ``fs`` as upperdir (or, for a committed or view snapshot, the top
+  lowerdir) over each parent's ``fs``, nearest first — the kernel's overlay, with 0/0
+  character-device whiteouts and ``trusted.overlay.opaque`` directories
+  (containerd ``snapshots/overlay/overlay.go`` ``mounts``);
+* ``native``: a bind mount of the snapshot's own directory, a complete copy of its parent's
+  tree with its changes applied (``snapshots/native/native.go``).
+
+Each level becomes a :class:`~storagekit.union.view.LayerDir` whose driver is one of the small
+classifiers below, so the union view merges snapshots exactly as it merges Docker's overlay2 or
+vfs layers. A container's changes (plain containerd has no ``diff``) are its active snapshot
+against its parent, in ``docker diff``'s form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from storagekit.driver import WH_PREFIX, StorageDriver, Whiteout
+from storagekit.engines.containerd.model import ContainerdRoot, Snapshot
+from storagekit.engines.containerd.snapshotters import FULL_COPY
+from storagekit.errors import SourceError
+from storagekit.model import Findings
+from storagekit.source import Entry, FileType, Source
+from storagekit.sources.memsource import MemorySource
+from storagekit.union.changes import Change, Tree, changes
+from storagekit.union.view import LayerDir, UnionView, check_markers
+
+#: How deep a snapshot chain is followed before it is called a loop or hostile.
+MAX_CHAIN = 4096
+
+
+class _Snapshotter(StorageDriver):
+    """A classifier for one snapshotter's directories (its layout is the engine's business)."""
+
+    @classmethod
+    def detect(cls, source: Source) -> bool:  # noqa: D102 - never asked: the engine finds them
+        return False
+
+    def layer_ids(self) -> list[str]:  # noqa: D102 - the engine lists snapshots itself
+        return []
+
+    def _layer_path(self, layer_id: str) -> str:
+        return layer_id
+
+
+#: Extended attributes that make an overlay directory opaque (value ``y``): the kernel's, and
+#: rootless or userxattr mounts'.
+OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+WH_OPAQUE = ".wh..wh..opq"
+
+
+class OverlayfsSnapshotter(_Snapshotter):
+    """containerd's ``overlayfs`` snapshotter: the kernel's overlay whiteouts and opaque xattrs.
+
+    The same semantics as Docker's overlay2 (``drivers/layouts.py`` ``KernelOverlayDriver``):
+    a 0/0 character device hides a name, ``trusted.overlay.opaque=y`` makes a directory opaque,
+    and tar-convention ``.wh.`` names (a root copied by a tool that converted them) count too.
+    """
+
+    name: ClassVar[str] = "overlayfs"
+    opaque_xattr: ClassVar[str | None] = OPAQUE_XATTRS[0]
+    private_xattrs: ClassVar[tuple[str, ...]] = ("trusted.overlay.", "user.overlay.")
+
+    def whiteout_candidate(self, name: str, kind: FileType) -> bool:
+        """0/0 devices and ``.wh.`` names."""
+        return kind is FileType.CHARDEV or name.startswith(WH_PREFIX)
+
+    def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
+        """0/0 character devices hide names; opaque xattrs mark directories; ``.wh.`` files too."""
+        if entry.type is FileType.CHARDEV and entry.rdev == (0, 0):
+            return Whiteout.FILE
+        if entry.is_dir:
+            attrs = xattrs()
+            if any(attrs.get(name) == b"y" for name in OPAQUE_XATTRS):
+                return Whiteout.OPAQUE_DIR
+            return Whiteout.NONE
+        if not entry.name.startswith(WH_PREFIX):
+            return Whiteout.NONE
+        return Whiteout.OPAQUE_MARKER if entry.name == WH_OPAQUE else Whiteout.FILE
+
+
+class NativeSnapshotter(_Snapshotter):
+    """containerd's ``native`` snapshotter: every snapshot is a complete copy of its tree."""
+
+    name: ClassVar[str] = "native"
+    full_copy: ClassVar[bool] = True
+    naive_diff: ClassVar[bool] = True
+
+
+class UnreadSnapshotter(_Snapshotter):
+    """A full-copy snapshotter this reader has no database reader for (btrfs, zfs)."""
+
+    name: ClassVar[str] = "full-copy"
+    full_copy: ClassVar[bool] = True
+
+
+def classifier(snapshotter: str, source: Source, findings: Findings) -> StorageDriver:
+    """The entry classifier of a snapshotter's directories."""
+    if snapshotter == "native":
+        return NativeSnapshotter(source, findings)
+    if snapshotter in FULL_COPY:
+        return UnreadSnapshotter(source, findings)
+    return OverlayfsSnapshotter(source, findings)
+
+
+class SnapshotIndex:
+    """The snapshots of a root by ``(namespace, snapshotter, key)``, and their chains."""
+
+    def __init__(self, root: ContainerdRoot) -> None:
+        self.by_key = {(s.namespace, s.snapshotter, s.key): s for s in root.snapshots}
+
+    def get(self, namespace: str, snapshotter: str, key: str | None) -> Snapshot | None:
+        """One snapshot, or ``None``."""
+        return None if key is None else self.by_key.get((namespace, snapshotter, key))
+
+    def chain(
+        self, namespace: str, snapshotter: str, key: str | None
+    ) -> tuple[list[Snapshot], str | None]:
+        """The snapshot ``key`` and its parents, top first, and what broke the chain if anything.
+
+        A parent that is missing, a loop and a chain deeper than :data:`MAX_CHAIN` end it.
+        """
+        out: list[Snapshot] = []
+        seen: set[str] = set()
+        current = key
+        while current is not None:
+            if current in seen:
+                return out, f"snapshot parent loop at {current!r}"
+            if len(out) >= MAX_CHAIN:
+                return out, f"snapshot chain deeper than {MAX_CHAIN}"
+            snap = self.by_key.get((namespace, snapshotter, current))
+            if snap is None:
+                return out, (
+                    f"snapshot {current!r} ({snapshotter}, namespace {namespace}) is missing"
+                )
+            seen.add(current)
+            out.append(snap)
+            current = snap.parent
+        return out, None
+
+
+def mounted_levels(chain: list[Snapshot]) -> list[Snapshot]:
+    """The levels of a chain (top first) the snapshotter mounts: all, or the top for full copies."""
+    if chain and chain[0].snapshotter in FULL_COPY:
+        return chain[:1]
+    return chain
+
+
+def layer_dirs_of(
+    source: Source, chain: list[Snapshot], findings: Findings, where: str, what: str
+) -> list[LayerDir]:
+    """The chain's mounted levels as layer directories (missing ones become findings)."""
+    out = []
+    for snap in mounted_levels(chain):
+        if snap.dir is None or not snap.present:
+            findings.error(
+                "missing-snapshot-dir",
+                snap.dir or snap.path,
+                f"{what}: snapshot {snap.key!r} has no directory; its files are absent",
+            )
+            continue
+        driver = classifier(snap.snapshotter, source, findings)
+        out.append(LayerDir(source, snap.dir, str(snap.id), driver))
+    return out
+
+
+def chain_view(
+    source: Source, chain: list[Snapshot], findings: Findings, where: str, what: str
+) -> UnionView:
+    """The merged view of a snapshot chain (top first).
+
+    Raises:
+        SourceError: no level of the chain can be read.
+    """
+    dirs = layer_dirs_of(source, chain, findings, where, what)
+    if not dirs:
+        raise SourceError(f"{what}: none of its snapshot directories is in the evidence")
+    view = UnionView(dirs, what)
+    check_markers(view, source, findings, where)
+    return view
+
+
+def snapshot_changes(
+    source: Source, chain: list[Snapshot], findings: Findings, where: str, what: str
+) -> list[Change]:
+    """The top snapshot's changes against its parent, as ``docker diff`` prints them.
+
+    A snapshot without a parent is compared with an empty tree: everything in it is added.
+    """
+    new = chain_view(source, chain, findings, where, what)
+    if len(chain) < 2:
+        return changes(Tree(new, ""), Tree(MemorySource("<empty parent>"), ""))
+    old = chain_view(source, chain[1:], findings, where, f"{what} (parent)")
+    return changes(Tree(new, ""), Tree(old, ""))
+

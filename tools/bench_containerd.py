@@ -1,0 +1,157 @@
+"""Benchmark ``containers`` and ``images`` on a large synthetic containerd root against overlay2.
+
+The containerd root (``--containers``, default 1,000; ``--images``, default 200) is written from
+scratch: one namespace ``k8s.io``; each image a manifest, a config and one small layer blob in the
+content store, its layer unpacked as a committed overlayfs snapshot; each container a record
+with CRI labels and an OCI spec (as the CRI plugin writes them) and an active snapshot over its
+image's layer, with a file in its upper directory. meta.db and the snapshotter's metadata.db are
+BoltDB files written by the test suite's builder (one leaf page with overflow, which bbolt
+reads). The Docker root of the same size is ``tools/bench_inventory.py``'s overlay2 root
+(``--generate-only``). Both go to a temporary directory (under /dev/shm when writable).
+
+Each command is run ``--runs`` times after a warm-up, stdout to /dev/null; the best wall-clock
+time is kept and the ratio containerd / overlay2 printed (below 1: containerd is faster).
+
+Usage::
+
+    .venv/bin/python -m tools.bench_containerd [--runs 3] [--containers 1000] [--images 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from storagekit.formats.containerd import put_go_time, put_uvarint, put_varint
+from tests.engines.containerd.builders import OCI_MANIFEST, any_spec, bolt
+
+T0 = put_go_time(1_700_000_000, 0)
+OVL = "io.containerd.snapshotter.v1.overlayfs"
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def make_root(top: Path, containers: int, images: int) -> None:
+    """Write a containerd root with ``containers`` containers over ``images`` images."""
+    blobs = top / "io.containerd.content.v1.content/blobs/sha256"
+    blobs.mkdir(parents=True)
+    content: dict[bytes, object] = {}
+    image_recs: dict[bytes, object] = {}
+    snaps_meta: dict[bytes, object] = {}
+    snaps_db: dict[bytes, object] = {}
+    tops = []
+    for i in range(images):
+        layer = f"layer {i}".encode() * 8
+        diff = _digest(layer)
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": [diff]}}).encode()
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                               "config": {"digest": _digest(config), "size": len(config)},
+                               "layers": [{"digest": diff, "size": len(layer)}]}).encode()
+        for data in (layer, config, manifest):
+            (blobs / _digest(data)[7:]).write_bytes(data)
+            labels = ({b"containerd.io/gc.ref.snapshot.overlayfs": diff.encode()}
+                      if data is config else {})
+            content[_digest(data).encode()] = {b"createdat": T0, b"updatedat": T0,
+                                               b"size": put_varint(len(data)), b"labels": labels}
+        name = f"docker.io/library/img{i}:1".encode()
+        image_recs[name] = {b"createdat": T0, b"updatedat": T0, b"target": {
+            b"digest": _digest(manifest).encode(), b"mediatype": OCI_MANIFEST.encode(),
+            b"size": put_varint(len(manifest))}}
+        sid = i + 1
+        snaps_meta[diff.encode()] = {b"createdat": T0, b"updatedat": T0,
+                                     b"name": f"k8s.io/{sid}/{diff}".encode()}
+        snaps_db[f"k8s.io/{sid}/{diff}".encode()] = {
+            b"id": put_uvarint(sid), b"kind": b"\x03", b"size": put_varint(4096),
+            b"inodes": put_varint(2), b"createdat": T0, b"updatedat": T0}
+        fs = top / OVL / "snapshots" / str(sid) / "fs"
+        (fs / "etc").mkdir(parents=True)
+        (fs / "etc" / f"img{i}").write_bytes(layer)
+        tops.append((name, diff, sid))
+    recs: dict[bytes, object] = {}
+    for n in range(containers):
+        name, diff, parent_sid = tops[n % images]
+        cid = hashlib.sha256(f"c{n}".encode()).hexdigest()
+        sid = images + 1 + n
+        spec = {"process": {"args": ["sleep", "3600"], "env": ["PATH=/bin"], "cwd": "/"},
+                "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}]}
+        recs[cid.encode()] = {
+            b"createdat": T0, b"updatedat": T0, b"image": name, b"snapshotter": b"overlayfs",
+            b"snapshotKey": cid.encode(), b"spec": any_spec(spec),
+            b"runtime": {b"name": b"io.containerd.runc.v2"},
+            b"labels": {b"io.cri-containerd.kind": b"container",
+                        b"io.kubernetes.pod.name": f"pod-{n}".encode(),
+                        b"io.kubernetes.pod.namespace": b"bench",
+                        b"io.kubernetes.pod.uid": f"uid-{n}".encode(),
+                        b"io.kubernetes.container.name": b"app"}}
+        snaps_meta[cid.encode()] = {b"createdat": T0, b"updatedat": T0,
+                                    b"name": f"k8s.io/{sid}/{cid}".encode(),
+                                    b"parent": diff.encode()}
+        snaps_db[f"k8s.io/{sid}/{cid}".encode()] = {
+            b"id": put_uvarint(sid), b"kind": b"\x02", b"createdat": T0, b"updatedat": T0,
+            b"parent": f"k8s.io/{parent_sid}/{diff}".encode()}
+        fs = top / OVL / "snapshots" / str(sid) / "fs"
+        fs.mkdir(parents=True)
+        (fs / "written").write_bytes(b"x" * 100)
+    ns = {b"images": image_recs, b"content": {b"blob": content}, b"containers": recs,
+          b"snapshots": {b"overlayfs": snaps_meta}, b"leases": {}}
+    meta = top / "io.containerd.metadata.v1.bolt"
+    meta.mkdir()
+    (meta / "meta.db").write_bytes(bolt({b"v1": {b"version": put_varint(3), b"k8s.io": ns}}))
+    (top / OVL / "metadata.db").write_bytes(bolt({b"v1": {b"snapshots": snaps_db,
+                                                          b"parents": {}}}))
+
+
+def best(argv: list[str], runs: int) -> float:
+    """Best wall-clock seconds of ``argv`` over ``runs`` runs after one warm-up."""
+    times = []
+    for n in range(runs + 1):
+        start = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+        if n:
+            times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> int:
+    """Generate both roots, time both commands on each, print the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--containers", type=int, default=1000)
+    parser.add_argument("--images", type=int, default=200)
+    args = parser.parse_args()
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    work = Path(tempfile.mkdtemp(prefix="sk-bench-ctrd-", dir=base))
+    try:
+        ctrd = work / "containerd"
+        make_root(ctrd, args.containers, args.images)
+        docker = work / "docker"
+        subprocess.run([sys.executable, "-m", "tools.bench_inventory", "--generate-only",
+                        "--workdir", str(docker), "--containers", str(args.containers),
+                        "--images", str(args.images)], check=True, stdout=subprocess.DEVNULL)
+        docker_root = docker / "docker"
+        exe = str(Path(sys.executable).with_name("storagekit"))
+        results = {}
+        for cmd in ("containers", "images"):
+            c = best([exe, "-r", str(ctrd), cmd, "--format", "json"], args.runs)
+            d = best([exe, "-r", str(docker_root), cmd, "--format", "json"], args.runs)
+            results[cmd] = {"containerd_s": round(c, 3), "overlay2_s": round(d, 3),
+                            "ratio": round(c / d, 2)}
+        print(json.dumps(results, indent=1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
