@@ -66,7 +66,7 @@ def read_volume_db(source: Source, findings: Findings) -> dict[str, dict[str, An
             continue
         try:
             result[name] = as_dict(json.loads(value))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, a 5,000-digit number
             findings.error("bad-json", DB_PATH, f"volume {name!r}: metadata value is not JSON")
             result[name] = {}
     return result
