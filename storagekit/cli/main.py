@@ -178,11 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except StoragekitError as exc:
-        click.echo(f"storagekit: error: {exc}", err=True)
-        return 1
-    except OSError as exc:
-        click.echo(f"storagekit: error: {exc}", err=True)
+    except (StoragekitError, OSError) as exc:
+        # Messages name paths and values of the evidence: shown escaped, like every line.
+        click.echo(f"storagekit: error: {render.display(str(exc))}", err=True)
         return 1
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,8 +11,37 @@ from storagekit.jsontext import Record
 
 
 def display(text: str) -> str:
-    r"""A name for a terminal: bytes that are not UTF-8 shown as ``\xff`` escapes."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    r"""Text from the evidence made safe for a terminal: the one escaping function.
+
+    Every table cell, line and finding printed for people goes through it (the JSON keeps the
+    exact value, with JSON escapes). Escaped: control characters — C0 as ``\n``, ``\r``,
+    ``\t`` or ``\x1b``, DEL as ``\x7f``, C1 (8-bit CSI, OSC…) as ``\u009b`` —, bytes that are
+    not UTF-8 as ``\xff`` (carried as surrogate escapes), other lone surrogates as ``\ud800``,
+    and the line separators and bidirectional controls that reorder or break a line on screen.
+    So a name can neither start a line of its own (a forged ``D /etc/shadow`` in ``diff``) nor
+    move the cursor, retitle the window or hide what follows. Idempotent: backslashes are kept.
+    """
+    if text.isprintable():
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\u{code:04x}"
 
 
 def human_size(value: int | None) -> str:
@@ -34,8 +64,12 @@ def table(records: Sequence[Record], columns: Sequence[Column]) -> str:
     """A plain table of ``records`` with the given (header, getter) columns."""
     from tabulate import tabulate  # only tables need it; JSON output starts faster without
 
-    rows = [[get(r) for _, get in columns] for r in records]
+    rows = [[_cell(get(r)) for _, get in columns] for r in records]
     return tabulate(rows, headers=[h for h, _ in columns], tablefmt="plain", disable_numparse=True)
+
+
+def _cell(value: Any) -> Any:
+    return display(value) if isinstance(value, str) else value
 
 
 def _layer(layer: str | None) -> str:
@@ -105,14 +139,14 @@ def chain_table(record: Record) -> str:
     """The ``chain`` object for people."""
     agree = record["driver_parents_agree"]
     head = [
-        f"{record['kind']} {record['ref']} ({record['driver']})",
+        display(f"{record['kind']} {record['ref']} ({record['driver']})"),
         table(record["layers"], STACK_COLUMNS),
         "driver parent records: "
         + {True: "agree with the layer store", False: "DISAGREE with the layer store"}.get(
             agree, "not kept by this driver"
         ),
     ]
-    head += [f"problem: {p}" for p in record["problems"]]
+    head += [display(f"problem: {p}") for p in record["problems"]]
     return "\n".join(head)
 
 
@@ -121,10 +155,14 @@ def audit_table(report: Record, title: str) -> str:
     root = report["root"]
     counts = report["counts"]
     lines = [
-        f"Evidence: {root['evidence']}"
-        + (f" ({title} root at {root['location']})" if root["location"] else ""),
-        f"Layout:   {root['layout']}; stores: {', '.join(root['stores']) or '-'}; "
-        f"drivers on disk: {', '.join(report['drivers']) or '-'}",
+        display(
+            f"Evidence: {root['evidence']}"
+            + (f" ({title} root at {root['location']})" if root["location"] else "")
+        ),
+        display(
+            f"Layout:   {root['layout']}; stores: {', '.join(root['stores']) or '-'}; "
+            f"drivers on disk: {', '.join(report['drivers']) or '-'}"
+        ),
         f"Images: {counts['images']}  Layers: {counts['layers']}  "
         f"Containers: {counts['containers']} "
         + "("
@@ -265,4 +303,4 @@ VERIFY_COLUMNS: list[Column] = [
 def finding_line(f: Record) -> str:
     """One finding as a line for stderr or a table."""
     where = f"{f['path']}: " if f["path"] else ""
-    return f"{f['severity']}: {where}{f['message']} [{f['code']}]"
+    return display(f"{f['severity']}: {where}{f['message']} [{f['code']}]")
