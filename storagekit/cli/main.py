@@ -156,8 +156,10 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     count = sum(s.remove for s in steps)
     if not yes:
         click.confirm(f"remove {count} paths ({total} bytes) from {context.root_path}?", abort=True)
-    removed, freed = reclaim_apply(steps, context.root_path, lambda line: click.echo(line))
+    removed, freed, failed = reclaim_apply(steps, context.root_path, lambda line: click.echo(line))
     click.echo(f"reclaimed {freed} bytes in {removed} paths", err=True)
+    if failed:
+        raise StoragekitError(f"{failed} paths could not be removed (see the log above)")
 
 
 for _command in COMMANDS:

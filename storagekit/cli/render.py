@@ -2,46 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from storagekit.ids import is_hex64, short
 from storagekit.jsontext import Record
-
-
-def display(text: str) -> str:
-    r"""Text from the evidence made safe for a terminal: the one escaping function.
-
-    Every table cell, line and finding printed for people goes through it (the JSON keeps the
-    exact value, with JSON escapes). Escaped: control characters — C0 as ``\n``, ``\r``,
-    ``\t`` or ``\x1b``, DEL as ``\x7f``, C1 (8-bit CSI, OSC…) as ``\u009b`` —, bytes that are
-    not UTF-8 as ``\xff`` (carried as surrogate escapes), other lone surrogates as ``\ud800``,
-    and the line separators and bidirectional controls that reorder or break a line on screen.
-    So a name can neither start a line of its own (a forged ``D /etc/shadow`` in ``diff``) nor
-    move the cursor, retitle the window or hide what follows. Idempotent: backslashes are kept.
-    """
-    if text.isprintable():
-        return text
-    return _UNSAFE.sub(_escape, text)
-
-
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    if char in _NAMED:
-        return _NAMED[char]
-    if code < 0x80:
-        return f"\\x{code:02x}"
-    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte (surrogateescape)
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\u{code:04x}"
+from storagekit.termtext import display as display  # the one escaping function
 
 
 def human_size(value: int | None) -> str:
