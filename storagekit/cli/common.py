@@ -27,18 +27,38 @@ FORMAT = click.option(
 class Context:
     """What the group passes to its commands."""
 
-    def __init__(self, root_path: str, containerd_root: str | None) -> None:
+    def __init__(
+        self,
+        root_path: str,
+        containerd_root: str | None,
+        archive_limit: int | None = None,
+        archive_ratio: int | None = None,
+    ) -> None:
         self.root_path = root_path
         self.containerd_root = containerd_root
+        self.archive_limits = (archive_limit, archive_ratio)  # None: the default, 0: none
         self._engines: list[Engine] | None = None
 
     def root(self) -> Engine:
         """Open the evidence once; the engine whose storage it holds."""
         if self._engines is None:
             from storagekit.evidence import open_engines
+            from storagekit.sources.tarstream import ArchiveLimits
 
-            self._engines = open_engines(self.root_path)
+            size, ratio = self.archive_limits
+            default = ArchiveLimits()
+            limits = ArchiveLimits(
+                size=default.size if size is None else size or None,
+                ratio=default.ratio if ratio is None else ratio or None,
+            )
+            self._engines = open_engines(self.root_path, limits)
         return self._engines[0]
+
+    def limit_reached(self) -> bool:
+        """Whether reading the evidence stopped at a limit (exit status 3)."""
+        return any(
+            f.code == "archive-limit" for engine in self._engines or () for f in engine.findings
+        )
 
     def close(self) -> None:
         """Release the evidence."""

@@ -40,13 +40,47 @@ from storagekit.refs import resolve
     default=None,
     help="containerd root for Docker's containerd image store (not read yet).",
 )
+@click.option(
+    "--archive-limit",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="BYTES",
+    help="Decompress a compressed archive up to this many bytes (default 1 TiB; 0: no limit).",
+)
+@click.option(
+    "--archive-ratio",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="...and, past 1 GiB, up to N times its size (default 200; 0: no limit). A limit "
+    "reached is a finding and exit status 3.",
+)
 @click.version_option(__version__, prog_name="storagekit")
 @click.pass_context
-def cli(ctx: click.Context, root_path: str, containerd_root: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    root_path: str,
+    containerd_root: str | None,
+    archive_limit: int | None,
+    archive_ratio: int | None,
+) -> None:
     """Offline forensics for copied container storage: nothing is ever written to it."""
-    context = Context(root_path, containerd_root)
+    context = Context(root_path, containerd_root, archive_limit, archive_ratio)
     ctx.obj = context
     ctx.call_on_close(context.close)
+
+
+@cli.result_callback()
+@click.pass_context
+def _finished(ctx: click.Context, /, result: object, **_: object) -> None:
+    """Exit status 3 when the evidence was read only up to a decompression limit."""
+    if state(ctx).limit_reached():
+        ctx.exit(LIMIT_REACHED)
+
+
+#: Exit status of a command that answered from the evidence up to a limit (a decompression
+#: bomb): the answer is partial, and a finding says which limit.
+LIMIT_REACHED = 3
 
 
 @cli.command()
@@ -169,7 +203,7 @@ for _command in COMMANDS:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI, turning storagekit errors into one line and exit status 1."""
     try:
-        cli.main(
+        code = cli.main(
             args=list(argv) if argv is not None else None,
             prog_name="storagekit",
             standalone_mode=False,
@@ -184,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Messages name paths and values of the evidence: shown escaped, like every line.
         click.echo(f"storagekit: error: {render.display(str(exc))}", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
