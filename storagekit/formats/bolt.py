@@ -30,11 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import construct as cs
 
 from storagekit.errors import FormatError
+from storagekit.formats.pagedfile import PagedFile
 
 MAGIC = 0xED0CDAED
 VERSION = 2
@@ -119,13 +120,23 @@ class BoltDB:
         )
 
     @classmethod
+    def from_file(cls, file: BinaryIO, size: int, path: str = "metadata.db") -> BoltDB:
+        """Open a bbolt file of ``size`` bytes, reading only the pages the walk visits.
+
+        Raises:
+            FormatError: as :meth:`from_bytes`, or the file cannot be read.
+        """
+        return cls.from_bytes(cast(bytes, PagedFile(file, size, path)), path)
+
+    @classmethod
     def from_bytes(cls, data: bytes, path: str = "metadata.db") -> BoltDB:
         """Parse a whole bbolt file held in memory.
 
         Raises:
             FormatError: neither meta page is valid or the page size is unusable.
         """
-        data = bytes(data)
+        if not isinstance(data, PagedFile):
+            data = bytes(data)
         found = _meta_at(data, 0)
         if isinstance(found, str):  # bbolt's getPageSize: probe meta 1 at likely page sizes
             probes = {size: _meta_at(data, size) for size in PROBE_PAGE_SIZES}

@@ -127,3 +127,28 @@ def test_a_lone_surrogate_in_a_name_is_printed_escaped(tmp_path, run):
     assert r.code == 0, r.err
     assert "c\\ud800\\x1b[2J" in r.out
     assert "\x1b" not in r.out
+
+
+def test_a_sparse_gigabyte_volume_db_is_not_read_whole(tmp_path, run):
+    import gzip as gz
+    import tracemalloc
+    from pathlib import Path
+
+    data = Path(__file__).parent.parent / "formats" / "data" / "volumes-20.10.db.gz"
+    root = tmp_path / "root"
+    simple_root(root)
+    db = root / "volumes" / "metadata.db"
+    write(db, gz.decompress(data.read_bytes()))
+    want = run("-r", str(root), "volumes", "--format", "json").json()
+    assert want
+    with open(db, "r+b") as f:
+        f.truncate(1 << 30)  # a sparse tail the walk never visits
+    tracemalloc.start()
+    try:
+        r = run("-r", str(root), "volumes", "--format", "json")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.code == 0, r.err
+    assert r.json() == want
+    assert peak < 32 << 20, peak
