@@ -57,8 +57,7 @@ def test_a_truncated_old_gnu_sparse_header(tmp_path):
     source = TarSource(path)
     assert source.listdir("") == ["a"]
     assert source.problems == [
-        "archive damaged at offset 1024: damaged extended or sparse header "
-        "(index out of range)"
+        "archive damaged at offset 1024: damaged extended or sparse header (index out of range)"
     ]
 
 
