@@ -54,6 +54,7 @@ from storagekit.sources.tarstream import (
     ZSTD,
     ArchiveLimits,
     Counter,
+    DecompressionLimit,
     Readable,
     Reader,
     Restream,
@@ -201,17 +202,14 @@ class TarSource(Source):
                 failure = f"archive ends at offset {tf.offset} without an end marker ({tf.stop})"
             available = self._size if plain else None  # None: a complete stream
             if bound is not None and stream.count > bound:
-                self.limit_reached = (
-                    f"{self.path}: decompression stopped after {bound} bytes, "
-                    f"{stream.count * 100 // max(self._size, 1) / 100:g} times the archive's "
-                    "size (a decompression bomb?): members past that point are not read; "
-                    "--archive-limit and --archive-ratio raise the limits"
-                )
+                self._limit(bound)
                 failure, available = None, bound  # a member cut by the limit is damaged
             elif not plain and failure is not None:
                 try:
                     while not stream.eof and stream.read(CHUNK):
                         pass
+                except DecompressionLimit:
+                    self._limit(bound or 0)  # what follows the damage is a bomb too
                 except DATA_ERRORS as exc:
                     failure += f"; {exc}"
                 available = stream.count
@@ -226,6 +224,14 @@ class TarSource(Source):
             self._problem(failure)
         if self._unlisted:
             self.problems.append(f"{self._unlisted} more problems are not listed")
+
+    def _limit(self, bound: int) -> None:
+        self.limit_reached = (
+            f"{self.path}: decompression stopped after {bound} bytes, "
+            f"{bound * 100 // max(self._size, 1) / 100:g} times the archive's size (a "
+            "decompression bomb?): members past that point are not read; --archive-limit and "
+            "--archive-ratio raise the limits"
+        )
 
     def _problem(self, text: str) -> None:
         if len(self.problems) < _MAX_PROBLEMS:

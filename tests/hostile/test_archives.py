@@ -104,3 +104,16 @@ def test_a_limit_reached_is_a_finding_and_exit_status_3(tmp_path, run):
     r = run("-r", str(path), "--archive-limit", "0", "containers")
     assert r.code == 0, r.err
     assert "archive-limit" not in r.err
+
+
+def test_a_huge_extended_header_over_a_bomb(tmp_path):
+    body = _member("a", b"first") + _lying_header(b"x", 2**31) + bytes(8 << 20)
+    path = tmp_path / "t.tar.gz"
+    path.write_bytes(gzip.compress(body))
+    source = TarSource(path, limits=ArchiveLimits(size=1 << 20, ratio=None))
+    assert source.listdir("") == ["a"]
+    assert source.problems == [
+        f"archive damaged at offset 1024: a {2**31}-byte extended header (more than {MAX_HEADER})"
+    ]
+    assert source.limit_reached is not None
+    assert source.limit_reached.startswith(f"{path}: decompression stopped after 1048576 bytes")
