@@ -152,3 +152,22 @@ def test_a_sparse_gigabyte_volume_db_is_not_read_whole(tmp_path, run):
     assert r.code == 0, r.err
     assert r.json() == want
     assert peak < 32 << 20, peak
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"a": ' + b"7" * 5000 + b"}", b"[" * 100_000, b'{"x": 1e400}', b"\xff"]
+)
+def test_podman_json_readers_give_findings(raw):
+    from storagekit.engines.podman.common import load_json
+    from storagekit.engines.podman.libpod import parse_doc
+    from storagekit.model import Findings
+    from storagekit.sources.memsource import MemorySource
+
+    findings = Findings()
+    source = MemorySource.from_dict({"containers.json": raw})
+    got = load_json(source, "containers.json", findings)
+    assert got is None or got == {"x": float("inf")}
+    doc = parse_doc(raw, findings, "libpod")
+    assert doc is None or doc == {"x": float("inf")}
+    assert {f.code for f in findings} <= {"malformed-json"}
+    assert len(findings.sorted()) == (0 if raw.endswith(b"1e400}") else 2)
