@@ -3,27 +3,36 @@
 The evidence is a directory or an archive (:func:`storagekit.sources.open_source`). Each
 registered engine (:func:`storagekit.registry.engine_classes`) looks for its roots in it; every
 engine present is opened, in the order of their names. Damage met while opening the evidence
-(a truncated archive, skipped members) becomes an ``archive-damage`` finding of each engine.
+(a truncated archive, skipped members) becomes an ``archive-damage`` finding of each engine, a
+decompression limit reached an ``archive-limit`` one (the command then ends with exit status 3).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from storagekit.engine import Engine
 from storagekit.errors import NotAStorageRootError
 from storagekit.registry import engine_classes
 from storagekit.sources import open_source
 
+if TYPE_CHECKING:
+    from storagekit.sources.tarstream import ArchiveLimits
 
-def open_engines(path: str, only: Collection[str] = ()) -> list[Engine]:
+def open_engines(
+    path: str, only: Collection[str] = (), limits: ArchiveLimits | None = None
+) -> list[Engine]:
     """Every engine whose storage the evidence at ``path`` holds, opened (of ``only``, if given).
+
+    ``limits``: how far a compressed archive is decompressed; reaching them is an
+    ``archive-limit`` finding of each engine.
 
     Raises:
         SourceError: the evidence cannot be read.
         NotAStorageRootError: no engine finds its storage there.
     """
-    evidence = open_source(path)
+    evidence = open_source(path, limits)
     try:
         classes, problems = engine_classes()
         if only:
@@ -55,4 +64,6 @@ def open_engines(path: str, only: Collection[str] = ()) -> list[Engine]:
             engine.findings.warning("engine-plugin-error", None, problem)
         for problem in evidence.problems:
             engine.findings.warning("archive-damage", None, problem)
+        if evidence.limit_reached:
+            engine.findings.error("archive-limit", None, evidence.limit_reached)
     return engines

@@ -27,16 +27,19 @@ def to_json(data: Any) -> str:
 def escape_surrogates(text: str) -> str:
     r"""JSON text with lone surrogates written as JSON escapes (``\udcff`` for byte 0xff).
 
-    Names that are not UTF-8 are carried as lone surrogates (surrogateescape); the escapes
-    decode back to the same Python string. ``str.isascii()`` is a flag lookup: most texts skip
-    the scan altogether.
+    Names that are not UTF-8 are carried as lone surrogates (surrogateescape), and a JSON file
+    of the evidence can hold any other (``"\ud800"``); the escapes decode back to the same
+    Python string, and the text can always be written out. DEL and the C1 controls (``\u009b``
+    is an 8-bit CSI) are escaped too: the JSON keeps the exact value, and a terminal it is
+    shown on obeys none of it (``json`` escapes only C0). ``str.isascii()`` is a flag lookup:
+    most texts skip the scan altogether.
     """
-    if text.isascii() or not _SURROGATE.search(text):
+    if (text.isascii() and "\x7f" not in text) or not _SURROGATE.search(text):
         return text
     return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-_SURROGATE = re.compile("[\udc80-\udcff]")
+_SURROGATE = re.compile("[\x7f-\x9f\ud800-\udfff]")
 
 
 def stream_json(records: Iterable[Any], write: Callable[[str], object]) -> None:

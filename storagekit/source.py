@@ -97,6 +97,10 @@ class Source(ABC):
     #: Where the readable part ends, when the evidence is an archive cut short or damaged.
     cut: Cut | None = None
 
+    #: Why reading stopped on purpose before the end of the evidence (a decompression limit),
+    #: or ``None``: what is past that point is not seen, and the command says so (exit 3).
+    limit_reached: str | None = None
+
     #: Whether extended attributes in the ``trusted.`` namespace can be seen through this source.
     #: A directory read by a non-root user cannot see them (overlay opaque markers then vanish).
     trusted_xattrs_visible: bool = True

@@ -33,12 +33,14 @@ def normalize(value: object) -> str | None:
     date, clock, frac, zone = m.groups()
     try:
         when = datetime.fromisoformat(f"{date}T{clock}+00:00")
-    except ValueError:
+        if zone not in ("Z", "z"):
+            sign = 1 if zone[0] == "+" else -1
+            hours, minutes = int(zone[1:3]), int(zone[4:6])
+            when -= sign * timedelta(hours=hours, minutes=minutes)
+    except (ValueError, OverflowError):
+        # Go's zero time written in a zone east of UTC (``0001-01-01T00:00:00+01:00``) is an
+        # instant before year 1: not a time Docker ever records for something that happened.
         return None
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        when -= sign * timedelta(hours=hours, minutes=minutes)
     if (
         when.year == 1
         and when.month == 1
@@ -46,7 +48,7 @@ def normalize(value: object) -> str | None:
         and when.time().isoformat() == "00:00:00"
     ):
         return None
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") + (frac or "") + "Z"
+    return when.astimezone(UTC).isoformat(timespec="seconds")[:19] + (frac or "") + "Z"
 
 
 def from_ns(ns: int) -> str:
@@ -57,6 +59,34 @@ def from_ns(ns: int) -> str:
 
 @lru_cache(maxsize=4096)
 def _second(seconds: int) -> str:
-    """Files of one layer share few distinct seconds: format each once."""
-    when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-    return when.strftime("%Y-%m-%dT%H:%M:%S")
+    """Files of one layer share few distinct seconds: format each once.
+
+    A tar header can hold any time (base-256 fields, PAX ``mtime``): outside Python's years
+    1–9999 the proleptic Gregorian date is computed here, years signed and zero-padded to four
+    digits (``-0001-12-31T23:59:59``, ``292277026596-12-04T15:30:07``), so nothing is lost.
+    """
+    if _MIN_SECOND <= seconds < _MAX_SECOND:
+        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+        return when.isoformat(timespec="seconds")[:19]  # years below 1000 zero-padded
+    days, rest = divmod(seconds, 86400)
+    year, month, day = _civil(days)
+    sign = "-" if year < 0 else ""
+    clock = f"{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return f"{sign}{abs(year):04d}-{month:02d}-{day:02d}T{clock}"
+
+
+_MIN_SECOND = -62135596800  # 0001-01-01T00:00:00Z
+_MAX_SECOND = 253402300800  # 10000-01-01T00:00:00Z
+
+
+def _civil(days: int) -> tuple[int, int, int]:
+    """Year, month, day of ``days`` since 1970-01-01 (H. Hinnant's ``civil_from_days``)."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day

@@ -48,11 +48,14 @@ class Context:
         extra_root: str | None,
         engine_names: Sequence[str] = (),
         namespaces: Sequence[str] = (),
+        archive_limit: int | None = None,
+        archive_ratio: int | None = None,
     ) -> None:
         self.root_path = root_path
         self.extra_root = extra_root
         self.engine_names = tuple(engine_names)
         self.namespaces = tuple(namespaces)
+        self.archive_limits = (archive_limit, archive_ratio)  # None: the default, 0: none
         self._engines: list[Engine] | None = None
         self._all: list[Engine] = []
         self.status = 0
@@ -71,11 +74,18 @@ class Context:
         """
         if self._engines is None:
             from storagekit.evidence import open_engines
+            from storagekit.sources.tarstream import ArchiveLimits
 
+            size, ratio = self.archive_limits
+            default = ArchiveLimits()
+            limits = ArchiveLimits(
+                size=default.size if size is None else size or None,
+                ratio=default.ratio if ratio is None else ratio or None,
+            )
             found: list[Engine] = []
             for path in (self.root_path, self.extra_root):
                 if path is not None:  # each piece of evidence must hold some engine
-                    found += open_engines(path)
+                    found += open_engines(path, limits=limits)
             self._all = found
             for engine in found:
                 engine.narrow(self.namespaces)
@@ -99,6 +109,12 @@ class Context:
     def root(self) -> Engine:
         """The first engine found (commands that act on one root)."""
         return self.engines()[0]
+
+    def limit_reached(self) -> bool:
+        """Whether reading the evidence stopped at a limit (exit status 3)."""
+        return any(
+            f.code == "archive-limit" for engine in self._engines or () for f in engine.findings
+        )
 
     def close(self) -> None:
         """Release the evidence."""

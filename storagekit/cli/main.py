@@ -74,6 +74,21 @@ EXTRA_ROOT = "--containerd-root"
     multiple=True,
     help="Read only this namespace of engines that have them (repeatable; default all).",
 )
+@click.option(
+    "--archive-limit",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="BYTES",
+    help="Decompress a compressed archive up to this many bytes (default 1 TiB; 0: no limit).",
+)
+@click.option(
+    "--archive-ratio",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="...and, past 1 GiB, up to N times its size (default 200; 0: no limit). A limit "
+    "reached is a finding and exit status 3.",
+)
 @click.version_option(__version__, prog_name="storagekit")
 @click.pass_context
 def cli(
@@ -82,9 +97,13 @@ def cli(
     extra_root: str | None,
     engine_names: tuple[str, ...],
     namespaces: tuple[str, ...],
+    archive_limit: int | None,
+    archive_ratio: int | None,
 ) -> None:
     """Offline forensics for copied container storage: nothing is ever written to it."""
-    context = Context(root_path, extra_root, engine_names, namespaces)
+    context = Context(
+        root_path, extra_root, engine_names, namespaces, archive_limit, archive_ratio
+    )
     ctx.obj = context
     ctx.call_on_close(context.close)
 
@@ -103,6 +122,19 @@ def _tables(records: list[Record], as_table: Callable[[Record], str]) -> str:
     return "\n\n".join(
         f"=== engine {rec['engine']} ===\n{as_table(rec)}" for rec in records
     )
+
+
+@cli.result_callback()
+@click.pass_context
+def _finished(ctx: click.Context, /, result: object, **_: object) -> None:
+    """Exit status 3 when the evidence was read only up to a decompression limit."""
+    if state(ctx).limit_reached():
+        ctx.exit(LIMIT_REACHED)
+
+
+#: Exit status of a command that answered from the evidence up to a limit (a decompression
+#: bomb): the answer is partial, and a finding says which limit.
+LIMIT_REACHED = 3
 
 
 @cli.command()
@@ -284,8 +316,10 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     count = sum(s.remove for s in steps)
     if not yes:
         click.confirm(f"remove {count} paths ({total} bytes) from {context.root_path}?", abort=True)
-    removed, freed = reclaim_apply(steps, context.root_path, lambda line: click.echo(line))
+    removed, freed, failed = reclaim_apply(steps, context.root_path, lambda line: click.echo(line))
     click.echo(f"reclaimed {freed} bytes in {removed} paths", err=True)
+    if failed:
+        raise StoragekitError(f"{failed} paths could not be removed (see the log above)")
 
 
 for _command in COMMANDS:
@@ -308,13 +342,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except StoragekitError as exc:
-        click.echo(f"storagekit: error: {exc}", err=True)
+    except (StoragekitError, OSError) as exc:
+        # Messages name paths and values of the evidence: shown escaped, like every line.
+        click.echo(f"storagekit: error: {render.display(str(exc))}", err=True)
         # On incomplete evidence what was not found may be in the part that is missing.
-        return 3 if Context.current is not None and Context.current.incomplete else 1
-    except OSError as exc:
-        click.echo(f"storagekit: error: {exc}", err=True)
-        return 1
+        current = Context.current
+        incomplete = isinstance(exc, StoragekitError) and current is not None and current.incomplete
+        return 3 if incomplete else 1
     status = Context.current.exit_status() if Context.current is not None else 0
     return status or (code if isinstance(code, int) else 0)
 

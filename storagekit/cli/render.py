@@ -7,11 +7,7 @@ from typing import Any
 
 from storagekit.ids import is_hex64, short
 from storagekit.jsontext import Record
-
-
-def display(text: str) -> str:
-    r"""A name for a terminal: bytes that are not UTF-8 shown as ``\xff`` escapes."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+from storagekit.termtext import display as display  # the one escaping function
 
 
 def human_size(value: int | None) -> str:
@@ -34,7 +30,7 @@ def table(records: Sequence[Record], columns: Sequence[Column]) -> str:
     """A plain table of ``records`` with the given (header, getter) columns."""
     from tabulate import tabulate  # only tables need it; JSON output starts faster without
 
-    rows = [[get(r) for _, get in columns] for r in records]
+    rows = [[_cell(get(r)) for _, get in columns] for r in records]
     return tabulate(rows, headers=[h for h, _ in columns], tablefmt="plain", disable_numparse=True)
 
 
@@ -49,6 +45,10 @@ def scoped(records: Sequence[Record], columns: Sequence[Column]) -> list[Column]
     if len({r.get("engine") for r in records}) > 1:
         out.insert(0, ("ENGINE", lambda r: r.get("engine") or "-"))
     return out
+
+
+def _cell(value: Any) -> Any:
+    return display(value) if isinstance(value, str) else value
 
 
 def _layer(layer: str | None) -> str:
@@ -118,14 +118,14 @@ def chain_table(record: Record) -> str:
     """The ``chain`` object for people."""
     agree = record["driver_parents_agree"]
     head = [
-        f"{record['kind']} {record['ref']} ({record['driver']})",
+        display(f"{record['kind']} {record['ref']} ({record['driver']})"),
         table(record["layers"], STACK_COLUMNS),
         "driver parent records: "
         + {True: "agree with the layer store", False: "DISAGREE with the layer store"}.get(
             agree, "not kept by this driver"
         ),
     ]
-    head += [f"problem: {p}" for p in record["problems"]]
+    head += [display(f"problem: {p}") for p in record["problems"]]
     return "\n".join(head)
 
 
@@ -147,10 +147,14 @@ def audit_table(report: Record, title: str) -> str:
     root = report["root"]
     counts = report["counts"]
     lines = [
-        f"Evidence: {root['evidence']}"
-        + (f" ({title} root at {root['location']})" if root["location"] else ""),
-        f"Layout:   {root['layout']}; stores: {', '.join(root['stores']) or '-'}; "
-        f"drivers on disk: {', '.join(report['drivers']) or '-'}",
+        display(
+            f"Evidence: {root['evidence']}"
+            + (f" ({title} root at {root['location']})" if root["location"] else "")
+        ),
+        display(
+            f"Layout:   {root['layout']}; stores: {', '.join(root['stores']) or '-'}; "
+            f"drivers on disk: {', '.join(report['drivers']) or '-'}"
+        ),
         f"Images: {counts['images']}  Layers: {counts['layers']}  "
         f"Containers: {counts['containers']} "
         + "("
@@ -327,4 +331,4 @@ def finding_line(f: Record) -> str:
     """One finding as a line for stderr or a table."""
     where = f"{f['path']}: " if f["path"] else ""
     cause = f" (a consequence of {f['consequence_of']})" if f.get("consequence_of") else ""
-    return f"{f['severity']}: {where}{f['message']} [{f['code']}]{cause}"
+    return display(f"{f['severity']}: {where}{f['message']} [{f['code']}]{cause}")

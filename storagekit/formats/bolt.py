@@ -31,11 +31,12 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import construct as cs
 
 from storagekit.errors import FormatError
+from storagekit.formats.pagedfile import PagedFile
 
 MAGIC = 0xED0CDAED
 VERSION = 2
@@ -130,13 +131,23 @@ class BoltDB:
         )
 
     @classmethod
+    def from_file(cls, file: BinaryIO, size: int, path: str = "metadata.db") -> BoltDB:
+        """Open a bbolt file of ``size`` bytes, reading only the pages the walk visits.
+
+        Raises:
+            FormatError: as :meth:`from_bytes`, or the file cannot be read.
+        """
+        return cls.from_bytes(cast(bytes, PagedFile(file, size, path)), path)
+
+    @classmethod
     def from_bytes(cls, data: bytes, path: str = "metadata.db") -> BoltDB:
         """Parse a whole bbolt file held in memory.
 
         Raises:
             FormatError: neither meta page is valid or the page size is unusable.
         """
-        data = bytes(data)
+        if not isinstance(data, PagedFile):
+            data = bytes(data)
         found = _meta_at(data, 0)
         if isinstance(found, str):  # bbolt's getPageSize: probe meta 1 at likely page sizes
             probes = {size: _meta_at(data, size) for size in PROBE_PAGE_SIZES}
@@ -275,7 +286,7 @@ class BoltBucket:
                 start, end = self._inline
                 if start + PAGE_HEADER_SIZE > end:  # checked by _child; kept for safety
                     raise self._db._error(f"{self._where}: inline page runs past {end}", start)
-                count = self._db._layout.fast_page_header.unpack_from(self._db._data, start)[2]
+                count = _unpack(self._db._layout.fast_page_header, self._db._data, start)[2]
                 self._leaf(start, end, count, entries)
             else:
                 self._walk(self._root, 0, set(), entries, self._header_at)
@@ -363,7 +374,7 @@ class BoltBucket:
                 f"bucket {key!r} header ({BUCKET_HEADER_SIZE} bytes) runs past offset {end}",
                 start,
             )
-        root, sequence = db._layout.fast_bucket_header.unpack_from(db._data, start)
+        root, sequence = _unpack(db._layout.fast_bucket_header, db._data, start)
         inline = None
         if root == 0:
             page = start + BUCKET_HEADER_SIZE
@@ -372,7 +383,7 @@ class BoltBucket:
                     f"inline bucket {key!r} ({PAGE_HEADER_SIZE} bytes) runs past offset {end}",
                     page,
                 )
-            flags = db._layout.fast_page_header.unpack_from(db._data, page)[1]
+            flags = _unpack(db._layout.fast_page_header, db._data, page)[1]
             if flags != LEAF_PAGE:
                 raise db._error(
                     f"inline bucket {key!r} page has flags {flags:#x}, expected leaf (0x2)",
@@ -410,3 +421,10 @@ def _meta_at(
             return f"checksum mismatch (stored {meta.checksum:#018x})"
         return candidate, meta
     return f"bad magic {raw[:4].hex()}"
+
+
+def _unpack(fmt: struct.Struct, data: bytes | PagedFile, offset: int) -> tuple[Any, ...]:
+    """``fmt`` at ``offset`` of the file, held in memory or read page by page."""
+    if isinstance(data, PagedFile):
+        return fmt.unpack(data[offset : offset + fmt.size])
+    return fmt.unpack_from(data, offset)

@@ -16,12 +16,14 @@ import base64
 import binascii
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from storagekit.errors import FormatError
+from storagekit.formats.crc64 import Crc64 as Crc64  # re-exported for verify
 
 SEGMENT = 2
 FILE = 1
@@ -43,38 +45,6 @@ class FileEntry:
     name: str  # as in the tar header; non-UTF-8 bytes as surrogate escapes
     size: int
     crc: bytes | None  # 8 bytes, big-endian; None for empty members
-
-
-def _crc_table() -> list[int]:
-    poly = 0xD800000000000000  # ISO, reflected
-    table = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_TABLE = _crc_table()
-
-
-class Crc64:
-    """Go's ``crc64.ISO`` (init and final XOR all ones), fed in pieces."""
-
-    def __init__(self) -> None:
-        self._crc = 0xFFFFFFFFFFFFFFFF
-
-    def update(self, data: bytes) -> None:
-        """Add bytes."""
-        crc, table = self._crc, _TABLE
-        for byte in data:
-            crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-        self._crc = crc
-
-    def digest(self) -> bytes:
-        """The 8-byte checksum, big-endian, as tar-split stores it."""
-        return (self._crc ^ 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
 
 
 def entries(raw: BinaryIO, path: str) -> Iterator[Segment | FileEntry]:
@@ -102,12 +72,19 @@ def _entry(line: bytes, path: str, number: int) -> Segment | FileEntry:
             if obj.get("name_raw"):
                 name = base64.b64decode(obj["name_raw"]).decode("utf-8", "surrogateescape")
             else:
-                name = str(obj.get("name", ""))
+                # Go's decoder turns a lone surrogate escape (``"\ud800"``) into U+FFFD.
+                name = _GO_SURROGATE.sub("\ufffd", str(obj.get("name", "")))
             crc = base64.b64decode(payload, validate=True) if payload else None
             size = int(obj.get("size") or 0)
             if size < 0 or (crc is not None and len(crc) != 8):
                 raise ValueError("bad size or checksum")
             return FileEntry(name, size, crc)
         raise ValueError(f"unknown entry type {kind!r}")
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error) as exc:
+        # OverflowError: ``"size": 1e400`` is an infinite float.
         raise FormatError(path, f"line {number}: not a tar-split entry ({exc})") from None
+    except RecursionError:
+        raise FormatError(path, f"line {number}: nests too deeply to parse") from None
+
+
+_GO_SURROGATE = re.compile("[\ud800-\udfff]")

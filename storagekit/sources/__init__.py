@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import os
 import stat as st
+from typing import TYPE_CHECKING
 
 from storagekit.errors import SourceError
 from storagekit.source import Source
 from storagekit.sources.dirsource import DirSource
 
+if TYPE_CHECKING:  # tarfile and the decompressors load only for an archive
+    from storagekit.sources.tarstream import ArchiveLimits
+
 __all__ = ["open_source"]
 
 
-def open_source(path: str) -> Source:
+def open_source(path: str, limits: ArchiveLimits | None = None) -> Source:
     """Open evidence on the host: a directory as a DirSource, a regular file as a TarSource.
 
     The path given by the analyst is followed if it is a symlink; links *inside* the evidence
-    never are.
+    never are. ``limits``: how far a compressed archive is decompressed (defaults when
+    ``None``; see :class:`~storagekit.sources.tarstream.ArchiveLimits`).
 
     Raises:
         SourceError: the path is missing, unreadable, or neither a directory nor a file (one
@@ -32,5 +37,5 @@ def open_source(path: str) -> Source:
         # Imported here: tarfile and the decompressors cost start-up time a directory never needs.
         from storagekit.sources.tarsource import TarSource
 
-        return TarSource(path)
+        return TarSource(path, limits=limits)
     raise SourceError(f"{path}: evidence must be a directory or a tar archive")

@@ -32,6 +32,8 @@ from storagekit.sources.fdread import (
 from storagekit.sources.fdwalk import walk_sizes
 
 _FD_CACHE = 256
+#: Paths shorter than this (in characters: at most 4 bytes each) always fit PATH_MAX.
+_ONE_CALL = 1000
 
 
 class DirSource(Source):
@@ -115,6 +117,21 @@ class DirSource(Source):
                 os.close(old)
         return fd
 
+    def _open_below(self, path: str, flags: int) -> int:
+        """Open ``path`` (normal, made of scanned names) below the root in one call.
+
+        A path longer than the kernel takes (``ENAMETOOLONG``: about 4 KiB, a deep tree) is
+        opened from its parent's descriptor instead, reached component by component: a deep
+        tree is never cut where its paths grow too long.
+        """
+        try:
+            return open_noatime(path, flags, dir_fd=self._root_fd)
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+        head, _, name = path.rpartition("/")
+        return open_noatime(name, flags, dir_fd=self._dirfd(head))
+
     def _split(self, path: str) -> tuple[int, str]:
         head, _, name = normpath(path).rpartition("/")
         return self._dirfd(head), name
@@ -139,8 +156,9 @@ class DirSource(Source):
         if path and head in self._real_dirs:
             try:
                 return os.stat(path, dir_fd=self._root_fd, follow_symlinks=False).st_mode
-            except OSError:
-                return None
+            except OSError as exc:
+                if exc.errno != errno.ENAMETOOLONG:
+                    return None
         try:
             fd, name = self._split(path)
             if not name:
@@ -210,7 +228,7 @@ class DirSource(Source):
             got = self._fds.get(path) if path else self._root_fd
             try:
                 if got is None:
-                    got = self._cache_fd(path, open_noatime(path, DIR_FLAGS, dir_fd=self._root_fd))
+                    got = self._cache_fd(path, self._open_below(path, DIR_FLAGS))
             except OSError as exc:
                 raise self._error(path, exc) from None
             fd = got
@@ -240,7 +258,7 @@ class DirSource(Source):
             fd = self._fds.get(head) if head else self._root_fd
             try:
                 if fd is None:
-                    ffd = open_noatime(path, FILE_FLAGS, dir_fd=self._root_fd)
+                    ffd = self._open_below(path, FILE_FLAGS)
                 else:
                     ffd = open_noatime(name, FILE_FLAGS, dir_fd=fd)
             except OSError as exc:
@@ -345,7 +363,7 @@ class DirSource(Source):
         """
         path = normpath(path)
         head = path.rpartition("/")[0]
-        if head and head in self._real_dirs:
+        if head and head in self._real_dirs and len(path) < _ONE_CALL:
             fd, name = self._root_fd, path
         else:
             fd, name = self._split(path)

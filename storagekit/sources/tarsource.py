@@ -52,7 +52,9 @@ from storagekit.sources.tarstream import (
     EOF_HEADER,
     READ_ERRORS,
     ZSTD,
+    ArchiveLimits,
     Counter,
+    DecompressionLimit,
     Readable,
     Reader,
     Restream,
@@ -102,6 +104,7 @@ class TarSource(Source):
         *,
         cache_limit: int = 256 << 20,
         cache_member_limit: int = 1 << 20,
+        limits: ArchiveLimits | None = None,
     ) -> None:
         """Open and index ``path``.
 
@@ -109,6 +112,9 @@ class TarSource(Source):
             path: the archive.
             cache_limit: bytes of small regular files a compressed archive keeps in memory.
             cache_member_limit: the largest member that is kept in memory.
+            limits: how far a compressed archive is decompressed (the defaults of
+                :class:`ArchiveLimits` when ``None``); when reached, the members read so far
+                are the index and :attr:`limit_reached` says so.
 
         Raises:
             SourceError: the file cannot be read or holds no readable tar member list.
@@ -128,6 +134,7 @@ class TarSource(Source):
         self._cached, self._serial, self._unlisted = 0, 0, 0
         self._limits = (cache_limit, cache_member_limit)
         self._modes: dict[int, int] = {}
+        self._archive_limits = limits or ArchiveLimits()
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
         try:
             try:
@@ -168,7 +175,8 @@ class TarSource(Source):
 
     def _build(self) -> None:
         plain = self._kind == "tar"
-        stream = Counter(self._stream())
+        bound = None if plain else self._archive_limits.bound(self._size)
+        stream = Counter(self._stream(), bound)
         what = "not a tar archive" if plain else f"{self._kind}-compressed, but not a tar archive"
         try:
             tf = Reader.open(
@@ -195,17 +203,25 @@ class TarSource(Source):
             if failure is None and tf.stop is not None and not isinstance(tf.stop, EOF_HEADER):
                 failure = f"archive ends at offset {tf.offset} without an end marker ({tf.stop})"
             available = self._size if plain else None  # None: a complete stream
-            if not plain and failure is not None:
+            if bound is not None and stream.count > bound:
+                self._limit(bound)
+                failure, available = None, bound  # a member cut by the limit is damaged
+            elif not plain and failure is not None:
                 try:
                     while not stream.eof and stream.read(CHUNK):
                         pass
+                except DecompressionLimit:
+                    self._limit(bound or 0)  # what follows the damage is a bomb too
                 except DATA_ERRORS as exc:
                     failure += f"; {exc}"
                 available = stream.count
         if last is not None and available is not None and last[1] + last[2] > available:
             have = max(0, available - last[1])
-            self._damage(last[0], f"data truncated ({have} of {last[2]} bytes in the archive)")
-            failure = f"archive is truncated in the data of {last[0]}"
+            if self.limit_reached:
+                self._damage(last[0], f"data past the decompression limit ({have} of {last[2]})")
+            else:
+                self._damage(last[0], f"data truncated ({have} of {last[2]} bytes in the archive)")
+                failure = f"archive is truncated in the data of {last[0]}"
         if failure is not None:
             self._problem(failure)
             self.cut = Cut(
@@ -221,6 +237,14 @@ class TarSource(Source):
     def paths_in_order(self) -> Iterator[str]:
         """Every path of the archive, in the order its members came (implied directories too)."""
         return iter(self._index)
+
+    def _limit(self, bound: int) -> None:
+        self.limit_reached = (
+            f"{self.path}: decompression stopped after {bound} bytes, "
+            f"{bound * 100 // max(self._size, 1) / 100:g} times the archive's size (a "
+            "decompression bomb?): members past that point are not read; --archive-limit and "
+            "--archive-ratio raise the limits"
+        )
 
     def _problem(self, text: str) -> None:
         if len(self.problems) < _MAX_PROBLEMS:

@@ -26,6 +26,7 @@ import re
 import tarfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Self, cast
 
 from storagekit.errors import SourceError
@@ -65,6 +66,27 @@ EOF_HEADER = vars(tarfile)["EOFHeaderError"]  # the zero block that ends an arch
 _PAX_TIME = re.compile(r"(-?)(\d+)(?:\.(\d+))?")
 
 
+@dataclass(frozen=True, slots=True)
+class ArchiveLimits:
+    """How far a compressed archive is decompressed: a decompression bomb stops there.
+
+    ``size``: decompressed bytes at most (``None``: no limit). ``ratio``: decompressed bytes at
+    most this many times the archive's size, once past ``floor`` (``None``: no limit); gzip
+    cannot pass about 1,030, zeros in bzip2 or xz pass a million.
+    """
+
+    size: int | None = 1 << 40
+    ratio: int | None = 200
+    floor: int = 1 << 30
+
+    def bound(self, archive_size: int) -> int | None:
+        """The decompressed bytes allowed for an archive of ``archive_size`` bytes."""
+        bounds = [self.size] if self.size is not None else []
+        if self.ratio is not None:
+            bounds.append(max(self.floor, self.ratio * archive_size))
+        return min(bounds) if bounds else None
+
+
 class Readable(Protocol):
     """A byte stream read from the start: the archive file or a decompressor over it."""
 
@@ -77,13 +99,41 @@ class Readable(Protocol):
         ...
 
 
+#: The largest PAX or GNU long-name/long-link header read: tarfile reads such a header whole,
+#: at whatever size the archive claims (2**40 bytes: all of memory; 2**70: a traceback). Linux
+#: paths are at most 4 KiB and xattr values 64 KiB; real headers are far smaller than this.
+MAX_HEADER = 8 << 20
+_LONG_HEADERS = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
+
+
+class DecompressionLimit(EOFError):
+    """The decompressed archive grew past its limit: the member list ends there."""
+
+
 class Header(tarfile.TarInfo):
-    """A TarInfo that records why the member list ended.
+    """A TarInfo that records why the member list ended, and reads headers with bounds.
 
     tarfile silently stops at a zero block, a missing or short header and a bad checksum alike.
+    It also trusts sizes: an extended header is read whole at its claimed size, and an old-GNU
+    sparse header cut short fails with ``IndexError``. Both end the member list here with a
+    header error instead.
     """
 
     __slots__ = ()
+
+    def _proc_member(self, tarfile: tarfile.TarFile) -> Self:
+        if self.type in _LONG_HEADERS and self.size > MAX_HEADER:
+            raise _subsequent(f"a {self.size}-byte extended header (more than {MAX_HEADER})")
+        try:
+            return cast(Self, super()._proc_member(tarfile))  # type: ignore[misc]
+        except (IndexError, OverflowError, MemoryError) as exc:
+            raise _subsequent(f"damaged extended or sparse header ({exc})") from None
 
     @classmethod
     def fromtarfile(cls, archive: tarfile.TarFile) -> Self:  # noqa: D102
@@ -93,6 +143,12 @@ class Header(tarfile.TarInfo):
             if isinstance(archive, Reader):
                 archive.stop = exc
             raise
+
+
+def _subsequent(message: str) -> tarfile.HeaderError:
+    """The header error tarfile turns into a ReadError that ends the member list."""
+    error: type[tarfile.HeaderError] = vars(tarfile)["SubsequentHeaderError"]
+    return error(message)
 
 
 class Reader(tarfile.TarFile):
@@ -203,14 +259,21 @@ class Counter:
 
     It counts the bytes, to tell a truncated last member, and ends the stream at the second read
     past its end: tarfile skips a member's data in a stream one empty read per 10 KiB, so a
-    hostile PAX ``size`` of 10**15 would otherwise keep it busy for days.
+    hostile PAX ``size`` of 10**15 would otherwise keep it busy for days. Past ``limit``
+    decompressed bytes it raises :class:`DecompressionLimit` (a decompression bomb: 2 MB of
+    bzip2 expand to 128 GiB).
     """
 
-    def __init__(self, stream: Readable) -> None:
-        self.stream, self.count, self.eof = stream, 0, False
+    def __init__(self, stream: Readable, limit: int | None = None) -> None:
+        self.stream, self.count, self.eof, self.limit = stream, 0, False, limit
 
     def read(self, size: int = -1, /) -> bytes:
         """Read and count; the second empty read in a row raises :class:`EOFError`."""
+        if self.limit is not None:
+            if self.count > self.limit:
+                raise DecompressionLimit(f"decompressed past {self.limit} bytes")
+            if size < 0 or size > self.limit - self.count:
+                size = self.limit - self.count + 1
         data = self.stream.read(size)
         if size and not data:
             if self.eof:

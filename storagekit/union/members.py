@@ -12,7 +12,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from storagekit.source import Entry, FileType, Source, Writer
+from storagekit.source import CHUNK, Entry, FileType, Source, Writer
 from storagekit.timefmt import from_ns
 
 _ZEROS = bytes(tarfile.BLOCKSIZE)
@@ -80,6 +80,8 @@ def tar_data(
 
     done = source.copy_file(path, size, sink, real=real)
     pad = size - done + (-size % tarfile.BLOCKSIZE)
-    if pad:
-        write(_ZEROS[:pad] if pad <= tarfile.BLOCKSIZE else bytes(pad))
+    while pad > 0:  # a file shorter now than its header says: zeros, a chunk at a time
+        n = min(pad, CHUNK)
+        write(_ZEROS[:n] if n <= tarfile.BLOCKSIZE else bytes(n))
+        pad -= n
     return None if sha is None else sha.hexdigest()

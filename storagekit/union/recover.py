@@ -13,6 +13,7 @@ import hashlib
 import os
 import stat as st
 import tarfile
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeGuard
 
@@ -105,6 +106,52 @@ class _Manifest:
             self.out.write(manifest_line(record))
 
 
+class _OutDirs:
+    """Descriptors of the output's directories: a few kept, any other reopened on demand.
+
+    A directory is reached from the deepest one still open, one ``O_NOFOLLOW`` component at a
+    time: never by a full path (a deep tree's paths pass PATH_MAX), and never with a
+    descriptor held per pending directory (1,100 subdirectories would pass ``ulimit -n``).
+    """
+
+    _KEEP = 32
+
+    def __init__(self, root_fd: int) -> None:
+        self.root_fd = root_fd
+        self._fds: OrderedDict[str, int] = OrderedDict()
+
+    def fd(self, rel: str) -> int:
+        """A descriptor of the output directory ``rel`` ("" for the top); do not close it."""
+        if not rel:
+            return self.root_fd
+        fds = self._fds
+        got = fds.get(rel)
+        if got is not None:
+            fds.move_to_end(rel)
+            return got
+        parts = rel.split("/")
+        depth = len(parts) - 1
+        while depth and "/".join(parts[:depth]) not in fds:
+            depth -= 1
+        base = fds["/".join(parts[:depth])] if depth else self.root_fd
+        fd = base
+        for name in parts[depth:]:
+            nfd = os.open(name, _DIR, dir_fd=fd)
+            if fd != base:
+                os.close(fd)
+            fd = nfd
+        fds[rel] = fd
+        if len(fds) > self._KEEP:
+            os.close(fds.popitem(last=False)[1])
+        return fd
+
+    def close(self) -> None:
+        """Close every kept descriptor (not the top's)."""
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+
 def _copy(view: Source, entry: Entry, write: Any) -> str:
     """Stream a regular file from the view into ``write``; returns its SHA-256."""
     digest = hashlib.sha256()
@@ -137,46 +184,33 @@ def extract_dir(
     result = Extraction()
     log = _Manifest(manifest)
     root_fd = os.open(dest, _DIR)
-    fds: dict[str, int] = {top: os.dup(root_fd)}
+    out = _OutDirs(root_fd)
     dirs: list[tuple[str, Entry]] = []
     links: dict[object, str] = {}
     prefix = len(top) + 1 if top else 0
     try:
         for parent, entries in view.walk(top):
-            pfd = fds.pop(parent)
-            try:
-                for e in entries:
-                    note = _write_entry(
-                        view,
-                        e,
-                        pfd,
-                        e.name,
-                        links,
-                        e.path[prefix:],
-                        devices,
-                        setid,
-                        root_uid,
-                        root_fd,
-                    )
-                    sha = note.pop("sha256", None)
-                    if e.is_dir:
-                        fds[e.path] = os.open(e.name, _DIR, dir_fd=pfd)
-                        dirs.append((e.path, e))
-                    elif e.is_file:
-                        result.files += 1
-                        result.bytes += e.size
-                    if note.get("skipped"):
-                        result.skipped.append(f"/{e.path}: {note['skipped']}")
-                    layer = layer_of(e.path) if layer_of else None
-                    log.write(entry_record(e, layer, sha256=sha, **note))
-            finally:
-                os.close(pfd)
+            for e in entries:
+                pfd = out.fd(parent[prefix:])  # the cache may have closed it: ask each time
+                note = _write_entry(
+                    view, e, pfd, e.name, links, e.path[prefix:], devices, setid, root_uid, out
+                )
+                sha = note.pop("sha256", None)
+                if e.is_dir:
+                    dirs.append((e.path, e))
+                elif e.is_file:
+                    result.files += 1
+                    result.bytes += e.size
+                if note.get("skipped"):
+                    result.skipped.append(f"/{e.path}: {note['skipped']}")
+                layer = layer_of(e.path) if layer_of else None
+                log.write(entry_record(e, layer, sha256=sha, **note))
         # Directory metadata last: writing into a directory would change its mtime.
         for path, e in reversed(dirs):
-            _finish_meta(dest, path[prefix:], e, root_uid, setid)
+            head, _, name = path[prefix:].rpartition("/")
+            _apply_meta(out.fd(head), name, e, root_uid, setid, {})
     finally:
-        for fd in fds.values():
-            os.close(fd)
+        out.close()
         os.close(root_fd)
     return result
 
@@ -191,7 +225,7 @@ def _write_entry(
     devices: bool,
     setid: bool,
     root_uid: bool,
-    root_fd: int,
+    outdirs: _OutDirs,
 ) -> dict[str, Any]:
     note: dict[str, Any] = {}
     if e.is_dir:
@@ -203,7 +237,10 @@ def _write_entry(
         first = links.get(e.inode) if e.nlink > 1 else None
         if first is not None:
             # Every component of ``first`` is a directory this extraction created.
-            os.link(first, name, src_dir_fd=root_fd, dst_dir_fd=pfd, follow_symlinks=False)
+            head, _, base = first.rpartition("/")
+            src = outdirs.fd(head)
+            pfd = outdirs.fd(rel.rpartition("/")[0])  # reopened if ``src`` pushed it out
+            os.link(base, name, src_dir_fd=src, dst_dir_fd=pfd, follow_symlinks=False)
             note["hardlink_to"] = "/" + first
             return note
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=pfd)
@@ -240,15 +277,6 @@ def _apply_meta(
             mode &= ~0o6000
         os.chmod(name, mode, dir_fd=pfd, follow_symlinks=follow)
     os.utime(name, ns=(e.mtime_ns, e.mtime_ns), dir_fd=pfd, follow_symlinks=follow)
-
-
-def _finish_meta(dest: str, rel: str, e: Entry, root_uid: bool, setid: bool) -> None:
-    head, _, name = rel.rpartition("/")
-    pfd = os.open(os.path.join(dest, head) if head else dest, _DIR)
-    try:
-        _apply_meta(pfd, name, e, root_uid, setid, {})
-    finally:
-        os.close(pfd)
 
 
 def extract_tar(

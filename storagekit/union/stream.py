@@ -34,6 +34,9 @@ SPLIT_DEPTH = 3
 FAN_OUT = 16
 #: Output is handed on in pieces of about this many characters or bytes.
 BATCH = 1 << 18
+#: A file larger than this is never held in a batch: the writer copies it straight to the
+#: archive (a 3 GiB file, sparse or not, would otherwise be in memory whole, then twice).
+BIG = 1 << 20
 _FILE = FileType.FILE
 _REG = tarfile.REGTYPE
 
@@ -203,6 +206,9 @@ class _Tar:
         kind, mode, uid, gid, size, mtime_ns, nlink = row[:7]
         rel = path[self.cut :]
         mtime = mtime_ns // 1_000_000_000
+        if kind is _FILE and size > BIG and not out.direct and first is None and nlink == 1:
+            out.event(("big", path, row, index))  # the writer streams it
+            return
         if kind is _FILE and nlink == 1 and not self.manifest:  # nearly every member
             out.add(header(rel, _REG, mode, uid, gid, size, mtime))
             self._data(path, size, index, out)
@@ -272,15 +278,28 @@ class _Tar:
 
 
 class _Out:
-    """A batch being filled: runs of bytes joined, events in between, and file counts."""
+    """A batch being filled: runs of bytes joined, events in between, and file counts.
 
-    def __init__(self) -> None:
+    The writer's own one is ``direct``: bytes go straight to the archive and events to
+    ``handle``, so a member it settles (a hard-linked or a big file) streams through it.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[bytes], object] | None = None,
+        handle: Callable[[list[Any]], None] | None = None,
+    ) -> None:
         self.pieces: list[Any] = []
         self.run: list[bytes] = []
-        self.add = self.run.append
+        self.direct = write is not None
+        self.add: Callable[[bytes], object] = write if write is not None else self.run.append
+        self._handle = handle
         self.size = self.files = self.bytes = 0
 
     def event(self, item: tuple[Any, ...]) -> None:
+        if self._handle is not None:
+            self._handle([item])
+            return
         self._flush()
         self.pieces.append(item)
 
@@ -304,7 +323,6 @@ def extract_tar(view: UnionView, top: str, out: IO[bytes], manifest: IO[str] | N
     """Write the directory ``top`` of ``view`` as :func:`recover.extract_tar` does."""
     result = Extraction()
     tar = _Tar(view, top, manifest is not None)
-    writer = _Out()
     links: dict[object, str] = {}
 
     def sink(batch: list[Any]) -> None:
@@ -321,6 +339,10 @@ def extract_tar(view: UnionView, top: str, out: IO[bytes], manifest: IO[str] | N
                 manifest.write(piece[1])
             elif what == "skip":
                 result.skipped.append(piece[1])
+            elif what == "big":
+                _, path, row, index = piece
+                tar.member(path, row, index, writer, settled=True)
+                sink(writer.batch())
             else:
                 _, rel, path, row, index = piece
                 first = links.get(row[R_INODE])
@@ -329,6 +351,7 @@ def extract_tar(view: UnionView, top: str, out: IO[bytes], manifest: IO[str] | N
                 tar.member(path, row, index, writer, first, settled=True)
                 sink(writer.batch())
 
+    writer = _Out(out.write, sink)
     forkstream.stream(_plan(view, top, True, _sorted_bytes, tar, preorder=True), sink, view)
     out.write(bytes(2 * tarfile.BLOCKSIZE))  # end of archive
     return result

@@ -6,7 +6,8 @@ whose numbers fit in octal (nearly all of them) is a single 512-byte ustar block
 packed here from a template, byte for byte what ``tarfile`` writes (its ``itn``/``stn`` field
 encodings, the ``ustar`` NUL ``00`` magic, empty user and group names, the checksum as six
 octal digits, NUL, space). Everything else — long or non-ASCII names, device numbers, huge
-values — goes through ``tarfile`` itself, which adds the PAX extended header.
+values — goes through ``tarfile`` itself, which adds the PAX extended header (or, for device
+numbers no PAX header can hold, writes the GNU format).
 """
 
 from __future__ import annotations
@@ -61,4 +62,10 @@ def header(
     info.size, info.mtime, info.linkname = size, mtime, linkname
     if rdev:
         info.devmajor, info.devminor = rdev
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    try:
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    except ValueError:
+        # A device number past its 7 octal digits (a major of 2**40 in an archive): PAX has no
+        # record for it, so the member is written as Go's archive/tar does then, in the GNU
+        # format with base-256 numbers (which holds any number a tar header can carry).
+        return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")

@@ -151,6 +151,10 @@ def parse_json(raw: bytes, path: str, findings: Findings, *, what: str) -> Any:
         )
         kind = "truncated" if truncated else "invalid"
         findings.error("bad-json", path, f"{what} is {kind} JSON ({exc.msg} at byte {exc.pos})")
+    except ValueError as exc:
+        # Not a syntax error: a number Python refuses to convert (an integer of more than
+        # 4,300 digits, ``sys.get_int_max_str_digits``), which Docker could not read either.
+        findings.error("bad-json", path, f"{what} is invalid JSON ({exc})")
     except RecursionError:
         findings.error("bad-json", path, f"{what} nests too deeply to parse")
     return None

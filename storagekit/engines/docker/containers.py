@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 
 from storagekit.engines.docker.artefacts import as_dict, as_int, as_str, read_json
 from storagekit.engines.docker.locate import is_pre_cas_root
-from storagekit.errors import SourceError
-from storagekit.ids import is_hex64
+from storagekit.errors import SourceError, UnsafePathError
+from storagekit.ids import is_hex64, is_safe_component
 from storagekit.model import Container, Findings, MountPoint
 from storagekit.parallel import pmap
-from storagekit.source import Source
+from storagekit.source import Source, normpath
 from storagekit.timefmt import normalize
 
 T = TypeVar("T")
@@ -44,6 +44,15 @@ def derive_status(state: dict[str, Any]) -> str:
     if normalize(state.get("StartedAt")) is None:
         return "created"
     return "exited"
+
+
+def _inside(destination: str) -> bool:
+    """Whether a mount destination is a path inside the container (no ``..``, no NUL)."""
+    try:
+        normpath(destination)
+    except UnsafePathError:
+        return False
+    return True
 
 
 def _mount(destination: str, raw: dict[str, Any]) -> MountPoint:
@@ -129,6 +138,18 @@ def read_container(
         for dest, raw in as_dict(config.get("MountPoints")).items()
         if isinstance(dest, str)
     ]
+    for m in mounts:
+        if not _inside(m.destination):
+            findings.error(
+                "unsafe-path", path, f"mount destination leaves the container: {m.destination!r}"
+            )
+        if m.type == "volume" and m.name and not is_safe_component(m.name):
+            # Never a path: the volume's data is then simply not found in the evidence.
+            findings.error(
+                "unsafe-id",
+                path,
+                f"volume name of the mount at {m.destination} cannot be a path: {m.name!r}",
+            )
     return Container(
         id=cid,
         name=as_str(config.get("Name")),

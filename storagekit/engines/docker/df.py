@@ -46,7 +46,6 @@ from storagekit.union.changes import directory_size
 ACTIVE_STATES = frozenset({"running", "paused", "restarting"})
 #: BuildKit's cache metadata database inside the Docker root.
 BUILDKIT_DB = "buildkit/metadata_v2.db"
-BUILDKIT_DB_LIMIT = 1 << 30
 
 
 
@@ -141,16 +140,18 @@ def buildkit_records(root: DockerRoot) -> int | None:
     if not source.exists("buildkit"):
         return 0
     try:
-        data = source.read_bytes(BUILDKIT_DB, BUILDKIT_DB_LIMIT)
+        size = source.stat(BUILDKIT_DB).size
+        file = source.open(BUILDKIT_DB)
     except SourceError:
         return None
     # Imported here, as in storagekit.engines.docker.volumes: construct costs start-up time.
     from storagekit.formats.bolt import BoltDB
 
-    try:
-        return len(BoltDB.from_bytes(data, BUILDKIT_DB).root.keys())
-    except FormatError:
-        return None
+    with file:  # the pages walked only, never the whole file
+        try:
+            return len(BoltDB.from_file(file, size, BUILDKIT_DB).root.keys())
+        except FormatError:
+            return None
 
 
 def build_cache_usage(root: DockerRoot, verbose: bool = False) -> Record:

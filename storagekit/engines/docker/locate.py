@@ -57,7 +57,7 @@ def is_pre_cas_root(source: Source) -> bool:
 def _daemon_json_root(source: Source) -> str | None:
     try:
         data = json.loads(source.read_bytes("etc/docker/daemon.json", 1 << 20))
-    except (SourceError, ValueError):
+    except (SourceError, ValueError, RecursionError):
         return None
     value = data.get("data-root") or data.get("graph") if isinstance(data, dict) else None
     return value if isinstance(value, str) and value.startswith("/") else None

@@ -23,7 +23,7 @@ from storagekit.engines.docker.usage import (
     container_size_rw,
     image_sizes,
 )
-from storagekit.ids import chain_ids
+from storagekit.ids import chain_ids, is_safe_component
 from storagekit.jsontext import Record, to_json
 from storagekit.model import Container, Image, Stack, StackLayer
 
@@ -33,9 +33,11 @@ def container_record(root: DockerRoot, container: Container, *, sizes: bool = Tr
     rw = root.rw_layer(container)
     mounts = []
     for m in container.mounts:
-        present = m.type == "volume" and root.source.is_dir(f"volumes/{m.name}/_data")
+        # A name that is not one path component was reported when the config was read.
+        safe = m.type == "volume" and is_safe_component(m.name)
+        present = safe and root.source.is_dir(f"volumes/{m.name}/_data")
         source = m.source
-        if m.type == "volume" and not source and m.driver in ("local", ""):
+        if safe and not source and m.driver in ("local", ""):
             # Docker fills this in at inspect time from the volume's mountpoint.
             base = container.data_root or root.original_path
             source = f"{base.rstrip('/')}/volumes/{m.name}/_data"

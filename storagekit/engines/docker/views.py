@@ -123,7 +123,12 @@ def mounted_view(root: DockerRoot, container: Container) -> MountedView:
     base = container_view(root, container)
     mounts = []
     for m in container.mounts:
-        dest = normpath(m.destination)
+        try:
+            dest = normpath(m.destination)
+        except UnsafePathError:
+            continue  # an unsafe-path finding already (read_container)
+        if m.type == "volume" and m.name and not is_safe_component(m.name):
+            continue  # an unsafe-id finding already (read_container)
         if m.type == "volume" and is_safe_component(m.name):
             data = f"volumes/{m.name}/_data"
             if root.source.is_dir(data):

@@ -28,7 +28,6 @@ from storagekit.model import Findings, Volume
 from storagekit.source import Source
 
 DB_PATH = "volumes/metadata.db"
-DB_LIMIT = 1 << 30
 
 
 def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
@@ -38,25 +37,27 @@ def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
 def read_volume_db(source: Source, findings: Findings) -> dict[str, dict[str, Any]]:
     """The ``volumes`` bucket of ``metadata.db``: name -> decoded JSON (``{}`` when empty)."""
     try:
-        data = source.read_bytes(DB_PATH, DB_LIMIT)
+        size = source.stat(DB_PATH).size
+        file = source.open(DB_PATH)
     except SourceError:
         return {}
     # Imported here: construct costs start-up time that commands without volumes never need.
     from storagekit.formats.bolt import BoltDB
 
-    try:
-        bucket = BoltDB.from_bytes(data, DB_PATH).bucket(b"volumes")
-    except FormatError as exc:
-        findings.error("bad-boltdb", DB_PATH, f"volume metadata cannot be read: {exc.message}")
-        return {}
-    if bucket is None:
-        return {}
+    with file:  # only the pages the walk visits are read (a sparse 1 GiB file costs nothing)
+        try:
+            bucket = BoltDB.from_file(file, size, DB_PATH).bucket(b"volumes")
+        except FormatError as exc:
+            findings.error("bad-boltdb", DB_PATH, f"volume metadata cannot be read: {exc.message}")
+            return {}
+        if bucket is None:
+            return {}
+        try:
+            items = list(bucket.items())
+        except FormatError as exc:
+            findings.error("bad-boltdb", DB_PATH, f"volume metadata is damaged: {exc.message}")
+            items = []
     result: dict[str, dict[str, Any]] = {}
-    try:
-        items = list(bucket.items())
-    except FormatError as exc:
-        findings.error("bad-boltdb", DB_PATH, f"volume metadata is damaged: {exc.message}")
-        items = []
     for key, value in items:
         name = key.decode("utf-8", "surrogateescape")
         if not isinstance(value, bytes):
@@ -66,7 +67,7 @@ def read_volume_db(source: Source, findings: Findings) -> dict[str, dict[str, An
             continue
         try:
             result[name] = as_dict(json.loads(value))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, a 5,000-digit number
             findings.error("bad-json", DB_PATH, f"volume {name!r}: metadata value is not JSON")
             result[name] = {}
     return result

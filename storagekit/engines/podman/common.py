@@ -54,7 +54,7 @@ def load_json(source: Source, path: str, findings: Findings, *, required: bool =
         return None
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also a 5,000-digit number, deep nesting
         findings.error("malformed-json", path, f"expected JSON: {exc}")
         return None
 

@@ -91,7 +91,7 @@ def read_containers(source: Source, driver: str, findings: Findings) -> list[Sto
         if metadata:
             try:
                 meta = json.loads(metadata)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, a 5,000-digit number, too deep
                 findings.warning("bad-metadata", path, f"container {cid} metadata is not JSON")
         meta_d = meta if isinstance(meta, dict) else {}
         out.append(

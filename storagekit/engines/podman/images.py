@@ -248,7 +248,7 @@ def read_image_config(source: Source, image: Image, findings: Findings) -> Image
     try:
         raw = source.read_bytes(item.path, MAX_CONFIG)
         doc = json.loads(raw)
-    except (SourceError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (SourceError, ValueError, RecursionError) as exc:  # also 5,000-digit numbers
         findings.error("bad-image-config", item.path, f"expected an image config: {exc}")
         return None
     if not isinstance(doc, dict):

@@ -189,7 +189,7 @@ def parse_doc(raw: bytes | str | None, findings: Findings, where: str) -> dict[s
         return None
     try:
         doc = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also a 5,000-digit number, deep nesting
         findings.error("malformed-json", where, f"expected JSON: {exc}")
         return None
     if not isinstance(doc, dict):

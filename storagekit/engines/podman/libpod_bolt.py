@@ -175,20 +175,22 @@ def _runtime(db: BoltDB) -> RuntimeConfig:
 def read_bolt_state(source: Source, findings: Findings, path: str = PATH) -> LibpodState | None:
     """Read libpod's BoltDB state; ``None`` (and a finding) when it is absent or unusable."""
     try:
-        data = source.read_bytes(path, MAX_DB)
+        size = source.stat(path).size
+        file = source.open(path)
     except SourceError:
         return None
-    try:
-        db = BoltDB.from_bytes(data, path)
-    except FormatError as exc:
-        findings.error("bad-libpod-state", path, f"not a usable BoltDB file: {exc.message}")
-        return None
-    empty = RuntimeConfig(None, None, None, None, None, None, None)
-    return LibpodState(
-        backend="bolt",
-        path=path,
-        containers=tuple(_guard(findings, path, lambda: _containers(db, findings), [])),
-        pods=tuple(_guard(findings, path, lambda: _pods(db, findings), [])),
-        volumes=tuple(_guard(findings, path, lambda: _volumes(db, findings), [])),
-        runtime=_guard(findings, path, lambda: _runtime(db), empty),
-    )
+    with file:  # only the pages the walk visits are read, never the whole file
+        try:
+            db = BoltDB.from_file(file, size, path)
+        except FormatError as exc:
+            findings.error("bad-libpod-state", path, f"not a usable BoltDB file: {exc.message}")
+            return None
+        empty = RuntimeConfig(None, None, None, None, None, None, None)
+        return LibpodState(
+            backend="bolt",
+            path=path,
+            containers=tuple(_guard(findings, path, lambda: _containers(db, findings), [])),
+            pods=tuple(_guard(findings, path, lambda: _pods(db, findings), [])),
+            volumes=tuple(_guard(findings, path, lambda: _volumes(db, findings), [])),
+            runtime=_guard(findings, path, lambda: _runtime(db), empty),
+        )
