@@ -48,6 +48,18 @@ class Inventory:
         """The layer record."""
         return self.layers.get((driver, layer_id))
 
+    def chain_id(self, driver: str, layer_id: str) -> str | None:
+        """The OCI ChainID of a layer from its and its parents' diff digests (image layers)."""
+        from storagekit.ids import chain_ids
+
+        quiet = Findings()
+        by_id = {lid: lay for (drv, lid), lay in self.layers.items() if drv == driver}
+        chain, whole = layer_chain(by_id, layer_id, quiet)
+        digests = [by_id[lid].diff_digest for lid in reversed(chain)]
+        if not whole or not digests or any(d is None for d in digests):
+            return None
+        return list(chain_ids(d for d in digests if d is not None))[-1]
+
     @cached_property
     def image_chains(self) -> dict[str, tuple[str, ...]]:
         """Image ID -> its layer IDs, top first."""

@@ -168,7 +168,7 @@ def layer_records(inv: Inventory) -> list[Record]:
             {
                 "engine": ENGINE,
                 "id": x.id,
-                "chain_id": None,
+                "chain_id": inv.chain_id(x.driver, x.id),
                 "cache_id": x.id,
                 "driver": x.driver,
                 "parent": x.parent,
@@ -261,7 +261,7 @@ def chain_record(inv: Inventory, obj: Container | Image) -> Record:
                 "role": "rw" if d.role == "container" else "image",
                 "id": d.layer_id,
                 "cache_id": d.layer_id,
-                "chain_id": None,
+                "chain_id": inv.chain_id(driver, d.layer_id),
                 "diff_id": x.diff_digest if x else None,
                 "path": d.path,
                 "present": d.present,

@@ -76,7 +76,7 @@ def verify_layer(inv: Inventory, layer: Layer) -> Record:
     record: Record = {
         "engine": "podman",
         "id": layer.id,
-        "chain_id": None,
+        "chain_id": inv.chain_id(layer.driver, layer.id),
         "diff_id": layer.diff_digest,
         "cache_id": layer.id,
         "status": "ok",
