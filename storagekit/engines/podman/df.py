@@ -28,7 +28,7 @@ from storagekit.union.changes import directory_size
 
 
 def areas(inv: Inventory) -> Areas:
-    """podman's areas: layer directories, container data, volumes, store metadata, other."""
+    """Podman's areas: layer directories, container data, volumes, store metadata, other."""
     top: dict[str, str] = {"volumes": "volumes", "libpod": "image_metadata"}
     for drv in inv.root.drivers:
         top[drv] = "layers"

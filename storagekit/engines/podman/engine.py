@@ -74,7 +74,7 @@ class PodmanEngine(Engine):
 
     @property
     def recorded_path(self) -> str:
-        """libpod's ``graph-root`` (the host path), else where it was found in the evidence."""
+        """Libpod's ``graph-root`` (the host path), else where it was found in the evidence."""
         if self.root.libpod is not None and self.root.libpod.runtime.graph_root:
             return self.root.libpod.runtime.graph_root
         return "/" + self.location if self.location else "/var/lib/containers/storage"
@@ -160,7 +160,10 @@ class PodmanEngine(Engine):
                     "status": "container-changes",
                     "computed_diff_id": None,
                     "files": [
-                        {"path": c.path, "change": {"A": "added", "C": "changed", "D": "deleted"}[c.kind]}
+                        {
+                            "path": c.path,
+                            "change": {"A": "added", "C": "changed", "D": "deleted"}[c.kind],
+                        }
                         for c in self.changes(obj)
                     ],
                 }

@@ -63,23 +63,17 @@ class Inventory:
     @cached_property
     def image_chains(self) -> dict[str, tuple[str, ...]]:
         """Image ID -> its layer IDs, top first."""
-        return {
-            i.id: self.chain(i.driver, i.top_layer, i.meta_path) for i in self.root.images
-        }
+        return {i.id: self.chain(i.driver, i.top_layer, i.meta_path) for i in self.root.images}
 
     @cached_property
     def container_chains(self) -> dict[str, tuple[str, ...]]:
         """Container ID -> its layer IDs (its own layer first)."""
-        return {
-            c.id: self.chain(c.driver, c.layer, c.meta_path) for c in self.root.containers
-        }
+        return {c.id: self.chain(c.driver, c.layer, c.meta_path) for c in self.root.containers}
 
     @cached_property
     def configs(self) -> dict[str, ImageConfig | None]:
         """Image ID -> its config (read from its big data)."""
-        return {
-            i.id: read_image_config(self.source, i, self.findings) for i in self.root.images
-        }
+        return {i.id: read_image_config(self.source, i, self.findings) for i in self.root.images}
 
     # images ------------------------------------------------------------------------------
 
@@ -124,9 +118,7 @@ class Inventory:
         """``podman images`` size: its layers' uncompressed sizes plus its big data sizes."""
         img = self.store_images[image_id]
         layers = [self.layer(img.driver, lid) for lid in self.image_chains[image_id]]
-        return sum((x.diff_size or 0) for x in layers if x) + sum(
-            b.size or 0 for b in img.big_data
-        )
+        return sum((x.diff_size or 0) for x in layers if x) + sum(b.size or 0 for b in img.big_data)
 
     @cached_property
     def users(self) -> dict[str, list[str]]:
@@ -198,7 +190,7 @@ class Inventory:
 
     @cached_property
     def volumes(self) -> dict[str, Volume]:
-        """libpod's volumes and ``volumes/<name>`` directories, by name."""
+        """Libpod's volumes and ``volumes/<name>`` directories, by name."""
         dirs = {d.name: d for d in self.root.volume_dirs}
         known = {v.name: v for v in self.root.libpod.volumes} if self.root.libpod else {}
         out = {}

@@ -48,7 +48,9 @@ def orphan_records(inv: Inventory) -> list[Record]:
             except UnsafePathError:
                 layer_parts = []
             if o.kind == "orphan-driver-dir":
-                path, parts = (layer_parts[0], tuple(layer_parts[1:])) if layer_parts else (path, ())
+                path, parts = (
+                    (layer_parts[0], tuple(layer_parts[1:])) if layer_parts else (path, ())
+                )
             else:
                 parts = (*layer_parts, f"{o.driver}-layers/{o.id}.tar-split.gz")
         if o.kind == "orphan-container":
@@ -89,8 +91,8 @@ def audit_record(engine: PodmanEngine, inv: Inventory, orphans: list[Record]) ->
     for i in inv.images:
         records.chain_record(inv, i)
     statuses: dict[str, int] = {}
-    for c in containers:
-        statuses[c["status"]] = statuses.get(c["status"], 0) + 1
+    for rec in containers:
+        statuses[rec["status"]] = statuses.get(rec["status"], 0) + 1
     libpod = inv.root.libpod
     rootless = inv.rootless
     return {

@@ -245,7 +245,9 @@ def chain_record(inv: Inventory, obj: Container | Image) -> Record:
     if isinstance(obj, Container):
         if obj.id not in inv.store_containers:
             dirs: tuple = ()  # type: ignore[type-arg]
-            inv.findings.error("missing-layer", None, f"container {obj.id}: no containers.json record")
+            inv.findings.error(
+                "missing-layer", None, f"container {obj.id}: no containers.json record"
+            )
         else:
             dirs = container_layer_dirs(inv.source, inv.root, obj.id, inv.findings)
         driver = obj.driver

@@ -99,7 +99,9 @@ def verify_layer(inv: Inventory, layer: Layer) -> Record:
                     digest.update(e.data)
                 elif e.size:
                     path = _clean(e.name)
-                    change = "missing" if path is None else _stream(view, path, e.size, digest.update)
+                    change = (
+                        "missing" if path is None else _stream(view, path, e.size, digest.update)
+                    )
                     if change:
                         record["files"].append({"path": "/" + (path or e.name), "change": change})
     except (FormatError, SourceError) as exc:

@@ -24,9 +24,9 @@ from storagekit.engines.podman.common import IDMapping, to_container_id
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.root import container_layer_dirs, image_layer_dirs
 from storagekit.errors import SourceError
+from storagekit.ids import is_safe_component
 from storagekit.model import Container, Findings, Image
 from storagekit.registry import driver_classes
-from storagekit.ids import is_safe_component
 from storagekit.source import Entry, Row, Source, Writer, normpath
 from storagekit.union.changes import Change, Tree, changes
 from storagekit.union.mounted import MountedView, ViewMount
@@ -64,7 +64,9 @@ class IDMappedSource(Source):
     An on-disk owner no mapping covers is shown as the kernel shows it, 65534.
     """
 
-    def __init__(self, inner: Source, uids: tuple[IDMapping, ...], gids: tuple[IDMapping, ...]):
+    def __init__(
+        self, inner: Source, uids: tuple[IDMapping, ...], gids: tuple[IDMapping, ...]
+    ) -> None:
         self.inner = inner
         self.uids, self.gids = uids, gids
         self.description = inner.description
@@ -85,7 +87,7 @@ class IDMappedSource(Source):
 
     def _row(self, row: Row) -> Row:
         uid, gid = self._ids(row[2], row[3])
-        return (*row[:2], uid, gid, *row[4:])  # type: ignore[return-value]
+        return (*row[:2], uid, gid, *row[4:])
 
     def _entry(self, e: Entry) -> Entry:
         return Entry.from_row(e.path, self._row(e.row))
@@ -197,7 +199,9 @@ def mounted_view(inv: Inventory, container: Container) -> MountedView:
         dest = normpath(m.destination)
         data = f"volumes/{m.name}/_data"
         if m.type == "volume" and is_safe_component(m.name) and inv.source.is_dir(data):
-            mounts.append(ViewMount(dest, _layer_source(inv, container.id), data, f"volume:{m.name}"))
+            mounts.append(
+                ViewMount(dest, _layer_source(inv, container.id), data, f"volume:{m.name}")
+            )
             continue
         inv.findings.info(
             "mount-not-in-evidence",
