@@ -283,7 +283,8 @@ def test_without_the_plugin_the_root_is_not_recognised(tmp_path, run):
     assert r.code == 1
     assert r.err == f"storagekit: error: {root}: " + (
         "not a Docker data root (no image/<driver>/ store, no containers/ beside driver data, "
-        "no var/lib/docker)\n"
+        "no var/lib/docker); "
+        "not a podman graph root (no <driver>-layers/layers.json, no var/lib/containers/storage)\n"
     )
 
 
