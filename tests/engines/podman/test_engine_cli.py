@@ -166,7 +166,8 @@ def test_df_summary(root: Root) -> None:
         measured["apparent"][k]
         for k in ("layers", "containers", "volumes", "image_metadata", "build_cache", "other")
     )
-    assert measured["apparent"]["volumes"] > 0 and measured["apparent"]["layers"] > 1_900_000
+    assert measured["apparent"]["volumes"] > 0
+    assert measured["apparent"]["layers"] > 1_900_000
 
 
 def test_layers(root: Root) -> None:
@@ -181,10 +182,12 @@ def test_layers(root: Root) -> None:
     for c in containers:
         own = layers[c["layer_id"]]
         assert own["names"] == [f"{c['name']}-layer"]
-        assert own["diff_id"] is None and own["containers"] == [c["id"]]
+        assert own["diff_id"] is None
+        assert own["containers"] == [c["id"]]
         assert own["parent"] == images[c["image_id"]]["top_layer"]
     for x in layers.values():
-        assert x["present"] and x["engine"] == "podman"
+        assert x["present"]
+        assert x["engine"] == "podman"
         assert x["path"] == (
             f"overlay/{x['id']}/diff" if root.driver == "overlay" else f"vfs/dir/{x['id']}"
         )
@@ -239,14 +242,16 @@ def test_export_equals_podman_export(root: Root, tmp_path: Path) -> None:
         assert _tar_listing(out.read_bytes()) == export_listing(export["members"])
         ext = tmp_path / f"{cid}-x.tar"
         code, _, err = root.run("extract", cid, "--tar", str(ext))
-        assert code == 0 and err.startswith("extracted ")
+        assert code == 0
+        assert err.startswith("extracted ")
         assert _tar_listing(ext.read_bytes()) == export_listing(export["members"])
 
 
 def test_ls_and_cat(root: Root) -> None:
     cid = root.exp["scenario"]["containers"]["sk-exited"]
     listing = {e["path"]: e for e in root.json("ls", cid, "/app")}
-    assert "/app/hello.txt" not in listing and "/app/new.txt" in listing
+    assert "/app/hello.txt" not in listing
+    assert "/app/new.txt" in listing
     assert (listing["/app/owned.txt"]["uid"], listing["/app/owned.txt"]["gid"]) == (1000, 1000)
     code, out, _ = root.run("cat", "sk-vol", "/root/w.txt")
     assert (code, out) == (0, "w\n")
@@ -337,9 +342,12 @@ def test_truncated_layers_json_is_a_finding(
     before = sorted(p.name for p in copy.rglob("*"))
     r = Root(name, "directory", str(copy), expected_of(name))
     code, out, err = r.run("containers", "--format", "json")
-    assert code == 0 and "Traceback" not in err
-    assert "malformed-json" in err and "vfs-layers/layers.json" in err
+    assert code == 0
+    assert "Traceback" not in err
+    assert "malformed-json" in err
+    assert "vfs-layers/layers.json" in err
     assert len(json.loads(out)) == 5
     code, _, err = r.run("audit")
-    assert code == 0 and "Traceback" not in err
+    assert code == 0
+    assert "Traceback" not in err
     assert sorted(p.name for p in copy.rglob("*")) == before
