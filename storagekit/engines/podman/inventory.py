@@ -34,6 +34,7 @@ class Inventory:
         self.store_images = {i.id: i for i in root.images}
         self.store_containers = {c.id: c for c in root.containers}
         self.libpod = {c.id: c for c in root.libpod.containers} if root.libpod else {}
+        self._chain_ids: dict[tuple[str, str], str | None] = {}
 
     # stacks ------------------------------------------------------------------------------
 
@@ -41,8 +42,15 @@ class Inventory:
         """Layer IDs from ``top`` down to the base (problems become findings)."""
         if top is None:
             return ()
-        by_id = {lid: lay for (drv, lid), lay in self.layers.items() if drv == driver}
-        return layer_chain(by_id, top, self.findings, where)[0]
+        return layer_chain(self.by_driver.get(driver, {}), top, self.findings, where)[0]
+
+    @cached_property
+    def by_driver(self) -> dict[str, dict[str, Layer]]:
+        """Driver -> layer ID -> layer record."""
+        out: dict[str, dict[str, Layer]] = {}
+        for (drv, lid), lay in self.layers.items():
+            out.setdefault(drv, {})[lid] = lay
+        return out
 
     def layer(self, driver: str, layer_id: str) -> Layer | None:
         """The layer record."""
@@ -50,15 +58,21 @@ class Inventory:
 
     def chain_id(self, driver: str, layer_id: str) -> str | None:
         """The OCI ChainID of a layer from its and its parents' diff digests (image layers)."""
-        from storagekit.ids import chain_ids
+        from storagekit.ids import chain_id, chain_ids
 
-        quiet = Findings()
-        by_id = {lid: lay for (drv, lid), lay in self.layers.items() if drv == driver}
-        chain, whole = layer_chain(by_id, layer_id, quiet)
-        digests = [by_id[lid].diff_digest for lid in reversed(chain)]
-        if not whole or not digests or any(d is None for d in digests):
-            return None
-        return list(chain_ids(d for d in digests if d is not None))[-1]
+        key = (driver, layer_id)
+        if key not in self._chain_ids:
+            layer = self.layer(driver, layer_id)
+            found = None
+            if layer is not None and layer.diff_digest is not None:
+                parent = self.chain_id(driver, layer.parent) if layer.parent else None
+                self._chain_ids[key] = None  # a parent loop ends here
+                if parent is not None or not layer.parent:
+                    found = list(chain_ids([layer.diff_digest]))[0] if parent is None else (
+                        chain_id(parent, layer.diff_digest)
+                    )  # fmt: skip
+            self._chain_ids[key] = found
+        return self._chain_ids[key]
 
     @cached_property
     def image_chains(self) -> dict[str, tuple[str, ...]]:

@@ -17,7 +17,7 @@ from storagekit.engines.podman.layerdirs import layer_path
 from storagekit.engines.podman.root import container_layer_dirs
 from storagekit.errors import SourceError
 from storagekit.jsontext import Record
-from storagekit.model import Container, Findings, Image
+from storagekit.model import Container, Image
 from storagekit.union.changes import Tree, changes_size, directory_size
 
 ENGINE = "podman"
@@ -50,8 +50,8 @@ def container_record(inv: Inventory, container: Container, *, sizes: bool) -> Re
     """One ``containers`` object."""
     st = inv.store_containers.get(container.id)
     lp = inv.libpod.get(container.id)
-    quiet = Findings()  # the stack's problems are reported by chain_findings
-    dirs = container_layer_dirs(inv.source, inv.root, container.id, quiet) if st else ()
+    chain = inv.container_chains.get(container.id, ()) if st else ()
+    dirs = [layer_path(st.driver, lid) for lid in chain] if st else []
     mounts = []
     for m in container.mounts:
         data = f"volumes/{m.name}/_data"
@@ -85,7 +85,7 @@ def container_record(inv: Inventory, container: Container, *, sizes: bool) -> Re
         "pod": lp.pod if lp else None,
         "mount_id": None,
         "init_id": None,
-        "layer_dirs": [d.path for d in dirs],
+        "layer_dirs": dirs,
         "mounts": mounts,
         "command": list(container.command),
         "in_libpod": lp is not None,
