@@ -56,7 +56,10 @@ class PodmanEngine(Engine):
         engine = cls(source, description, location)
         for _, other in roots[1:]:
             engine.findings.info(
-                "another-root", other, f"another podman graph root is here; read it with -r {other}"
+                "another-root",
+                other,
+                "another podman graph root is here (not read now): give that directory, or an "
+                "archive of it, as the root to read it",
             )
         return engine
 
