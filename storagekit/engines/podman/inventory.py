@@ -58,20 +58,37 @@ class Inventory:
 
     def chain_id(self, driver: str, layer_id: str) -> str | None:
         """The OCI ChainID of a layer from its and its parents' diff digests (image layers)."""
-        from storagekit.ids import chain_id, chain_ids
+        from storagekit.ids import chain_id
 
         key = (driver, layer_id)
-        if key not in self._chain_ids:
-            layer = self.layer(driver, layer_id)
-            found = None
-            if layer is not None and layer.diff_digest is not None:
-                parent = self.chain_id(driver, layer.parent) if layer.parent else None
-                self._chain_ids[key] = None  # a parent loop ends here
-                if parent is not None or not layer.parent:
-                    found = list(chain_ids([layer.diff_digest]))[0] if parent is None else (
-                        chain_id(parent, layer.diff_digest)
-                    )  # fmt: skip
-            self._chain_ids[key] = found
+        if key in self._chain_ids:
+            return self._chain_ids[key]
+        # walk down to a known layer (or the base), then compute upwards: no recursion, and a
+        # loop or a missing parent leaves every layer above it without a chain ID
+        path: list[str] = []
+        lid: str | None = layer_id
+        below: str | None = None
+        whole = True
+        by_id = self.by_driver.get(driver, {})
+        while lid is not None:
+            if (driver, lid) in self._chain_ids:
+                below = self._chain_ids[(driver, lid)]
+                whole = below is not None
+                break
+            layer = by_id.get(lid)
+            if layer is None or lid in path:
+                whole = False
+                break
+            path.append(lid)
+            lid = layer.parent
+        for lid in reversed(path):
+            digest = by_id[lid].diff_digest
+            if not whole or digest is None:
+                whole = False
+                self._chain_ids[(driver, lid)] = None
+                continue
+            below = chain_id(below, digest)
+            self._chain_ids[(driver, lid)] = below
         return self._chain_ids[key]
 
     @cached_property
