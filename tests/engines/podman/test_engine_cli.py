@@ -351,3 +351,34 @@ def test_truncated_layers_json_is_a_finding(
     assert code == 0
     assert "Traceback" not in err
     assert sorted(p.name for p in copy.rglob("*")) == before
+
+
+def test_sqlite_state_gives_the_same_records(
+    tmp_path: Path, podman_extracted: dict[str, Path]
+) -> None:
+    """A root whose libpod state is a (MODELLED, see sqlitemodel) ``db.sql`` instead of BoltDB."""
+    import sqlite3
+
+    from tests.engines.podman.sqlitemodel import fill
+
+    name = "podman-4.3-overlay"
+    if name not in podman_extracted:
+        pytest.skip("needs the extracted root")
+    bolt = Root(name, "directory", str(podman_extracted[name]), expected_of(name))
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(podman_extracted[name]), str(copy)], check=True)
+    db = copy / "libpod" / "bolt_state.db"
+    with sqlite3.connect(copy / "libpod" / "db.sql") as conn:
+        fill(conn, db.read_bytes())
+    conn.close()
+    db.unlink()
+    before = sorted(str(p) for p in copy.rglob("*"))
+    sql = Root(name, "directory", str(copy), bolt.exp)
+    for command in (["containers"], ["volumes"], ["df", "-v"], ["orphans"]):
+        got, want = sql.json(*command), bolt.json(*command)
+        if command[0] == "df":
+            got.pop("measured"), want.pop("measured")
+        assert got == want
+    test_containers_match_podman_ps_and_inspect(sql)
+    assert sql.json("audit")["root"]["libpod"] == {"backend": "sqlite", "path": "libpod/db.sql"}
+    assert sorted(str(p) for p in copy.rglob("*")) == before  # no journal, WAL or shm file
