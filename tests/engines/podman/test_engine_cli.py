@@ -382,3 +382,42 @@ def test_sqlite_state_gives_the_same_records(
     test_containers_match_podman_ps_and_inspect(sql)
     assert sql.json("audit")["root"]["libpod"] == {"backend": "sqlite", "path": "libpod/db.sql"}
     assert sorted(str(p) for p in copy.rglob("*")) == before  # no journal, WAL or shm file
+
+
+def test_planted_orphans_are_found_exactly(
+    tmp_path: Path, podman_extracted: dict[str, Path]
+) -> None:
+    name = "podman-4.3-overlay"
+    if name not in podman_extracted:
+        pytest.skip("needs the extracted root")
+    copy = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(podman_extracted[name]), str(copy)], check=True)
+    exp = expected_of(name)
+    stray = "9" * 64
+    (copy / "overlay" / stray / "diff").mkdir(parents=True)
+    (copy / "overlay" / stray / "diff" / "junk").write_bytes(b"x" * 5000)
+    (copy / "overlay" / stray / "link").write_text("Z" * 26)
+    (copy / "overlay" / "l" / ("Z" * 26)).symlink_to(f"../{stray}/diff")
+    ctrs_path = copy / "overlay-containers" / "containers.json"
+    ctrs = json.loads(ctrs_path.read_text())
+    gone = exp["scenario"]["containers"]["sk-basec"]
+    dropped = next(c for c in ctrs if c["id"] == gone)
+    ctrs_path.write_text(json.dumps([c for c in ctrs if c["id"] != gone]))
+    missing = next(c for c in ctrs if c["id"] == exp["scenario"]["containers"]["sk-created"])
+    subprocess.run(["rm", "-rf", str(copy / "overlay" / missing["layer"])], check=True)
+    r = Root(name, "directory", str(copy), exp)
+    code, out, err = r.run("orphans", "--format", "json")
+    assert code == 0
+    assert "[orphan-container]" in err  # also a finding of the cross-check
+    got = [(o["kind"], o["path"], o["ids"], o["bytes"] > 0) for o in json.loads(out)]
+    assert got == [
+        ("missing-layer-dir", f"overlay/{missing['layer']}/diff", [missing["layer"]], False),
+        ("orphan-container", "libpod/bolt_state.db", [gone], False),
+        ("orphan-driver-dir", f"overlay/{stray}", [stray], True),
+        ("orphan-layer", "overlay-layers/layers.json", [dropped["layer"]], True),
+        ("unused-volume", "volumes/sk-unused", ["sk-unused"], True),
+    ]
+    code, plan, _ = r.run("reclaim")
+    assert code == 0
+    assert f"overlay/{stray}" in plan
+    assert f"overlay/l/{'Z' * 26}" in plan
