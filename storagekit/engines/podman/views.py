@@ -5,7 +5,10 @@ The layer directories are the ones podman mounts (:func:`.root.container_layer_d
 ``user.`` rootless) or ``vfs/dir/<id>`` (full copies). The same layouts as Docker's overlay2 and
 vfs drivers below other directories, so their readers are reused from the driver registry:
 podman's ``overlay/`` is overlay2's layout (``l/`` links, ``link``, ``lower``), not Docker's
-legacy ``overlay`` driver (``root/``, ``upper/``, ``lower-id``), which would misread it.
+legacy ``overlay`` driver (``root/``, ``upper/``, ``lower-id``), which would misread it. Only
+its entry classification, layer paths and layer parts are used: the stack and the ``lower``
+cross-check come from containers-storage's records (:func:`.root.container_layer_dirs`), whose
+short names are ``[A-Z0-9]{26}``, wider than moby's base32 ones.
 
 ``podman diff`` is containers-storage's ``Changes`` of the container layer against its parent
 (``ChangesDirs`` of the two mounts when the diff is naive), with the paths podman writes or

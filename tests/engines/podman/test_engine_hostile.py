@@ -123,3 +123,29 @@ def test_clean_minimal_root_records() -> None:
     assert engine.orphan_records() == []  # without libpod's state volumes are not judged
     changes = [(ch.kind, ch.path) for ch in engine.changes(engine.containers[CID])]
     assert changes == [("C", "/etc"), ("D", "/etc/passwd")]
+
+
+def test_btrfs_layout_reads_as_full_copies() -> None:
+    """containers-storage's btrfs driver: ``btrfs/subvolumes/<id>``, each a whole tree."""
+    src = MemorySource("<btrfs>")
+    for kind, data in (
+        ("layers", minroot.layers_json()),
+        ("images", minroot.images_json()),
+        ("containers", minroot.containers_json()),
+    ):
+        src.add_file(f"btrfs-{kind}/{kind}.json", json.dumps(data).encode())
+    import base64
+
+    name = "=" + base64.b64encode(f"sha256:{IMAGE}".encode()).decode()
+    src.add_file(f"btrfs-images/{IMAGE}/{name}", minroot.CONFIG)
+    src.add_file(f"btrfs/subvolumes/{L0}/etc/passwd", b"root\n")
+    src.add_file(f"btrfs/subvolumes/{L1}/etc/passwd", b"root\n")
+    src.add_file(f"btrfs/subvolumes/{LC}/etc/group", b"g\n")
+    src.add_file(f"btrfs/subvolumes/{L1}/etc/group", b"x\n")
+    engine = PodmanEngine.find(src, "<mem>")
+    assert engine is not None
+    [c] = engine.container_records(sizes=False)
+    assert c["layer_dirs"] == [f"btrfs/subvolumes/{x}" for x in (LC, L1, L0)]
+    view = engine.view(engine.containers[CID])
+    assert sorted(e.name for e in view.scandir("etc")) == ["group"]  # the copy lost passwd
+    assert engine.orphan_records() == []
