@@ -173,6 +173,12 @@ class PodmanEngine(Engine):
             )
         return found
 
+    def logs(self, container: Container) -> list[Record]:
+        """The ``k8s-file`` log (``userdata/ctr.log``) as ``podman logs`` shows it."""
+        from storagekit.engines.podman.logs import container_logs
+
+        return container_logs(self.inv, container)
+
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """A docker-archive that ``podman load`` accepts, layer tars byte-exact."""
         from storagekit.engines.podman.save import save

@@ -421,3 +421,11 @@ def test_planted_orphans_are_found_exactly(
     assert code == 0
     assert f"overlay/{stray}" in plan
     assert f"overlay/l/{'Z' * 26}" in plan
+
+
+def test_logs_of_k8s_file_containers(root: Root) -> None:
+    """The scenario's one log line (``echo to-stderr >&2`` in sk-exited)."""
+    got = root.json("logs", "sk-exited")
+    assert [(r["stream"], r["text"]) for r in got] == [("stderr", "to-stderr")]
+    assert got[0]["time"].startswith("20")
+    assert root.json("logs", "sk-created") == []

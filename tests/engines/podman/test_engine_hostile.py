@@ -149,3 +149,24 @@ def test_btrfs_layout_reads_as_full_copies() -> None:
     view = engine.view(engine.containers[CID])
     assert sorted(e.name for e in view.scandir("etc")) == ["group"]  # the copy lost passwd
     assert engine.orphan_records() == []
+
+
+def test_partial_log_lines_are_joined_and_junk_is_a_finding() -> None:
+    src = minroot.build()
+    src.add_file(
+        f"overlay-containers/{CID}/userdata/ctr.log",
+        b"2026-01-01T00:00:00.1+00:00 stdout P hel\n"
+        b"2026-01-01T00:00:00.2+00:00 stderr F oops\n"
+        b"2026-01-01T00:00:00.3+00:00 stdout F lo\n"
+        b"garbage\n"
+        b"2026-01-01T00:00:00.4+00:00 stdout F \n",
+    )
+    engine = PodmanEngine.find(src, "<mem>")
+    assert engine is not None
+    got = engine.logs(engine.containers[CID])
+    assert [(r["time"][-9:], r["stream"], r["text"]) for r in got] == [
+        ("0.2+00:00", "stderr", "oops"),
+        ("0.1+00:00", "stdout", "hello"),
+        ("0.4+00:00", "stdout", ""),
+    ]
+    assert [f.code for f in engine.findings] == ["bad-log-line"]

@@ -108,3 +108,16 @@ def test_saved_image_loads_into_a_fresh_podman(
     finally:
         unmount_all(other)
         shutil.rmtree(work)
+
+
+def test_logs_equal_podman_logs(fresh: tuple[cli.Root, Podman]) -> None:
+    import subprocess
+
+    root, p = fresh
+    for cid in root.exp["scenario"]["containers"].values():
+        r = subprocess.run(p.argv("logs", cid), capture_output=True, env=p.env(), check=True)
+        got = root.json("logs", cid)
+        for stream, text in (("stdout", r.stdout), ("stderr", r.stderr)):
+            # rootless podman warns on its own stderr ('time="..." level=warning msg=...')
+            lines = [x for x in text.decode().splitlines() if not x.startswith('time="')]
+            assert [x["text"] for x in got if x["stream"] == stream] == lines
