@@ -1,4 +1,4 @@
-"""Recovery commands: ``ls``, ``cat``, ``extract``, ``diff``, ``verify``, ``save``, ``export``, ``logs``.
+"""The recovery commands: ls, cat, extract, diff, verify, save, export and logs.
 
 Each works on the merged view of a container or an image (:mod:`storagekit.engines.docker.views`),
 imported when the command runs.
