@@ -66,6 +66,8 @@ def fresh(
         unmount_all(p)
         stop_pause_process(p)
     yield cli.Root(f"fresh-{request.param}", "directory", str(p.graph), exp), p
+    unmount_all(p)
+    stop_pause_process(p)  # tests ran podman again (logs): a new rootless pause process
     shutil.rmtree(work)
 
 
