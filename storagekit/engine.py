@@ -232,6 +232,16 @@ class Engine(ABC):
             StoragekitError: ``obj`` has no image in this root.
         """
 
+    def logs(self, container: Container) -> list[Record]:
+        """The container's log messages (``time``, ``stream``, ``text``), oldest first.
+
+        Raises:
+            StoragekitError: the engine reads no logs, or the container's are not there.
+        """
+        from storagekit.errors import StoragekitError
+
+        raise StoragekitError(f"{self.title}: container logs are not read for this engine yet")
+
     @abstractmethod
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """Write ``images`` as an archive the engine's own import takes; returns its manifest."""

@@ -284,7 +284,8 @@ def test_without_the_plugin_the_root_is_not_recognised(tmp_path, run):
     assert r.err == f"storagekit: error: {root}: " + (
         "not a containerd root (no io.containerd.metadata.v1.bolt/meta.db, no var/lib/containerd)"
         "; not a Docker data root (no image/<driver>/ store, no containers/ beside driver data, "
-        "no var/lib/docker)\n"
+        "no var/lib/docker); "
+        "not a podman graph root (no <driver>-layers/layers.json, no var/lib/containers/storage)\n"
     )
 
 

@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.engine import base_rootfs_tar
 from tools.ctrtruth import capture
-from tools.engine import base_rootfs_tar
 from tools.ociarchive import Image, docker_archive, layer_tar, oci_archive, sha
 
 REPO = Path(__file__).resolve().parent.parent

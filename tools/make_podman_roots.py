@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tools.engine import base_rootfs_tar, tar_listing
+from tests.support.engine import base_rootfs_tar, tar_listing
 from tools.podman_engine import Podman, archive, stop_pause_process, unmount_all
 
 REPO = Path(__file__).resolve().parent.parent
@@ -235,7 +235,7 @@ every command:   podman --root {p.graph} --runroot {p.run} --storage-driver {p.d
                         --tmpdir {p.tmp} ARGS...
 ```
 
-Commands (ARGS), in order (`base.tar` = `tools.engine.base_rootfs_tar()`, busybox-static):
+Commands (ARGS), in order (`base.tar` = `tests.support.engine.base_rootfs_tar()`, busybox-static):
 ```
 {cmds}
 ```

@@ -1,4 +1,4 @@
-"""The recovery commands: ``ls``, ``cat``, ``extract``, ``diff``, ``verify``, ``save``, ``export``.
+"""The recovery commands: ls, cat, extract, diff, verify, save, export and logs.
 
 Each works on the merged view of a container or an image (the engine's ``view``),
 imported when the command runs.
@@ -255,4 +255,15 @@ def export(ctx: click.Context, container: str, output: str) -> None:
     emit_findings(root)
 
 
-COMMANDS = (ls, cat, extract, diff, verify, save, export)
+@click.command()
+@click.argument("container")
+@FORMAT
+@click.pass_context
+def logs(ctx: click.Context, container: str, fmt: str) -> None:
+    """The container's log messages (stdout and stderr, in order), as the engine's logs."""
+    root, obj = _container(ctx, container)
+    records = root.logs(obj)
+    emit(root, fmt, records, lambda: "\n".join(render.display(r["text"]) for r in records))
+
+
+COMMANDS = (ls, cat, extract, diff, verify, save, export, logs)

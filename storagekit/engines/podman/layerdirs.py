@@ -11,6 +11,8 @@ On disk (containers/storage ``drivers/overlay/overlay.go``, ``drivers/vfs/driver
     overlay/<id>/work/, merged/   workdir and mount point (merged holds files only while mounted)
     overlay/l/<short> -> ../<id>/diff
     vfs/dir/<id>/             a full copy of the layer's tree (no whiteouts on disk)
+    btrfs/subvolumes/<id>/    a subvolume snapshot of the parent's: a full tree, as vfs
+                              (``drivers/btrfs/btrfs.go``; the same layout as Docker's btrfs)
 
 This is moby overlay2's layout under another name (``drivers/overlay2.py`` reads Docker's). The
 ``lower`` entries and the ``l/`` link targets come from the evidence: a link is resolved inside
@@ -63,6 +65,8 @@ def layer_path(driver: str, layer_id: str) -> str | None:
         return f"overlay/{layer_id}/diff"
     if driver == "vfs":
         return f"vfs/dir/{layer_id}"
+    if driver == "btrfs":
+        return f"btrfs/subvolumes/{layer_id}"
     return None
 
 
@@ -74,7 +78,7 @@ def layer_dir(source: Source, driver: str, layer_id: str, role: Role) -> LayerDi
 
 def driver_layer_ids(source: Source, driver: str) -> list[str]:
     """Every layer directory on disk for ``driver`` (referenced or not), sorted."""
-    top = {"overlay": "overlay", "vfs": "vfs/dir"}.get(driver)
+    top = {"overlay": "overlay", "vfs": "vfs/dir", "btrfs": "btrfs/subvolumes"}.get(driver)
     if top is None:
         return []
     try:

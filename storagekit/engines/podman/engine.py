@@ -1,0 +1,194 @@
+"""podman's containers-storage graph root as an :class:`~storagekit.engine.Engine`.
+
+A graph root (``/var/lib/containers/storage``, rootless ``~/.local/share/containers/storage``,
+found in the evidence by :func:`.locate.find_roots`) is read by :func:`.root.read_root`; this
+class is the seam between it and the command line. Records carry ``"engine": "podman"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
+
+from storagekit.engine import Engine
+from storagekit.engines.podman import records
+from storagekit.engines.podman.inventory import Inventory
+from storagekit.engines.podman.locate import find_roots
+from storagekit.engines.podman.root import read_root
+from storagekit.errors import UnknownReferenceError
+from storagekit.jsontext import Record
+from storagekit.model import Container, Findings, Image, Volume
+from storagekit.source import Source
+
+if TYPE_CHECKING:
+    from storagekit.union.changes import Change
+    from storagekit.union.mounted import RecoveryView
+
+
+class PodmanEngine(Engine):
+    """A containers-storage graph root with libpod's state."""
+
+    name: ClassVar[str] = "podman"
+    title: ClassVar[str] = "podman"
+    daemon: ClassVar[str] = "podman (every podman process and its conmon)"
+    absent: ClassVar[str] = (
+        "not a podman graph root (no <driver>-layers/layers.json, no var/lib/containers/storage)"
+    )
+
+    def __init__(self, source: Source, evidence: str, location: str) -> None:
+        self.source = source
+        self.evidence = evidence
+        self.location = location
+        self.findings = Findings()
+        self.root = read_root(source)
+        for f in self.root.findings:
+            self.findings.add(f.code, f.severity, f.path, f.message)
+        self.inv = Inventory(source, self.root, self.findings)
+
+    @classmethod
+    def find(cls, evidence: Source, description: str) -> PodmanEngine | None:
+        """The first graph root in the evidence (rootful first); others are named in findings."""
+        roots = find_roots(evidence)
+        if not roots:
+            return None
+        source, location = roots[0]
+        engine = cls(source, description, location)
+        for _, other in roots[1:]:
+            engine.findings.info(
+                "another-root",
+                other,
+                "another podman graph root is here (not read now): give that directory, or an "
+                "archive of it, as the root to read it",
+            )
+        return engine
+
+    @property
+    def containers(self) -> Mapping[str, Container]:  # noqa: D102 - see Engine
+        return self.inv.containers
+
+    @property
+    def images(self) -> Sequence[Image]:  # noqa: D102 - see Engine
+        return self.inv.images
+
+    @property
+    def volumes(self) -> Mapping[str, Volume]:  # noqa: D102 - see Engine
+        return self.inv.volumes
+
+    @property
+    def recorded_path(self) -> str:
+        """Libpod's ``graph-root`` (the host path), else where it was found in the evidence."""
+        if self.root.libpod is not None and self.root.libpod.runtime.graph_root:
+            return self.root.libpod.runtime.graph_root
+        return "/" + self.location if self.location else "/var/lib/containers/storage"
+
+    def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
+        return records.container_records(self.inv, sizes=sizes)
+
+    def image_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        return records.image_records(self.inv)
+
+    def layer_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        return records.layer_records(self.inv)
+
+    def volume_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        return records.volume_records(self.inv)
+
+    def chain_record(self, obj: Container | Image) -> Record:  # noqa: D102 - see Engine
+        return records.chain_record(self.inv, obj)
+
+    def df_record(self, *, verbose: bool) -> Record:  # noqa: D102 - see Engine
+        from storagekit.engines.podman.df import df_record
+
+        return df_record(self.inv, self._orphans, verbose=verbose)
+
+    @cached_property
+    def _orphans(self) -> list[Record]:
+        from storagekit.engines.podman.orphanrecs import orphan_records
+
+        return orphan_records(self.inv)
+
+    def orphan_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        return list(self._orphans)
+
+    def audit_record(self, *, verify: bool = False) -> Record:  # noqa: D102 - see Engine
+        from storagekit.analysis.integrity import integrity
+        from storagekit.engines.podman.orphanrecs import audit_record
+
+        checked = integrity(
+            self.verify_records(None) if verify else None,
+            sum(1 for layer in self.root.layers if layer.diff_digest),
+        )
+        report = audit_record(self, self.inv, self._orphans)
+        report["findings"] = [f.record() for f in self.findings.sorted()]
+        report["integrity"] = checked
+        return report
+
+    def view(  # noqa: D102 - see Engine
+        self, obj: Container | Image, *, with_mounts: bool = False
+    ) -> RecoveryView:
+        from storagekit.engines.podman.views import container_view, image_view, mounted_view
+
+        if isinstance(obj, Container):
+            if with_mounts:
+                return mounted_view(self.inv, obj)
+            return container_view(self.inv, obj)
+        return image_view(self.inv, obj)
+
+    def changes(self, container: Container) -> list[Change]:
+        """``podman diff``: the container layer's changes without podman's own files."""
+        from storagekit.engines.podman.views import container_changes
+
+        return container_changes(self.inv, container)
+
+    def verify_records(self, obj: Container | Image | None) -> list[Record]:
+        """Every image layer (of ``obj``'s image, or all) rebuilt from tar-split and hashed."""
+        from storagekit.engines.podman.verify import verify_layer
+
+        if obj is None:
+            layers = [x for x in self.root.layers if x.diff_digest]
+            return [verify_layer(self.inv, x) for x in layers]
+        image_id = obj.image_id if isinstance(obj, Container) else obj.id
+        if image_id not in self.inv.store_images:
+            raise UnknownReferenceError("its image is not in this root")
+        image = self.inv.store_images[image_id]
+        chain = reversed(self.inv.image_chains.get(image_id, ()))
+        found = [
+            verify_layer(self.inv, x)
+            for lid in chain
+            if (x := self.inv.layer(image.driver, lid)) is not None
+        ]
+        if isinstance(obj, Container):
+            found.append(
+                {
+                    "engine": "podman",
+                    "id": self.inv.store_containers[obj.id].layer
+                    if obj.id in self.inv.store_containers
+                    else None,
+                    "chain_id": None,
+                    "diff_id": None,
+                    "cache_id": None,
+                    "status": "container-changes",
+                    "computed_diff_id": None,
+                    "files": [
+                        {
+                            "path": c.path,
+                            "change": {"A": "added", "C": "changed", "D": "deleted"}[c.kind],
+                        }
+                        for c in self.changes(obj)
+                    ],
+                }
+            )
+        return found
+
+    def logs(self, container: Container) -> list[Record]:
+        """The ``k8s-file`` log (``userdata/ctr.log``) as ``podman logs`` shows it."""
+        from storagekit.engines.podman.logs import container_logs
+
+        return container_logs(self.inv, container)
+
+    def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
+        """A docker-archive that ``podman load`` accepts, layer tars byte-exact."""
+        from storagekit.engines.podman.save import save
+
+        return save(self.inv, images, out)
