@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
+from storagekit.errors import StoragekitError
 from storagekit.jsontext import Record, to_json
 from storagekit.model import Container, Findings, Image, Volume
 from storagekit.source import Source
@@ -147,3 +148,15 @@ class Engine(ABC):
     @abstractmethod
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """Write ``images`` as an archive the engine's own import takes; returns its manifest."""
+
+    # the analyst's commands (optional: an engine without them says so) ---------------------
+
+    def _unsupported(self, command: str) -> StoragekitError:
+        return StoragekitError(f"{self.name}: {command} is not supported")
+
+    def inspect_record(self, obj: Container | Image, *, size: bool = False) -> Record:
+        """``inspect``: the engine's own record of a container or an image, in its own shape.
+
+        ``size``: measure a container's writable layer (``docker inspect --size``).
+        """
+        raise self._unsupported("inspect")

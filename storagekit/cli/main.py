@@ -14,6 +14,7 @@ import click
 
 from storagekit import __version__
 from storagekit.cli import render
+from storagekit.cli.analyst import COMMANDS as ANALYST_COMMANDS
 from storagekit.cli.common import FORMAT, Context, emit, emit_findings, listing, state
 from storagekit.cli.recover import COMMANDS
 from storagekit.errors import StoragekitError
@@ -160,7 +161,7 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     click.echo(f"reclaimed {freed} bytes in {removed} paths", err=True)
 
 
-for _command in COMMANDS:
+for _command in (*COMMANDS, *ANALYST_COMMANDS):
     cli.add_command(_command)
 
 

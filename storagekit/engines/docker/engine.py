@@ -155,3 +155,14 @@ class DockerEngine(Engine):
         from storagekit.engines.docker.save import save as save_images
 
         return save_images(self.root, images, out)
+
+    # the analyst's commands ----------------------------------------------------------------
+
+    def inspect_record(  # noqa: D102 - see Engine
+        self, obj: Container | Image, *, size: bool = False
+    ) -> Record:
+        from storagekit.engines.docker.inspect import container_inspect, image_inspect
+
+        if isinstance(obj, Container):
+            return container_inspect(self.root, obj, size=size)
+        return image_inspect(self.root, obj)
