@@ -160,3 +160,7 @@ class Engine(ABC):
         ``size``: measure a container's writable layer (``docker inspect --size``).
         """
         raise self._unsupported("inspect")
+
+    def history_records(self, image: Image) -> list[Record]:
+        """``history``: the image's build steps, newest first (``<missing>`` IDs included)."""
+        raise self._unsupported("history")

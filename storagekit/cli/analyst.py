@@ -10,10 +10,16 @@ import json
 
 import click
 
-from storagekit.cli.common import emit_findings, state
-from storagekit.jsontext import escape_surrogates
+from storagekit.cli import render, tables
+from storagekit.cli.common import FORMAT, emit_findings, state
+from storagekit.ids import short
+from storagekit.jsontext import Record, escape_surrogates, to_json
 from storagekit.model import Container, Image
 from storagekit.refs import resolve
+
+
+def _out(text: str) -> None:
+    click.echo(render.display(text), nl=False)
 
 
 @click.command()
@@ -39,4 +45,50 @@ def inspect(ctx: click.Context, refs: tuple[str, ...], kind: str | None, size: b
     emit_findings(root)
 
 
-COMMANDS = (inspect,)
+def _short_id(value: str) -> str:
+    return value if value.startswith("<") else short(value.removeprefix("sha256:"))
+
+
+def _seconds(value: str | None) -> str:
+    return value[:19] + "Z" if value else "N/A"
+
+
+def history_columns(trunc: bool) -> list[tables.Column]:
+    """``docker history``'s columns (``--human=false``: times as RFC 3339 in UTC)."""
+
+    def created_by(r: Record) -> str:
+        text = r["created_by"].replace("\t", " ")
+        return tables.ellipsis(text, 45) if trunc else text
+
+    return [
+        ("IMAGE", lambda r: _short_id(r["id"]) if trunc else r["id"]),
+        ("CREATED", lambda r: _seconds(r["created"])),
+        ("CREATED BY", created_by),
+        ("SIZE", lambda r: tables.human_size(r["size"])),
+        ("COMMENT", lambda r: r["comment"]),
+    ]
+
+
+@click.command()
+@click.argument("image")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate IDs and commands.")
+@click.option("-q", "--quiet", is_flag=True, help="Only image IDs.")
+@FORMAT
+@click.pass_context
+def history(ctx: click.Context, image: str, no_trunc: bool, quiet: bool, fmt: str) -> None:
+    """An image's build steps, newest first, as docker history shows them."""
+    root = state(ctx).root()
+    obj = resolve(root, image, containers=False)
+    assert isinstance(obj, Image)
+    records = root.history_records(obj)
+    if fmt == "json":
+        click.echo(to_json(records))
+    elif quiet:
+        for r in records:
+            click.echo(r["id"] if no_trunc else _short_id(r["id"]))
+    else:
+        tables.write_table(history_columns(not no_trunc), records, _out, batch=1 << 30)
+    emit_findings(root)
+
+
+COMMANDS = (inspect, history)

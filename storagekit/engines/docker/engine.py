@@ -166,3 +166,8 @@ class DockerEngine(Engine):
         if isinstance(obj, Container):
             return container_inspect(self.root, obj, size=size)
         return image_inspect(self.root, obj)
+
+    def history_records(self, image: Image) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker.history import history_records
+
+        return history_records(self.root, image)
