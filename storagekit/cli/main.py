@@ -16,6 +16,7 @@ from storagekit import __version__
 from storagekit.cli import render
 from storagekit.cli.analyst import COMMANDS as ANALYST_COMMANDS
 from storagekit.cli.common import FORMAT, Context, emit, emit_findings, listing, state
+from storagekit.cli.listing import COMMANDS as LISTING_COMMANDS
 from storagekit.cli.recover import COMMANDS
 from storagekit.errors import StoragekitError
 from storagekit.refs import resolve
@@ -58,30 +59,6 @@ def audit(ctx: click.Context, fmt: str) -> None:
     root = state(ctx).root()
     data = root.audit_record()
     emit(root, fmt, data, lambda: render.audit_table(data, root.title))
-
-
-@cli.command()
-@FORMAT
-@click.option("--no-size", is_flag=True, help="Skip measuring each read-write layer.")
-@click.pass_context
-def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
-    """Containers, with their layer directories and mounts."""
-    root = state(ctx).root()
-    if fmt == "json":
-        click.echo(root.container_records_json(sizes=not no_size))
-        emit_findings(root)
-        return
-    records = root.container_records(sizes=not no_size)
-    listing(root, fmt, records, render.CONTAINER_COLUMNS)
-
-
-@cli.command()
-@FORMAT
-@click.pass_context
-def images(ctx: click.Context, fmt: str) -> None:
-    """Images of the image store, with layers and sizes."""
-    root = state(ctx).root()
-    listing(root, fmt, root.image_records(), render.IMAGE_COLUMNS)
 
 
 @cli.command()
@@ -161,7 +138,7 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     click.echo(f"reclaimed {freed} bytes in {removed} paths", err=True)
 
 
-for _command in (*COMMANDS, *ANALYST_COMMANDS):
+for _command in (*LISTING_COMMANDS, *COMMANDS, *ANALYST_COMMANDS):
     cli.add_command(_command)
 
 
