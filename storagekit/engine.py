@@ -25,6 +25,7 @@ from storagekit.model import Container, Findings, Image, Volume
 from storagekit.source import Source
 
 if TYPE_CHECKING:  # the inventory commands start without the union view
+    from storagekit.logs import LogEntry
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
 
@@ -164,3 +165,7 @@ class Engine(ABC):
     def history_records(self, image: Image) -> list[Record]:
         """``history``: the image's build steps, newest first (``<missing>`` IDs included)."""
         raise self._unsupported("history")
+
+    def log_entries(self, container: Container) -> list[LogEntry]:
+        """``logs``: the container's entries, oldest first (none, and a finding, if not kept)."""
+        raise self._unsupported("logs")

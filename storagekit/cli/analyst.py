@@ -7,6 +7,8 @@ cannot answer one says so in one line (exit status 1).
 from __future__ import annotations
 
 import json
+import sys
+from typing import BinaryIO, cast
 
 import click
 
@@ -91,4 +93,54 @@ def history(ctx: click.Context, image: str, no_trunc: bool, quiet: bool, fmt: st
     emit_findings(root)
 
 
-COMMANDS = (inspect, history)
+def _binary(stream: object) -> BinaryIO:
+    """The byte stream under a text stream (log lines are bytes, whatever their encoding)."""
+    return cast(BinaryIO, getattr(stream, "buffer", stream))
+
+
+@click.command()
+@click.argument("container")
+@click.option("-t", "--timestamps", is_flag=True, help="Prefix each line with its time.")
+@click.option("--since", default=None, help="Only entries at or after this time.")
+@click.option("--until", default=None, help="Only entries at or before this time.")
+@click.option("-n", "--tail", default="all", show_default=True, help="Only the last N entries.")
+@click.option("--stdout/--no-stdout", "want_out", default=True, help="Print the stdout stream.")
+@click.option("--stderr/--no-stderr", "want_err", default=True, help="Print the stderr stream.")
+@click.pass_context
+def logs(
+    ctx: click.Context,
+    container: str,
+    timestamps: bool,
+    since: str | None,
+    until: str | None,
+    tail: str,
+    want_out: bool,
+    want_err: bool,
+) -> None:
+    """A container's log as its engine's logs command prints it (stdout and stderr)."""
+    from storagekit.logs import parse_time, render_entry, select
+
+    try:
+        since_ns = parse_time(since) if since else None
+        until_ns = parse_time(until) if until else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if tail != "all" and not (tail.isdigit() or tail.startswith("-")):
+        raise click.BadParameter(f"--tail {tail!r}: expected a number or 'all'")
+    count = None if tail == "all" or tail.startswith("-") else int(tail)
+    root = state(ctx).root()
+    obj = resolve(root, container, images=False)
+    assert isinstance(obj, Container)
+    streams = tuple(s for s, on in (("stdout", want_out), ("stderr", want_err)) if on)
+    out = {"stdout": _binary(sys.stdout), "stderr": _binary(sys.stderr)}
+    chosen = select(
+        root.log_entries(obj), streams=streams, since_ns=since_ns, until_ns=until_ns, tail=count
+    )
+    for entry in chosen:
+        out.get(entry.stream, out["stdout"]).write(render_entry(entry, timestamps=timestamps))
+    for stream in out.values():
+        stream.flush()
+    emit_findings(root)
+
+
+COMMANDS = (inspect, history, logs)

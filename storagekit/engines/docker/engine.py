@@ -22,6 +22,7 @@ from storagekit.model import Container, Image, Volume
 from storagekit.source import Source
 
 if TYPE_CHECKING:
+    from storagekit.logs import LogEntry
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
 
@@ -171,3 +172,8 @@ class DockerEngine(Engine):
         from storagekit.engines.docker.history import history_records
 
         return history_records(self.root, image)
+
+    def log_entries(self, container: Container) -> list[LogEntry]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker.logs import log_entries
+
+        return log_entries(self.root, container)
