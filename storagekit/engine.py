@@ -16,7 +16,7 @@ same way. ``docs/extending.md`` walks through adding one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from storagekit.errors import StoragekitError
@@ -169,3 +169,19 @@ class Engine(ABC):
     def log_entries(self, container: Container) -> list[LogEntry]:
         """``logs``: the container's entries, oldest first (none, and a finding, if not kept)."""
         raise self._unsupported("logs")
+
+    def timeline_files(self) -> Iterator[Record]:
+        """``timeline``: every file of every layer directory, on its own (not merged).
+
+        Keys: ``holder`` (what holds it, for people), ``layer_kind``, ``layer_id``, ``path``,
+        ``type``, ``mode``, ``uid``, ``gid``, ``size``, ``mtime_ns``, ``inode``,
+        ``link_target``, ``deleted`` (a whiteout: the path it hides, timed by the whiteout).
+        """
+        raise self._unsupported("timeline")
+
+    def timeline_events(self) -> list[Record]:
+        """``timeline --format jsonl``: the engine's events, in any order.
+
+        Keys: ``time_ns``, ``datetime``, ``timestamp_desc``, ``message`` and the IDs concerned.
+        """
+        raise self._unsupported("timeline")

@@ -143,4 +143,83 @@ def logs(
     emit_findings(root)
 
 
-COMMANDS = (inspect, history, logs)
+def _mode_string(r: Record) -> str:
+    """The Sleuth Kit's mode column: ``r/rrw-r--r--`` (type letter twice, then permissions)."""
+    kind = {
+        "file": "r",
+        "dir": "d",
+        "symlink": "l",
+        "chardev": "c",
+        "blockdev": "b",
+        "fifo": "p",
+        "socket": "s",
+    }.get(r["type"], "-")
+    mode = r["mode"]
+    bits = ""
+    for shift, special, lower, upper in (
+        (6, 0o4000, "s", "S"),
+        (3, 0o2000, "s", "S"),
+        (0, 0o1000, "t", "T"),
+    ):
+        part = (mode >> shift) & 7
+        bits += "r" if part & 4 else "-"
+        bits += "w" if part & 2 else "-"
+        if mode & special:
+            bits += lower if part & 1 else upper
+        else:
+            bits += "x" if part & 1 else "-"
+    return f"{kind}/{kind}{bits}"
+
+
+def bodyfile_line(r: Record) -> str:
+    """One line of the Sleuth Kit's bodyfile 3: MD5|name|inode|mode|UID|GID|size|a|m|c|cr."""
+    name = f"{r['holder']}:{r['path']}"
+    if r["link_target"] is not None:
+        name += f" -> {r['link_target']}"
+    if r["deleted"]:
+        name += " (deleted)"
+    name = render.display(name).replace("|", "%7C").replace("\n", "%0A")
+    seconds = r["mtime_ns"] // 1_000_000_000
+    inode = r["inode"] if r["inode"] is not None else 0
+    mode = "-/----------" if r["deleted"] else _mode_string(r)
+    return f"0|{name}|{inode}|{mode}|{r['uid']}|{r['gid']}|{r['size']}|0|{seconds}|0|0"
+
+
+def _file_event(r: Record) -> Record:
+    from storagekit.timefmt import from_ns
+
+    return {
+        "time_ns": r["mtime_ns"],
+        "datetime": from_ns(r["mtime_ns"]),
+        "timestamp_desc": "File Deleted" if r["deleted"] else "Content Modification Time",
+        "message": f"{r['holder']}:{r['path']}" + (" (deleted)" if r["deleted"] else ""),
+        **{k: v for k, v in r.items() if k != "mtime_ns"},
+    }
+
+
+@click.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["bodyfile", "jsonl"]),
+    default="bodyfile",
+    show_default=True,
+    help="bodyfile (for mactime) or JSON lines with the engine's events (for Timesketch).",
+)
+@click.pass_context
+def timeline(ctx: click.Context, fmt: str) -> None:
+    """Every file of every layer (deleted ones marked) and, with jsonl, the engine's events."""
+    root = state(ctx).root()
+    if fmt == "bodyfile":
+        for r in root.timeline_files():
+            click.echo(bodyfile_line(r))
+    else:
+        rows = [_file_event(r) for r in root.timeline_files()] + root.timeline_events()
+        rows.sort(key=lambda e: (e["time_ns"], e["message"]))
+        for row in rows:
+            row = {k: v for k, v in row.items() if k != "time_ns"}
+            click.echo(to_json(row))
+    emit_findings(root)
+
+
+COMMANDS = (inspect, history, logs, timeline)

@@ -9,7 +9,7 @@ Everything here hands the work to the Docker modules beside it; this class is on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from storagekit.engine import Engine
@@ -177,3 +177,13 @@ class DockerEngine(Engine):
         from storagekit.engines.docker.logs import log_entries
 
         return log_entries(self.root, container)
+
+    def timeline_files(self) -> Iterator[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker.timeline import file_records
+
+        return file_records(self.root)
+
+    def timeline_events(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker.timeline import event_records
+
+        return event_records(self.root)
