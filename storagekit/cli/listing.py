@@ -75,7 +75,7 @@ def _ancestors(root: Engine, images: list[Record], ref: str) -> set[str]:
     found = {top.id}
     children: dict[str, list[str]] = {}
     for record in images:
-        if record["parent"]:
+        if record.get("parent"):
             children.setdefault(record["parent"], []).append(record["id"])
     todo = [top.id]
     while todo:
@@ -198,7 +198,8 @@ def _out(text: str) -> None:
 
 def _intermediate(r: Record) -> bool:
     """Untagged with children: a build step ``docker images`` hides without ``-a``."""
-    return not (r["tags"] or r["digests"] or r["dangling"])
+    # .get: an engine without local build parents may leave these keys out
+    return not (r.get("tags") or r.get("digests") or r.get("dangling", True))
 
 
 def _newest_first(records: list[Record]) -> list[Record]:
