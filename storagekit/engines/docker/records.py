@@ -320,6 +320,7 @@ def df_record(
 
 def audit_record(root: DockerRoot) -> Record:
     """The ``audit`` report: everything above plus chain health and findings."""
+    from storagekit.engines.docker.exposure import exposure_records
     from storagekit.engines.docker.orphans import find_orphans
 
     containers = container_records(root)
@@ -347,6 +348,7 @@ def audit_record(root: DockerRoot) -> Record:
             "layers": sum(1 for lay in layers if lay["chain_id"]),
             "volumes": len(volumes),
         },
+        "exposure": exposure_records(root),
         "images": images,
         "containers": containers,
         "layers": layers,
