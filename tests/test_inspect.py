@@ -27,12 +27,14 @@ def test_inspect_equals_docker_inspect(name, sample, run):
         assert _mounts_sorted(g) == _mounts_sorted(w)
 
 
-def test_inspect_without_size_leaves_live_fields_null(sample, run):
+def test_inspect_without_size_leaves_sizes_out_and_live_fields_null(sample, run):
     r = run("-r", sample("overlay2-20.10"), "inspect", "sk-running", "/sk-tmpfs")
     assert r.code == 0
     got = r.json()
     assert [g["Name"] for g in got] == ["/sk-running", "/sk-tmpfs"]
-    assert [(g["SizeRw"], g["SizeRootFs"], g["ExecIDs"]) for g in got] == [(None, None, None)] * 2
+    assert [("SizeRw" in g, "SizeRootFs" in g, g["ExecIDs"]) for g in got] == [
+        (False, False, None)
+    ] * 2
     assert got[0]["State"]["Pid"] == 22851  # as recorded at the daemon's last checkpoint
 
 

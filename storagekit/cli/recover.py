@@ -77,9 +77,22 @@ def ls(
     if fmt == "json":  # streamed: memory stays flat however large the tree
         recover.list_json(view, top, recursive, deleted, sys.stdout.write)
         emit_findings(root)
-    else:
-        records = list(recover.list_view(view, top, recursive, deleted))
-        listing(root, fmt, records, render.LS_COLUMNS)
+    else:  # streamed too: the first rows print before the walk ends (cli/tables.py)
+        from storagekit.cli.tables import write_table
+
+        recover.list_table(
+            view,
+            top,
+            recursive,
+            deleted,
+            _write,
+            lambda records: write_table(render.LS_COLUMNS, records, _write),
+        )
+        emit_findings(root)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
 
 
 @click.command()

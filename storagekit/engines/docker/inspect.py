@@ -8,8 +8,9 @@ from ``containers/<id>/config.v2.json`` (the ``container.Container`` struct: ``S
 An image's answer is ``LookupImage``'s (*daemon/images/image_inspect.go*): the image config
 from ``imagedb/content``, its references, the layer store's sizes and ``lastUpdated``.
 
-What only a live daemon knows is ``null``: ``ExecIDs`` (exec sessions live in memory) and,
-without ``--size``, ``SizeRw`` / ``SizeRootFs``. What the evidence records is given as
+What only a live daemon knows is ``null``: ``ExecIDs`` (exec sessions live in memory);
+``SizeRw`` / ``SizeRootFs`` are measured with ``--size`` only and otherwise left out, as
+Docker leaves them out. What the evidence records is given as
 recorded, ``State.Pid`` and the network endpoint of a container that was running included
 (the state at the daemon's last checkpoint, as ``docker inspect`` would have printed it).
 Timestamps are Docker's own strings, Go's zero time included, so the answer compares equal
@@ -261,22 +262,24 @@ def container_inspect(root: DockerRoot, container: Container, *, size: bool = Fa
             "Data": graph_driver_data(root, driver, dirs, _root_path(root, container)),
             "Name": driver,
         },
-        "SizeRw": None,
-        "SizeRootFs": None,
         "Mounts": _mount_points(root, container, raw),
         "Config": raw.get("Config"),
         "NetworkSettings": _network_settings(raw),
     }
-    if size:
+    if size:  # docker inspect --size; without it Docker leaves both keys out
         from storagekit.engines.docker.usage import container_size_rw, image_sizes
 
         rw = container_size_rw(root, container)
-        record["SizeRw"] = rw
         store = root.store_for(container)
         image = store.images.get(container.image_id) if store else None
         below = image_sizes(root).get((image.driver, image.id)) if image else None
-        if rw is not None:
-            record["SizeRootFs"] = rw + (below.size if below else 0)
+        sized: Record = {}
+        for key, value in record.items():
+            if key == "Mounts":
+                sized["SizeRw"] = rw
+                sized["SizeRootFs"] = None if rw is None else rw + (below.size if below else 0)
+            sized[key] = value
+        record = sized
     return record
 
 
