@@ -16,7 +16,7 @@ same way. ``docs/extending.md`` walks through adding one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
@@ -26,6 +26,7 @@ from storagekit.model import Container, Findings, Image, Volume
 from storagekit.source import Source
 
 if TYPE_CHECKING:  # the inventory commands start without the union view
+    from storagekit.logs import LogEntry
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
     from storagekit.union.view import LayerDir
@@ -206,10 +207,6 @@ class Engine(ABC):
         ``integrity`` says whether image layers were verified (only with ``verify``).
         """
 
-    def history_records(self, image: Image) -> list[Record]:
-        """``history`` objects of an image, newest first (``docker history``'s)."""
-        raise StoragekitError(f"{self.name}: history is not read for this image")
-
     # recovery ----------------------------------------------------------------------------
 
     @abstractmethod
@@ -232,16 +229,42 @@ class Engine(ABC):
             StoragekitError: ``obj`` has no image in this root.
         """
 
-    def logs(self, container: Container) -> list[Record]:
-        """The container's log messages (``time``, ``stream``, ``text``), oldest first.
-
-        Raises:
-            StoragekitError: the engine reads no logs, or the container's are not there.
-        """
-        from storagekit.errors import StoragekitError
-
-        raise StoragekitError(f"{self.title}: container logs are not read for this engine yet")
-
     @abstractmethod
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """Write ``images`` as an archive the engine's own import takes; returns its manifest."""
+
+    # the analyst's commands (optional: an engine without them says so) ---------------------
+
+    def _unsupported(self, command: str) -> StoragekitError:
+        return StoragekitError(f"{self.name}: {command} is not supported")
+
+    def inspect_record(self, obj: Container | Image, *, size: bool = False) -> Record:
+        """``inspect``: the engine's own record of a container or an image, in its own shape.
+
+        ``size``: measure a container's writable layer (``docker inspect --size``).
+        """
+        raise self._unsupported("inspect")
+
+    def history_records(self, image: Image) -> list[Record]:
+        """``history``: the image's build steps, newest first (``<missing>`` IDs included)."""
+        raise self._unsupported("history")
+
+    def log_entries(self, container: Container) -> list[LogEntry]:
+        """``logs``: the container's entries, oldest first (none, and a finding, if not kept)."""
+        raise self._unsupported("logs")
+
+    def timeline_files(self) -> Iterator[Record]:
+        """``timeline``: every file of every layer directory, on its own (not merged).
+
+        Keys: ``holder`` (what holds it, for people), ``layer_kind``, ``layer_id``, ``path``,
+        ``type``, ``mode``, ``uid``, ``gid``, ``size``, ``mtime_ns``, ``inode``,
+        ``link_target``, ``deleted`` (a whiteout: the path it hides, timed by the whiteout).
+        """
+        raise self._unsupported("timeline")
+
+    def timeline_events(self) -> list[Record]:
+        """``timeline --format jsonl``: the engine's events, in any order.
+
+        Keys: ``time_ns``, ``datetime``, ``timestamp_desc``, ``message`` and the IDs concerned.
+        """
+        raise self._unsupported("timeline")

@@ -47,7 +47,9 @@ def commands(name: str) -> list[list[str]]:
             ["audit", *f],
             ["containers", *f],
             ["containers", "--no-size", *f],
+            ["containers", "-s", "--no-trunc", *f],
             ["images", *f],
+            ["images", "-a", "--digests", "--no-trunc", *f],
             ["layers", *f],
             ["volumes", *f],
             ["df", *f],
@@ -68,6 +70,8 @@ def commands(name: str) -> list[list[str]]:
                 ["ls", ref, "/", "--with-mounts", *f],
             ]
         cmds += [
+            ["inspect", ref],
+            ["inspect", "--size", ref],
             ["cat", ref, "/etc/passwd"],
             ["cat", ref, "/no/such/file"],
             ["export", ref, "-o", "{out}"],
@@ -77,7 +81,8 @@ def commands(name: str) -> list[list[str]]:
     for i in exp["images"]:
         for fmt in ("table", "json"):
             cmds += [["chain", i["Id"], "--format", fmt], ["verify", i["Id"], "--format", fmt]]
-        cmds += [["ls", i["Id"], "/", "-R", "--format", "json"]]
+        cmds += [["ls", i["Id"], "/", "-R", "--format", "json"], ["inspect", i["Id"]]]
+        cmds += [["history", i["Id"], "--format", fmt] for fmt in ("table", "json")]
     tagged = [i["Id"] for i in exp["images"] if i.get("RepoTags")]
     if tagged:
         cmds.append(["save", *tagged[:2], "-o", "{out}"])

@@ -38,8 +38,8 @@ def engine_root(
 def test_inventory_equals_engine(engine_root, form, run):
     directory, archive, expected = engine_root
     root = str(directory if form == "directory" else archive)
-    containers = run("-r", root, "containers", "--format", "json")
-    images = run("-r", root, "images", "--format", "json")
+    containers = run("-r", root, "containers", "-s", "--format", "json")
+    images = run("-r", root, "images", "-a", "--format", "json")
     layers = run("-r", root, "layers", "--format", "json")
     assert (containers.code, images.code, layers.code) == (0, 0, 0)
     check_containers(containers.json(), expected)

@@ -31,7 +31,7 @@ CONTAINERS = [
 
 
 def test_images_and_tags(run):
-    r = run("-r", ROOT, "images", "--format", "json")
+    r = run("-r", ROOT, "images", "-a", "--format", "json")
     assert r.code == 0, r.err
     images = {i["id"]: i for i in r.json()}
     assert sorted(images) == [BUSYBOX, BASE]

@@ -35,7 +35,7 @@ def agree(run, root, ref):
 
 
 def test_every_image_agrees(root, run):
-    images = run("-r", str(root), "images", "--format", "json").json()
+    images = run("-r", str(root), "images", "-a", "--format", "json").json()
     assert len(images) == 15
     assert {i["id"]: agree(run, root, i["id"]) for i in images} == {i["id"]: True for i in images}
 
@@ -43,7 +43,7 @@ def test_every_image_agrees(root, run):
 def test_a_layer_not_built_on_its_parent_disagrees(root, run):
     image = next(
         i
-        for i in run("-r", str(root), "images", "--format", "json").json()
+        for i in run("-r", str(root), "images", "-a", "--format", "json").json()
         if "sk-app:1.0" in i["tags"]
     )
     top = root / "overlay" / image["cache_ids"][-1] / "root"
@@ -59,7 +59,7 @@ def test_a_lower_id_naming_another_layer_disagrees(root, run):
     c = next(c for c in containers if len(c["layer_dirs"]) > 3)
     image = next(
         i
-        for i in run("-r", str(root), "images", "--format", "json").json()
+        for i in run("-r", str(root), "images", "-a", "--format", "json").json()
         if i["id"] == c["image_id"]
     )
     wrong = image["cache_ids"][-2]  # an image layer, but not the image's top

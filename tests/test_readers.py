@@ -187,7 +187,7 @@ def test_driver_parents_agree_for_aufs(tmp_path, run):
 
 def test_vfs_size_rw_counts_changes_against_init(tmp_path, run):
     b, image, cid = simple_root(tmp_path, "vfs")
-    r = run("-r", str(tmp_path), "containers", "--format", "json")
+    r = run("-r", str(tmp_path), "containers", "-s", "--format", "json")
     # vfs layers are full copies in real roots; here the rw dir has one new 8-byte file and
     # lacks the init layer's .dockerenv: one A (8 bytes) and one D.
     assert r.json()[0]["size_rw"] == 8

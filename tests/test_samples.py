@@ -27,8 +27,8 @@ def test_samples_exist():
 def test_inventory_equals_engine(name, sample, run):
     root = sample(name)
     expected = expected_of(name)
-    containers = run("-r", root, "containers", "--format", "json")
-    images = run("-r", root, "images", "--format", "json")
+    containers = run("-r", root, "containers", "-s", "--format", "json")
+    images = run("-r", root, "images", "-a", "--format", "json")
     layers = run("-r", root, "layers", "--format", "json")
     assert (containers.code, images.code, layers.code) == (0, 0, 0)
     assert (containers.err, images.err, layers.err) == ("", "", "")

@@ -17,6 +17,7 @@ import click
 
 from storagekit import __version__
 from storagekit.cli import render
+from storagekit.cli.analyst import COMMANDS as ANALYST_COMMANDS
 from storagekit.cli.common import (
     FORMAT,
     MISMATCH,
@@ -28,7 +29,7 @@ from storagekit.cli.common import (
     state,
     tagged,
 )
-from storagekit.cli.history import history
+from storagekit.cli.listing import COMMANDS as LISTING_COMMANDS
 from storagekit.cli.recover import COMMANDS
 from storagekit.engine import Engine
 from storagekit.errors import StoragekitError
@@ -176,32 +177,6 @@ def audit(ctx: click.Context, fmt: str, check: bool) -> None:
 
 @cli.command()
 @FORMAT
-@click.option("--no-size", is_flag=True, help="Skip measuring each read-write layer.")
-@click.pass_context
-def containers(ctx: click.Context, fmt: str, no_size: bool) -> None:
-    """Containers, with their layer directories and mounts."""
-    engines, names = state(ctx).engines(), state(ctx).engine_names
-    if fmt == "json" and not names:
-        parts = [e.container_records_json(sizes=not no_size) for e in engines]
-        click.echo("[" + ",".join(p[1:-1] for p in parts if p[1:-1]) + "]")
-        emit_findings(engines)
-        return
-    records = gather(engines, lambda e: e.container_records(sizes=not no_size), names)
-    listing(engines, fmt, records, render.CONTAINER_COLUMNS)
-
-
-@cli.command()
-@FORMAT
-@click.pass_context
-def images(ctx: click.Context, fmt: str) -> None:
-    """Images of the image store, with layers and sizes."""
-    engines, names = state(ctx).engines(), state(ctx).engine_names
-    records = gather(engines, lambda e: e.image_records(), names)
-    listing(engines, fmt, records, render.IMAGE_COLUMNS)
-
-
-@cli.command()
-@FORMAT
 @click.pass_context
 def layers(ctx: click.Context, fmt: str) -> None:
     """Layers (snapshots for containerd) and layer directories found on disk."""
@@ -322,9 +297,8 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
         raise StoragekitError(f"{failed} paths could not be removed (see the log above)")
 
 
-for _command in COMMANDS:
+for _command in (*LISTING_COMMANDS, *COMMANDS, *ANALYST_COMMANDS):
     cli.add_command(_command)
-cli.add_command(history)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

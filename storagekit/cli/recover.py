@@ -87,9 +87,22 @@ def ls(
     if fmt == "json":  # streamed: memory stays flat however large the tree
         recover.list_json(view, top, recursive, deleted, sys.stdout.write)
         emit_findings(root)
-    else:
-        records = list(recover.list_view(view, top, recursive, deleted))
-        listing(root, fmt, records, render.LS_COLUMNS)
+    else:  # streamed too: the first rows print before the walk ends (cli/tables.py)
+        from storagekit.cli.tables import write_table
+
+        recover.list_table(
+            view,
+            top,
+            recursive,
+            deleted,
+            _write,
+            lambda records: write_table(render.LS_COLUMNS, records, _write),
+        )
+        emit_findings(root)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
 
 
 @click.command()
@@ -255,15 +268,4 @@ def export(ctx: click.Context, container: str, output: str) -> None:
     emit_findings(root)
 
 
-@click.command()
-@click.argument("container")
-@FORMAT
-@click.pass_context
-def logs(ctx: click.Context, container: str, fmt: str) -> None:
-    """The container's log messages (stdout and stderr, in order), as the engine's logs."""
-    root, obj = _container(ctx, container)
-    records = root.logs(obj)
-    emit(root, fmt, records, lambda: "\n".join(render.display(r["text"]) for r in records))
-
-
-COMMANDS = (ls, cat, extract, diff, verify, save, export, logs)
+COMMANDS = (ls, cat, extract, diff, verify, save, export)

@@ -168,6 +168,7 @@ def audit_table(report: Record, title: str) -> str:
             else []
         ),
         "",
+        *exposure_section(report.get("exposure")),
         "IMAGES (tagged, and dangling; intermediate build images: "
         f"{sum(1 for i in report['images'] if _intermediate(i))}, see `images`)",
         table([i for i in report["images"] if not _intermediate(i)], IMAGE_COLUMNS),
@@ -188,6 +189,28 @@ def audit_table(report: Record, title: str) -> str:
     ]
     lines += [finding_line(f) for f in report["findings"]] or ["none"]
     return "\n".join(lines)
+
+
+EXPOSURE_COLUMNS: list[Column] = [
+    ("SEVERITY", lambda r: r["severity"]),
+    ("CONTAINER", lambda r: display(r["name"].lstrip("/")) or short(r["container"])),
+    ("SETTING", lambda r: r["setting"]),
+    (
+        "VALUE",
+        lambda r: (
+            ", ".join(r["value"]) if isinstance(r["value"], list) else display(str(r["value"]))
+        ),
+    ),
+    ("WHY IT MATTERS", lambda r: r["message"]),
+]
+
+
+def exposure_section(found: list[Record] | None) -> list[str]:
+    """The audit's first section: settings that open a container to its host, if reported."""
+    if found is None:
+        return []
+    head = f"EXPOSURE ({len(found)}: containers' settings that weaken isolation from the host)"
+    return [head, table(found, EXPOSURE_COLUMNS) if found else "none", ""]
 
 
 LS_COLUMNS: list[Column] = [

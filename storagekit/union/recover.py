@@ -32,6 +32,8 @@ from storagekit.union.tarheader import header
 from storagekit.union.view import UnionView
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def _name_key(entry: Entry) -> bytes:
     return entry.name.encode("utf-8", "surrogateescape")
 
@@ -73,6 +75,26 @@ def list_json(
         stream.list_json(view, top, recursive, deleted, write)
         return
     stream_json(list_view(view, top, recursive, deleted), write)
+
+
+def list_table(
+    view: Any,
+    top: str,
+    recursive: bool,
+    deleted: bool,
+    write: Callable[[str], object],
+    generic: Callable[[Iterator[dict[str, Any]]], None],
+) -> None:
+    """Write ``ls`` as a table, a union view's directory by :mod:`.lstable`'s fast path.
+
+    Anything else goes to ``generic`` as :func:`list_view`'s records.
+    """
+    if _union_dir(view, top):
+        from storagekit.union.lstable import list_table as union_table
+
+        union_table(view, top, recursive, deleted, write)
+        return
+    generic(list_view(view, top, recursive, deleted))
 
 
 def list_view(view: Any, top: str, recursive: bool, deleted: bool) -> Iterator[dict[str, Any]]:
@@ -294,7 +316,6 @@ def extract_tar(
     takes the faster path of :mod:`storagekit.union.stream`, which writes the same bytes.
     """
     if _union_dir(view, top):
-
         return stream.extract_tar(view, top, out, manifest)
     result = Extraction()
     log = _Manifest(manifest)

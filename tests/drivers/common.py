@@ -40,5 +40,5 @@ def clean_chain(
 def diff_and_size(run: Callable[..., Any], root: Path) -> tuple[list[tuple[str, str]], int]:
     """Container c1's ``docker diff`` as (kind, path) in output order, and its ``size_rw``."""
     changes = run("-r", str(root), "diff", "c1", "--format", "json").json()
-    [c] = run("-r", str(root), "containers", "--format", "json").json()
+    [c] = run("-r", str(root), "containers", "-s", "--format", "json").json()
     return [(x["kind"], x["path"]) for x in changes], c["size_rw"]

@@ -197,7 +197,7 @@ def test_deleted_files_are_not_resurrected(tmp_path, run):
     r = run("-r", str(tmp_path), "diff", "c1", "--format", "json")
     assert [(x["kind"], x["path"]) for x in r.json()] == [("A", "/written"), ("D", "/.dockerenv")]
     # SizeRw is ChangesSize of that diff: the 8-byte /written
-    r = run("-r", str(tmp_path), "containers", "--format", "json")
+    r = run("-r", str(tmp_path), "containers", "-s", "--format", "json")
     assert r.json()[0]["size_rw"] == 8
 
 

@@ -9,7 +9,7 @@ Everything here hands the work to the Docker modules beside it; this class is on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from storagekit.engine import Engine, LayerStack
@@ -17,12 +17,13 @@ from storagekit.engines.docker import records, snapshotted
 from storagekit.engines.docker.locate import find_root
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.engines.docker.snapshotted import borrowed, update_record
-from storagekit.errors import NotAStorageRootError, StoragekitError, UnknownReferenceError
+from storagekit.errors import NotAStorageRootError, UnknownReferenceError
 from storagekit.jsontext import Record, to_json
 from storagekit.model import Container, Image, Volume
 from storagekit.source import Source
 
 if TYPE_CHECKING:
+    from storagekit.logs import LogEntry
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
 
@@ -149,16 +150,6 @@ class DockerEngine(Engine):
         report["containers"] = self._lent(report["containers"], sizes=True)
         return report
 
-    def history_records(self, image: Image) -> list[Record]:
-        """Read for images of the ``graph/`` layout (Docker <= 1.9), whose v1 layers say it."""
-        read = getattr(self.root.stores.get(image.driver), "history", None)
-        if read is None:
-            raise StoragekitError(
-                "history is read for images of the graph/ layout (Docker <= 1.9) only"
-            )
-        records_: list[Record] = read(image.id)
-        return records_
-
     def view(  # noqa: D102 - see Engine
         self, obj: Container | Image, *, with_mounts: bool = False
     ) -> RecoveryView:
@@ -222,3 +213,39 @@ class DockerEngine(Engine):
         from storagekit.engines.docker.save import save as save_images
 
         return save_images(self.root, images, out)
+
+    # the analyst's commands ----------------------------------------------------------------
+
+    def inspect_record(  # noqa: D102 - see Engine
+        self, obj: Container | Image, *, size: bool = False
+    ) -> Record:
+        from storagekit.engines.docker.inspect import container_inspect, image_inspect
+
+        if isinstance(obj, Container):
+            return container_inspect(self.root, obj, size=size)
+        return image_inspect(self.root, obj)
+
+    def history_records(self, image: Image) -> list[Record]:
+        """The image config's history; for the ``graph/`` layout (Docker <= 1.9), its v1 layers'."""
+        from storagekit.engines.docker.history import history_records
+
+        graph = getattr(self.root.stores.get(image.driver), "history", None)
+        if graph is not None:
+            found: list[Record] = graph(image.id)
+            return found
+        return history_records(self.root, image)
+
+    def log_entries(self, container: Container) -> list[LogEntry]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker.logs import log_entries
+
+        return log_entries(self.root, container)
+
+    def timeline_files(self) -> Iterator[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker.timeline import file_records
+
+        return file_records(self.root)
+
+    def timeline_events(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker.timeline import event_records
+
+        return event_records(self.root)

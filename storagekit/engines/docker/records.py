@@ -68,11 +68,13 @@ def container_record(root: DockerRoot, container: Container, *, sizes: bool = Tr
         "layer_dirs": container_layer_dirs(root, container),
         "mounts": mounts,
         "size_rw": container_size_rw(root, container) if sizes else None,
+        "command": list(container.command),
+        "labels": dict(container.labels),
     }
 
 
 def container_records(root: DockerRoot, *, sizes: bool = True, adopt: bool = True) -> list[Record]:
-    """Every ``containers`` object, sorted by creation time then ID.
+    """Every ``containers`` object, newest first (as ``docker ps``), ties by ID.
 
     With ``adopt``, the containers read on the way are kept on ``root`` (and their sizes
     remembered) for the reports that follow; a command that prints only these records
@@ -96,7 +98,7 @@ def container_records(root: DockerRoot, *, sizes: bool = True, adopt: bool = Tru
             if sizes:  # the workers' measurements, so df and audit do not walk them again
                 for container, record in kept:
                     container_size_rw.seed(root, record["size_rw"], container)
-    records.sort(key=_creation_order)
+    records.sort(key=_creation_order, reverse=True)
     return records
 
 
@@ -119,7 +121,7 @@ def container_records_json(root: DockerRoot, *, sizes: bool = True) -> str:
         return _creation_order(record), to_json(record)
 
     done = each_container(root.source, root.findings, rendered, "containers")
-    done.sort(key=lambda pair: pair[0])
+    done.sort(key=lambda pair: pair[0], reverse=True)
     return "[" + ",".join(text for _, text in done) + "]"
 
 
@@ -333,6 +335,7 @@ def _layout(root: DockerRoot) -> str:
 
 def audit_record(root: DockerRoot, *, verify: bool = False) -> Record:
     """The ``audit`` report: everything above plus chain health, integrity and findings."""
+    from storagekit.engines.docker.exposure import exposure_records
     from storagekit.engines.docker.incomplete import mark_records, settle
     from storagekit.engines.docker.orphans import find_orphans
     from storagekit.engines.docker.verify import integrity
@@ -364,6 +367,7 @@ def audit_record(root: DockerRoot, *, verify: bool = False) -> Record:
             "layers": sum(1 for lay in layers if lay["chain_id"]),
             "volumes": len(volumes),
         },
+        "exposure": exposure_records(root),
         "images": images,
         "containers": containers,
         "layers": layers,

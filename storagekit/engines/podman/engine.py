@@ -22,6 +22,7 @@ from storagekit.model import Container, Findings, Image, Volume
 from storagekit.source import Source
 
 if TYPE_CHECKING:
+    from storagekit.logs import LogEntry
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
 
@@ -186,6 +187,19 @@ class PodmanEngine(Engine):
         from storagekit.engines.podman.logs import container_logs
 
         return container_logs(self.inv, container)
+
+    def log_entries(self, container: Container) -> list[LogEntry]:
+        """``logs``: the ``k8s-file`` log's messages, partial lines joined, oldest first."""
+        from storagekit.logs import LogEntry, parse_rfc3339_ns  # noqa: F811 - used at run time
+
+        return [
+            LogEntry(
+                r["stream"],
+                parse_rfc3339_ns(r["time"]) or 0,
+                (r["text"] + "\n").encode("utf-8", "surrogateescape"),
+            )
+            for r in self.logs(container)
+        ]
 
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """A docker-archive that ``podman load`` accepts, layer tars byte-exact."""

@@ -20,7 +20,7 @@ def test_listings_carry_engine_and_namespace(run: Run) -> None:
     got = [(c["engine"], c["namespace"], c["id"]) for c in r.json()]
     assert ("containerd", "default", "c-ran") in got
     assert len(got) == 5
-    r = run("-r", CTRD, "--namespace", "k8s.io", "images", "--format", "json")
+    r = run("-r", CTRD, "--namespace", "k8s.io", "images", "-a", "--format", "json")
     assert {i["namespace"] for i in r.json()} == {"k8s.io"}
     assert run("-r", CTRD, "volumes", "--format", "json").json() == []
 
@@ -76,7 +76,7 @@ def test_two_engines_at_once(run: Run) -> None:
     assert audit["engines"] == ["docker", "containerd"]
     assert [s["engine"] for s in audit["sections"]] == ["docker", "containerd"]
     assert audit["counts"]["containers"] == len(containers)
-    only = run(*both, "--engine", "containerd", "images", "--format", "json").json()
+    only = run(*both, "--engine", "containerd", "images", "-a", "--format", "json").json()
     assert {i["engine"] for i in only} == {"containerd"}
     table = run(*both, "containers", "--no-size")
     assert table.out.startswith("ENGINE")

@@ -63,7 +63,7 @@ def test_the_container_is_dockers_with_containerds_layers(
         assert c[key] == want[key], key
     assert c["mount_id"] == want["id"]
     assert c["init_id"] == want["id"] + "-init"
-    images = run(*evidence, "images", "--format", "json").json()
+    images = run(*evidence, "images", "-a", "--format", "json").json()
     moby = [i for i in images if i.get("namespace") == "moby"]
     assert [i["engine"] for i in moby] == ["docker"]
     assert moby[0]["id"] == want["image_id"]

@@ -77,7 +77,7 @@ def _df_text(exp: dict[str, Any]) -> dict[str, list[list[str]]]:
 
 
 def test_containers_match_podman_ps_and_inspect(root: Root) -> None:
-    got = {c["id"]: c for c in root.json("containers")}
+    got = {c["id"]: c for c in root.json("containers", "-s")}
     assert sorted(got) == sorted(p["Id"] for p in root.exp["ps"])
     inspect = {i["Id"]: i for i in root.exp["containers"]}
     graph = root.exp["info"]["store"]["graphRoot"] + "/"
@@ -110,7 +110,7 @@ def test_containers_match_podman_ps_and_inspect(root: Root) -> None:
 
 
 def test_container_sizes_match_podman_system_df(root: Root) -> None:
-    got = {c["id"][:12]: c for c in root.json("containers")}
+    got = {c["id"][:12]: c for c in root.json("containers", "-s")}
     rows = _df_text(root.exp)["Containers"]
     assert len(rows) == len(got)
     for row in rows:
@@ -118,7 +118,7 @@ def test_container_sizes_match_podman_system_df(root: Root) -> None:
 
 
 def test_images_match_podman_images(root: Root) -> None:
-    got = {i["id"]: i for i in root.json("images")}
+    got = {i["id"]: i for i in root.json("images", "-a")}
     inspect = {i["Id"]: i for i in root.exp["images"]}
     assert sorted(got) == sorted(i["Id"] for i in root.exp["images_list"])
     for w in root.exp["images_list"]:
@@ -172,8 +172,8 @@ def test_df_summary(root: Root) -> None:
 
 def test_layers(root: Root) -> None:
     layers = {x["id"]: x for x in root.json("layers")}
-    images = {i["id"]: i for i in root.json("images")}
-    containers = root.json("containers")
+    images = {i["id"]: i for i in root.json("images", "-a")}
+    containers = root.json("containers", "-s")
     assert len(layers) == 4 + len(containers)
     for i in images.values():
         assert [layers[lid]["diff_id"] for lid in i["layer_ids"]] == i["diff_ids"]
@@ -314,7 +314,7 @@ def test_verify_names_changed_and_planted_files(
     subprocess.run(["cp", "-a", str(podman_extracted[name]), str(copy)], check=True)
     r = Root(name, "directory", str(copy), expected_of(name))
     layers = {x["id"]: x for x in r.json("layers")}
-    app = next(i for i in r.json("images") if i["tags"] == ["localhost/sk-app:1"])
+    app = next(i for i in r.json("images", "-a") if i["tags"] == ["localhost/sk-app:1"])
     top = app["layer_ids"][-1]
     (copy / layers[top]["path"] / "app" / "planted").write_text("x")
     victim = next(p for p in (copy / layers[top]["path"]).rglob("*") if p.is_file())

@@ -1,0 +1,109 @@
+"""Tables laid out as the Docker CLI lays them out, written row by row.
+
+The Docker CLI pads columns with Go's ``tabwriter`` (minimum width 10, padding 3, the last
+column unpadded) and truncates long cells with ``…``. Widths here are chosen the same way
+from the header and the rows seen so far: a listing that knows its widths up front (IDs,
+timestamps) streams its first row before the last one is read. :func:`write_table` takes an
+iterator and a flush interval; everything printed for people goes through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from storagekit.jsontext import Record
+from storagekit.termtext import display
+
+MIN_WIDTH = 10
+PADDING = 3
+
+Getter = Callable[[Record], Any]
+Column = tuple[str, Getter]
+
+
+def ellipsis(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with ``…`` at the end, as the Docker CLI cuts."""
+    if len(text) <= width:
+        return text
+    return text[: max(width - 1, 0)] + "…"
+
+
+def human_size(value: int | float | None, precision: int = 3) -> str:
+    """go-units ``HumanSizeWithPrecision``: decimal units, ``precision`` significant digits."""
+    if value is None:
+        return "N/A"
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+    size = float(value)
+    i = 0
+    while size >= 1000 and i < len(units) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.{precision}g}{units[i]}"
+
+
+def layout(rows: Sequence[Sequence[str]]) -> list[int]:
+    """Column widths as ``tabwriter`` (minwidth 10, padding 3) picks them for ``rows``."""
+    widths: list[int] = []
+    for row in rows:
+        for i, cell in enumerate(row[:-1]):
+            want = max(len(cell) + PADDING, MIN_WIDTH)
+            if i == len(widths):
+                widths.append(want)
+            elif want > widths[i]:
+                widths[i] = want
+    return widths
+
+
+def line(row: Sequence[str], widths: Sequence[int]) -> str:
+    """One row padded to ``widths``; the last cell as it is (tabwriter leaves it unpadded)."""
+    cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+    return "".join(cells) + (row[-1] if row else "")
+
+
+def render(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A whole table as text (no trailing newline)."""
+    rows = [list(headers), *[list(r) for r in rows]]
+    widths = layout(rows)
+    return "\n".join(line(r, widths).rstrip() if r else "" for r in rows)
+
+
+def cells(records: Iterable[Record], columns: Sequence[Column]) -> Iterable[list[str]]:
+    """The string cells of each record, escaped for a terminal (names come from the evidence)."""
+    for r in records:
+        yield [display(str(get(r))) for _, get in columns]
+
+
+def write_table(
+    columns: Sequence[Column],
+    records: Iterable[Record],
+    write: Callable[[str], object],
+    *,
+    batch: int = 64,
+) -> None:
+    """Write a table of ``records`` as rows arrive: widths from the header and first batch.
+
+    Later rows widen a column only when they must (a cell longer than its column); the
+    first ``batch`` rows fix the layout, so a long listing starts printing at once.
+    """
+    headers = [h for h, _ in columns]
+    pending: list[list[str]] = []
+    widths: list[int] | None = None
+    for row in cells(records, columns):
+        if widths is None:
+            pending.append(row)
+            if len(pending) < batch:
+                continue
+            widths = layout([headers, *pending])
+            write(line(headers, widths).rstrip() + "\n")
+            for r in pending:
+                write(line(r, widths).rstrip() + "\n")
+            pending = []
+            continue
+        widths = [max(w, len(c) + PADDING) for w, c in zip(widths, row, strict=False)]
+        write(line(row, widths).rstrip() + "\n")
+    if widths is None:
+        widths = layout([headers, *pending])
+        write(line(headers, widths).rstrip() + "\n")
+        for r in pending:
+            write(line(r, widths).rstrip() + "\n")
