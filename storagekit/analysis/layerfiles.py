@@ -23,7 +23,7 @@ tar wrote comes from the CRC-64 pass of :mod:`storagekit.engines.docker.verify`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -275,3 +275,20 @@ def merge(*groups: list[Record]) -> list[Record]:
             if known is None or RANK[record["change"]] < RANK[known["change"]]:
                 best[record["path"]] = record
     return sorted(best.values(), key=lambda r: r["path"])
+
+
+def stream(view: Source, path: str, size: int, sink: Callable[[bytes], object]) -> str | None:
+    """Feed a file of a layer to ``sink``; the change if it is not the expected regular file.
+
+    ``missing``, ``type`` (not a regular file) or ``size`` (its size differs from ``size``).
+    """
+    try:
+        entry = view.stat(path)
+    except (SourceError, UnsafePathError):
+        return "missing"
+    if not entry.is_file:
+        return "type"
+    with view.open(path) as f:
+        while chunk := f.read(CHUNK):
+            sink(chunk)
+    return "size" if entry.size != size else None

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import Any
 
 from storagekit.analysis.integrity import integrity as integrity_record
 from storagekit.analysis.layerfiles import (
     Expected,
     apply_tar,
+    clean,
     full_tree_changes,
     members,
     merge,
     own_changes,
+    stream,
     tree_of,
 )
 from storagekit.driver import StorageDriver
@@ -34,23 +35,8 @@ from storagekit.formats.tarsplit import Crc64, FileEntry, Segment, entries
 from storagekit.jsontext import Record
 from storagekit.model import Layer
 from storagekit.progress import Progress
-from storagekit.source import CHUNK, Source
+from storagekit.source import CHUNK
 from storagekit.union.view import LayerDir, UnionView
-
-
-def _clean(name: str) -> str | None:
-    """A tar member name as a path inside the layer (Go ``filepath.Clean``), None if escaping."""
-    parts: list[str] = []
-    for part in name.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                return None
-            parts.pop()
-            continue
-        parts.append(part)
-    return "/".join(parts)
 
 
 def _branches(
@@ -74,20 +60,6 @@ def layer_view(root: DockerRoot, layer: Layer, driver: StorageDriver) -> UnionVi
         if cache_id and driver.has_layer(cache_id):
             dirs.append(LayerDir(root.source, driver.layer_path(cache_id), cache_id, driver))
     return UnionView(dirs, f"layer {layer.chain_id}")
-
-
-def _stream(view: Source, path: str, size: int, sink: Any) -> str | None:
-    """Feed a file to ``sink``; returns the change if it is not the expected regular file."""
-    try:
-        entry = view.stat(path)
-    except (SourceError, UnsafePathError):
-        return "missing"
-    if not entry.is_file:
-        return "type"
-    with view.open(path) as f:
-        while chunk := f.read(CHUNK):
-            sink(chunk)
-    return "size" if entry.size != size else None
 
 
 def verify_layer(root: DockerRoot, layer: Layer) -> Record:
@@ -116,9 +88,9 @@ def verify_layer(root: DockerRoot, layer: Layer) -> Record:
                 if isinstance(e, Segment):
                     digest.update(e.data)
                 elif e.size:
-                    path = _clean(e.name)
+                    path = clean(e.name)
                     change = (
-                        "missing" if path is None else _stream(view, path, e.size, digest.update)
+                        "missing" if path is None else stream(view, path, e.size, digest.update)
                     )
                     if change:
                         record["files"].append({"path": "/" + (path or e.name), "change": change})
@@ -155,13 +127,13 @@ def _locate(
         for e in entries(raw, split):
             if not isinstance(e, FileEntry):
                 continue
-            path = _clean(e.name)
+            path = clean(e.name)
             if path is None:
                 continue
             if not e.size or "/" + path in known or e.crc is None:
                 continue
             crc = Crc64()
-            if _stream(view, path, e.size, crc.update) is None and crc.digest() != e.crc:
+            if stream(view, path, e.size, crc.update) is None and crc.digest() != e.crc:
                 found.append({"path": "/" + path, "change": "content"})
     return found
 
@@ -234,7 +206,7 @@ def layer_tar(root: DockerRoot, layer: Layer) -> Iterator[bytes]:
 
 def _exact_file(view: UnionView, layer: Layer, e: FileEntry) -> Iterator[bytes]:
     """A file's bytes in chunks (constant memory), or an error if it is not as recorded."""
-    path = _clean(e.name)
+    path = clean(e.name)
     try:
         entry = view.stat(path) if path is not None else None
     except (SourceError, UnsafePathError):

@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
+from storagekit.analysis.layerfiles import clean, stream
 from storagekit.driver import Whiteout
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.layers import Layer, tar_split_path
@@ -25,21 +26,6 @@ from storagekit.formats.tarsplit import Crc64, FileEntry, Segment, entries
 from storagekit.jsontext import Record
 from storagekit.source import CHUNK, Source, normpath
 from storagekit.union.view import LayerDir, UnionView
-
-
-def _clean(name: str) -> str | None:
-    """A tar member name as a path inside the layer (Go ``filepath.Clean``), None if escaping."""
-    parts: list[str] = []
-    for part in name.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not parts:
-                return None
-            parts.pop()
-            continue
-        parts.append(part)
-    return "/".join(parts)
 
 
 def layer_view(inv: Inventory, layer: Layer) -> UnionView | None:
@@ -56,19 +42,6 @@ def layer_view(inv: Inventory, layer: Layer) -> UnionView | None:
         if driver.has_layer(lid)
     ]
     return UnionView(dirs, f"layer {layer.id}")
-
-
-def _stream(view: Source, path: str, size: int, sink: Any) -> str | None:
-    try:
-        entry = view.stat(path)
-    except (SourceError, UnsafePathError):
-        return "missing"
-    if not entry.is_file:
-        return "type"
-    with view.open(path) as f:
-        while chunk := f.read(CHUNK):
-            sink(chunk)
-    return "size" if entry.size != size else None
 
 
 def verify_layer(inv: Inventory, layer: Layer) -> Record:
@@ -98,9 +71,9 @@ def verify_layer(inv: Inventory, layer: Layer) -> Record:
                 if isinstance(e, Segment):
                     digest.update(e.data)
                 elif e.size:
-                    path = _clean(e.name)
+                    path = clean(e.name)
                     change = (
-                        "missing" if path is None else _stream(view, path, e.size, digest.update)
+                        "missing" if path is None else stream(view, path, e.size, digest.update)
                     )
                     if change:
                         record["files"].append({"path": "/" + (path or e.name), "change": change})
@@ -125,14 +98,14 @@ def _locate(
         for e in entries(raw, split):
             if not isinstance(e, FileEntry):
                 continue
-            path = _clean(e.name)
+            path = clean(e.name)
             if path is None:
                 continue
             names.add(path)
             if not e.size or "/" + path in known or e.crc is None:
                 continue
             crc = Crc64()
-            if _stream(view, path, e.size, crc.update) is None and crc.digest() != e.crc:
+            if stream(view, path, e.size, crc.update) is None and crc.digest() != e.crc:
                 found.append({"path": "/" + path, "change": "content"})
     driver = driver_for(layer.driver, inv.source, inv.findings)
     if driver is not None and not driver.full_copy:
@@ -178,7 +151,7 @@ def layer_tar(inv: Inventory, layer: Layer) -> Iterator[bytes]:
                 continue
             if not e.size:
                 continue
-            path = _clean(e.name)
+            path = clean(e.name)
             try:
                 entry = view.stat(path) if path is not None else None
             except (SourceError, UnsafePathError):
