@@ -12,41 +12,16 @@ load the same blobs.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import tarfile
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import IO, Any
 
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.engines.docker.verify import layer_tar
+from storagekit.formats.imagearchive import add_bytes, add_stream
 from storagekit.ids import chain_ids, hex_of
 from storagekit.model import Image
-
-SPOOL = 64 << 20
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _add_stream(tar: tarfile.TarFile, name: str, chunks: Iterable[bytes]) -> tuple[str, int]:
-    """Add a member whose size is known only at the end (spooled); returns SHA-256 and size."""
-    digest = hashlib.sha256()
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
-        for chunk in chunks:
-            digest.update(chunk)
-            spool.write(chunk)
-        info = tarfile.TarInfo(name)
-        info.size = spool.tell()
-        info.mode = 0o644
-        spool.seek(0)
-        tar.addfile(info, spool)
-    return "sha256:" + digest.hexdigest(), info.size
 
 
 def save(root: DockerRoot, images: Sequence[Image], out: IO[bytes]) -> list[dict[str, Any]]:
@@ -61,7 +36,7 @@ def save(root: DockerRoot, images: Sequence[Image], out: IO[bytes]) -> list[dict
     repositories: dict[str, dict[str, str]] = {}
     written: dict[str, int] = {}  # blob name -> size
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        _add_bytes(tar, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+        add_bytes(tar, "oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
         for image in images:
             store = root.stores[image.driver]
             config = root.source.read_bytes(image.config_path)
@@ -70,7 +45,7 @@ def save(root: DockerRoot, images: Sequence[Image], out: IO[bytes]) -> list[dict
             for chain, diff in zip(chain_ids(image.diff_ids), image.diff_ids, strict=True):
                 name = f"blobs/sha256/{hex_of(diff)}"
                 if name not in written:
-                    digest, size = _add_stream(tar, name, layer_tar(root, store.layers[chain]))
+                    digest, size = add_stream(tar, name, layer_tar(root, store.layers[chain]))
                     if digest != diff:
                         raise ValueError(f"layer {chain}: rebuilt tar hashes to {digest}")
                     written[name] = size
@@ -82,11 +57,11 @@ def save(root: DockerRoot, images: Sequence[Image], out: IO[bytes]) -> list[dict
             for tag in image.tags:
                 repo, _, tagname = tag.rpartition(":")
                 repositories.setdefault(repo, {})[tagname] = hex_of(image.id)
-        _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
+        add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
         if repositories:
-            _add_bytes(tar, "repositories", json.dumps(repositories).encode())
+            add_bytes(tar, "repositories", json.dumps(repositories).encode())
         index_doc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index}
-        _add_bytes(tar, "index.json", json.dumps(index_doc).encode())
+        add_bytes(tar, "index.json", json.dumps(index_doc).encode())
     return manifest
 
 
@@ -99,7 +74,7 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 def _blob(tar: tarfile.TarFile, written: dict[str, int], hexid: str, data: bytes) -> str:
     name = f"blobs/sha256/{hexid}"
     if name not in written:
-        _add_bytes(tar, name, data)
+        add_bytes(tar, name, data)
         written[name] = len(data)
     return name
 

@@ -10,43 +10,18 @@ SHA-256 is the diff ID and the loaded image keeps its ID and layers. Blobs are n
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import tarfile
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import IO, Any
 
 from storagekit.engines.podman.images import read_image_config
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.verify import layer_tar
 from storagekit.errors import StoragekitError
+from storagekit.formats.imagearchive import add_bytes, add_stream
 from storagekit.ids import hex_of
 from storagekit.model import Image
-
-SPOOL = 64 << 20
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _add_stream(tar: tarfile.TarFile, name: str, chunks: Iterable[bytes]) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL) as spool:
-        for chunk in chunks:
-            digest.update(chunk)
-            spool.write(chunk)
-        info = tarfile.TarInfo(name)
-        info.size = spool.tell()
-        info.mode = 0o644
-        spool.seek(0)
-        tar.addfile(info, spool)
-    return "sha256:" + digest.hexdigest(), info.size
 
 
 def save(inv: Inventory, images: Sequence[Image], out: IO[bytes]) -> list[dict[str, Any]]:
@@ -67,7 +42,7 @@ def save(inv: Inventory, images: Sequence[Image], out: IO[bytes]) -> list[dict[s
             config = inv.source.read_bytes(cfg.path)
             config_name = f"blobs/sha256/{hex_of(image.id)}"
             if config_name not in written:
-                _add_bytes(tar, config_name, config)
+                add_bytes(tar, config_name, config)
                 written.add(config_name)
             layers = []
             for lid in reversed(inv.image_chains.get(image.id, ())):
@@ -76,7 +51,7 @@ def save(inv: Inventory, images: Sequence[Image], out: IO[bytes]) -> list[dict[s
                     raise StoragekitError(f"image {image.id}: layer {lid} has no diff digest")
                 name = f"blobs/sha256/{hex_of(layer.diff_digest)}"
                 if name not in written:
-                    digest, _ = _add_stream(tar, name, layer_tar(inv, layer))
+                    digest, _ = add_stream(tar, name, layer_tar(inv, layer))
                     if digest != layer.diff_digest:
                         raise StoragekitError(f"layer {lid}: rebuilt tar hashes to {digest}")
                     written.add(name)
@@ -89,7 +64,7 @@ def save(inv: Inventory, images: Sequence[Image], out: IO[bytes]) -> list[dict[s
             for tag in image.tags:
                 repo, _, tagname = tag.rpartition(":")
                 repositories.setdefault(repo, {})[tagname] = image.id
-        _add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
+        add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
         if repositories:
-            _add_bytes(tar, "repositories", json.dumps(repositories).encode())
+            add_bytes(tar, "repositories", json.dumps(repositories).encode())
     return manifest
