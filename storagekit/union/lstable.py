@@ -12,16 +12,15 @@ the widest one. The cells are those of the generic table (:mod:`storagekit.cli.r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from storagekit.ids import is_hex64, short
 from storagekit.source import Row
 from storagekit.termtext import display as _display
 from storagekit.timefmt import from_ns
 from storagekit.union import forkstream
-from storagekit.union.stream import BATCH, _plan
-from storagekit.union.view import Merged, UnionView
+from storagekit.union.stream import Listing, _plan
+from storagekit.union.view import UnionView
 
 HEADERS = ("MODE", "TYPE", "UID", "GID", "SIZE", "MTIME", "LAYER", "PATH")
 WIDTHS = (10, 11, 10, 10, 16, 23, 15)
@@ -45,15 +44,14 @@ def _cells(values: Iterable[str]) -> str:
     return "".join(out)
 
 
-class _LsTable:
+class _LsTable(Listing):
     """``ls`` lines, batch by batch."""
 
     def __init__(self, view: UnionView, deleted: bool) -> None:
-        self.view = view
-        self.deleted = deleted
+        super().__init__(view, deleted)
         self.layers = [_layer(lay.layer_id) for lay in view.layers]
 
-    def _lines(
+    def entries(
         self, path: str, names: Iterable[str], rows: dict[str, tuple[Row, int]], gone: bool
     ) -> list[str]:
         pre = f"/{path}/" if path else "/"
@@ -77,41 +75,6 @@ class _LsTable:
             target = "" if link is None else f" -> {_display(link)}"
             add(f"{cells}{mark}{_display(pre + name)}{target}\n")
         return out
-
-    def _one(self, path: str, merged: Merged, names: list[str]) -> list[str]:
-        out = self._lines(path, names, merged.names, False)
-        if self.deleted:
-            hidden = {name: (row, i) for name, row, i in self.view.hidden_rows(path, merged)}
-            out += self._lines(path, hidden, hidden, True)
-        return out
-
-    def directory(self, path: str, merged: Any, names: list[str]) -> Iterator[list[str]]:
-        out = self._one(path, merged, names)
-        if out:
-            yield ["".join(out)]
-
-    def tree(self, path: str, layers: Any) -> Iterator[list[str]]:
-        """The directory ``path`` and everything below it, in ``ls -R`` order."""
-        batch: list[str] = []
-        size = 0
-        stack = [(path, layers)]
-        while stack:
-            current, dl = stack.pop()
-            merged = self.view.merge(current, dl, cache=False)
-            names = sorted(merged.names)
-            out = self._one(current, merged, names)
-            if out:
-                text = "".join(out)
-                batch.append(text)
-                size += len(text)
-                if size >= BATCH:
-                    yield batch
-                    batch, size = [], 0
-            prefix = f"{current}/" if current else ""
-            dirs = merged.dirs
-            stack.extend((prefix + n, dirs[n]) for n in reversed(names) if n in dirs)
-        if batch:
-            yield batch
 
 
 def list_table(

@@ -94,45 +94,37 @@ def _plan(
     return lambda: visit(top, None, top.count("/") + 1 if top else 0)
 
 
-class _LsJson:
-    """``ls`` records as JSON text, batch by batch."""
+class Listing:
+    """``ls`` output of merged directories, batch by batch, in ``ls -R`` order.
+
+    A subclass formats the entries of one directory (:meth:`entries`) and says how they are
+    joined (:attr:`joiner`); the walk, the hidden entries and the batching are shared.
+    """
+
+    joiner = ""
 
     def __init__(self, view: UnionView, deleted: bool) -> None:
         self.view = view
         self.deleted = deleted
-        self.layers = [encode_basestring(lay.layer_id) for lay in view.layers]
 
-    def _records(
-        self, path: str, names: Iterable[str], rows: dict[str, tuple[Row, int]], gone: str
+    def entries(
+        self, path: str, names: Iterable[str], rows: dict[str, tuple[Row, int]], gone: bool
     ) -> list[str]:
-        """One JSON object per name, as ``to_json(entry_record(...))`` writes it."""
-        pre = encode_basestring(f"/{path}/" if path else "/")[:-1]
-        layers, mtime_of, enc = self.layers, from_ns, encode_basestring
-        out: list[str] = []
-        add = out.append
-        for name in names:
-            row, index = rows[name]
-            kind, mode, uid, gid, size, mtime, _, _, _, link, _ = row
-            add(
-                f'{{"path":{pre}{enc(name)[1:]},"type":"{kind._value_}","size":{size},'
-                f'"mode":"{mode:04o}","uid":{uid},"gid":{gid},'
-                f'"mtime":"{mtime_of(mtime)}",'
-                f'"link_target":{"null" if link is None else enc(link)},'
-                f'"layer":{layers[index]},"deleted":{gone}}}'
-            )
-        return out
+        """One piece of output per name of directory ``path`` (``gone``: hidden entries)."""
+        raise NotImplementedError
 
     def _one(self, path: str, merged: Merged, names: list[str]) -> list[str]:
-        out = self._records(path, names, merged.names, "false")
+        out = self.entries(path, names, merged.names, False)
         if self.deleted:
             hidden = {name: (row, i) for name, row, i in self.view.hidden_rows(path, merged)}
-            out += self._records(path, hidden, hidden, "true")
+            out += self.entries(path, hidden, hidden, True)
         return out
 
     def directory(self, path: str, merged: Any, names: list[str]) -> Iterator[list[str]]:
+        """The entries of one merged directory (its subdirectories are other steps)."""
         out = self._one(path, merged, names)
         if out:
-            yield [",".join(out)]
+            yield [self.joiner.join(out)]
 
     def tree(self, path: str, layers: Any) -> Iterator[list[str]]:
         """The directory ``path`` and everything below it, in ``ls -R`` order."""
@@ -145,7 +137,7 @@ class _LsJson:
             names = sorted(merged.names)
             out = self._one(current, merged, names)
             if out:
-                text = ",".join(out)
+                text = self.joiner.join(out)
                 batch.append(text)
                 size += len(text)
                 if size >= BATCH:
@@ -156,6 +148,37 @@ class _LsJson:
             stack.extend((prefix + n, dirs[n]) for n in reversed(names) if n in dirs)
         if batch:
             yield batch
+
+
+class _LsJson(Listing):
+    """``ls`` records as JSON text, batch by batch."""
+
+    joiner = ","
+
+    def __init__(self, view: UnionView, deleted: bool) -> None:
+        super().__init__(view, deleted)
+        self.layers = [encode_basestring(lay.layer_id) for lay in view.layers]
+
+    def entries(
+        self, path: str, names: Iterable[str], rows: dict[str, tuple[Row, int]], gone: bool
+    ) -> list[str]:
+        """One JSON object per name, as ``to_json(entry_record(...))`` writes it."""
+        pre = encode_basestring(f"/{path}/" if path else "/")[:-1]
+        layers, mtime_of, enc = self.layers, from_ns, encode_basestring
+        deleted = "true" if gone else "false"
+        out: list[str] = []
+        add = out.append
+        for name in names:
+            row, index = rows[name]
+            kind, mode, uid, gid, size, mtime, _, _, _, link, _ = row
+            add(
+                f'{{"path":{pre}{enc(name)[1:]},"type":"{kind._value_}","size":{size},'
+                f'"mode":"{mode:04o}","uid":{uid},"gid":{gid},'
+                f'"mtime":"{mtime_of(mtime)}",'
+                f'"link_target":{"null" if link is None else enc(link)},'
+                f'"layer":{layers[index]},"deleted":{deleted}}}'
+            )
+        return out
 
 
 def list_json(
