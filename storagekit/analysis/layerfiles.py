@@ -23,17 +23,16 @@ tar wrote comes from the CRC-64 pass of :mod:`storagekit.engines.docker.verify`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from storagekit.driver import WH_OPAQUE, WH_PREFIX, StorageDriver, Whiteout
 from storagekit.entry import Entry, FileType
 from storagekit.errors import FormatError, SourceError, UnsafePathError
-from storagekit.formats.tarsplit import Crc64, Segment, entries
+from storagekit.formats.tarsplit import Crc64, FileEntry, Segment, entries
+from storagekit.jsontext import Record
 from storagekit.source import CHUNK, Source
-
-Record = dict[str, Any]
 
 #: Tar type flags (``archive/tar``); a hard link (``1``) is any non-directory.
 TAR_TYPES: dict[bytes, FileType | None] = {
@@ -292,3 +291,50 @@ def stream(view: Source, path: str, size: int, sink: Callable[[bytes], object]) 
         while chunk := f.read(CHUNK):
             sink(chunk)
     return "size" if entry.size != size else None
+
+
+def rebuild(view: Source, source: Source, split: str) -> tuple[str, list[Record]]:
+    """Rebuild a layer's tar from its tar-split (in ``source``) over the layer's files (``view``).
+
+    Returns the tar's digest (``sha256:…``) and the files that are missing, of another type or
+    of another size than the tar-split records.
+
+    Raises:
+        FormatError: the tar-split is damaged.
+        SourceError: it cannot be read.
+    """
+    digest = hashlib.sha256()
+    files: list[Record] = []
+    with source.open(split) as raw:
+        for e in entries(raw, split):
+            if isinstance(e, Segment):
+                digest.update(e.data)
+            elif e.size:
+                path = clean(e.name)
+                change = "missing" if path is None else stream(view, path, e.size, digest.update)
+                if change:
+                    files.append({"path": "/" + (path or e.name), "change": change})
+    return "sha256:" + digest.hexdigest(), files
+
+
+def content_changes(view: Source, source: Source, split: str, found: list[Record]) -> set[str]:
+    """Add the files whose CRC-64 differs from the tar-split's to ``found``; every member name.
+
+    Files already in ``found`` (missing, of another type or size) are not read again.
+    """
+    known = {f["path"] for f in found}
+    names: set[str] = set()
+    with source.open(split) as raw:
+        for e in entries(raw, split):
+            if not isinstance(e, FileEntry):
+                continue
+            path = clean(e.name)
+            if path is None:
+                continue
+            names.add(path)
+            if not e.size or "/" + path in known or e.crc is None:
+                continue
+            crc = Crc64()
+            if stream(view, path, e.size, crc.update) is None and crc.digest() != e.crc:
+                found.append({"path": "/" + path, "change": "content"})
+    return names

@@ -8,15 +8,13 @@ engine"): a container's ``status`` is ``unknown`` (task state lives in tmpfs), i
 
 from __future__ import annotations
 
-from typing import Any
-
 from storagekit.analysis.diskusage import path_usage
 from storagekit.engines.containerd.cri import cri_status
 from storagekit.engines.containerd.model import Container, Descriptor, Image, Snapshot
 from storagekit.engines.containerd.state import State
 from storagekit.engines.containerd.views import mounted_levels
+from storagekit.jsontext import Record
 
-Record = dict[str, Any]
 ENGINE = "containerd"
 
 

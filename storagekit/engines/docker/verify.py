@@ -12,7 +12,6 @@ directory, and for overlay-style drivers through the layers below it when absent
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 
 from storagekit.analysis.integrity import integrity as integrity_record
@@ -20,18 +19,19 @@ from storagekit.analysis.layerfiles import (
     Expected,
     apply_tar,
     clean,
+    content_changes,
     full_tree_changes,
     members,
     merge,
     own_changes,
-    stream,
+    rebuild,
     tree_of,
 )
 from storagekit.driver import StorageDriver
 from storagekit.engines.docker.chains import walk_parents
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import FormatError, SourceError, StoragekitError, UnsafePathError
-from storagekit.formats.tarsplit import Crc64, FileEntry, Segment, entries
+from storagekit.formats.tarsplit import FileEntry, Segment, entries
 from storagekit.jsontext import Record
 from storagekit.model import Layer
 from storagekit.progress import Progress
@@ -81,24 +81,12 @@ def verify_layer(root: DockerRoot, layer: Layer) -> Record:
         return record
     view = layer_view(root, layer, driver)
     split = _split_path(layer)
-    digest = hashlib.sha256()
     try:
-        with root.source.open(split) as raw:
-            for e in entries(raw, split):
-                if isinstance(e, Segment):
-                    digest.update(e.data)
-                elif e.size:
-                    path = clean(e.name)
-                    change = (
-                        "missing" if path is None else stream(view, path, e.size, digest.update)
-                    )
-                    if change:
-                        record["files"].append({"path": "/" + (path or e.name), "change": change})
+        computed, record["files"] = rebuild(view, root.source, split)
     except (FormatError, SourceError) as exc:
         root.findings.error("bad-tar-split", split, f"cannot rebuild the layer tar: {exc}")
         record["status"] = "unreadable"
         return record
-    computed = "sha256:" + digest.hexdigest()
     record["computed_diff_id"] = computed
     if computed != layer.diff_id:
         record["files"] = _locate(root, layer, driver, view, split, record["files"])
@@ -122,21 +110,8 @@ def _locate(
     found: list[Record],
 ) -> list[Record]:
     """The files that differ: sizes and presence (already known), contents by CRC-64, extras."""
-    known = {f["path"] for f in found}
-    with root.source.open(split) as raw:
-        for e in entries(raw, split):
-            if not isinstance(e, FileEntry):
-                continue
-            path = clean(e.name)
-            if path is None:
-                continue
-            if not e.size or "/" + path in known or e.crc is None:
-                continue
-            crc = Crc64()
-            if stream(view, path, e.size, crc.update) is None and crc.digest() != e.crc:
-                found.append({"path": "/" + path, "change": "content"})
+    content_changes(view, root.source, split, found)
     return found
-
 
 def structure(root: DockerRoot, layer: Layer, driver: StorageDriver) -> list[Record]:
     """The layer's directory against its tar-split (and, for a full tree, its chain's)."""

@@ -12,17 +12,16 @@ searched for entries the tar never had, so the report names the changed, missing
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from storagekit.analysis.layerfiles import clean, stream
+from storagekit.analysis.layerfiles import clean, content_changes, rebuild
 from storagekit.driver import Whiteout
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.layers import Layer, tar_split_path
 from storagekit.engines.podman.views import driver_for
 from storagekit.errors import FormatError, SourceError, StoragekitError, UnsafePathError
-from storagekit.formats.tarsplit import Crc64, FileEntry, Segment, entries
+from storagekit.formats.tarsplit import Segment, entries
 from storagekit.jsontext import Record
 from storagekit.source import CHUNK, Source, normpath
 from storagekit.union.view import LayerDir, UnionView
@@ -64,24 +63,12 @@ def verify_layer(inv: Inventory, layer: Layer) -> Record:
     if not layer.has_tar_split:
         record["status"] = "no-tar-split"
         return record
-    digest = hashlib.sha256()
     try:
-        with inv.source.open(split) as raw:
-            for e in entries(raw, split):
-                if isinstance(e, Segment):
-                    digest.update(e.data)
-                elif e.size:
-                    path = clean(e.name)
-                    change = (
-                        "missing" if path is None else stream(view, path, e.size, digest.update)
-                    )
-                    if change:
-                        record["files"].append({"path": "/" + (path or e.name), "change": change})
+        computed, record["files"] = rebuild(view, inv.source, split)
     except (FormatError, SourceError) as exc:
         inv.findings.error("bad-tar-split", split, f"cannot rebuild the layer tar: {exc}")
         record["status"] = "unreadable"
         return record
-    computed = "sha256:" + digest.hexdigest()
     record["computed_diff_id"] = computed
     if computed != layer.diff_digest:
         record["status"] = "modified"
@@ -92,21 +79,7 @@ def verify_layer(inv: Inventory, layer: Layer) -> Record:
 def _locate(
     inv: Inventory, layer: Layer, view: UnionView, split: str, found: list[Record]
 ) -> list[Record]:
-    known = {f["path"] for f in found}
-    names: set[str] = set()
-    with inv.source.open(split) as raw:
-        for e in entries(raw, split):
-            if not isinstance(e, FileEntry):
-                continue
-            path = clean(e.name)
-            if path is None:
-                continue
-            names.add(path)
-            if not e.size or "/" + path in known or e.crc is None:
-                continue
-            crc = Crc64()
-            if stream(view, path, e.size, crc.update) is None and crc.digest() != e.crc:
-                found.append({"path": "/" + path, "change": "content"})
+    names = content_changes(view, inv.source, split, found)
     driver = driver_for(layer.driver, inv.source, inv.findings)
     if driver is not None and not driver.full_copy:
         found += _added(inv.source, driver, driver.layer_path(layer.id), names)
