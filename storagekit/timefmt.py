@@ -90,3 +90,16 @@ def _civil(days: int) -> tuple[int, int, int]:
     day = doy - (153 * mp + 2) // 5 + 1
     month = mp + 3 if mp < 10 else mp - 9
     return yoe + era * 400 + (month <= 2), month, day
+
+
+def order_key(text: str | None) -> str:
+    """A key that sorts RFC 3339 UTC times (``…:SS[.frac]Z``) by time, whatever their precision.
+
+    Docker drops trailing zeros of the nanoseconds, so ``.123Z`` and ``.1234Z`` compare wrongly
+    as strings; the fraction is padded to nine digits. ``None`` (absent) sorts first.
+    """
+    if not text:
+        return ""
+    body = text[:-1] if text.endswith("Z") else text
+    head, _, frac = body.partition(".")
+    return f"{head}.{frac.ljust(9, '0')}"

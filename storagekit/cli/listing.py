@@ -29,6 +29,7 @@ from storagekit.ids import short
 from storagekit.jsontext import Record, to_json
 from storagekit.model import Image
 from storagekit.refs import resolve
+from storagekit.timefmt import order_key
 
 FILTER = click.option(
     "-f",
@@ -209,7 +210,7 @@ def _intermediate(r: Record) -> bool:
 
 
 def _newest_first(records: list[Record]) -> list[Record]:
-    return sorted(records, key=lambda r: (r["created"] or "", r["id"]), reverse=True)
+    return sorted(records, key=lambda r: (order_key(r["created"]), r["id"]), reverse=True)
 
 
 def _split_tag(ref: str) -> tuple[str, str]:

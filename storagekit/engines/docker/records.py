@@ -26,6 +26,7 @@ from storagekit.engines.docker.usage import (
 from storagekit.ids import chain_ids, is_safe_component
 from storagekit.jsontext import Record, to_json
 from storagekit.model import Container, Image, Stack, StackLayer
+from storagekit.timefmt import order_key
 
 
 def container_record(root: DockerRoot, container: Container, *, sizes: bool = True) -> Record:
@@ -103,7 +104,7 @@ def container_records(root: DockerRoot, *, sizes: bool = True, adopt: bool = Tru
 
 
 def _creation_order(record: Record) -> tuple[str, str]:
-    return record["created"] or "", record["id"]
+    return order_key(record["created"]), record["id"]
 
 
 def container_records_json(root: DockerRoot, *, sizes: bool = True) -> str:
