@@ -89,7 +89,8 @@ def verify_layer(root: DockerRoot, layer: Layer) -> Record:
         return record
     record["computed_diff_id"] = computed
     if computed != layer.diff_id:
-        record["files"] = _locate(root, layer, driver, view, split, record["files"])
+        # Sizes and presence are known; contents by CRC-64 (entries the tar never had: below).
+        content_changes(view, root.source, split, record["files"])
     try:
         record["files"] = merge(record["files"], structure(root, layer, driver))
     except (FormatError, SourceError) as exc:
@@ -100,18 +101,6 @@ def verify_layer(root: DockerRoot, layer: Layer) -> Record:
         record["status"] = "modified"
     return record
 
-
-def _locate(
-    root: DockerRoot,
-    layer: Layer,
-    driver: StorageDriver,
-    view: UnionView,
-    split: str,
-    found: list[Record],
-) -> list[Record]:
-    """The files that differ: sizes and presence (already known), contents by CRC-64, extras."""
-    content_changes(view, root.source, split, found)
-    return found
 
 def structure(root: DockerRoot, layer: Layer, driver: StorageDriver) -> list[Record]:
     """The layer's directory against its tar-split (and, for a full tree, its chain's)."""
