@@ -4,11 +4,15 @@ Usage (as root)::
 
     .venv/bin/python -m tools.make_podman_roots [--out DIR] [--drivers overlay,vfs] [--work DIR]
 
-For each driver: a private graph root, run root, tmp dir and config (real-engine.md, "podman"),
+For each driver: a private graph root, run root, tmp dir and config (real-engine.md, "podman";
+containers start here only with ``nproc=1024:1024`` beside ``nofile`` in ``default_ulimits``,
+see :class:`tools.podman_engine.Podman`),
 a busybox-static base image made with ``podman import``, a multi-layer image made with
 ``podman build --layers --network none`` (added files, a whiteout, an opaque directory), a pod
-and containers in several states, then podman's answers (``expected.json``), an archive of the
-graph root (``root.tar.xz``, taken after every podman mount is gone) and ``PROVENANCE.md``.
+and containers in several states (one, ``sk-running``, still running), then podman's answers
+(``expected.json``), an archive of the graph root taken while ``sk-running`` runs, its overlay
+mounted, as a responder copies a live host (``root.tar.xz``; afterwards the container is
+stopped and every mount undone) and ``PROVENANCE.md``.
 Output: ``<out>/podman-<major.minor>-<driver>/``. Never touches a system store: every path is
 below ``--work``.
 """
@@ -26,11 +30,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from tests.support.engine import base_rootfs_tar, tar_listing
-from tools.podman_engine import Podman, archive, stop_pause_process, unmount_all
+from tools.podman_engine import Podman, archive, stop_pause_process, stop_running, unmount_all
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,6 +51,19 @@ ENV SK_STAGE=app
 LABEL org.example.sk=podman
 CMD ["sh"]
 """
+
+
+#: What ``sk-running`` prints once it has made its changes (then it only sleeps).
+READY = "sk-running-ready"
+
+
+def wait_for_log(p: Podman, name: str, line: str, timeout: float = 30.0) -> None:
+    """Wait until container ``name``'s log holds ``line`` (it has done what it was run for)."""
+    deadline = time.monotonic() + timeout
+    while line not in p("logs", name, record=False, check=False):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not print {line!r} within {timeout} s")
+        time.sleep(0.2)
 
 
 def build_scenario(p: Podman) -> dict[str, Any]:
@@ -115,6 +133,20 @@ def build_scenario(p: Podman) -> dict[str, Any]:
     )
     p("run", "--name", "sk-basec", "localhost/sk-base:1", "sh", "-c", "rm /etc/passwd")
     p("run", "--pod", "sk-pod", "--name", "sk-inpod", "localhost/sk-base:1", "true")
+    # running when the root is copied: its overlay is mounted, its upper layer written to
+    p(
+        "run",
+        "-d",
+        "--name",
+        "sk-running",
+        "--label",
+        "sk=running",
+        "localhost/sk-app:1",
+        "sh",
+        "-c",
+        f"echo r > /app/run.txt; rm /app/owned.txt; echo {READY}; exec sleep 3600",
+    )
+    wait_for_log(p, "sk-running", READY)
     ids = {
         "images": {
             ref: p("image", "inspect", "--format", "{{.Id}}", ref, record=False).strip()
@@ -122,7 +154,7 @@ def build_scenario(p: Podman) -> dict[str, Any]:
         },
         "containers": {
             n: p("container", "inspect", "--format", "{{.Id}}", n, record=False).strip()
-            for n in ("sk-created", "sk-exited", "sk-vol", "sk-basec", "sk-inpod")
+            for n in ("sk-created", "sk-exited", "sk-vol", "sk-basec", "sk-inpod", "sk-running")
         },
         "pods": {
             "sk-pod": p("pod", "inspect", "--format", "{{.Id}}", "sk-pod", record=False).strip()
@@ -174,7 +206,23 @@ def capture_expected(p: Podman) -> dict[str, Any]:
             "sha256": hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest(),
         }
         out.unlink()
+    exp["logs"] = {}
+    for c in cids:
+        stdout, stderr = p.streams("logs", c)
+        exp["logs"][c] = {"stdout": stdout.decode(), "stderr": stderr.decode()}
     return exp
+
+
+def _mounted(p: Podman) -> str:
+    """Where the running container's root filesystem was while the archive was taken."""
+    if p.driver != "overlay":
+        return f"its root filesystem is its own `{p.driver}` layer directory, nothing is mounted"
+    if p.user is not None:
+        return (
+            "its overlay was mounted in the user's namespace, so from the host its "
+            "`overlay/<layer>/merged` is empty"
+        )
+    return "its overlay was mounted, so `overlay/<layer>/merged` holds the mounted union"
 
 
 def provenance(
@@ -183,6 +231,7 @@ def provenance(
     ids: dict[str, Any],
     sha: str,
     tar_argv: list[str],
+    stopped: list[str],
     unmounted: list[str],
 ) -> str:
     ver = exp["version"]["Client"]
@@ -250,8 +299,11 @@ Scenario IDs:
 {json.dumps({k: v for k, v in ids.items() if k != "containerfile"}, indent=1)}
 ```
 
-Unmounted before archiving (podman's bind mount of the driver directory, container mounts):
-`{unmounted}`. Archive of the graph root only (the run root is tmpfs on a real host):
+**Copied while a container ran**, as a responder copies a live host: `sk-running` was running
+(podman's state DB says so: state 3, `running`; {_mounted(p)}); podman's answers in
+`expected.json` were captured then, and the archive was taken then, without `--one-file-system`.
+Afterwards podman stopped `{stopped}` and these were unmounted: `{unmounted}`. Archive of the
+graph root only (the run root is tmpfs on a real host):
 ```
 {shlex.join(tar_argv)}
 ```
@@ -264,7 +316,8 @@ SHA-256 of `root.tar.xz`: `{sha}`
 `volumes` (`volume inspect --all`), `pods` (`pod inspect sk-pod`), `system_df_v` (`system df -v`
 text), `export` (per container: the `podman export` members in tar order with path, type, mode,
 uid, gid, size, linkname, sha256 of regular files; mtime dropped; and `sha256` of that list as
-`json.dumps(sort_keys=True)`), `scenario` (names -> IDs, Containerfile).
+`json.dumps(sort_keys=True)`), `logs` (per container `podman logs`' stdout and stderr, as
+text), `scenario` (names -> IDs, Containerfile).
 """
 
 
@@ -277,16 +330,17 @@ def make(driver: str, work: Path, out: Path, user: str | None = None) -> Path:
         ids = build_scenario(p)
         exp = capture_expected(p)
         exp["scenario"] = ids
+        ver = exp["version"]["Client"]["Version"]
+        kind = f"rootless-{driver}" if user else driver
+        dest = out / f"podman-{'.'.join(ver.split('.')[:2])}-{kind}"
+        dest.mkdir(parents=True, exist_ok=True)
+        sha, argv = archive(p, dest / "root.tar.xz")  # while sk-running runs, as on a live host
     finally:
+        stopped = stop_running(p)
         unmounted = unmount_all(p)
         stop_pause_process(p)
-    ver = exp["version"]["Client"]["Version"]
-    kind = f"rootless-{driver}" if user else driver
-    dest = out / f"podman-{'.'.join(ver.split('.')[:2])}-{kind}"
-    dest.mkdir(parents=True, exist_ok=True)
-    sha, argv = archive(p, dest / "root.tar.xz")
     (dest / "expected.json").write_text(json.dumps(exp, indent=1, sort_keys=True) + "\n")
-    (dest / "PROVENANCE.md").write_text(provenance(p, exp, ids, sha, argv, unmounted))
+    (dest / "PROVENANCE.md").write_text(provenance(p, exp, ids, sha, argv, stopped, unmounted))
     return dest
 
 

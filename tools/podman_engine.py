@@ -81,6 +81,13 @@ class Podman:
             raise RuntimeError(f"{shlex.join(argv)}: {r.returncode}: {r.stderr.decode()}")
         return r.stdout.decode()
 
+    def streams(self, *args: str) -> tuple[bytes, bytes]:
+        """stdout and stderr of a command that must succeed (not recorded)."""
+        r = subprocess.run(self.argv(*args), capture_output=True, env=self.env(), cwd=self.work)
+        if r.returncode != 0:
+            raise RuntimeError(f"podman {shlex.join(args)}: {r.returncode}: {r.stderr.decode()}")
+        return r.stdout, r.stderr
+
     def json(self, *args: str) -> Any:
         return json.loads(self(*args, record=False))
 
@@ -93,6 +100,14 @@ def _mounts_below(path: Path) -> list[str]:
             if mnt == str(path) or mnt.startswith(str(path) + "/"):
                 found.append(mnt)
     return found
+
+
+def stop_running(p: Podman) -> list[str]:
+    """Stop every running container of this private podman (``podman stop -t 0``); their names."""
+    names = p("ps", "--format", "{{.Names}}", record=False, check=False).split()
+    if names:
+        p("stop", "-t", "0", *names, record=False, check=False)
+    return names
 
 
 def unmount_all(p: Podman) -> list[str]:
@@ -108,24 +123,39 @@ def unmount_all(p: Podman) -> list[str]:
     return done
 
 
+#: GNU tar's options for a copy that keeps whiteout devices, ``trusted.*``/``user.*`` xattrs
+#: and the on-disk owners (rootless: the subordinate IDs).
+TAR_KEEP = ["--xattrs", "--xattrs-include=*", "--numeric-owner"]
+
+
 def archive(p: Podman, dest: Path) -> tuple[str, list[str]]:
-    argv = [
-        "tar",
-        "--xattrs",
-        "--xattrs-include=*",
-        "--numeric-owner",
-        "--one-file-system",
-        "--sort=name",
-        "-I",
-        "xz -9e -T1",
-        "-C",
-        str(p.graph),
-        "-cf",
-        str(dest),
-        ".",
-    ]
+    """The graph root as a responder on the live host copies it: while containers run.
+
+    Not ``--one-file-system``: a running container's ``overlay/<id>/merged`` (its mounted
+    union) and ``userdata/shm`` are archived with what they hold, as a copy of a live host
+    has them (podman's bind mount of ``overlay/`` onto itself is the same file system). A
+    rootless container's mounts live in the user's namespace: from the host they are empty.
+    """
+    argv = ["tar", *TAR_KEEP, "--sort=name", "-I", "xz -9e -T1", "-C", str(p.graph),
+            "-cf", str(dest), "."]  # fmt: skip
     subprocess.run(argv, check=True)
     return hashlib.sha256(dest.read_bytes()).hexdigest(), argv
+
+
+def copy_live(p: Podman, dest: Path) -> Path:
+    """The graph root copied into the directory ``dest`` as :func:`archive` takes it, live."""
+    dest.mkdir(parents=True)
+    pack = subprocess.Popen(
+        ["tar", *TAR_KEEP, "-C", str(p.graph), "-cf", "-", "."],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # "socket ignored": conmon's attach socket
+    )
+    unpack = subprocess.run(["tar", *TAR_KEEP, "-C", str(dest), "-xf", "-"], stdin=pack.stdout)
+    assert pack.stdout is not None
+    pack.stdout.close()
+    if pack.wait() not in (0, 1) or unpack.returncode != 0:  # 1: a file changed while read
+        raise RuntimeError(f"copying {p.graph} failed")
+    return dest
 
 
 def stop_pause_process(p: Podman) -> int | None:

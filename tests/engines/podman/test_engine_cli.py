@@ -156,7 +156,8 @@ def test_df_summary(root: Root) -> None:
         "size": sum(i["Size"] for i in images.values()),
         "reclaimable": sum(i["Size"] for i in images.values() if not i["Containers"]),
     }
-    assert df["containers"] == {"count": 5, "active": 0, "size": 68, "reclaimable": 68}
+    # podman 4.3: active = running; reclaimable = the sizes of the others (sk-running's 14 B)
+    assert df["containers"] == {"count": 6, "active": 1, "size": 82, "reclaimable": 68}
     assert df["volumes"] == {"count": 2, "active": 1, "size": 2, "reclaimable": 0}
     vols = [[v["name"], str(v["links"]), human_size(v["size"])]
             for v in root.json("df", "-v")["volumes"]["items"]]  # fmt: skip
@@ -273,9 +274,9 @@ def test_chain_orphans_audit_verify(root: Root) -> None:
     assert audit["findings"] == []
     assert audit["counts"] == {
         "images": 7,
-        "containers": 5,
-        "containers_by_status": {"created": 1, "exited": 4},
-        "layers": 9,
+        "containers": 6,
+        "containers_by_status": {"created": 1, "exited": 4, "running": 1},
+        "layers": 10,
         "volumes": 2,
     }
     assert audit["root"]["rootless"] is None if "rootless" not in root.name else (
@@ -349,7 +350,7 @@ def test_truncated_layers_json_is_a_finding(
     assert "Traceback" not in err
     assert "malformed-json" in err
     assert "vfs-layers/layers.json" in err
-    assert len(json.loads(out)) == 5
+    assert len(json.loads(out)) == 6
     code, _, err = r.run("audit")
     assert code == 0
     assert "Traceback" not in err
@@ -427,8 +428,27 @@ def test_planted_orphans_are_found_exactly(
 
 
 def test_logs_of_k8s_file_containers(root: Root) -> None:
-    """The scenario's one log line (``echo to-stderr >&2`` in sk-exited)."""
+    """``podman logs`` of every container: sk-exited's stderr line, sk-running's stdout line."""
     got = root.json("logs", "sk-exited")
     assert [(r["stream"], r["text"]) for r in got] == [("stderr", "to-stderr")]
     assert got[0]["time"].startswith("20")
     assert root.json("logs", "sk-created") == []
+    for cid, want in root.exp["logs"].items():
+        got = root.json("logs", cid)
+        for stream in ("stdout", "stderr"):
+            assert [r["text"] for r in got if r["stream"] == stream] == [
+                x for x in want[stream].splitlines() if not x.startswith('time="')
+            ]
+
+
+def test_running_when_copied(root: Root) -> None:
+    """sk-running ran while the root was copied: running, as libpod's state DB holds it."""
+    cid = root.exp["scenario"]["containers"]["sk-running"]
+    [p] = [p for p in root.exp["ps"] if p["Id"] == cid]
+    [i] = [i for i in root.exp["containers"] if i["Id"] == cid]
+    [c] = root.json("containers", "--filter", "status=running")
+    assert (c["id"], c["status"], p["State"], i["State"]["Status"]) == (cid, *["running"] * 3)
+    assert (c["exit_code"], c["started"]) == (0, i["State"]["StartedAt"].replace("+00:00", "Z"))
+    assert sorted((x["kind"], x["path"]) for x in root.json("diff", cid)) == [
+        ("A", "/app/run.txt"), ("C", "/app"), ("C", "/etc"), ("D", "/app/owned.txt")
+    ]  # fmt: skip
