@@ -89,6 +89,16 @@ class Engine(ABC):
         """This engine's root in ``evidence``, opened, or ``None`` when it has none there."""
 
     @classmethod
+    def find_all(cls, evidence: Source, description: str) -> list[Engine]:
+        """Every root of this engine in ``evidence``, opened, in a fixed order.
+
+        One evidence may hold several roots of one engine (a host's system store and its
+        users' own); each is an engine of its own. The default is :meth:`find`'s one root.
+        """
+        engine = cls.find(evidence, description)
+        return [] if engine is None else [engine]
+
+    @classmethod
     def find_in_partial(cls, evidence: Source, description: str) -> Engine | None:
         """An engine answering from evidence cut short before any root could be recognised.
 

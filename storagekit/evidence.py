@@ -2,9 +2,11 @@
 
 The evidence is a directory or an archive (:func:`storagekit.sources.open_source`). Each
 registered engine (:func:`storagekit.registry.engine_classes`) looks for its roots in it; every
-engine present is opened, in the order of their names. Damage met while opening the evidence
-(a truncated archive, skipped members) becomes an ``archive-damage`` finding of each engine, a
-decompression limit reached an ``archive-limit`` one (the command then ends with exit status 3).
+root of every engine present is opened, in the order of the engines' names, then in the order
+each engine gives its roots (:meth:`~storagekit.engine.Engine.find_all`). Damage met while
+opening the evidence (a truncated archive, skipped members) becomes an ``archive-damage`` finding
+of each engine, a decompression limit reached an ``archive-limit`` one (the command then ends
+with exit status 3).
 """
 
 from __future__ import annotations
@@ -38,9 +40,7 @@ def open_engines(
         if only:
             classes = {name: cls for name, cls in classes.items() if name in only}
         engines = [
-            engine
-            for _, cls in sorted(classes.items())
-            if (engine := cls.find(evidence, path)) is not None
+            engine for _, cls in sorted(classes.items()) for engine in cls.find_all(evidence, path)
         ]
         if not engines and evidence.cut is not None:
             # Cut short before any root could be recognised: partial answers, not a failure.

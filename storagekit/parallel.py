@@ -50,12 +50,17 @@ class WorkerError(StoragekitError):
     """A forked worker failed; carries the worker's traceback text."""
 
 
-def workers_for(count: int, source: Source) -> int:
-    """How many processes to use for ``count`` items read from ``source``."""
+def workers_for(count: int, source: Source, min_chunk: int | None = None) -> int:
+    """How many processes to use for ``count`` items read from ``source``.
+
+    ``min_chunk``: the fewest items worth a process (default :data:`MIN_CHUNK`; fewer for
+    items that are each a big job).
+    """
     if _in_child or not source.fork_safe or not hasattr(os, "fork"):
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(cores or 1, count // MIN_CHUNK, 8))
+    chunk = MIN_CHUNK if min_chunk is None else max(1, min_chunk)
+    return max(1, min(cores or 1, count // chunk, 8))
 
 
 def _queued(queue: int) -> int:
@@ -129,15 +134,17 @@ def pmap(
     source: Source,
     findings: Findings,
     label: str | None = None,
+    min_chunk: int | None = None,
 ) -> list[R]:
     """``[fn(x) for x in items]``, spread over the cores, findings kept in order.
 
     With ``label``, a progress bar on a terminal follows the batches taken from the queue.
+    ``min_chunk``: see :func:`workers_for` (1 when each item is a whole root to read).
 
     Raises:
         WorkerError: a worker raised; the message holds its traceback.
     """
-    n = workers_for(len(items), source)
+    n = workers_for(len(items), source, min_chunk)
     with Progress(label or "", len(items)) as bar:
         if not label:
             bar.enabled = False

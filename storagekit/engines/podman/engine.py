@@ -3,6 +3,10 @@
 A graph root (``/var/lib/containers/storage``, rootless ``~/.local/share/containers/storage``,
 found in the evidence by :func:`.locate.find_roots`) is read by :func:`.root.read_root`; this
 class is the seam between it and the command line. Records carry ``"engine": "podman"``.
+
+A whole host may hold several graph roots (the system's and each user's): each is an engine
+of its own, all read at once by forked workers (:func:`storagekit.parallel.pmap`), listed
+rootful first, then users' by name (:func:`.locate.find_roots`), whatever finishes first.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from storagekit.engine import Engine
 from storagekit.engines.podman import records
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.locate import find_roots
-from storagekit.engines.podman.root import read_root
+from storagekit.engines.podman.root import PodmanRoot, read_root
 from storagekit.errors import UnknownReferenceError
 from storagekit.jsontext import Record
 from storagekit.model import Container, Findings, Image, Volume
@@ -37,32 +41,45 @@ class PodmanEngine(Engine):
         "not a podman graph root (no <driver>-layers/layers.json, no var/lib/containers/storage)"
     )
 
-    def __init__(self, source: Source, evidence: str, location: str) -> None:
+    def __init__(
+        self, source: Source, evidence: str, location: str, root: PodmanRoot | None = None
+    ) -> None:
         self.source = source
         self.evidence = evidence
         self.location = location
         self.findings = Findings()
-        self.root = read_root(source)
+        self.root = read_root(source) if root is None else root
         for f in self.root.findings:
             self.findings.add(f.code, f.severity, f.path, f.message)
         self.inv = Inventory(source, self.root, self.findings)
 
     @classmethod
     def find(cls, evidence: Source, description: str) -> PodmanEngine | None:
-        """The first graph root in the evidence (rootful first); others are named in findings."""
+        """The first graph root in the evidence (rootful first)."""
         roots = find_roots(evidence)
-        if not roots:
-            return None
-        source, location = roots[0]
-        engine = cls(source, description, location)
-        for _, other in roots[1:]:
-            engine.findings.info(
-                "another-root",
-                other,
-                "another podman graph root is here (not read now): give that directory, or an "
-                "archive of it, as the root to read it",
-            )
-        return engine
+        return cls(roots[0][0], description, roots[0][1]) if roots else None
+
+    @classmethod
+    def find_all(cls, evidence: Source, description: str) -> list[Engine]:
+        """Every graph root in the evidence, each read by a worker of its own, in root order."""
+        from storagekit.parallel import pmap
+
+        roots = find_roots(evidence)
+        read = pmap(
+            read_root, [src for src, _ in roots], source=evidence, findings=Findings(), min_chunk=1
+        )
+        return [
+            cls(src, description, loc, root)
+            for (src, loc), root in zip(roots, read, strict=True)
+        ]
+
+    def describe(self, obj: Container | Image) -> str:
+        """Kind and ID, and which graph root holds it (a host may have several)."""
+        return f"{super().describe(obj)} in {self.recorded_path}"
+
+    def identity(self, obj: Container | Image) -> str:
+        """Kind and ID: one image ID in two graph roots is the same image."""
+        return super().describe(obj)
 
     @property
     def containers(self) -> Mapping[str, Container]:  # noqa: D102 - see Engine
@@ -84,16 +101,20 @@ class PodmanEngine(Engine):
         return "/" + self.location if self.location else "/var/lib/containers/storage"
 
     def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
-        return records.container_records(self.inv, sizes=sizes)
+        return self._rooted(records.container_records(self.inv, sizes=sizes))
 
     def image_records(self) -> list[Record]:  # noqa: D102 - see Engine
-        return records.image_records(self.inv)
+        return self._rooted(records.image_records(self.inv))
 
     def layer_records(self) -> list[Record]:  # noqa: D102 - see Engine
-        return records.layer_records(self.inv)
+        return self._rooted(records.layer_records(self.inv))
 
     def volume_records(self) -> list[Record]:  # noqa: D102 - see Engine
-        return records.volume_records(self.inv)
+        return self._rooted(records.volume_records(self.inv))
+
+    def _rooted(self, found: list[Record]) -> list[Record]:
+        """Records with ``graph_root`` (the host path of their root) after ``engine``."""
+        return [{"engine": r["engine"], "graph_root": self.recorded_path, **r} for r in found]
 
     def chain_record(self, obj: Container | Image) -> Record:  # noqa: D102 - see Engine
         return records.chain_record(self.inv, obj)
