@@ -1,34 +1,29 @@
-"""Benchmark podman inventory commands against a Docker overlay2 root with as many containers.
+"""Benchmark podman inventory commands against a Docker overlay2 root of the same size.
 
 What it measures
 ----------------
 Wall-clock time of whole ``storagekit`` runs (start-up, imports, reading the root, JSON), best
 and median of ``--runs`` interleaved runs after one warm-up, of ``containers --no-size``,
-``containers``, ``images`` and ``layers`` (``--format json``) on two roots:
+``containers``, ``images`` and ``layers`` (``--format json``) on two equal roots:
 
-* podman: the real ``sample_roots/podman-4.3-overlay`` root (extracted with its whiteout devices
-  and xattrs, so this needs root), grown to ``--containers`` containers (default 1,000) by
-  cloning the ``sk-exited`` container: a ``containers.json`` record, a ``layers.json`` record,
-  its ``overlay/<id>`` directory (``cp -a``) and an ``l/`` link each. libpod's BoltDB is not
-  grown (no BoltDB writer here): the clones are storage-only containers, which podman calls
-  external, and each is an ``orphan-container`` finding, more work than a libpod record;
-* Docker: the overlay2 root of ``tools.bench_inventory`` (1,000 containers, 2,000 layers,
-  100 images).
+* Docker: the overlay2 root of ``tools.bench_inventory`` (1,000 containers: 301 running, 542
+  exited, 157 created; 2,000 image layers; 100 images);
+* podman: the same root rewritten as a containers-storage graph root with libpod's BoltDB
+  state by :func:`tools.podman_fleet.podman_fleet`: the same 100 images (same configs), 2,000
+  image layers (same files, same tar-splits) and 1,000 containers (the same read-write files
+  and states), each container layer directly on its image (podman has no init layer).
 
 The ratio is podman seconds / Docker seconds for the same command: at most 1 means the podman
-inventory is no slower.
+inventory is no slower on equal work.
 
 Usage::
 
-    sudo .venv/bin/python -m tools.bench_podman [--runs 7] [--containers 1000] [--workdir DIR]
+    sudo .venv/bin/python -m tools.bench_podman [--runs 7] [--workdir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -37,39 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from tools.podman_fleet import podman_fleet
+
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "sample_roots" / "podman-4.3-overlay" / "root.tar.xz"
 COMMANDS = [["containers", "--no-size"], ["containers"], ["images"], ["layers"]]
-_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-
-
-def podman_root(dest: Path, count: int) -> Path:
-    """The sample root extracted into ``dest`` and grown to ``count`` cloned containers."""
-    dest.mkdir(parents=True)
-    subprocess.run(
-        ["tar", "--xattrs", "--xattrs-include=*", "--numeric-owner", "-xJf", str(SAMPLE),
-         "-C", str(dest)],
-        check=True,
-    )  # fmt: skip
-    layers_path = dest / "overlay-layers" / "layers.json"
-    ctrs_path = dest / "overlay-containers" / "containers.json"
-    layers, ctrs = json.loads(layers_path.read_text()), json.loads(ctrs_path.read_text())
-    base = next(c for c in ctrs if "sk-exited" in c["names"])
-    base_layer = next(x for x in layers if x["id"] == base["layer"])
-    for i in range(count - len(ctrs)):
-        cid, lid = secrets.token_hex(32), secrets.token_hex(32)
-        ctrs.append({**base, "id": cid, "names": [f"clone-{i}"], "layer": lid})
-        layers.append({**base_layer, "id": lid, "names": [f"clone-{i}-layer"]})
-        subprocess.run(
-            ["cp", "-a", str(dest / "overlay" / base["layer"]), str(dest / "overlay" / lid)],
-            check=True,
-        )
-        link = "".join(secrets.choice(_B32) for _ in range(26))
-        (dest / "overlay" / lid / "link").write_text(link)
-        os.symlink(f"../{lid}/diff", dest / "overlay" / "l" / link)
-    layers_path.write_text(json.dumps(layers))
-    ctrs_path.write_text(json.dumps(ctrs))
-    return dest
 
 
 def docker_root(work: Path) -> Path:
@@ -99,18 +65,14 @@ def timed(root: Path, command: list[str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--containers", type=int, default=1000)
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args(argv)
-    if os.geteuid() != 0:
-        print("needs root (the sample root holds device nodes and trusted.* xattrs)")
-        return 1
     work = Path(tempfile.mkdtemp(prefix="skbench-", dir=args.workdir))
     try:
-        roots = {
-            "podman": podman_root(work / "podman", args.containers),
-            "docker": docker_root(work / "d"),
-        }
+        docker = docker_root(work / "d")
+        counts = podman_fleet(docker, work / "podman")
+        print(f"both roots: {counts}")
+        roots = {"podman": work / "podman", "docker": docker}
         print("| command | podman best s | docker best s | ratio (best) | ratio (median) |")
         print("|---|---|---|---|---|")
         for command in COMMANDS:
