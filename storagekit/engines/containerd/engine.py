@@ -214,6 +214,7 @@ class ContainerdEngine(Engine):
         found = self._relabel(records.image_records(self.state))
         if self.borrowers:  # Docker's containers use the moby namespace's images
             users = Counter(c.image_id for e in self.borrowers for c in e.containers.values())
+            found = [records.familiar_names(r) if r["namespace"] == MOBY else r for r in found]
             for r in found:
                 if r["namespace"] == MOBY and r["id"]:
                     r["containers"] += users.get(r["id"], 0)

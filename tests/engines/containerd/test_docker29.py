@@ -99,3 +99,19 @@ def test_docker_without_its_image_store_says_where_it_is(run: Run, tmp_path: Pat
     assert "[no-image-store]" in alone.err
     both = run("-r", DOCKER, "--containerd-root", CTRD, "containers", "--format", "json")
     assert "[image-store-in-containerd]" in both.err
+
+
+def test_moby_names_are_dockers_familiar_ones_and_ctrs_stay_full(
+    run: Run, evidence: tuple[str, ...]
+) -> None:
+    """``docker images`` on the containerd store prints ``sk-base:1``; ``ctr`` the full name."""
+    images = run(*evidence, "images", "-a", "--format", "json").json()
+    names = {(i["namespace"], i["id"]): (i["tags"], i["digests"]) for i in images}
+    manifest = "sha256:3b6b381f72e626e0d94b9b96015a11f42b2ed0f1a8bee7ff8ca845d37edd9146"
+    image_id = EXPECTED["container"]["image_id"]
+    assert names[("moby", image_id)] == (["sk-base:1"], [f"sk-base@{manifest}"])
+    assert names[("default", image_id)] == (
+        ["docker.io/library/sk-base:1"], [f"docker.io/library/sk-base@{manifest}"]
+    )
+    alone = run("-r", CTRD, "--namespace", "moby", "images", "--format", "json").json()
+    assert [i["tags"] for i in alone] == [["docker.io/library/sk-base:1"]]
