@@ -174,6 +174,21 @@ def go_time(data: bytes, path: str = "value") -> GoTime | None:
     return GoTime(seconds - UNIX_TO_INTERNAL, nanos, offset)
 
 
+def go_time_text(raw: bytes | None) -> str | None:
+    """RFC 3339 text of a stored time, or ``None`` when absent, Go's zero time or damaged.
+
+    For the times no command prints (``updatedat``, a snapshot's or a blob's times): the
+    records keep the raw bytes and decode them here only when asked.
+    """
+    if raw is None:
+        return None
+    try:
+        t = go_time(raw)
+    except FormatError:
+        return None
+    return t.rfc3339 if t else None
+
+
 def put_go_time(unix_seconds: int, nanos: int = 0, offset_minutes: int = -1) -> bytes:
     """Encode like ``MarshalBinary`` version 1 (for tests and fixtures)."""
     return (

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from storagekit.formats.containerd import go_time_text
 from storagekit.model import Finding
 
 Labels = tuple[tuple[str, str], ...]
@@ -57,13 +58,23 @@ class ContentBlob:
     namespace: str
     digest: str
     size: int | None
-    created: str | None
-    updated: str | None
+    created_at: bytes | None
+    updated_at: bytes | None
     labels: Labels
     blob_path: str | None
     present: bool
     disk_size: int | None
     path: str
+
+    @property
+    def created(self) -> str | None:
+        """``createdat`` as RFC 3339, decoded when asked (``None``: absent, zero or damaged)."""
+        return go_time_text(self.created_at)
+
+    @property
+    def updated(self) -> str | None:
+        """``updatedat`` as RFC 3339, decoded when asked (``None``: absent, zero or damaged)."""
+        return go_time_text(self.updated_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +156,7 @@ class Container:
     snapshot_key: str | None
     runtime: str | None
     created: str | None
-    updated: str | None
+    updated_at: bytes | None
     labels: Labels
     spec_type: str | None
     args: tuple[str, ...]
@@ -157,6 +168,11 @@ class Container:
     container_name: str | None
     extensions: tuple[str, ...]
     path: str
+
+    @property
+    def updated(self) -> str | None:
+        """``updatedat`` as RFC 3339, decoded when asked (``None``: absent, zero or damaged)."""
+        return go_time_text(self.updated_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +186,18 @@ class Lease:
 
     namespace: str
     id: str
-    created: str | None
+    created_at: bytes | None
     labels: Labels
     expires: str | None
     content: tuple[str, ...]
     snapshots: tuple[tuple[str, str], ...]
     ingests: tuple[str, ...]
     path: str
+
+    @property
+    def created(self) -> str | None:
+        """``createdat`` as RFC 3339, decoded when asked (``None``: absent, zero or damaged)."""
+        return go_time_text(self.created_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,14 +224,24 @@ class Snapshot:
     parent: str | None
     kind: SnapshotKind
     id: int | None
-    created: str | None
-    updated: str | None
+    created_at: bytes | None
+    updated_at: bytes | None
     labels: Labels
     size: int | None
     inodes: int | None
     dir: str | None
     present: bool
     path: str
+
+    @property
+    def created(self) -> str | None:
+        """``createdat`` as RFC 3339, decoded when asked (``None``: absent, zero or damaged)."""
+        return go_time_text(self.created_at)
+
+    @property
+    def updated(self) -> str | None:
+        """``updatedat`` as RFC 3339, decoded when asked (``None``: absent, zero or damaged)."""
+        return go_time_text(self.updated_at)
 
 
 @dataclass(frozen=True, slots=True)

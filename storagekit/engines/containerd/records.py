@@ -43,7 +43,8 @@ def container_record(
     image = state.image_of(c)
     chain, _ = state.chain(c)
     top = chain[0] if chain else None
-    cri = cri_status(state.source, c.id, state.findings) if c.cri_kind else None
+    cri = (cri_status(state.source, c.id, state.findings)
+           if c.cri_kind and c.id in state.cri_ids else None)
     if sizes and size_rw is None and top is not None:
         size_rw = _snapshot_bytes(state, top)
     return {
@@ -61,7 +62,7 @@ def container_record(
         "driver": c.snapshotter,
         "mount_id": str(top.id) if top and top.id is not None else None,
         "init_id": None,
-        "layer_dirs": state.layer_dirs(c),
+        "layer_dirs": state.layer_dirs(c, chain),
         "mounts": [
             {
                 "type": m.type,
