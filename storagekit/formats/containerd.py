@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from storagekit.errors import FormatError
+from storagekit.timefmt import go_nano
 
 #: Seconds from 0001-01-01T00:00:00Z (Go's internal epoch) to the Unix epoch.
 UNIX_TO_INTERNAL = 62135596800
@@ -122,27 +123,8 @@ class GoTime:
 
     @property
     def rfc3339(self) -> str:
-        """The instant in UTC as Go's ``RFC3339Nano`` prints it (trailing zeros trimmed).
-
-        The civil date comes from integer arithmetic (``civil_from_days`` of H. Hinnant's
-        date algorithms, proleptic Gregorian like Go's), several times cheaper than a
-        ``datetime``: every record of meta.db carries two of these.
-        """
-        days, secs = divmod(self.unix_seconds, 86400)
-        z = days + 719468
-        era = z // 146097
-        doe = z - era * 146097
-        yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-        mp = (5 * doy + 2) // 153
-        day = doy - (153 * mp + 2) // 5 + 1
-        month = mp + 3 if mp < 10 else mp - 9
-        year = yoe + era * 400 + (month <= 2)
-        hh, rest = divmod(secs, 3600)
-        text = f"{year:04d}-{month:02d}-{day:02d}T{hh:02d}:{rest // 60:02d}:{rest % 60:02d}"
-        if not self.nanos:
-            return text + "Z"
-        return f"{text}.{f'{self.nanos:09d}'.rstrip('0')}Z"
+        """The instant in UTC as Go's ``RFC3339Nano`` prints it (trailing zeros trimmed)."""
+        return go_nano(self.unix_seconds, self.nanos)
 
 
 def go_time(data: bytes, path: str = "value") -> GoTime | None:
