@@ -135,6 +135,14 @@ class Engine(ABC):
         """
         return None
 
+    def verify_stack(self, scope: str, driver: str, key: str) -> list[Record] | None:
+        """``verify`` objects of the image levels below ``key`` (see :meth:`layer_stack`).
+
+        What this engine knows of the lent layers' origin (their blobs, their digests) checks
+        them as its own ``verify`` would. ``None`` when it lends no such stack (the default).
+        """
+        return None
+
     def speaks_for(self) -> frozenset[str]:
         """Names of other engines whose objects this one lists too (with their ``engine``)."""
         return frozenset()

@@ -57,6 +57,12 @@ def from_ns(ns: int) -> str:
     return f"{_second(seconds)}.{frac:09d}Z"
 
 
+def go_nano(seconds: int, nanos: int) -> str:
+    """An instant as Go's ``RFC3339Nano`` prints it in UTC: trailing zeros of the fraction cut."""
+    frac = f"{nanos:09d}".rstrip("0")
+    return f"{_second(seconds)}.{frac}Z" if frac else f"{_second(seconds)}Z"
+
+
 @lru_cache(maxsize=4096)
 def _second(seconds: int) -> str:
     """Files of one layer share few distinct seconds: format each once.

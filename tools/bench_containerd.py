@@ -9,12 +9,15 @@ BoltDB files written by the test suite's builder (one leaf page with overflow, w
 reads). The Docker root of the same size is ``tools/bench_inventory.py``'s overlay2 root
 (``--generate-only``). Both go to a temporary directory (under /dev/shm when writable).
 
-Each command is run ``--runs`` times after a warm-up, stdout to /dev/null; the best wall-clock
-time is kept and the ratio containerd / overlay2 printed (below 1: containerd is faster).
+The four command lines are warmed up once each, then run ``--runs`` rounds round robin, stdout
+to /dev/null (:func:`tools.benchharness.interleave`, so that a slow spell of this shared machine
+hits both roots alike); the median and best wall-clock times and the ratios containerd /
+overlay2 are printed (below 1: containerd is faster). ``--workdir DIR`` keeps the roots there
+and reuses them on the next run.
 
 Usage::
 
-    .venv/bin/python -m tools.bench_containerd [--runs 3] [--containers 1000] [--images 200]
+    .venv/bin/python -m tools.bench_containerd [--runs 7] [--containers 1000] [--images 200]
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from storagekit.formats.containerd import put_go_time, put_uvarint, put_varint
 from tests.engines.containerd.builders import OCI_MANIFEST, any_spec, bolt
+from tools.benchharness import Row, interleave
 
 T0 = put_go_time(1_700_000_000, 0)
 OVL = "io.containerd.snapshotter.v1.overlayfs"
@@ -112,44 +115,46 @@ def make_root(top: Path, containers: int, images: int) -> None:
                                                           b"parents": {}}}))
 
 
-def best(argv: list[str], runs: int) -> float:
-    """Best wall-clock seconds of ``argv`` over ``runs`` runs after one warm-up."""
-    times = []
-    for n in range(runs + 1):
-        start = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
-        if n:
-            times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> int:
-    """Generate both roots, time both commands on each, print the ratios."""
+    """Generate both roots, time both commands on each interleaved, print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--containers", type=int, default=1000)
     parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--workdir", help="build (or reuse) the roots here and keep them")
     args = parser.parse_args()
     base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    work = Path(tempfile.mkdtemp(prefix="sk-bench-ctrd-", dir=base))
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="sk-bench-ctrd-", dir=base))
     try:
         ctrd = work / "containerd"
-        make_root(ctrd, args.containers, args.images)
+        if not ctrd.exists():
+            make_root(ctrd, args.containers, args.images)
         docker = work / "docker"
-        subprocess.run([sys.executable, "-m", "tools.bench_inventory", "--generate-only",
-                        "--workdir", str(docker), "--containers", str(args.containers),
-                        "--images", str(args.images)], check=True, stdout=subprocess.DEVNULL)
-        docker_root = docker / "docker"
+        if not docker.exists():
+            subprocess.run([sys.executable, "-m", "tools.bench_inventory", "--generate-only",
+                            "--workdir", str(docker), "--containers", str(args.containers),
+                            "--images", str(args.images)], check=True,
+                           stdout=subprocess.DEVNULL)
         exe = str(Path(sys.executable).with_name("storagekit"))
+        rows = {(cmd, root): Row(f"{cmd} {root}", [exe, "-r", str(path), cmd, "--format", "json"])
+                for cmd in ("containers", "images")
+                for root, path in (("containerd", ctrd), ("overlay2", docker / "docker"))}
+        interleave(list(rows.values()), args.runs)
         results = {}
         for cmd in ("containers", "images"):
-            c = best([exe, "-r", str(ctrd), cmd, "--format", "json"], args.runs)
-            d = best([exe, "-r", str(docker_root), cmd, "--format", "json"], args.runs)
-            results[cmd] = {"containerd_s": round(c, 3), "overlay2_s": round(d, 3),
-                            "ratio": round(c / d, 2)}
-        print(json.dumps(results, indent=1))
+            c, d = rows[(cmd, "containerd")], rows[(cmd, "overlay2")]
+            if not (c.median and d.median and c.best and d.best):
+                raise SystemExit(f"a command failed: {c.error or d.error}")
+            results[cmd] = {"containerd_median_s": round(c.median, 3),
+                            "overlay2_median_s": round(d.median, 3),
+                            "ratio_median": round(c.median / d.median, 2),
+                            "containerd_best_s": round(c.best, 3),
+                            "overlay2_best_s": round(d.best, 3),
+                            "ratio_best": round(c.best / d.best, 2)}
+        print(json.dumps({"runs": args.runs, **results}, indent=1))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

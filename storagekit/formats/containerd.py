@@ -33,9 +33,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from storagekit.errors import FormatError
+from storagekit.timefmt import go_nano
 
 #: Seconds from 0001-01-01T00:00:00Z (Go's internal epoch) to the Unix epoch.
 UNIX_TO_INTERNAL = 62135596800
+#: Seconds from Go's internal epoch to 10000-01-01T00:00:00Z: the years 1–9999 come before.
+YEAR_10000 = 315537897600
 MAX_VARINT_LEN = 10
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -121,9 +124,7 @@ class GoTime:
     @property
     def rfc3339(self) -> str:
         """The instant in UTC as Go's ``RFC3339Nano`` prints it (trailing zeros trimmed)."""
-        text = self.datetime.strftime("%Y-%m-%dT%H:%M:%S")
-        frac = f"{self.nanos:09d}".rstrip("0")
-        return f"{text}.{frac}Z" if frac else f"{text}Z"
+        return go_nano(self.unix_seconds, self.nanos)
 
 
 def go_time(data: bytes, path: str = "value") -> GoTime | None:
@@ -150,12 +151,24 @@ def go_time(data: bytes, path: str = "value") -> GoTime | None:
     if seconds == 0 and nanos == 0:
         return None
     offset = None if offset_min == -1 else offset_min * 60 + offset_sec
-    result = GoTime(seconds - UNIX_TO_INTERNAL, nanos, offset)
+    if not 0 <= seconds < YEAR_10000:
+        raise FormatError(path, f"time {seconds} s after year 1 is out of range", 1)
+    return GoTime(seconds - UNIX_TO_INTERNAL, nanos, offset)
+
+
+def go_time_text(raw: bytes | None) -> str | None:
+    """RFC 3339 text of a stored time, or ``None`` when absent, Go's zero time or damaged.
+
+    For the times no command prints (``updatedat``, a snapshot's or a blob's times): the
+    records keep the raw bytes and decode them here only when asked.
+    """
+    if raw is None:
+        return None
     try:
-        result.datetime  # noqa: B018 - validates the range
-    except OverflowError:
-        raise FormatError(path, f"time {seconds} s after year 1 is out of range", 1) from None
-    return result
+        t = go_time(raw)
+    except FormatError:
+        return None
+    return t.rfc3339 if t else None
 
 
 def put_go_time(unix_seconds: int, nanos: int = 0, offset_minutes: int = -1) -> bytes:

@@ -49,6 +49,14 @@ def _time(ns: object) -> str | None:
     return f"{text}.{frac}Z" if frac else f"{text}Z"
 
 
+def cri_container_ids(source: Source) -> frozenset[str]:
+    """The containers the CRI plugin keeps a directory for (one listing, not a stat each)."""
+    try:
+        return frozenset(source.listdir(CRI_CONTAINERS))
+    except SourceError:
+        return frozenset()
+
+
 def cri_status(source: Source, cid: str, findings: Findings) -> CriStatus | None:
     """The CRI status of container ``cid``, or ``None`` when the evidence holds none."""
     if not is_safe_component(cid):

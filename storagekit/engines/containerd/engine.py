@@ -137,6 +137,16 @@ class ContainerdEngine(Engine):
             present=tuple(s.present for s in levels), root=self.location, problem=problem,
         )
 
+    def verify_stack(self, scope: str, driver: str, key: str) -> list[Record] | None:
+        """The image snapshots below ``key`` against their layer blobs, as ``verify`` does."""
+        from storagekit.engines.containerd.verify import verify_chain
+
+        state = self.state
+        if scope not in state.namespaces:
+            return None
+        chain, _ = state.index.chain(scope, driver, key)
+        return self._relabel(verify_chain(state, chain)) if chain else None
+
     def speaks_for(self) -> frozenset[str]:
         """Docker, when namespace ``moby`` is its image store."""
         return frozenset(self.lent.values())
@@ -214,6 +224,7 @@ class ContainerdEngine(Engine):
         found = self._relabel(records.image_records(self.state))
         if self.borrowers:  # Docker's containers use the moby namespace's images
             users = Counter(c.image_id for e in self.borrowers for c in e.containers.values())
+            found = [records.familiar_names(r) if r["namespace"] == MOBY else r for r in found]
             for r in found:
                 if r["namespace"] == MOBY and r["id"]:
                     r["containers"] += users.get(r["id"], 0)
@@ -339,7 +350,7 @@ class ContainerdEngine(Engine):
         from storagekit.engines.containerd.verify import verify
 
         rec = None if obj is None else self.state.record_of(obj)
-        return verify(self.state, rec)
+        return self._relabel(verify(self.state, rec))
 
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """An OCI image layout archive ``ctr images import`` takes, blobs byte-exact."""

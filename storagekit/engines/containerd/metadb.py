@@ -66,8 +66,8 @@ class ContentRecord:
     namespace: str
     digest: str
     size: int | None
-    created: str | None
-    updated: str | None
+    created_at: bytes | None
+    updated_at: bytes | None
     labels: Labels
     path: str
 
@@ -81,8 +81,8 @@ class SnapshotRecord:
     key: str
     name: str | None
     parent: str | None
-    created: str | None
-    updated: str | None
+    created_at: bytes | None
+    updated_at: bytes | None
     labels: Labels
     children: tuple[str, ...]
     path: str
@@ -186,8 +186,8 @@ class _Reader:
 
     def blob(self, digest: str, b: BoltBucket, at: tuple[str, ...]) -> ContentRecord:
         return ContentRecord(
-            at[0], digest, self.size(b, at), self.time(b, b"createdat", at),
-            self.time(b, b"updatedat", at), self.labels(b), self.where(*at),
+            at[0], digest, self.size(b, at), b.get(b"createdat"), b.get(b"updatedat"),
+            self.labels(b), self.where(*at),
         )
 
     def container(self, cid: str, b: BoltBucket, at: tuple[str, ...]) -> Container:
@@ -216,7 +216,7 @@ class _Reader:
             snapshotter=text(raw_sn) if raw_sn is not None else None,
             snapshot_key=text(raw_key) if raw_key is not None else None,
             runtime=text(runtime.get(b"name") or b"") if runtime is not None else None,
-            created=self.time(b, b"createdat", at), updated=self.time(b, b"updatedat", at),
+            created=self.time(b, b"createdat", at), updated_at=b.get(b"updatedat"),
             labels=labels, spec_type=spec_type,
             args=_strings(process.get("args")), env=_strings(process.get("env")),
             cwd=process.get("cwd") if isinstance(process.get("cwd"), str) else None,
@@ -235,7 +235,7 @@ class _Reader:
                 if isinstance(keys, BoltBucket):
                     snaps.extend((text(sn), text(k)) for k in keys.keys())
         return Lease(
-            at[0], lid, self.time(b, b"createdat", at), labels,
+            at[0], lid, b.get(b"createdat"), labels,
             dict(labels).get("containerd.io/gc.expire"), self.keys(b.bucket(b"content")),
             tuple(snaps), self.keys(b.bucket(b"ingests")), self.where(*at),
         )
@@ -244,8 +244,8 @@ class _Reader:
         name, parent = b.get(b"name"), b.get(b"parent")
         return SnapshotRecord(
             at[0], at[2], key, text(name) if name is not None else None,
-            text(parent) if parent is not None else None, self.time(b, b"createdat", at),
-            self.time(b, b"updatedat", at), self.labels(b), self.keys(b.bucket(b"children")),
+            text(parent) if parent is not None else None, b.get(b"createdat"),
+            b.get(b"updatedat"), self.labels(b), self.keys(b.bucket(b"children")),
             self.where(*at),
         )
 

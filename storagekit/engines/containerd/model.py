@@ -17,11 +17,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from storagekit.formats.containerd import go_time_text
 from storagekit.model import Finding
 
 Labels = tuple[tuple[str, str], ...]
 #: ``snapshots.Kind``: 0 unknown, 1 view, 2 active, 3 committed.
 SnapshotKind = Literal["unknown", "view", "active", "committed"]
+
+
+class Stamped:
+    """A record whose ``createdat`` and ``updatedat`` are kept as stored and decoded when asked.
+
+    No command prints them for blobs and snapshots: decoding two Go times for each of
+    thousands of records up front cost more than the rest of reading them.
+    """
+
+    __slots__ = ()
+    created_at: bytes | None
+    updated_at: bytes | None
+
+    @property
+    def created(self) -> str | None:
+        """``createdat`` as RFC 3339 (``None``: absent, Go's zero time or damaged)."""
+        return go_time_text(self.created_at)
+
+    @property
+    def updated(self) -> str | None:
+        """``updatedat`` as RFC 3339 (``None``: absent, Go's zero time or damaged)."""
+        return go_time_text(self.updated_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +66,7 @@ class Descriptor:
 
 
 @dataclass(frozen=True, slots=True)
-class ContentBlob:
+class ContentBlob(Stamped):
     """``content/blob/<digest>`` of one namespace, and the blob file shared by all of them.
 
     Attributes:
@@ -57,8 +80,8 @@ class ContentBlob:
     namespace: str
     digest: str
     size: int | None
-    created: str | None
-    updated: str | None
+    created_at: bytes | None
+    updated_at: bytes | None
     labels: Labels
     blob_path: str | None
     present: bool
@@ -145,7 +168,7 @@ class Container:
     snapshot_key: str | None
     runtime: str | None
     created: str | None
-    updated: str | None
+    updated_at: bytes | None
     labels: Labels
     spec_type: str | None
     args: tuple[str, ...]
@@ -157,6 +180,11 @@ class Container:
     container_name: str | None
     extensions: tuple[str, ...]
     path: str
+
+    @property
+    def updated(self) -> str | None:
+        """``updatedat`` as RFC 3339, decoded when asked (``None``: absent, zero or damaged)."""
+        return go_time_text(self.updated_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +198,7 @@ class Lease:
 
     namespace: str
     id: str
-    created: str | None
+    created_at: bytes | None
     labels: Labels
     expires: str | None
     content: tuple[str, ...]
@@ -178,9 +206,14 @@ class Lease:
     ingests: tuple[str, ...]
     path: str
 
+    @property
+    def created(self) -> str | None:
+        """``createdat`` as RFC 3339, decoded when asked (``None``: absent, zero or damaged)."""
+        return go_time_text(self.created_at)
+
 
 @dataclass(frozen=True, slots=True)
-class Snapshot:
+class Snapshot(Stamped):
     """A snapshot as ``ctr snapshots info`` sees it.
 
     meta.db's record (key, parent, labels, times) joined with the snapshotter database's
@@ -203,8 +236,8 @@ class Snapshot:
     parent: str | None
     kind: SnapshotKind
     id: int | None
-    created: str | None
-    updated: str | None
+    created_at: bytes | None
+    updated_at: bytes | None
     labels: Labels
     size: int | None
     inodes: int | None

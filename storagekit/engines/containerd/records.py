@@ -14,6 +14,7 @@ from storagekit.engines.containerd.model import Container, Descriptor, Image, Sn
 from storagekit.engines.containerd.state import State
 from storagekit.engines.containerd.views import mounted_levels
 from storagekit.jsontext import Record
+from storagekit.refs import familiar
 
 ENGINE = "containerd"
 
@@ -42,7 +43,8 @@ def container_record(
     image = state.image_of(c)
     chain, _ = state.chain(c)
     top = chain[0] if chain else None
-    cri = cri_status(state.source, c.id, state.findings) if c.cri_kind else None
+    cri = (cri_status(state.source, c.id, state.findings)
+           if c.cri_kind and c.id in state.cri_ids else None)
     if sizes and size_rw is None and top is not None:
         size_rw = _snapshot_bytes(state, top)
     return {
@@ -60,7 +62,7 @@ def container_record(
         "driver": c.snapshotter,
         "mount_id": str(top.id) if top and top.id is not None else None,
         "init_id": None,
-        "layer_dirs": state.layer_dirs(c),
+        "layer_dirs": state.layer_dirs(c, chain),
         "mounts": [
             {
                 "type": m.type,
@@ -143,6 +145,20 @@ def image_record(state: State, image: Image) -> Record:
         "labels": dict(image.labels),
         "path": image.path,
     }
+
+
+def familiar_names(record: Record) -> Record:
+    """An ``images`` object with Docker's familiar names (``alpine:latest``, ``alpine@sha256:…``).
+
+    Docker >= 29 keeps full names in namespace ``moby`` (``docker.io/library/alpine:latest``,
+    what ``ctr -n moby images ls`` shows) and prints them as ``reference.FamiliarString`` does
+    (``docker images``, ``RepoTags``, ``RepoDigests``); plain containerd keeps the full form.
+    """
+    out = dict(record)
+    out["tags"] = [familiar(t) for t in record["tags"]]
+    out["digests"] = [f"{_repo(familiar(d.split('@', 1)[0]))}@{d.split('@', 1)[1]}"
+                      for d in record["digests"]]
+    return out
 
 
 def image_records(state: State) -> list[Record]:

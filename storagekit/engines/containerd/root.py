@@ -106,7 +106,7 @@ def _blob(rec: ContentRecord, source: Source, findings: Findings) -> ContentBlob
             elif rec.size is not None and disk != rec.size:
                 findings.error("blob-size-mismatch", path,
                                f"blob has {disk} bytes, its record says {rec.size}")
-    return ContentBlob(rec.namespace, rec.digest, rec.size, rec.created, rec.updated,
+    return ContentBlob(rec.namespace, rec.digest, rec.size, rec.created_at, rec.updated_at,
                        rec.labels, path, present, disk, rec.path)
 
 
@@ -188,7 +188,7 @@ def _join(
         out.append(Snapshot(
             namespace=rec.namespace, snapshotter=rec.snapshotter, key=rec.key, name=rec.name,
             parent=rec.parent, kind=back.kind if back else "unknown", id=sid,
-            created=rec.created, updated=rec.updated, labels=rec.labels,
+            created_at=rec.created_at, updated_at=rec.updated_at, labels=rec.labels,
             size=back.size if back else None, inodes=back.inodes if back else None,
             dir=where, present=bool(where and source.is_dir(where)), path=rec.path,
         ))

@@ -30,10 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storagekit.engines.containerd.metadb import text
-from storagekit.engines.containerd.model import Labels, SnapshotKind
+from storagekit.engines.containerd.model import SnapshotKind
 from storagekit.errors import FormatError, SourceError
 from storagekit.formats.bolt import BoltBucket, BoltDB
-from storagekit.formats.containerd import go_time, uvarint, varint
+from storagekit.formats.containerd import uvarint, varint
 from storagekit.model import Findings
 from storagekit.source import Source
 
@@ -48,18 +48,19 @@ KINDS: dict[int, SnapshotKind] = {0: "unknown", 1: "view", 2: "active", 3: "comm
 
 @dataclass(frozen=True, slots=True)
 class BackendSnapshot:
-    """One ``v1/snapshots/<name>`` record of a snapshotter's ``metadata.db``."""
+    """One ``v1/snapshots/<name>`` record of a snapshotter's ``metadata.db``.
+
+    Its ``createdat``, ``updatedat`` and ``labels`` repeat meta.db's record of the snapshot
+    (what ``ctr snapshots info`` shows) and are not read.
+    """
 
     snapshotter: str
     name: str
     id: int | None
     kind: SnapshotKind
     parent: str | None
-    created: str | None
-    updated: str | None
     inodes: int | None
     size: int | None
-    labels: Labels
     path: str
 
 
@@ -95,18 +96,6 @@ def _number(
         return None
 
 
-def _time(b: BoltBucket, key: bytes, where: str, findings: Findings) -> str | None:
-    raw = b.get(key)
-    if raw is None:
-        return None
-    try:
-        t = go_time(raw, f"{where}/{key.decode()}")
-    except FormatError as exc:
-        findings.error("bad-timestamp", exc.path, exc.message)
-        return None
-    return t.rfc3339 if t else None
-
-
 def read_snapshotter_db(
     db: BoltDB, snapshotter: str, findings: Findings, path: str
 ) -> dict[str, BackendSnapshot]:
@@ -131,17 +120,12 @@ def read_snapshotter_db(
             if kind is not None and len(kind) != 1:
                 findings.error("bad-kind", f"{where}/kind", f"kind is {len(kind)} bytes, not 1")
             parent = b.get(b"parent")
-            labels = b.bucket(b"labels")
             out[name] = BackendSnapshot(
                 snapshotter=snapshotter, name=name, id=_number(b, b"id", where, findings),
                 kind=KINDS.get(kind[0] if kind is not None and len(kind) == 1 else 0, "unknown"),
                 parent=text(parent) if parent is not None else None,
-                created=_time(b, b"createdat", where, findings),
-                updated=_time(b, b"updatedat", where, findings),
                 inodes=_number(b, b"inodes", where, findings, signed=True),
                 size=_number(b, b"size", where, findings, signed=True),
-                labels=tuple(sorted((text(k), text(v)) for k, v in labels.items()
-                                    if isinstance(v, bytes))) if labels is not None else (),
                 path=where,
             )
         except FormatError as exc:

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import cached_property
 
+from storagekit.engines.containerd.cri import cri_container_ids
 from storagekit.engines.containerd.images import SNAPSHOT_LABEL
 from storagekit.engines.containerd.model import (
     Container,
@@ -103,10 +104,16 @@ class State:
             return []
         return list(self.snapshotters_of.get((image.namespace, image.chain_ids[-1]), []))
 
-    def layer_dirs(self, container: Container) -> list[str]:
+    def layer_dirs(self, container: Container, chain: list[Snapshot] | None = None) -> list[str]:
         """The container's directories, top first, as its snapshotter mounts them."""
-        chain, _ = self.chain(container)
+        if chain is None:
+            chain, _ = self.chain(container)
         return [s.dir for s in mounted_levels(chain) if s.dir is not None]
+
+    @cached_property
+    def cri_ids(self) -> frozenset[str]:
+        """The containers whose CRI state directory the evidence holds."""
+        return cri_container_ids(self.source)
 
     # what holds what -----------------------------------------------------------------------
 

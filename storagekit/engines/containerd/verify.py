@@ -229,6 +229,27 @@ def verify_image(state: State, image: Image, done: set[tuple[str, ...]]) -> list
     return out
 
 
+def verify_chain(state: State, chain: list[Snapshot]) -> list[Record]:
+    """The image levels of a snapshot chain (top first) checked as the image's own ``verify``.
+
+    The image is the one of the chain's namespace whose top chain ID is the highest committed
+    level of the chain (the parent of a Docker container's ``<id>-init``, for example). With no
+    such image, each committed chain-ID level is one ``no-layer-blob`` record: nothing says
+    which blob it was unpacked from.
+    """
+    if not chain:
+        return []
+    ns = chain[0].namespace
+    tops = {i.chain_ids[-1]: i for i in state.images if i.namespace == ns and i.chain_ids}
+    for snap in chain:
+        image = tops.get(snap.key)
+        if image is not None:
+            return verify_image(state, image, set())
+    return [_record("snapshot", "no-layer-blob", chain_id=s.key, cache_id=str(s.id),
+                    namespace=s.namespace, snapshotter=s.snapshotter, path=s.dir)
+            for s in chain if s.kind == "committed" and s.key.startswith("sha256:")]
+
+
 def verify(state: State, obj: Container | Image | None) -> list[Record]:
     """``verify`` records: of everything, or of one image's (or container's image's) layers."""
     done: set[tuple[str, ...]] = set()

@@ -9,23 +9,22 @@ A snapshot's filesystem is what its snapshotter mounts (``ctr snapshots mounts``
 * ``native``: a bind mount of the snapshot's own directory, a complete copy of its parent's
   tree with its changes applied (``snapshots/native/native.go``).
 
-Each level becomes a :class:`~storagekit.union.view.LayerDir` whose driver is one of the small
-classifiers below, so the union view merges snapshots exactly as it merges Docker's overlay2 or
-vfs layers. A container's changes (plain containerd has no ``diff``) are its active snapshot
-against its parent, in ``docker diff``'s form.
+Each level becomes a :class:`~storagekit.union.view.LayerDir` whose driver is the registered
+driver of the same layout (overlay2 for overlayfs, vfs for native; :func:`classifier`), so the
+union view merges snapshots exactly as it merges Docker's overlay2 or vfs layers.
+A container's changes (plain containerd has no ``diff``) are its active snapshot against its
+parent, in ``docker diff``'s form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ClassVar
-
-from storagekit.driver import WH_PREFIX, StorageDriver, Whiteout
+from storagekit.driver import StorageDriver
 from storagekit.engines.containerd.model import ContainerdRoot, Snapshot
 from storagekit.engines.containerd.snapshotters import FULL_COPY
 from storagekit.errors import SourceError
 from storagekit.model import Findings
-from storagekit.source import Entry, FileType, Source
+from storagekit.registry import driver_classes
+from storagekit.source import Source
 from storagekit.sources.memsource import MemorySource
 from storagekit.union.changes import Change, Tree, changes
 from storagekit.union.view import LayerDir, UnionView, check_markers
@@ -34,78 +33,24 @@ from storagekit.union.view import LayerDir, UnionView, check_markers
 MAX_CHAIN = 4096
 
 
-class _Snapshotter(StorageDriver):
-    """A classifier for one snapshotter's directories (its layout is the engine's business)."""
-
-    @classmethod
-    def detect(cls, source: Source) -> bool:  # noqa: D102 - never asked: the engine finds them
-        return False
-
-    def layer_ids(self) -> list[str]:  # noqa: D102 - the engine lists snapshots itself
-        return []
-
-    def _layer_path(self, layer_id: str) -> str:
-        return layer_id
+#: The registered driver whose layout each read snapshotter shares: overlayfs keeps a layer's
+#: own changes with the kernel overlay's whiteouts and opaque xattrs, as overlay2 does; native
+#: keeps every snapshot as a complete tree, as vfs does.
+SHARED_LAYOUT = {"overlayfs": "overlay2", "native": "vfs"}
 
 
-#: Extended attributes that make an overlay directory opaque (value ``y``): the kernel's, and
-#: rootless or userxattr mounts'.
-OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
-WH_OPAQUE = ".wh..wh..opq"
+def classifier(snapshotter: str, source: Source, findings: Findings) -> StorageDriver | None:
+    """The entry classifier of a snapshotter's directories, from the driver registry.
 
-
-class OverlayfsSnapshotter(_Snapshotter):
-    """containerd's ``overlayfs`` snapshotter: the kernel's overlay whiteouts and opaque xattrs.
-
-    The same semantics as Docker's overlay2 (``drivers/layouts.py`` ``KernelOverlayDriver``):
-    a 0/0 character device hides a name, ``trusted.overlay.opaque=y`` makes a directory opaque,
-    and tar-convention ``.wh.`` names (a root copied by a tool that converted them) count too.
+    Only the classification is used (whiteouts, opaque directories, full copies): where a
+    snapshot's files are and what its parents are come from the snapshotter's database.
+    ``None`` for a snapshotter whose layout no registered driver shares.
     """
-
-    name: ClassVar[str] = "overlayfs"
-    opaque_xattr: ClassVar[str | None] = OPAQUE_XATTRS[0]
-    private_xattrs: ClassVar[tuple[str, ...]] = ("trusted.overlay.", "user.overlay.")
-
-    def whiteout_candidate(self, name: str, kind: FileType) -> bool:
-        """0/0 devices and ``.wh.`` names."""
-        return kind is FileType.CHARDEV or name.startswith(WH_PREFIX)
-
-    def whiteout(self, entry: Entry, xattrs: Callable[[], dict[str, bytes]]) -> Whiteout:
-        """0/0 character devices hide names; opaque xattrs mark directories; ``.wh.`` files too."""
-        if entry.type is FileType.CHARDEV and entry.rdev == (0, 0):
-            return Whiteout.FILE
-        if entry.is_dir:
-            attrs = xattrs()
-            if any(attrs.get(name) == b"y" for name in OPAQUE_XATTRS):
-                return Whiteout.OPAQUE_DIR
-            return Whiteout.NONE
-        if not entry.name.startswith(WH_PREFIX):
-            return Whiteout.NONE
-        return Whiteout.OPAQUE_MARKER if entry.name == WH_OPAQUE else Whiteout.FILE
-
-
-class NativeSnapshotter(_Snapshotter):
-    """containerd's ``native`` snapshotter: every snapshot is a complete copy of its tree."""
-
-    name: ClassVar[str] = "native"
-    full_copy: ClassVar[bool] = True
-    naive_diff: ClassVar[bool] = True
-
-
-class UnreadSnapshotter(_Snapshotter):
-    """A full-copy snapshotter this reader has no database reader for (btrfs, zfs)."""
-
-    name: ClassVar[str] = "full-copy"
-    full_copy: ClassVar[bool] = True
-
-
-def classifier(snapshotter: str, source: Source, findings: Findings) -> StorageDriver:
-    """The entry classifier of a snapshotter's directories."""
-    if snapshotter == "native":
-        return NativeSnapshotter(source, findings)
-    if snapshotter in FULL_COPY:
-        return UnreadSnapshotter(source, findings)
-    return OverlayfsSnapshotter(source, findings)
+    name = SHARED_LAYOUT.get(snapshotter)
+    base = driver_classes(findings).get(name) if name else None
+    if base is None:
+        return None
+    return base(source, findings)
 
 
 class SnapshotIndex:
@@ -165,6 +110,12 @@ def layer_dirs_of(
             )
             continue
         driver = classifier(snap.snapshotter, source, findings)
+        if driver is None:
+            findings.error(
+                "unread-snapshotter", snap.path,
+                f"{what}: no reader for the {snap.snapshotter} snapshotter's directories",
+            )
+            continue
         out.append(LayerDir(source, snap.dir, str(snap.id), driver))
     return out
 

@@ -16,7 +16,7 @@ from storagekit.engine import Engine, LayerStack
 from storagekit.engines.docker import records, snapshotted
 from storagekit.engines.docker.locate import find_root
 from storagekit.engines.docker.root import DockerRoot
-from storagekit.engines.docker.snapshotted import borrowed, update_record
+from storagekit.engines.docker.snapshotted import borrowed, borrowed_verify, update_record
 from storagekit.errors import NotAStorageRootError, UnknownReferenceError
 from storagekit.jsontext import Record, to_json
 from storagekit.model import Container, Image, Volume
@@ -26,6 +26,21 @@ if TYPE_CHECKING:
     from storagekit.logs import LogEntry
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
+
+
+def _changes_record(cache_id: str | None, changes: list[Change]) -> Record:
+    """A read-write layer in ``verify``: it has no tar-split; what it holds is its changes."""
+    return {
+        "chain_id": None,
+        "diff_id": None,
+        "cache_id": cache_id,
+        "status": "container-changes",
+        "computed_diff_id": None,
+        "files": [
+            {"path": c.path, "change": {"A": "added", "C": "changed", "D": "deleted"}[c.kind]}
+            for c in changes
+        ],
+    }
 
 
 class DockerEngine(Engine):
@@ -157,7 +172,8 @@ class DockerEngine(Engine):
 
         stack = self._stack(obj) if isinstance(obj, Container) else None
         if stack is not None and isinstance(obj, Container):
-            return snapshotted.view(obj, stack)
+            base = snapshotted.view(obj, stack)
+            return mounted_view(self.root, obj, base) if with_mounts else base
         if isinstance(obj, Container):
             return mounted_view(self.root, obj) if with_mounts else container_view(self.root, obj)
         return image_view(self.root, obj)
@@ -178,6 +194,11 @@ class DockerEngine(Engine):
         root = self.root
         if obj is None:
             return verify_layers(root, root.layers)
+        stack = self._stack(obj) if isinstance(obj, Container) else None
+        if stack is not None and isinstance(obj, Container):
+            lent = borrowed_verify(self.lenders, obj) or []
+            rw_id = stack.ids[0] if stack.keys and stack.keys[0] == obj.id else None
+            return [*lent, _changes_record(rw_id, self.changes(obj))]
         image: Container | Image | None = obj
         if isinstance(obj, Container):
             store_of = root.store_for(obj)
@@ -190,22 +211,7 @@ class DockerEngine(Engine):
         if isinstance(obj, Container):
             # A read-write layer has no tar-split: what it holds is the container's changes.
             rw = root.rw_layer(obj)
-            found.append(
-                {
-                    "chain_id": None,
-                    "diff_id": None,
-                    "cache_id": rw.mount_id if rw else None,
-                    "status": "container-changes",
-                    "computed_diff_id": None,
-                    "files": [
-                        {
-                            "path": c.path,
-                            "change": {"A": "added", "C": "changed", "D": "deleted"}[c.kind],
-                        }
-                        for c in self.changes(obj)
-                    ],
-                }
-            )
+            found.append(_changes_record(rw.mount_id if rw else None, self.changes(obj)))
         return found
 
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:

@@ -37,6 +37,15 @@ def borrowed(lenders: Sequence[Engine], container: Container) -> LayerStack | No
     return None
 
 
+def borrowed_verify(lenders: Sequence[Engine], container: Container) -> list[Record] | None:
+    """``verify`` of the image snapshots below the container, by the engine that lends them."""
+    for engine in lenders:
+        found = engine.verify_stack(NAMESPACE, container.driver, container.id)
+        if found is not None:
+            return found
+    return None
+
+
 def _role(key: str, container: Container) -> str:
     if key == container.id:
         return "rw"

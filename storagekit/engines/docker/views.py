@@ -118,9 +118,23 @@ def naive_trees(root: DockerRoot, container: Container) -> tuple[Tree, Tree]:
 _GENERATED = {"hostname": "etc/hostname", "hosts": "etc/hosts", "resolv.conf": "etc/resolv.conf"}
 
 
-def mounted_view(root: DockerRoot, container: Container) -> MountedView:
-    """The container's view with its volumes and Docker's generated files mounted."""
-    base = container_view(root, container)
+def mounted_view(
+    root: DockerRoot, container: Container, base: UnionView | None = None
+) -> MountedView:
+    """The container's view with its volumes and Docker's generated files mounted.
+
+    ``base`` is the container's view where another engine holds its layers, else its graph
+    driver's view.
+    """
+    return MountedView(base or container_view(root, container), view_mounts(root, container))
+
+
+def view_mounts(root: DockerRoot, container: Container) -> list[ViewMount]:
+    """What Docker mounts into the container that the evidence holds.
+
+    Its volumes' ``volumes/<name>/_data``, and ``containers/<id>/{hostname,hosts,resolv.conf}``
+    at ``/etc``; other mounts are an info finding each.
+    """
     mounts = []
     for m in container.mounts:
         try:
@@ -144,4 +158,4 @@ def mounted_view(root: DockerRoot, container: Container) -> MountedView:
         path = f"containers/{container.id}/{name}"
         if root.source.is_file(path):
             mounts.append(ViewMount(dest, root.source, path, f"containers/{container.id}/{name}"))
-    return MountedView(base, mounts)
+    return mounts

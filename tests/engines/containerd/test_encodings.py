@@ -95,6 +95,22 @@ def test_go_time_version_2_and_zones() -> None:
     assert go_time(west).rfc3339 == "1970-01-02T00:00:00Z"  # type: ignore[union-attr]
 
 
+def test_go_time_edges_print_as_go_does() -> None:
+    """Go pads years to four digits (``0201``, where ``strftime("%Y")`` gives ``201``)."""
+    cases = {
+        -55822065169: "0201-01-26T06:47:11Z",
+        -62135596799: "0001-01-01T00:00:01Z",
+        253402300799: "9999-12-31T23:59:59Z",
+        951782400: "2000-02-29T00:00:00Z",
+        -2203977600: "1900-02-28T00:00:00Z",
+        -2203891200: "1900-03-01T00:00:00Z",
+    }
+    for unix, text in cases.items():
+        t = go_time(put_go_time(unix, 0))
+        assert t is not None
+        assert t.rfc3339 == text
+
+
 def test_go_zero_time_is_none() -> None:
     assert go_time(b"\x01" + bytes(12) + b"\xff\xff") is None
     assert go_time(b"\x02" + bytes(12) + b"\x00\x00\x00") is None

@@ -282,3 +282,31 @@ def test_ran_container_changes_are_in_its_upper(root: ContainerdRoot, source: So
     assert source.stat(join(upper, "data/new.txt")).rdev == (0, 0)
     assert source.xattrs(join(upper, "opt/cache")).get("trusted.overlay.opaque") == b"y"
     assert source.read_bytes(join(upper, "data/fresh.txt")) == b"fresh\n"
+
+
+def test_snapshotter_usage_is_stored_as_signed_varints(
+    source: Source, root: ContainerdRoot, expected: dict[str, Any]
+) -> None:
+    """containerd 1.6.20 writes ``inodes`` and ``size`` with ``PutVarint`` (``putUsage``), not
+    ``PutUvarint``: read unsigned, every recorded usage would come out doubled."""
+    from storagekit.formats.bolt import BoltDB
+    from storagekit.formats.containerd import put_varint, uvarint
+
+    path = "io.containerd.snapshotter.v1.overlayfs/metadata.db"
+    db = BoltDB.from_bytes(source.read_bytes(path, 1 << 24), path)
+    snaps = db.bucket(b"v1", b"snapshots")
+    assert snaps is not None
+    checked = 0
+    for s in root.snapshots:
+        if s.snapshotter != "overlayfs" or s.kind != "committed":
+            continue
+        usage = expected["ns"][s.namespace]["snapshots"]["overlayfs"]["items"][s.key]["usage"]
+        assert s.name is not None
+        record = snaps.bucket(s.name.encode())
+        assert record is not None
+        for key in ("inodes", "size"):
+            raw = record.get(key.encode())
+            assert raw == put_varint(usage[key]), (s.key, key)
+            assert uvarint(raw) == 2 * usage[key]
+        checked += 1
+    assert checked == 10
