@@ -34,7 +34,6 @@ import dataclasses
 import io
 import os
 import stat as st
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
@@ -46,6 +45,7 @@ from storagekit.errors import (
     UnsafePathError,
 )
 from storagekit.source import Cut, Entry, FileType, Source, normpath
+from storagekit.sources.tarscan import Feed, Member, Scanner
 from storagekit.sources.tarstream import (
     CHUNK,
     DATA_ERRORS,
@@ -55,18 +55,18 @@ from storagekit.sources.tarstream import (
     ArchiveLimits,
     Counter,
     DecompressionLimit,
+    Prefetch,
     Readable,
     Reader,
     Restream,
     Window,
     compression,
-    mtime_ns,
     open_stream,
-    sparse_chunks,
 )
 
 _NOATIME = getattr(os, "O_NOATIME", 0)
-_XATTR = "SCHILY.xattr."
+REGTYPE, DIRTYPE, SYMTYPE, LNKTYPE, FIFOTYPE = b"0", b"5", b"2", b"1", b"6"
+_DEVICES = {b"3": FileType.CHARDEV, b"4": FileType.BLOCKDEV}
 _MAX_PROBLEMS = 1000  # a hostile archive can hold millions of bad members
 
 
@@ -176,45 +176,50 @@ class TarSource(Source):
     def _build(self) -> None:
         plain = self._kind == "tar"
         bound = None if plain else self._archive_limits.bound(self._size)
-        stream = Counter(self._stream(), bound)
+        stream = None if plain else Counter(self._stream(), bound)
+        ahead = None if stream is None else Prefetch(stream)
+        feed = Feed(read_at=self._pread) if ahead is None else Feed(stream=ahead)
         what = "not a tar archive" if plain else f"{self._kind}-compressed, but not a tar archive"
         try:
-            tf = Reader.open(
-                fileobj=cast(IO[bytes], stream.stream if plain else stream),
-                mode="r:" if plain else "r|",
-                encoding="utf-8",
-                errors="surrogateescape",
+            reader = Reader(
+                fileobj=cast(IO[bytes], feed), encoding="utf-8", errors="surrogateescape"
             )
         except READ_ERRORS as exc:
+            if ahead is not None and stream is not None:
+                ahead.close()
+                stream.close()
             raise SourceError(f"{self.path}: {what} ({exc})") from None
+        scanner = Scanner(feed, reader)
         failure: str | None = None
         last: tuple[str, int, int] | None = None  # path, data offset, stored bytes
-        with contextlib.closing(stream), tf:
-            while True:
-                try:
-                    info = tf.next()
-                except READ_ERRORS as exc:
-                    failure = f"archive damaged at offset {tf.offset}: {exc}"
-                    break
-                if info is None:
-                    break
-                tf.members.clear()  # tarfile keeps every TarInfo; the index replaces them
-                last = self._add(info, tf, plain) or last
-            if failure is None and tf.stop is not None and not isinstance(tf.stop, EOF_HEADER):
-                failure = f"archive ends at offset {tf.offset} without an end marker ({tf.stop})"
-            available = self._size if plain else None  # None: a complete stream
-            if bound is not None and stream.count > bound:
-                self._limit(bound)
-                failure, available = None, bound  # a member cut by the limit is damaged
-            elif not plain and failure is not None:
-                try:
-                    while not stream.eof and stream.read(CHUNK):
-                        pass
-                except DecompressionLimit:
-                    self._limit(bound or 0)  # what follows the damage is a bomb too
-                except DATA_ERRORS as exc:
-                    failure += f"; {exc}"
-                available = stream.count
+        with contextlib.closing(reader):
+            try:
+                for member in scanner.members():
+                    last = self._add(member, feed, plain) or last
+            except READ_ERRORS as exc:
+                failure = f"archive damaged at offset {scanner.offset}: {exc}"
+            finally:
+                if ahead is not None:
+                    ahead.close()
+        stop = scanner.stop
+        if failure is None and stop is not None and not isinstance(stop, EOF_HEADER):
+            failure = f"archive ends at offset {scanner.offset} without an end marker ({stop})"
+        available: int | None = self._size  # None: a complete stream
+        if stream is not None:
+            with contextlib.closing(stream):
+                available = None
+                if bound is not None and stream.count > bound:
+                    self._limit(bound)
+                    failure, available = None, bound  # a member cut by the limit is damaged
+                elif failure is not None:
+                    try:
+                        while not stream.eof and stream.read(CHUNK):
+                            pass
+                    except DecompressionLimit:
+                        self._limit(bound or 0)  # what follows the damage is a bomb too
+                    except DATA_ERRORS as exc:
+                        failure += f"; {exc}"
+                    available = stream.count
         if last is not None and available is not None and last[1] + last[2] > available:
             have = max(0, available - last[1])
             if self.limit_reached:
@@ -227,7 +232,7 @@ class TarSource(Source):
             self.cut = Cut(
                 failure,
                 self._size,
-                stream.count if not plain else min(self._size, tf.offset),
+                stream.count if stream is not None else min(self._size, scanner.offset),
                 last[0] if last is not None else None,
                 truncated_member=bool(last and "truncated" in failure and last[0] in failure),
             )
@@ -256,89 +261,86 @@ class TarSource(Source):
         rec = self._index[path]
         self._index[path] = (*rec[:7], dataclasses.replace(rec[7] or _Extra(), damage=why))
 
-    def _add(
-        self, info: tarfile.TarInfo, tf: tarfile.TarFile, plain: bool
-    ) -> tuple[str, int, int] | None:
+    def _add(self, member: Member, feed: Feed, plain: bool) -> tuple[str, int, int] | None:
         """Index one member; return (path, data offset, stored size) for a regular file."""
         try:
-            path = normpath(info.name)
+            path = normpath(member.name)
         except UnsafePathError:
-            self._problem(f"{info.name!r}: unsafe member name, not indexed")
+            self._problem(f"{member.name!r}: unsafe member name, not indexed")
             return None
-        if not path and not info.isdir():
-            self._problem(f"{info.name!r}: names the top but is not a directory, not indexed")
+        kind_flag = member.type
+        if not path and kind_flag != DIRTYPE:
+            self._problem(f"{member.name!r}: names the top but is not a directory, not indexed")
             return None
-        xattrs = {
-            k[len(_XATTR) :]: v.encode("utf-8", "surrogateescape")
-            for k, v in info.pax_headers.items()
-            if k.startswith(_XATTR)
-        }
+        xattrs = member.xattrs()
         extra = _Extra(xattrs=xattrs) if xattrs else None
         if xattrs:
             self.xattr_members += 1
-        mode = self._modes.setdefault(info.mode & 0o7777, info.mode & 0o7777)
-        head: tuple[int, int, int] = (mode, info.uid, info.gid)
-        mtime, offset, size = mtime_ns(info), info.offset_data, 0
-        if info.isreg():
-            kind, size = FileType.FILE, info.size
-            if info.sparse is not None:
-                chunks = sparse_chunks(info)
+        perm = member.mode & 0o7777
+        mode = self._modes.setdefault(perm, perm)
+        head: tuple[int, int, int] = (mode, member.uid, member.gid)
+        offset, size = member.offset_data, 0
+        if kind_flag == REGTYPE:
+            kind, size = FileType.FILE, member.size
+            if member.sparse is not None:
+                chunks = None if isinstance(member.sparse, str) else member.sparse
                 damage = None if chunks is not None else "inconsistent sparse map"
                 extra = _Extra(xattrs=xattrs or None, chunks=chunks, damage=damage)
-        elif info.isdir():
+        elif kind_flag == DIRTYPE:
             kind = FileType.DIR
-        elif info.issym():
-            kind, size = FileType.SYMLINK, len(info.linkname.encode("utf-8", "surrogateescape"))
-            extra = _Extra(link_target=info.linkname, xattrs=xattrs or None)
-        elif info.ischr() or info.isblk():
-            kind = FileType.CHARDEV if info.ischr() else FileType.BLOCKDEV
-            extra = _Extra(rdev=(info.devmajor, info.devminor), xattrs=xattrs or None)
-        elif info.isfifo():
+        elif kind_flag == SYMTYPE:
+            target = member.linkname
+            kind, size = FileType.SYMLINK, len(target.encode("utf-8", "surrogateescape"))
+            extra = _Extra(link_target=target, xattrs=xattrs or None)
+        elif kind_flag in _DEVICES:
+            kind = _DEVICES[kind_flag]
+            extra = _Extra(rdev=(member.devmajor, member.devminor), xattrs=xattrs or None)
+        elif kind_flag == FIFOTYPE:
             kind = FileType.FIFO
-        elif info.islnk():
-            self._add_hardlink(path, info)
+        elif kind_flag == LNKTYPE:
+            self._add_hardlink(path, member)
             return None
         else:
-            self._problem(f"{path}: unsupported member type {info.type!r}, not indexed")
+            self._problem(f"{path}: unsupported member type {kind_flag!r}, not indexed")
             return None
-        if not self._parents(path, info.name):
+        if not self._parents(path, member.name):
             return None
-        if kind is FileType.FILE and not plain:
-            self._keep(info, tf)
-        self._put(path, (kind, *head, size, mtime, offset, extra))
+        if kind is FileType.FILE and not plain and member.sparse is None:
+            self._keep(member, feed)
+        self._put(path, (kind, *head, size, member.mtime_ns, offset, extra))
         if kind is not FileType.FILE:
             return None
         return path, offset, sum(c[1] for c in extra.chunks) if extra and extra.chunks else size
 
-    def _add_hardlink(self, path: str, info: tarfile.TarInfo) -> None:
+    def _add_hardlink(self, path: str, member: Member) -> None:
         try:
-            target = normpath(info.linkname)
+            target = normpath(member.linkname)
         except UnsafePathError:
-            self._problem(f"{path}: hard link to unsafe name {info.linkname!r}, not indexed")
+            self._problem(f"{path}: hard link to unsafe name {member.linkname!r}, not indexed")
             return
         rec = self._index.get(target)
         if rec is None or rec[0] is FileType.DIR:
             what = "a directory" if rec else "a missing member"
             self._problem(f"{path}: hard link to {what} {target!r}, not indexed")
             return
-        if not self._parents(path, info.name):
+        if not self._parents(path, member.name):
             return
         key = self._key(target, rec)
         self._nlink[key] = self._nlink.get(key, 1) + 1
         self._put(path, (*rec[:7], dataclasses.replace(rec[7] or _Extra(), inode=key)))
 
-    def _keep(self, info: tarfile.TarInfo, tf: tarfile.TarFile) -> None:
+    def _keep(self, member: Member, feed: Feed) -> None:
         """Cache a small regular file of a compressed archive while the stream passes by."""
         budget, largest = self._limits
-        if info.size > largest or self._cached + info.size > budget:
+        if member.size > largest or self._cached + member.size > budget:
             return
         try:
-            f = tf.extractfile(info)
-            data = f.read() if f is not None else b""
+            data = feed.read(member.size)
         except READ_ERRORS:
-            return  # the end-of-archive check reports the truncation
-        self._cache[info.offset_data] = data
-        self._cached += len(data)
+            return  # the end-of-archive check reports the damage
+        if len(data) == member.size:  # else the end-of-archive check reports the truncation
+            self._cache[member.offset_data] = data
+            self._cached += len(data)
 
     @staticmethod
     def _key(path: str, rec: _Rec) -> str:
