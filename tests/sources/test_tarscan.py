@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from storagekit.sources import tarscan
+from storagekit.sources.tarindex import MemoryIndex
 from storagekit.sources.tarsource import TarSource
 
 
@@ -91,7 +92,10 @@ def _index(path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[
             return (type(exc), str(exc))
         with src:
             cut = src.cut
-            return (src._index, src._children, src._nlink, src.problems, cut, src.xattr_members)
+            index = src._index
+            assert isinstance(index, MemoryIndex)
+            tree = (index.records, index.kids, index.links)
+            return (*tree, src.problems, cut, src.xattr_members)
 
 
 def _same(tmp_path: Path, raw: bytes, monkeypatch: pytest.MonkeyPatch, name: str = "a.tar") -> Any:
