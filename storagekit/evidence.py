@@ -20,21 +20,26 @@ from storagekit.registry import engine_classes
 from storagekit.sources import open_source
 
 if TYPE_CHECKING:
+    from storagekit.sources.indexcache import IndexCache
     from storagekit.sources.tarstream import ArchiveLimits
 
 def open_engines(
-    path: str, only: Collection[str] = (), limits: ArchiveLimits | None = None
+    path: str,
+    only: Collection[str] = (),
+    limits: ArchiveLimits | None = None,
+    cache: IndexCache | None = None,
 ) -> list[Engine]:
     """Every engine whose storage the evidence at ``path`` holds, opened (of ``only``, if given).
 
     ``limits``: how far a compressed archive is decompressed; reaching them is an
-    ``archive-limit`` finding of each engine.
+    ``archive-limit`` finding of each engine. ``cache``: where an archive's index is kept
+    between runs (``None``: nowhere).
 
     Raises:
         SourceError: the evidence cannot be read.
         NotAStorageRootError: no engine finds its storage there.
     """
-    evidence = open_source(path, limits)
+    evidence = open_source(path, limits, cache)
     try:
         classes, problems = engine_classes()
         if only:

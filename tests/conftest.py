@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,14 @@ from typing import Any
 import pytest
 
 from storagekit.cli.main import main
+
+# Archive indexes kept by the commands the tests run go to a private cache directory, written
+# before each command returns (no forked writer inside the test process). Commands that find
+# an index there answer from it: every test on an archive run twice checks the cache too.
+_CACHE = tempfile.mkdtemp(prefix="storagekit-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+os.environ["XDG_CACHE_HOME"] = _CACHE
+os.environ["STORAGEKIT_CACHE_SYNC"] = "1"
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_roots"
 #: Docker data roots; other engines' roots (``containerd-*``, ``podman-*``) are tested under

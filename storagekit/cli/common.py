@@ -5,9 +5,10 @@ Results go to stdout; findings and errors go to stderr, after the results.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import click
 
@@ -15,6 +16,9 @@ from storagekit.cli import render
 from storagekit.engine import Engine
 from storagekit.errors import NotAStorageRootError
 from storagekit.jsontext import Record, to_json
+
+if TYPE_CHECKING:
+    from storagekit.sources.indexcache import IndexCache
 
 FORMAT = click.option(
     "--format",
@@ -56,11 +60,32 @@ class Context:
         self.engine_names = tuple(engine_names)
         self.namespaces = tuple(namespaces)
         self.archive_limits = (archive_limit, archive_ratio)  # None: the default, 0: none
+        #: Where archive indexes are kept: a directory, "" for the user's cache, None: nowhere.
+        self.index_cache: str | None = ""
         self._engines: list[Engine] | None = None
         self._all: list[Engine] = []
         self.status = 0
         self.incomplete: str | None = None
         Context.current = self
+
+    def _cache_for(self, evidence: str) -> IndexCache | None:
+        """Where the index of the archive ``evidence`` is kept (never beside it).
+
+        Raises:
+            click.UsageError: the cache directory is the evidence's own directory.
+        """
+        if self.index_cache is None:
+            return None
+        from storagekit.sources.indexcache import IndexCache, default_dir
+
+        directory = self.index_cache or default_dir()
+        where = os.path.dirname(os.path.realpath(evidence))
+        if os.path.realpath(directory) == where:
+            raise click.UsageError(
+                f"--cache-dir {directory}: that is the evidence's own directory; nothing is "
+                "written beside the evidence (choose another directory)"
+            )
+        return IndexCache(directory)
 
     def exit_status(self) -> int:
         """Incomplete evidence first (every answer is partial), then what the command asked."""
@@ -85,7 +110,7 @@ class Context:
             found: list[Engine] = []
             for path in (self.root_path, self.extra_root):
                 if path is not None:  # each piece of evidence must hold some engine
-                    found += open_engines(path, limits=limits)
+                    found += open_engines(path, limits=limits, cache=self._cache_for(path))
             self._all = found
             for engine in found:
                 engine.narrow(self.namespaces)

@@ -90,6 +90,18 @@ EXTRA_ROOT = "--containerd-root"
     help="...and, past 1 GiB, up to N times its size (default 200; 0: no limit). A limit "
     "reached is a finding and exit status 3.",
 )
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where an archive's index is kept between commands (default "
+    "$XDG_CACHE_HOME/storagekit, else ~/.cache/storagekit); never beside the evidence.",
+)
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Index an archive afresh and keep nothing.",
+)
 @click.version_option(__version__, prog_name="storagekit")
 @click.pass_context
 def cli(
@@ -100,11 +112,14 @@ def cli(
     namespaces: tuple[str, ...],
     archive_limit: int | None,
     archive_ratio: int | None,
+    cache_dir: str | None,
+    no_cache: bool,
 ) -> None:
     """Offline forensics for copied container storage: nothing is ever written to it."""
     context = Context(
         root_path, extra_root, engine_names, namespaces, archive_limit, archive_ratio
     )
+    context.index_cache = None if no_cache else (cache_dir or "")
     ctx.obj = context
     ctx.call_on_close(context.close)
 

@@ -8,44 +8,38 @@ host, and would rewrite the very metadata under examination. The tar facts this 
   (:mod:`storagekit.sources.tarstream`). Plain archives are read with ``pread`` at each member's
   data offset; a compressed stream cannot seek, so small regular files are kept in memory during
   the indexing pass and larger ones are re-decompressed up to their offset.
-* **PAX records** extend the 512-byte ustar header: ``path``/``linkpath`` (long or non-ASCII
-  names), ``mtime`` with a fraction (kept to the nanosecond) and ``SCHILY.xattr.<name>``
-  extended attributes, also written by GNU ``tar --xattrs``. :mod:`tarfile` decodes record values
-  as UTF-8 with ``surrogateescape``, so encoding them the same way gives the raw bytes back (an
-  ``trusted.overlay.origin`` file handle is binary).
-* **Hard links** are members of type ``1`` that name an earlier member. They become entries with
-  the target's type, size, mode and data but their own path; all names of one file share
-  ``inode`` (the normalised path of the first member) and report the number of names as
-  ``nlink``.
-* **Implied directories**: ``a/b/c`` may come without ``a/`` or ``a/b/`` headers; such parents
-  exist as directories (0o755, root, mtime 0), and the top ``""`` always does.
-* **Replacement**: a later member with the same path replaces the earlier one, as extraction
-  would; a directory re-stating a directory keeps its children.
-* **Hostile and damaged members** are recorded in :attr:`TarSource.problems` and left out of the
-  index: names with ``..`` or NUL, members below a non-directory (``x -> /etc`` then
-  ``x/passwd``), unsupported types, bad sparse maps, damaged headers and data cut short. Symlinks
-  are only entries; nothing here follows them.
+* **Headers** are read by :mod:`storagekit.sources.tarscan` (the common shapes directly,
+  everything else by :mod:`tarfile`). **PAX records** extend the 512-byte ustar header:
+  ``path``/``linkpath`` (long or non-ASCII names), ``mtime`` with a fraction (kept to the
+  nanosecond) and ``SCHILY.xattr.<name>`` extended attributes, also written by GNU
+  ``tar --xattrs``. Values are decoded as UTF-8 with ``surrogateescape``, so encoding them the
+  same way gives the raw bytes back (an ``trusted.overlay.origin`` file handle is binary).
+* What the members mean for the tree (hard links, implied directories, replacement, hostile
+  names) is :mod:`storagekit.sources.tarindex`'s. Damaged headers and data cut short end the
+  readable part: :attr:`TarSource.problems` and :attr:`TarSource.cut` say where and why.
+  Symlinks are only entries; nothing here follows them.
+* **The index is kept** outside the evidence when an :class:`~storagekit.sources.indexcache.
+  IndexCache` is given, and the next opening of the same archive starts from it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import os
 import stat as st
-import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO, BinaryIO, cast
 
 from storagekit.errors import (
     NotADirectoryInSourceError,
     SourceError,
     SourceNotFoundError,
-    UnsafePathError,
 )
 from storagekit.source import Cut, Entry, FileType, Source, normpath
+from storagekit.sources.indexcache import IndexCache, IndexFacts
+from storagekit.sources.tarindex import Index, IndexBuilder, MemoryIndex, Rec, inode_of
+from storagekit.sources.tarscan import Feed, Scanner
 from storagekit.sources.tarstream import (
     CHUNK,
     DATA_ERRORS,
@@ -55,37 +49,16 @@ from storagekit.sources.tarstream import (
     ArchiveLimits,
     Counter,
     DecompressionLimit,
+    Prefetch,
     Readable,
     Reader,
     Restream,
     Window,
     compression,
-    mtime_ns,
     open_stream,
-    sparse_chunks,
 )
 
 _NOATIME = getattr(os, "O_NOATIME", 0)
-_XATTR = "SCHILY.xattr."
-_MAX_PROBLEMS = 1000  # a hostile archive can hold millions of bad members
-
-
-@dataclass(frozen=True, slots=True)
-class _Extra:
-    """The rarely present parts of an index record (most members have none)."""
-
-    link_target: str | None = None
-    rdev: tuple[int, int] | None = None
-    xattrs: dict[str, bytes] | None = None
-    inode: str | None = None  # set for hard-linked names; else the entry's own path
-    chunks: tuple[tuple[int, int, int], ...] | None = None  # sparse map, see Window
-    damage: str | None = None  # why the data cannot be read
-
-
-# One tuple per member keeps a million members in a few hundred MB:
-# (type, mode, uid, gid, size, mtime_ns, data offset, extra).
-_Rec = tuple[FileType, int, int, int, int, int, int, _Extra | None]
-_IMPLIED: _Rec = (FileType.DIR, 0o755, 0, 0, 0, 0, 0, None)
 
 
 class TarSource(Source):
@@ -105,6 +78,7 @@ class TarSource(Source):
         cache_limit: int = 256 << 20,
         cache_member_limit: int = 1 << 20,
         limits: ArchiveLimits | None = None,
+        cache: IndexCache | None = None,
     ) -> None:
         """Open and index ``path``.
 
@@ -115,6 +89,7 @@ class TarSource(Source):
             limits: how far a compressed archive is decompressed (the defaults of
                 :class:`ArchiveLimits` when ``None``); when reached, the members read so far
                 are the index and :attr:`limit_reached` says so.
+            cache: where the index is kept between runs (``None``: it is not).
 
         Raises:
             SourceError: the file cannot be read or holds no readable tar member list.
@@ -127,14 +102,12 @@ class TarSource(Source):
         self.xattr_members = 0
         self.problems: list[str] = []
         self.cut: Cut | None = None
-        self._index: dict[str, _Rec] = {"": _IMPLIED}
-        self._children: dict[str, list[str]] = {}
-        self._nlink: dict[str, int] = {}  # inode key -> names, for hard-linked files only
-        self._cache: dict[int, bytes] = {}  # data offset -> contents (compressed archives)
-        self._cached, self._serial, self._unlisted = 0, 0, 0
+        #: Whether the index came from the cache (not from reading the archive).
+        self.from_cache = False
+        self._index: Index = MemoryIndex()
         self._limits = (cache_limit, cache_member_limit)
-        self._modes: dict[int, int] = {}
         self._archive_limits = limits or ArchiveLimits()
+        self._cache = cache
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
         try:
             try:
@@ -152,8 +125,7 @@ class TarSource(Source):
             self._kind = compression(head)
             if self._kind == "zstd" and ZSTD is None:
                 raise SourceError(f"{self.path} is zstd-compressed; install storagekit[zstd]")
-            self._build()
-            self.xattrs_recorded = self.xattr_members > 0
+            self._open_index(info)
         except BaseException:
             self.close()
             raise
@@ -163,6 +135,36 @@ class TarSource(Source):
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        self._index.close()
+
+    def _params(self) -> str:
+        """What, besides the archive's bytes, decides what the index holds."""
+        a = self._archive_limits
+        return f"{self._limits[0]}:{self._limits[1]}:{a.size}:{a.ratio}:{a.floor}"
+
+    def _open_index(self, info: os.stat_result) -> None:
+        """Start from the kept index if there is a sound one; else read the archive."""
+        if self._cache is not None:
+            kept = self._cache.load(self._fd, info, self._params(), self._rebuild)
+            if kept is not None:
+                self._index, facts = kept
+                self.problems, self.cut = list(facts.problems), facts.cut
+                self.xattr_members, self.limit_reached = facts.xattr_members, facts.limit_reached
+                self.xattrs_recorded = self.xattr_members > 0
+                self.from_cache = True
+                return
+        built = self._build()
+        if self._cache is not None:
+            self._cache.save(self._fd, info, self._params(), built, self._facts())
+
+    def _rebuild(self) -> MemoryIndex:
+        """Read the archive after all (the kept index turned out unsound)."""
+        self.problems, self.cut, self.limit_reached = [], None, None
+        self.from_cache = False
+        return self._build()
+
+    def _facts(self) -> IndexFacts:
+        return IndexFacts(tuple(self.problems), self.cut, self.xattr_members, self.limit_reached)
 
     # Indexing.
 
@@ -173,70 +175,82 @@ class TarSource(Source):
         """The archive's tar bytes from the start (decompressed)."""
         return open_stream(self._kind, self._pread, self._size, self.path)
 
-    def _build(self) -> None:
+    def _build(self) -> MemoryIndex:
+        """Read the archive's member list into a new index (and make it this source's)."""
+        builder = IndexBuilder(*self._limits)
         plain = self._kind == "tar"
         bound = None if plain else self._archive_limits.bound(self._size)
-        stream = Counter(self._stream(), bound)
+        stream = None if plain else Counter(self._stream(), bound)
+        ahead = None if stream is None else Prefetch(stream)
+        feed = Feed(read_at=self._pread) if ahead is None else Feed(stream=ahead)
         what = "not a tar archive" if plain else f"{self._kind}-compressed, but not a tar archive"
         try:
-            tf = Reader.open(
-                fileobj=cast(IO[bytes], stream.stream if plain else stream),
-                mode="r:" if plain else "r|",
-                encoding="utf-8",
-                errors="surrogateescape",
+            reader = Reader(
+                fileobj=cast(IO[bytes], feed), encoding="utf-8", errors="surrogateescape"
             )
         except READ_ERRORS as exc:
+            if ahead is not None and stream is not None:
+                ahead.close()
+                stream.close()
             raise SourceError(f"{self.path}: {what} ({exc})") from None
+        scanner = Scanner(feed, reader)
         failure: str | None = None
         last: tuple[str, int, int] | None = None  # path, data offset, stored bytes
-        with contextlib.closing(stream), tf:
-            while True:
-                try:
-                    info = tf.next()
-                except READ_ERRORS as exc:
-                    failure = f"archive damaged at offset {tf.offset}: {exc}"
-                    break
-                if info is None:
-                    break
-                tf.members.clear()  # tarfile keeps every TarInfo; the index replaces them
-                last = self._add(info, tf, plain) or last
-            if failure is None and tf.stop is not None and not isinstance(tf.stop, EOF_HEADER):
-                failure = f"archive ends at offset {tf.offset} without an end marker ({tf.stop})"
-            available = self._size if plain else None  # None: a complete stream
-            if bound is not None and stream.count > bound:
-                self._limit(bound)
-                failure, available = None, bound  # a member cut by the limit is damaged
-            elif not plain and failure is not None:
-                try:
-                    while not stream.eof and stream.read(CHUNK):
-                        pass
-                except DecompressionLimit:
-                    self._limit(bound or 0)  # what follows the damage is a bomb too
-                except DATA_ERRORS as exc:
-                    failure += f"; {exc}"
-                available = stream.count
+        with contextlib.closing(reader):
+            try:
+                for member in scanner.members():
+                    last = builder.add(member, feed, plain) or last
+            except READ_ERRORS as exc:
+                failure = f"archive damaged at offset {scanner.offset}: {exc}"
+            finally:
+                if ahead is not None:
+                    ahead.close()
+        stop = scanner.stop
+        if failure is None and stop is not None and not isinstance(stop, EOF_HEADER):
+            failure = f"archive ends at offset {scanner.offset} without an end marker ({stop})"
+        available: int | None = self._size  # None: a complete stream
+        if stream is not None:
+            with contextlib.closing(stream):
+                available = None
+                if bound is not None and stream.count > bound:
+                    self._limit(bound)
+                    failure, available = None, bound  # a member cut by the limit is damaged
+                elif failure is not None:
+                    try:
+                        while not stream.eof and stream.read(CHUNK):
+                            pass
+                    except DecompressionLimit:
+                        self._limit(bound or 0)  # what follows the damage is a bomb too
+                    except DATA_ERRORS as exc:
+                        failure += f"; {exc}"
+                    available = stream.count
         if last is not None and available is not None and last[1] + last[2] > available:
-            have = max(0, available - last[1])
+            have = f"{max(0, available - last[1])} of {last[2]}"
             if self.limit_reached:
-                self._damage(last[0], f"data past the decompression limit ({have} of {last[2]})")
+                builder.damage(last[0], f"data past the decompression limit ({have})")
             else:
-                self._damage(last[0], f"data truncated ({have} of {last[2]} bytes in the archive)")
+                builder.damage(last[0], f"data truncated ({have} bytes in the archive)")
                 failure = f"archive is truncated in the data of {last[0]}"
         if failure is not None:
-            self._problem(failure)
+            builder.problem(failure)
             self.cut = Cut(
                 failure,
                 self._size,
-                stream.count if not plain else min(self._size, tf.offset),
+                stream.count if stream is not None else min(self._size, scanner.offset),
                 last[0] if last is not None else None,
                 truncated_member=bool(last and "truncated" in failure and last[0] in failure),
             )
-        if self._unlisted:
-            self.problems.append(f"{self._unlisted} more problems are not listed")
+        if builder.unlisted:
+            builder.problems.append(f"{builder.unlisted} more problems are not listed")
+        self.problems = builder.problems
+        self.xattr_members = builder.xattr_members
+        self.xattrs_recorded = self.xattr_members > 0
+        self._index = builder
+        return builder
 
     def paths_in_order(self) -> Iterator[str]:
         """Every path of the archive, in the order its members came (implied directories too)."""
-        return iter(self._index)
+        return self._index.paths()
 
     def _limit(self, bound: int) -> None:
         self.limit_reached = (
@@ -246,157 +260,9 @@ class TarSource(Source):
             "--archive-ratio raise the limits"
         )
 
-    def _problem(self, text: str) -> None:
-        if len(self.problems) < _MAX_PROBLEMS:
-            self.problems.append(text)
-        else:
-            self._unlisted += 1
-
-    def _damage(self, path: str, why: str) -> None:
-        rec = self._index[path]
-        self._index[path] = (*rec[:7], dataclasses.replace(rec[7] or _Extra(), damage=why))
-
-    def _add(
-        self, info: tarfile.TarInfo, tf: tarfile.TarFile, plain: bool
-    ) -> tuple[str, int, int] | None:
-        """Index one member; return (path, data offset, stored size) for a regular file."""
-        try:
-            path = normpath(info.name)
-        except UnsafePathError:
-            self._problem(f"{info.name!r}: unsafe member name, not indexed")
-            return None
-        if not path and not info.isdir():
-            self._problem(f"{info.name!r}: names the top but is not a directory, not indexed")
-            return None
-        xattrs = {
-            k[len(_XATTR) :]: v.encode("utf-8", "surrogateescape")
-            for k, v in info.pax_headers.items()
-            if k.startswith(_XATTR)
-        }
-        extra = _Extra(xattrs=xattrs) if xattrs else None
-        if xattrs:
-            self.xattr_members += 1
-        mode = self._modes.setdefault(info.mode & 0o7777, info.mode & 0o7777)
-        head: tuple[int, int, int] = (mode, info.uid, info.gid)
-        mtime, offset, size = mtime_ns(info), info.offset_data, 0
-        if info.isreg():
-            kind, size = FileType.FILE, info.size
-            if info.sparse is not None:
-                chunks = sparse_chunks(info)
-                damage = None if chunks is not None else "inconsistent sparse map"
-                extra = _Extra(xattrs=xattrs or None, chunks=chunks, damage=damage)
-        elif info.isdir():
-            kind = FileType.DIR
-        elif info.issym():
-            kind, size = FileType.SYMLINK, len(info.linkname.encode("utf-8", "surrogateescape"))
-            extra = _Extra(link_target=info.linkname, xattrs=xattrs or None)
-        elif info.ischr() or info.isblk():
-            kind = FileType.CHARDEV if info.ischr() else FileType.BLOCKDEV
-            extra = _Extra(rdev=(info.devmajor, info.devminor), xattrs=xattrs or None)
-        elif info.isfifo():
-            kind = FileType.FIFO
-        elif info.islnk():
-            self._add_hardlink(path, info)
-            return None
-        else:
-            self._problem(f"{path}: unsupported member type {info.type!r}, not indexed")
-            return None
-        if not self._parents(path, info.name):
-            return None
-        if kind is FileType.FILE and not plain:
-            self._keep(info, tf)
-        self._put(path, (kind, *head, size, mtime, offset, extra))
-        if kind is not FileType.FILE:
-            return None
-        return path, offset, sum(c[1] for c in extra.chunks) if extra and extra.chunks else size
-
-    def _add_hardlink(self, path: str, info: tarfile.TarInfo) -> None:
-        try:
-            target = normpath(info.linkname)
-        except UnsafePathError:
-            self._problem(f"{path}: hard link to unsafe name {info.linkname!r}, not indexed")
-            return
-        rec = self._index.get(target)
-        if rec is None or rec[0] is FileType.DIR:
-            what = "a directory" if rec else "a missing member"
-            self._problem(f"{path}: hard link to {what} {target!r}, not indexed")
-            return
-        if not self._parents(path, info.name):
-            return
-        key = self._key(target, rec)
-        self._nlink[key] = self._nlink.get(key, 1) + 1
-        self._put(path, (*rec[:7], dataclasses.replace(rec[7] or _Extra(), inode=key)))
-
-    def _keep(self, info: tarfile.TarInfo, tf: tarfile.TarFile) -> None:
-        """Cache a small regular file of a compressed archive while the stream passes by."""
-        budget, largest = self._limits
-        if info.size > largest or self._cached + info.size > budget:
-            return
-        try:
-            f = tf.extractfile(info)
-            data = f.read() if f is not None else b""
-        except READ_ERRORS:
-            return  # the end-of-archive check reports the truncation
-        self._cache[info.offset_data] = data
-        self._cached += len(data)
-
-    @staticmethod
-    def _key(path: str, rec: _Rec) -> str:
-        extra = rec[7]
-        return path if extra is None or extra.inode is None else extra.inode
-
-    def _parents(self, path: str, name: str) -> bool:
-        """Create the implied parent directories of ``path``; False if one is not a directory."""
-        missing: list[str] = []
-        parent = path
-        while parent:
-            parent = parent.rpartition("/")[0]
-            rec = self._index.get(parent)
-            if rec is not None:
-                if rec[0] is not FileType.DIR:
-                    self._problem(f"{name!r}: {parent} is not a directory, not indexed")
-                    return False
-                break
-            missing.append(parent)
-        for p in reversed(missing):
-            self._put(p, _IMPLIED)
-        return True
-
-    def _put(self, path: str, rec: _Rec) -> None:
-        old = self._index.get(path)
-        if old is None:
-            self._children.setdefault(path.rpartition("/")[0], []).append(path)
-        elif not (old[0] is FileType.DIR and rec[0] is FileType.DIR):
-            self._forget(path, old)
-        if (rec[7] is None or rec[7].inode is None) and path in self._nlink:
-            # Earlier names hard-linked to a file that was at this path keep its identity.
-            self._serial += 1
-            rec = (
-                *rec[:7],
-                dataclasses.replace(rec[7] or _Extra(), inode=f"{path}//{self._serial}"),
-            )
-        self._index[path] = rec
-
-    def _forget(self, path: str, old: _Rec) -> None:
-        """Drop what ``path`` held before a later member replaced it, its subtree included."""
-        stack, gone = [(path, old)], 0
-        while stack:
-            p, rec = stack.pop()
-            key = self._key(p, rec)
-            names = self._nlink.pop(key, 1) - 1
-            if names:
-                self._nlink[key] = names
-            elif rec[0] is FileType.FILE:  # the last name of the file: release its cached data
-                self._cached -= len(self._cache.pop(rec[6], b""))
-            for child in self._children.pop(p, ()):
-                stack.append((child, self._index.pop(child)))
-                gone += 1
-        if gone:
-            self._problem(f"{path}: a later member replaces a directory of {gone} entries")
-
     # The Source interface.
 
-    def _lookup(self, path: str) -> tuple[str, _Rec]:
+    def _lookup(self, path: str) -> tuple[str, Rec]:
         path = normpath(path)
         rec = self._index.get(path)
         if rec is not None:
@@ -413,9 +279,9 @@ class TarSource(Source):
                 break
         raise SourceNotFoundError(f"{self.description}: {path}: no such file or directory")
 
-    def _entry(self, path: str, rec: _Rec) -> Entry:
+    def _entry(self, path: str, rec: Rec) -> Entry:
         kind, mode, uid, gid, size, mtime, _, extra = rec
-        inode = self._key(path, rec)
+        inode = inode_of(path, rec)
         return Entry(
             path=path,
             type=kind,
@@ -424,7 +290,7 @@ class TarSource(Source):
             gid=gid,
             size=size,
             mtime_ns=mtime,
-            nlink=self._nlink.get(inode, 1),
+            nlink=self._index.nlink(inode),
             inode=inode,
             rdev=extra.rdev if extra else None,
             link_target=extra.link_target if extra else None,
@@ -434,20 +300,19 @@ class TarSource(Source):
         """See :meth:`Source.stat`."""
         return self._entry(*self._lookup(path))
 
-    def _dir(self, path: str) -> tuple[str, list[str]]:
+    def _dir(self, path: str) -> str:
         path, rec = self._lookup(path)
         if rec[0] is not FileType.DIR:
             raise NotADirectoryInSourceError(f"{self.description}: {path}: not a directory")
-        return path, self._children.get(path, [])
+        return path
 
     def scandir(self, path: str) -> Iterator[Entry]:
         """See :meth:`Source.scandir`."""
-        _, children = self._dir(path)
-        return iter([self._entry(c, self._index[c]) for c in children])
+        return iter([self._entry(c, rec) for c, rec in self._index.listing(self._dir(path))])
 
     def listdir(self, path: str) -> list[str]:
         """See :meth:`Source.listdir` (without building entries)."""
-        return sorted(c.rpartition("/")[2] for c in self._dir(path)[1])
+        return sorted(c.rpartition("/")[2] for c in self._index.children(self._dir(path)))
 
     def xattrs(self, path: str) -> dict[str, bytes]:
         """See :meth:`Source.xattrs`: the member's ``SCHILY.xattr.*`` PAX records."""
@@ -463,7 +328,7 @@ class TarSource(Source):
             raise SourceError(f"{self.description}: {path}: {extra.damage}")
         if self._fd < 0:
             raise SourceError(f"{self.description}: archive is closed")
-        cached = self._cache.get(offset)
+        cached = self._index.data(offset)
         if cached is not None:
             return io.BytesIO(cached)
         local = extra.chunks if extra is not None and extra.chunks is not None else ((0, size, 0),)

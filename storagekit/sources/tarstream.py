@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import bisect
 import bz2
+import contextlib
 import gzip
 import importlib
 import io
 import lzma
+import queue
 import re
 import tarfile
+import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -266,15 +269,21 @@ class Counter:
 
     def __init__(self, stream: Readable, limit: int | None = None) -> None:
         self.stream, self.count, self.eof, self.limit = stream, 0, False, limit
+        # One decompression step per call where the stream offers it: a damaged stream then
+        # fails in the call after the last good bytes, which are not lost with the failing one.
+        self._read = getattr(stream, "read1", stream.read)
 
     def read(self, size: int = -1, /) -> bytes:
-        """Read and count; the second empty read in a row raises :class:`EOFError`."""
+        """Read up to ``size`` bytes and count them (fewer before the end are possible).
+
+        The second empty read in a row raises :class:`EOFError`.
+        """
         if self.limit is not None:
             if self.count > self.limit:
                 raise DecompressionLimit(f"decompressed past {self.limit} bytes")
             if size < 0 or size > self.limit - self.count:
                 size = self.limit - self.count + 1
-        data = self.stream.read(size)
+        data = self._read(size)
         if size and not data:
             if self.eof:
                 raise EOFError("the archive ends inside a member")
@@ -287,15 +296,86 @@ class Counter:
         self.stream.close()
 
 
+class Prefetch:
+    """A decompressed stream read ahead by a second thread.
+
+    Decompressing the archive (in C, without the GIL) and reading its headers (in Python) then
+    use both cores.
+
+    ``read`` hands over whole pieces in order (at most ``piece`` bytes each, whatever size is
+    asked), then ``b""`` at the end; an exception of the stream is raised where it happened.
+    :meth:`close` stops the thread; the stream is then the caller's again.
+    """
+
+    def __init__(self, stream: Readable, piece: int = 64 << 10, depth: int = 32) -> None:
+        self._stream, self._piece = stream, piece
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, name="decompress", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._stream.read(self._piece)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, raised there
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int = -1, /) -> bytes:
+        """The next piece (``size`` is not honoured: pieces come whole)."""
+        if self._ended:
+            return b""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._ended = True
+            raise item
+        self._ended = not item
+        return item
+
+    def close(self) -> None:
+        """Stop reading ahead (the pieces read ahead are dropped)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        self._thread.join()
+
+
 def mtime_ns(info: tarfile.TarInfo) -> int:
     """The member's mtime in nanoseconds, exact for a fractional PAX ``mtime`` record."""
+    return pax_time_ns(info.pax_headers.get("mtime"), info.mtime)
+
+
+def pax_time_ns(record: str | None, seconds: float) -> int:
+    """Nanoseconds from a PAX time ``record`` (kept exact), else from the header's ``seconds``.
+
+    tarfile reads the record as a float (0 when it is not a number), so a record that is not a
+    plain decimal (``1e3``) counts as that float, and ``inf`` or ``nan`` as 0.
+    """
     try:
-        match = _PAX_TIME.fullmatch(info.pax_headers.get("mtime", ""))
+        match = _PAX_TIME.fullmatch(record or "")
         if match:
             sign, sec, frac = match.groups()
             ns = int(sec) * 10**9 + int((frac or "")[:9].ljust(9, "0"))
             return -ns if sign else ns
-        return int(info.mtime) * 10**9
+        if record is not None:
+            try:
+                seconds = float(record)
+            except ValueError:
+                return 0
+        return int(seconds) * 10**9
     except (ValueError, OverflowError):  # "inf", or more digits than int() accepts
         return 0
 

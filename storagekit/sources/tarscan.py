@@ -1,0 +1,459 @@
+r"""Reading tar member headers fast, with :mod:`tarfile` for everything unusual.
+
+Indexing a 1.4 GB archive of 110,000 members through ``tarfile`` took 7 s, where ``tar -tf``
+takes 0.7 s: tarfile builds a TarInfo per header, and every member of an archive made with
+``tar --xattrs`` (or by Docker itself) has two headers, a PAX one and its own. This module reads
+the common member shapes straight from the header blocks:
+
+* one ustar/GNU header of type ``0``, ``\0``, ``1``–``7`` (regular, hard link, symlink,
+  devices, directory, FIFO, contiguous),
+* optionally preceded by GNU ``L``/``K`` blocks (long name, long link: GNU tar's default
+  format) or by one PAX ``x`` header whose records are the usual ones (``path``, ``linkpath``,
+  times, ``uid``/``gid``, ``size``, names, ``SCHILY.xattr.*``).
+
+Anything else — the end-of-archive zero block, a bad checksum, a short read, base-256 numbers,
+sparse members, global ``g`` headers (after one, every later member), ``hdrcharset``, unknown
+types or records — is handed to the :class:`~storagekit.sources.tarstream.Reader` positioned at
+that very header, so damaged and hostile archives get exactly tarfile's treatment. The fast
+path reproduces tarfile's reading of the shapes it accepts field for field (names decoded as
+UTF-8 with ``surrogateescape``, a V7 directory's trailing slash, the ustar prefix, PAX values
+replacing header fields, ``size`` in a PAX record moving the next header);
+``tests/sources/test_tarscan.py`` checks that on generated archives against tarfile itself.
+"""
+
+from __future__ import annotations
+
+import struct
+import tarfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from storagekit.sources.tarstream import (
+    MAX_HEADER,
+    Readable,
+    Reader,
+    mtime_ns,
+    pax_time_ns,
+    sparse_chunks,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+BLOCK = 512
+_ZERO = bytes(BLOCK)
+_PIECE = 64 << 10  # a damaged stream loses at most this much before the damage
+#: ustar fields: name, mode, uid, gid, size, mtime, chksum, type, linkname, magic+version,
+#: uname, gname, devmajor, devminor, prefix.
+_USTAR = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s12x")
+_REGULAR = frozenset((b"0", b"\0", b"7"))
+_SIMPLE = frozenset((b"0", b"\0", b"7", b"1", b"2", b"3", b"4", b"5", b"6"))
+#: PAX records the fast path applies (those of tarfile's PAX_FIELDS indexing uses), and those
+#: it drops (the rest of PAX_FIELDS, and records tarfile keeps but nothing reads).
+_PAX_KEPT = {k.encode(): k for k in ("path", "linkpath", "size", "uid", "gid", "mtime")}
+_PAX_DROPPED = frozenset((b"atime", b"ctime", b"uname", b"gname", b"comment", b"charset"))
+_XATTR = "SCHILY.xattr."
+_XATTR_KEY = _XATTR.encode()
+
+
+class Member:
+    """What indexing needs of one member (the subset of a TarInfo it reads)."""
+
+    __slots__ = (
+        "devmajor",
+        "devminor",
+        "gid",
+        "linkname",
+        "mode",
+        "mtime_ns",
+        "name",
+        "offset_data",
+        "pax",
+        "size",
+        "sparse",
+        "type",
+        "uid",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        type_: bytes,
+        mode: int,
+        uid: int,
+        gid: int,
+        size: int,
+        mtime: int,
+        offset_data: int,
+        linkname: str,
+        dev: tuple[int, int],
+        pax: dict[str, str] | None,
+    ) -> None:
+        self.name, self.type, self.mode, self.uid, self.gid = name, type_, mode, uid, gid
+        self.size, self.mtime_ns, self.offset_data, self.linkname = (
+            size,
+            mtime,
+            offset_data,
+            linkname,
+        )
+        self.devmajor, self.devminor = dev
+        self.pax = pax
+        #: For a GNU sparse member: its window chunks, or "damaged" for an inconsistent map.
+        self.sparse: tuple[tuple[int, int, int], ...] | str | None = None
+
+    @classmethod
+    def of(cls, info: tarfile.TarInfo) -> Member:
+        """The member tarfile read."""
+        member = cls(
+            info.name,
+            info.type,
+            info.mode,
+            info.uid,
+            info.gid,
+            info.size,
+            mtime_ns(info),
+            info.offset_data,
+            info.linkname,
+            (info.devmajor, info.devminor),
+            dict(info.pax_headers) or None,
+        )
+        if info.type in _REGULAR or info.type == tarfile.GNUTYPE_SPARSE:
+            member.type = tarfile.REGTYPE
+        if info.sparse is not None:
+            chunks = sparse_chunks(info)
+            member.sparse = "damaged" if chunks is None else chunks
+        return member
+
+    def xattrs(self) -> dict[str, bytes]:
+        """The member's ``SCHILY.xattr.*`` records as raw bytes."""
+        if not self.pax:
+            return {}
+        return {
+            k[len(_XATTR) :]: v.encode("utf-8", "surrogateescape")
+            for k, v in self.pax.items()
+            if k.startswith(_XATTR)
+        }
+
+
+@dataclass
+class Feed:
+    """The tar bytes read forward, with the last blocks kept so tarfile can take over.
+
+    ``read_at(offset, n)`` reads a plain archive anywhere (skipping a member's data is then a
+    jump); without it ``stream`` is read forward (a decompressor) and skipped data is read and
+    dropped. ``pos`` is the offset of the next unread byte.
+    """
+
+    stream: Readable | None = None
+    read_at: Callable[[int, int], bytes] | None = None
+    chunk: int = 256 << 10
+    pos: int = 0
+    #: Bytes from here on stay readable (the header where the current member starts).
+    mark: int = 0
+
+    def __post_init__(self) -> None:
+        self._buf = b""
+        self._base = 0  # offset of _buf[0]
+        self._ended = False  # the stream said it ended: never read it again
+        self._error: Exception | None = None  # how it ended, if it failed
+
+    def _fill(self, want: int) -> None:
+        """Make ``_buf`` hold ``want`` bytes from ``pos`` (fewer at the end)."""
+        have = self._base + len(self._buf) - self.pos
+        if self.read_at is not None:
+            if have < want:
+                self._buf = self.read_at(self.pos, max(want, self.chunk))
+                self._base = self.pos
+            return
+        assert self.stream is not None
+        if have >= want:
+            return
+        keep = min(max(0, self.mark - self._base), len(self._buf))
+        parts = [self._buf[keep:]]
+        self._base += keep
+        try:
+            while have < want and not self._ended:
+                data = self.stream.read(_PIECE)
+                if not data:
+                    self._ended = True
+                    break
+                parts.append(data)
+                have += len(data)
+        except Exception as exc:  # a damaged stream: what came before it stays readable
+            self._ended, self._error = True, exc
+        self._buf = b"".join(parts)
+        if have < want and self._error is not None:
+            raise self._error
+
+    def read(self, n: int = -1, /) -> bytes:
+        """``n`` bytes from ``pos`` (fewer at the end of the archive)."""
+        if n < 0:
+            raise ValueError("the tar feed reads counted bytes only")
+        self._fill(n)
+        at = self.pos - self._base
+        data = self._buf[at : at + n]
+        self.pos += len(data)
+        return data
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        """Read into ``buffer`` (what :class:`io.BufferedReader` would call)."""
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def skip_to(self, offset: int) -> None:
+        """Move forward to ``offset`` (reading and dropping the bytes of a stream)."""
+        if offset <= self._base + len(self._buf) or self.read_at is not None:
+            self.pos = offset
+            return
+        assert self.stream is not None
+        left = offset - (self._base + len(self._buf))
+        self._buf, self._base = b"", self._base + len(self._buf)
+        while left > 0 and not self._ended:
+            data = self.stream.read(min(left, self.chunk))
+            if not data:
+                self._ended = True
+                break
+            if len(data) > left:  # a stream may hand over more than was asked
+                self._buf = data[left:]
+                data = data[:left]
+            left -= len(data)
+            self._base += len(data)
+        self.pos = self._base
+        if left > 0 and self._error is not None:
+            raise self._error
+
+    # What tarfile calls on the file object it reads.
+
+    def tell(self) -> int:  # noqa: D102 - file protocol
+        return self.pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:  # noqa: D102 - file protocol
+        if whence != 0 or offset < self._base:
+            raise OSError("the tar feed cannot seek back")
+        self.skip_to(offset)
+        return self.pos
+
+    def seekable(self) -> bool:  # noqa: D102 - file protocol
+        return True
+
+    def readable(self) -> bool:  # noqa: D102 - file protocol
+        return True
+
+    def close(self) -> None:  # noqa: D102 - file protocol
+        pass
+
+
+def _number(field: bytes) -> int:
+    """A header number in octal, as tarfile reads it (up to the first NUL).
+
+    ValueError for base-256 and for anything else ``int`` does not take as bytes (tarfile
+    decodes first and strips all whitespace): the member then goes to tarfile, which reads it
+    or names the error. Where ``int`` takes the bytes, tarfile gets the same number.
+    """
+    return int(field.partition(b"\0")[0] or b"0", 8)
+
+
+def _checksum_ok(header: bytes) -> bool:
+    """Whether the header's checksum field equals the unsigned sum of its bytes.
+
+    The sum (with the field itself counted as eight spaces) is at most 512 * 255, so it is
+    known exactly from its remainders modulo 255 (that of the header read as one big number:
+    256 is 1 modulo 255) and modulo the prime 65521 (Adler-32's first half), both computed in
+    C: summing the 512 bytes in Python costs three times as much.
+    """
+    field = header[148:156]
+    total = int(field.partition(b"\0")[0] or b"0", 8) + sum(field) - 256
+    return (
+        0 <= total <= 130560
+        and int.from_bytes(header, "little") % 255 == total % 255
+        and zlib.adler32(header) & 0xFFFF == (total + 1) % 65521
+    )
+
+
+def _text(field: bytes) -> str:
+    end = field.find(b"\0")
+    return (field if end < 0 else field[:end]).decode("utf-8", "surrogateescape")
+
+
+def _blocks(n: int) -> int:
+    return (n + BLOCK - 1) // BLOCK * BLOCK
+
+
+class _Unusual(Exception):
+    """The member is not one of the fast path's shapes: tarfile reads it."""
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    r"""The records of a PAX ``x`` header that indexing uses, if all are of known kinds.
+
+    A record is ``"<length> <key>=<value>\n"``, ``length`` counting the whole record. Times
+    other than ``mtime`` and the owner names are dropped; sparse maps, ``hdrcharset`` and
+    vendor records raise :class:`_Unusual` (tarfile reads them), as does anything malformed.
+    """
+    records: dict[str, str] = {}
+    pos, end = 0, len(data)
+    find = data.find
+    while pos < end:
+        space = find(b" ", pos, pos + 24)
+        digits = data[pos:space]
+        if space < 0 or not digits.isdigit():
+            raise _Unusual
+        stop = pos + int(digits)
+        equals = find(b"=", space, stop)
+        if equals < 0 or stop > end or data[stop - 1] != 0x0A:
+            raise _Unusual
+        key = data[space + 1 : equals]
+        known = _PAX_KEPT.get(key)
+        if known is not None:
+            records[known] = data[equals + 1 : stop - 1].decode("utf-8", "surrogateescape")
+        elif key.startswith(_XATTR_KEY):
+            value = data[equals + 1 : stop - 1].decode("utf-8", "surrogateescape")
+            records[key.decode("utf-8", "surrogateescape")] = value
+        elif key not in _PAX_DROPPED:
+            raise _Unusual  # sparse maps, hdrcharset, vendor records: tarfile's business
+        pos = stop
+    return records
+
+
+def _pax_number(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+class Scanner:
+    """The members of a tar archive in order, read by the fast path or by tarfile.
+
+    After iteration, :attr:`stop` is the header error that ended the member list (tarfile's
+    ``Reader.stop``) and :attr:`offset` the offset of the header where it ended.
+    """
+
+    def __init__(self, feed: Feed, reader: Reader) -> None:
+        self.feed, self.reader = feed, reader
+        self.offset = feed.pos
+
+    @property
+    def stop(self) -> tarfile.HeaderError | None:
+        """Why the member list ended (``None``: not by a header error)."""
+        return self.reader.stop
+
+    def members(self) -> Iterator[Member]:
+        """Yield each member.
+
+        The caller may read a regular member's data from :attr:`feed` (it is positioned at the
+        data) before asking for the next.
+        """
+        first: tarfile.TarInfo | None = getattr(self.reader, "firstmember", None)
+        setattr(self.reader, "firstmember", None)  # noqa: B010 - not in tarfile's stubs
+        if first is None:
+            return
+        self.reader.members.clear()
+        yield from self._member(first)
+        while True:
+            self.offset = self._next
+            self.feed.skip_to(self._next)
+            self.feed.mark = self._next
+            if self.reader.pax_headers:  # a global header applies to every later member
+                member = None
+            else:
+                try:
+                    member = self._fast()
+                except (_Unusual, ValueError, UnicodeDecodeError):
+                    self.feed.pos = self.offset
+                    member = None
+            if member is None:
+                self.reader.offset = self.offset
+                info = self.reader.next()
+                if info is None:
+                    return
+                self.reader.members.clear()
+                yield from self._member(info)
+            else:
+                yield member
+
+    def _member(self, info: tarfile.TarInfo) -> Iterator[Member]:
+        self._next = self.reader.offset
+        if self.feed.pos != info.offset_data:
+            self.feed.skip_to(info.offset_data)
+        yield Member.of(info)
+
+    def _fast(self) -> Member | None:
+        """The member at ``feed.pos`` if it has one of the common shapes, else raise."""
+        feed = self.feed
+        pax: dict[str, str] | None = None
+        longname = longlink = None
+        while True:
+            buf = feed.read(BLOCK)
+            if len(buf) < BLOCK:
+                raise _Unusual
+            if (
+                int(buf[148:156].partition(b"\0")[0] or b"0", 8)
+                != sum(buf) - sum(buf[148:156]) + 256
+            ):
+                raise _Unusual  # a zero block, a bad or signed checksum: tarfile says which
+            kind = buf[156:157]
+            if kind in _SIMPLE:
+                break
+            size = int(buf[124:136].partition(b"\0")[0] or b"0", 8)
+            if size > MAX_HEADER or pax is not None:
+                raise _Unusual
+            if kind == b"x" and longname is None and longlink is None:
+                pax = _pax_records(feed.read(_blocks(size))[:size])
+            elif kind == b"L" and longname is None:
+                longname = _text(feed.read(_blocks(size)))
+            elif kind == b"K" and longlink is None:
+                longlink = _text(feed.read(_blocks(size)))
+            else:
+                raise _Unusual
+        (name_b, mode_b, uid_b, gid_b, size_b, mtime_b, _, _, link_b, _, _, _, major_b, minor_b,
+         prefix_b) = _USTAR.unpack(buf)  # fmt: skip
+        name = name_b.partition(b"\0")[0].decode("utf-8", "surrogateescape")
+        if kind == b"\0" and name.endswith("/"):
+            kind = b"5"
+        if kind == b"5":
+            name = name.rstrip("/")
+        if prefix_b[0]:
+            prefix = _text(prefix_b)
+            if prefix:
+                name = prefix + "/" + name
+        linkname = link_b.partition(b"\0")[0].decode("utf-8", "surrogateescape")
+        if longname is not None:
+            if longlink is not None and kind == b"5":
+                raise _Unusual  # tarfile strips one slash per long header
+            name = longname.removesuffix("/") if kind == b"5" else longname
+        if longlink is not None:
+            linkname = longlink
+        mode = int(mode_b.partition(b"\0")[0] or b"0", 8)
+        uid = int(uid_b.partition(b"\0")[0] or b"0", 8)
+        gid = int(gid_b.partition(b"\0")[0] or b"0", 8)
+        size = int(size_b.partition(b"\0")[0] or b"0", 8)
+        mtime = int(mtime_b.partition(b"\0")[0] or b"0", 8) * 1_000_000_000
+        if kind == b"3" or kind == b"4":
+            dev = (_number(major_b), _number(minor_b))
+        else:
+            _number(major_b), _number(minor_b)  # tarfile refuses a header with bad numbers
+            dev = (0, 0)
+        if pax:
+            if "path" in pax:
+                name = pax["path"].rstrip("/")
+            linkname = pax.get("linkpath", linkname)
+            if "size" in pax:
+                size = _pax_number(pax["size"])
+            if "uid" in pax:
+                uid = _pax_number(pax["uid"])
+            if "gid" in pax:
+                gid = _pax_number(pax["gid"])
+            if "mtime" in pax:
+                mtime = pax_time_ns(pax["mtime"], 0)
+        offset_data = feed.pos
+        if kind in _REGULAR:
+            self._next = offset_data + (size + 511) // 512 * 512
+            kind = b"0"
+        else:
+            self._next = offset_data
+        return Member(name, kind, mode, uid, gid, size, mtime, offset_data, linkname, dev, pax)
