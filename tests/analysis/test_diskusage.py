@@ -136,8 +136,8 @@ def test_parallel_split_gives_the_same_figures(tmp_path, monkeypatch):
         fast = measure(root)
     import storagekit.analysis.diskusage as diskusage
 
-    monkeypatch.setattr(diskusage, "workers_for", lambda n, s: 1)
-    monkeypatch.setattr("storagekit.parallel.workers_for", lambda n, s: 1)
+    monkeypatch.setattr(diskusage, "workers_for", lambda n, s, *more: 1)
+    monkeypatch.setattr("storagekit.parallel.workers_for", lambda n, s, *more: 1)
     with DockerRoot.open(str(tmp_path)) as root:
         serial = measure(root)
     assert fast == serial
