@@ -252,9 +252,7 @@ def current() -> Reporter:
     return _reporter
 
 
-def step(
-    label: str, total: int | None = None, items: int | None = None, noun: str = ""
-) -> Bar:
+def step(label: str, total: int | None = None, items: int | None = None, noun: str = "") -> Bar:
     """A new step of the current command: ``total`` bytes, ``items`` (of kind ``noun``) to do.
 
     Either total may be unknown (``None``); the step then shows what is done and the rate.

@@ -35,11 +35,24 @@ class Bar:
         team: the workers counting into this step, while they run.
     """
 
-    __slots__ = ("label", "total", "noun", "items_total", "done", "items", "started", "team",
-                 "_owner")
+    __slots__ = (
+        "label",
+        "total",
+        "noun",
+        "items_total",
+        "done",
+        "items",
+        "started",
+        "team",
+        "_owner",
+    )
 
     def __init__(
-        self, owner: Owner | None, label: str, total: int | None, noun: str,
+        self,
+        owner: Owner | None,
+        label: str,
+        total: int | None,
+        noun: str,
         items_total: int | None,
     ) -> None:
         self.label = label
