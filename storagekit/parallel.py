@@ -6,7 +6,8 @@ their numbers in a pipe before forking; this process and one forked child per ot
 take the next batch from the pipe until it is empty (a 4-byte ``read`` from a pipe is atomic), so
 a worker that meets a big directory does not hold the others up. Results come back to this
 process and are put in item order; findings too, so the outcome is exactly that of a sequential
-run.
+run. With a label, the items done (and any bytes the work counts) show on a terminal; the
+workers count into the parent's step (:func:`storagekit.progress.workers`).
 
 Forking is used only where the evidence source says it is safe (``Source.fork_safe``: each
 process then reopens what it holds open, so no file offset is shared), on platforms with
@@ -15,19 +16,18 @@ process then reopens what it holds open, so no file offset is shared), on platfo
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import os
 import pickle
 import signal
 import struct
-import termios
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
+from storagekit import progress
 from storagekit.errors import StoragekitError
 from storagekit.model import Finding, Findings
-from storagekit.progress import Progress
 from storagekit.source import Source
 
 T = TypeVar("T")
@@ -63,15 +63,15 @@ def workers_for(count: int, source: Source, min_chunk: int | None = None) -> int
     return max(1, min(cores or 1, count // chunk, 8))
 
 
-def _queued(queue: int) -> int:
-    """Bytes still unread in the pipe ``queue``."""
-    return int(_INDEX.unpack(fcntl.ioctl(queue, termios.FIONREAD, bytes(4)))[0])
-
-
 def _drain(
-    fn: Callable[[T], R], items: Sequence[T], size: int, queue: int, findings: Findings
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    size: int,
+    queue: int,
+    findings: Findings,
+    count: bool = True,
 ) -> Iterator[Batch[R]]:
-    """Compute batches taken from ``queue`` until it is empty."""
+    """Compute batches taken from ``queue`` until it is empty (``count``: as items done)."""
     while True:
         record = os.read(queue, _INDEX.size)
         if len(record) != _INDEX.size:
@@ -79,6 +79,8 @@ def _drain(
         (start,) = _INDEX.unpack(record)
         mark = len(findings)
         results = [fn(x) for x in items[start : start + size]]
+        if count:
+            progress.item(len(results))
         yield start, results, findings.since(mark)
 
 
@@ -90,13 +92,16 @@ def _child(
     source: Source,
     findings: Findings,
     w: int,
+    team: progress.Team,
+    count: bool,
 ) -> None:
     global _in_child
     _in_child = True
     try:
         try:
             source.after_fork()
-            batches = list(_drain(fn, items, size, queue, findings))
+            batches = list(_drain(fn, items, size, queue, findings, count))
+            team.publish()
             payload = pickle.dumps(("ok", batches), protocol=5)
         except BaseException:  # noqa: BLE001 - everything must reach the parent, then exit
             payload = pickle.dumps(("error", traceback.format_exc()), protocol=5)
@@ -138,51 +143,73 @@ def pmap(
 ) -> list[R]:
     """``[fn(x) for x in items]``, spread over the cores, findings kept in order.
 
-    With ``label``, a progress bar on a terminal follows the batches taken from the queue.
-    ``min_chunk``: see :func:`workers_for` (1 when each item is a whole root to read).
+    With ``label``, a step of the command's progress counts the items done. ``min_chunk``: see
+    :func:`workers_for` (1 when each item is a whole root to read).
 
     Raises:
         WorkerError: a worker raised; the message holds its traceback.
     """
     n = workers_for(len(items), source, min_chunk)
-    with Progress(label or "", len(items)) as bar:
-        if not label:
-            bar.enabled = False
+    with progress.step(label, items=len(items)) if label else contextlib.nullcontext():
         if n < 2:
-            results = []
-            for x in items:
-                results.append(fn(x))
-                bar.advance()
-            return results
-        size = -(-len(items) // MAX_BATCHES)
-        queue, w = os.pipe()
-        os.write(w, b"".join(_INDEX.pack(i) for i in range(0, len(items), size)))
-        os.close(w)
-        children: list[tuple[int, int]] = []
-        for _ in range(n - 1):
+            return [fn(x) for x in _counted(items, label is not None)]
+        return _parallel(fn, items, n, source, findings, label is not None)
+
+
+def _counted(items: Sequence[T], count: bool) -> Iterator[T]:
+    """``items``, each counted as done in the current step when ``count``."""
+    if not count:
+        yield from items
+        return
+    bar = progress.current().top
+    for x in items:
+        yield x
+        bar.item()
+
+
+def _parallel(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    n: int,
+    source: Source,
+    findings: Findings,
+    count: bool,
+) -> list[R]:
+    """:func:`pmap` on ``n`` processes (this one and ``n - 1`` forked workers)."""
+    size = -(-len(items) // MAX_BATCHES)
+    queue, w = os.pipe()
+    os.write(w, b"".join(_INDEX.pack(i) for i in range(0, len(items), size)))
+    os.close(w)
+    children: list[tuple[int, int]] = []
+    team = progress.workers(n - 1)
+    with team:
+        for k in range(n - 1):
             r, w = os.pipe()
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the child
                 os.close(r)
-                _child(fn, items, size, queue, source, findings, w)
+                team.enter(k)
+                _child(fn, items, size, queue, source, findings, w, team, count)
             os.close(w)
             children.append((r, pid))
         mark = len(findings)
-        batches: list[Batch[R]] = []
         try:
-            for batch in _drain(fn, items, size, queue, findings):
-                batches.append(batch)
-                if bar.enabled:
-                    bar.done = len(items) - _queued(queue) // _INDEX.size * size
-                    bar.advance(0)
+            batches = list(_drain(fn, items, size, queue, findings, count))
         except BaseException:
             _stop(children)
             raise
         finally:
             os.close(queue)
+        outcomes = [_collect(r, pid) for r, pid in children]
+    return _merge(batches, outcomes, findings, mark)
+
+
+def _merge(
+    batches: list[Batch[R]], outcomes: list[tuple[str, object]], findings: Findings, mark: int
+) -> list[R]:
+    """The results in item order, findings re-recorded in that order."""
     failure = None
-    for r, pid in children:
-        status, value = _collect(r, pid)
+    for status, value in outcomes:
         if status != "ok":
             failure = failure or str(value)
             continue

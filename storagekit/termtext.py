@@ -5,7 +5,8 @@ forge a ``diff`` line, ``ESC ]`` retitles a terminal, ``ESC [`` moves its cursor
 backspace hides what came before. :func:`display` is the one function every table, line,
 finding and error printed for people goes through (the command line's rendering and the
 reclaim plan's comments); JSON output keeps exact values with JSON escapes instead
-(:mod:`storagekit.jsontext`).
+(:mod:`storagekit.jsontext`). Sizes for people are written as Docker writes them
+(:func:`human_size`), in tables and progress bars alike.
 """
 
 from __future__ import annotations
@@ -54,3 +55,16 @@ def shell_safe(text: str) -> bool:
     or lone surrogate (a byte that is not UTF-8), which quoting would carry into the script raw.
     """
     return bool(text) and text.isprintable()
+
+
+def human_size(value: int | None) -> str:
+    """Docker's ``go-units`` HumanSize: decimal units, 4 significant digits (``1.982MB``)."""
+    if value is None:
+        return "-"
+    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+    size = float(value)
+    i = 0
+    while size >= 1000 and i < len(units) - 1:
+        size /= 1000
+        i += 1
+    return f"{size:.4g}{units[i]}"

@@ -34,6 +34,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from storagekit import progress
 from storagekit.errors import SourceError
 from storagekit.model import Findings
 from storagekit.parallel import MIN_CHUNK, pmap, workers_for
@@ -106,6 +107,7 @@ def tally(source: Source, path: str) -> Tally:
     add = t.add
     for inode, size, allocated in source.file_sizes(path, dirs=True, linked_only=True):
         add(inode, size, allocated)
+    progress.advance(t.apparent)  # measured: the step's progress, one subtree at a time
     return t
 
 

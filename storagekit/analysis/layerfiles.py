@@ -24,9 +24,10 @@ tar wrote comes from the CRC-64 pass of :mod:`storagekit.engines.docker.verify`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from storagekit import progress
 from storagekit.driver import WH_OPAQUE, WH_PREFIX, StorageDriver, Whiteout
 from storagekit.entry import Entry, FileType
 from storagekit.errors import FormatError, SourceError, UnsafePathError
@@ -293,6 +294,15 @@ def stream(view: Source, path: str, size: int, sink: Callable[[bytes], object]) 
     return "size" if entry.size != size else None
 
 
+def verifying(sizes: Iterable[int | None]) -> progress.Bar:
+    """The progress step of rebuilding layers whose recorded content sizes are ``sizes``.
+
+    A layer's file bytes, hashed by :func:`rebuild`, add up to its recorded size (Docker's
+    ``size`` file, containers-storage's ``diff-size``); a size not recorded counts nothing.
+    """
+    return progress.step("verifying layers", total=sum(size or 0 for size in sizes))
+
+
 def rebuild(view: Source, source: Source, split: str) -> tuple[str, list[Record]]:
     """Rebuild a layer's tar from its tar-split (in ``source``) over the layer's files (``view``).
 
@@ -305,13 +315,19 @@ def rebuild(view: Source, source: Source, split: str) -> tuple[str, list[Record]
     """
     digest = hashlib.sha256()
     files: list[Record] = []
+    bar = progress.current().top
+
+    def hashed(chunk: bytes) -> None:  # the file bytes hashed are the step's progress
+        digest.update(chunk)
+        bar.advance(len(chunk))
+
     with source.open(split) as raw:
         for e in entries(raw, split):
             if isinstance(e, Segment):
                 digest.update(e.data)
             elif e.size:
                 path = clean(e.name)
-                change = "missing" if path is None else stream(view, path, e.size, digest.update)
+                change = "missing" if path is None else stream(view, path, e.size, hashed)
                 if change:
                     files.append({"path": "/" + (path or e.name), "change": change})
     return "sha256:" + digest.hexdigest(), files

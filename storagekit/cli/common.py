@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import click
 
+from storagekit import progress
 from storagekit.cli import render
 from storagekit.engine import Engine
 from storagekit.errors import NotAStorageRootError
@@ -127,6 +128,8 @@ class Context:
             # Said first, before any result or finding: whatever follows is partial.
             lines = [line for e in found if (line := e.incomplete())]
             self.incomplete = lines[0] if lines else None
+            if lines:
+                progress.clear()
             for line in lines:
                 click.echo(render.display(line), err=True)
         return self._engines
@@ -165,6 +168,7 @@ def gather(
 def emit(root: Engine | Sequence[Engine], fmt: str, data: Any, as_table: Callable[[], str]) -> None:
     """Print ``data`` as JSON or as the table ``as_table`` makes, then the findings."""
     text = to_json(data) if fmt == "json" else as_table()
+    progress.finish()
     if text:
         click.echo(text)
     emit_findings(root)
@@ -176,6 +180,7 @@ def emit_findings(root: Engine | Sequence[Engine]) -> None:
     On incomplete evidence, the findings the missing part explains are marked as its
     consequences and come last (:meth:`Engine.settle`).
     """
+    progress.finish()
     for engine in [root] if isinstance(root, Engine) else root:
         engine.settle()
         for finding in engine.findings.sorted():

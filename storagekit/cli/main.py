@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import click
 
-from storagekit import __version__
+from storagekit import __version__, progress
 from storagekit.cli import render
 from storagekit.cli.analyst import COMMANDS as ANALYST_COMMANDS
 from storagekit.cli.common import (
@@ -122,6 +122,10 @@ def cli(
     context.index_cache = None if no_cache else (cache_dir or "")
     ctx.obj = context
     ctx.call_on_close(context.close)
+    # One progress line per run, on stderr when it is a terminal; erased before anything else
+    # is written there (the closing callbacks run before main prints an error).
+    progress.start(ctx.invoked_subcommand or "storagekit")
+    ctx.call_on_close(progress.stop)
 
 
 def _sections(engines: list[Engine], records: list[Record], what: str) -> Record:
@@ -305,8 +309,10 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
     total = sum(s.bytes for s in steps if s.remove)
     count = sum(s.remove for s in steps)
     if not yes:
+        progress.finish()
         click.confirm(f"remove {count} paths ({total} bytes) from {context.root_path}?", abort=True)
     removed, freed, failed = reclaim_apply(steps, context.root_path, lambda line: click.echo(line))
+    progress.finish()
     click.echo(f"reclaimed {freed} bytes in {removed} paths", err=True)
     if failed:
         raise StoragekitError(f"{failed} paths could not be removed (see the log above)")

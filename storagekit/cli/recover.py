@@ -1,7 +1,8 @@
 """The recovery commands: ls, cat, extract, diff, verify, save, export and logs.
 
 Each works on the merged view of a container or an image (the engine's ``view``),
-imported when the command runs.
+imported when the command runs. Each long step is a step of the command's progress on a
+terminal (:mod:`storagekit.progress`): entries listed or compared, bytes written or read.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from storagekit import progress
 from storagekit.cli import render
 from storagekit.cli.common import (
     FORMAT,
@@ -84,24 +86,26 @@ def ls(
 
     root, view = _view(ctx, ref, with_mounts)
     top = _inside(view, path, follow=True)
-    if fmt == "json":  # streamed: memory stays flat however large the tree
-        recover.list_json(view, top, recursive, deleted, sys.stdout.write)
-        emit_findings(root)
-    else:  # streamed too: the first rows print before the walk ends (cli/tables.py)
-        from storagekit.cli.tables import write_table
+    with progress.step("listing", noun="entries"):
+        if fmt == "json":  # streamed: memory stays flat however large the tree
+            recover.list_json(view, top, recursive, deleted, _write)
+        else:  # streamed too: the first rows print before the walk ends (cli/tables.py)
+            from storagekit.cli.tables import write_table
 
-        recover.list_table(
-            view,
-            top,
-            recursive,
-            deleted,
-            _write,
-            lambda records: write_table(render.LS_COLUMNS, records, _write),
-        )
-        emit_findings(root)
+            recover.list_table(
+                view,
+                top,
+                recursive,
+                deleted,
+                _write,
+                lambda records: write_table(render.LS_COLUMNS, records, _write),
+            )
+    emit_findings(root)
 
 
 def _write(text: str) -> None:
+    """A piece of a streamed listing to stdout, never over the progress line."""
+    progress.before_output()
     sys.stdout.write(text)
 
 
@@ -115,9 +119,12 @@ def cat(ctx: click.Context, ref: str, path: str, with_mounts: bool) -> None:
     out = binary_stdout("a file's bytes", "redirect them: storagekit cat REF PATH > FILE")
     root, view = _view(ctx, ref, with_mounts)
     inner = _inside(view, path, follow=True)
-    with view.open(inner) as f:
+    with progress.step("reading the file", total=view.stat(inner).size) as bar, view.open(
+        inner
+    ) as f:
         while chunk := f.read(1 << 20):
             out.write(chunk)
+            bar.advance(len(chunk))
     out.flush()
     emit_findings(root)
 
@@ -158,6 +165,7 @@ def extract(
     top = _inside(view, path, follow=False)
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(manifest, "x", encoding="utf-8")) if manifest else None
+        stack.enter_context(progress.step("extracting"))  # file bytes copied, or tar written
         if output is not None:
             result = recover.extract_dir(
                 view, top, output, log, layer_of=view.layer_of, devices=devices, setid=keep_setid
@@ -167,7 +175,10 @@ def extract(
             out = (
                 sys.stdout.buffer if tar_file == "-" else stack.enter_context(open(tar_file, "xb"))
             )
-            result = recover.extract_tar(view, top, out, log, layer_of=view.layer_of)
+            result = recover.extract_tar(
+                view, top, progress.counted(out), log, layer_of=view.layer_of
+            )
+    progress.finish()
     click.echo(
         f"extracted {result.files} files, {result.bytes} bytes"
         + (
@@ -187,7 +198,8 @@ def extract(
 def diff(ctx: click.Context, container: str, fmt: str) -> None:
     """The container's changes against its image, as docker diff prints them."""
     root, obj = _container(ctx, container)
-    found = root.changes(obj)
+    with progress.step("comparing with the image", noun="entries"):
+        found = root.changes(obj)
     records = [{"kind": c.kind, "path": c.path} for c in found]
     emit(
         root,
@@ -212,6 +224,7 @@ def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
     except UnknownReferenceError as exc:
         raise StoragekitError(f"{ref}: {exc}") from None
     bad = [r for r in records if r["status"] not in ("ok", "container-changes")]
+    progress.finish()
     if bad:
         # Before the listing's findings: the verdict, as sha256sum -c gives it.
         click.echo(
@@ -245,7 +258,9 @@ def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
         chosen.append(obj)
     with contextlib.ExitStack() as stack:
         out = sys.stdout.buffer if to_stdout else stack.enter_context(open(output, "xb"))
-        manifest = root.save(chosen, out)
+        with progress.step("saving"):  # the archive's bytes written
+            manifest = root.save(chosen, progress.counted(out))
+    progress.finish()
     click.echo(f"saved {len(manifest)} image(s) to {'stdout' if to_stdout else output}", err=True)
     emit_findings(root)
 
@@ -264,7 +279,8 @@ def export(ctx: click.Context, container: str, output: str) -> None:
     view = root.view(obj)
     with contextlib.ExitStack() as stack:
         out = sys.stdout.buffer if output == "-" else stack.enter_context(open(output, "xb"))
-        recover.extract_tar(view, "", out)
+        with progress.step("exporting"):  # the tar's bytes written
+            recover.extract_tar(view, "", progress.counted(out))
     emit_findings(root)
 
 

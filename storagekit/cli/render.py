@@ -8,20 +8,7 @@ from typing import Any
 from storagekit.ids import is_hex64, short
 from storagekit.jsontext import Record
 from storagekit.termtext import display as display  # the one escaping function
-
-
-def human_size(value: int | None) -> str:
-    """Docker's ``go-units`` HumanSize: decimal units, 4 significant digits (``1.982MB``)."""
-    if value is None:
-        return "-"
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    size = float(value)
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.4g}{units[i]}"
-
+from storagekit.termtext import human_size as human_size  # shared with progress bars
 
 Column = tuple[str, Callable[[Record], Any]]
 

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from storagekit import progress
 from storagekit.errors import SourceError, StoragekitError
 from storagekit.source import Entry, Source, join
 
@@ -50,9 +51,11 @@ class Tree:
         """Entries of the directory ``rel`` (relative to ``top``) by name; empty if unreadable."""
         path = "/".join(p for p in (self.top, rel) if p)
         try:
-            return {e.name: e for e in self.source.scandir(path)}
+            found = {e.name: e for e in self.source.scandir(path)}
         except SourceError:
             return {}
+        progress.count("entries", len(found))  # a step comparing trees counts entries read
+        return found
 
     def capability(self, entry: Entry) -> bytes | None:
         """The ``security.capability`` xattr of an entry (files only have one)."""

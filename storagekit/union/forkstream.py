@@ -13,7 +13,8 @@ bytes as they are, other pieces pickled, and an end mark per step. This process 
 workers' pipes in step order, so a worker can run ahead of the writer by what its pipe and one
 batch hold: memory stays bounded by a batch, never by the tree. Forking is used only when the
 source is fork-safe (each worker reopens its descriptors first) and the plan has enough
-delegable steps to repay it.
+delegable steps to repay it. What the workers count for the command's progress reaches the
+step current here (:func:`storagekit.progress.workers`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from storagekit import progress
 from storagekit.errors import StoragekitError
 from storagekit.parallel import WorkerError, workers_for
 from storagekit.source import Source
@@ -67,6 +69,7 @@ def stream(
         return
     pipes: list[int] = []
     pids: list[int] = []
+    team = progress.workers(n)
     try:
         for k in range(n):
             r, w = os.pipe()
@@ -75,7 +78,8 @@ def stream(
                 os.close(r)
                 for other in pipes:
                     os.close(other)
-                _worker(plan, source, k, n, w)
+                team.enter(k)
+                _worker(plan, source, k, n, w, team)
             os.close(w)
             pipes.append(r)
             pids.append(pid)
@@ -86,6 +90,7 @@ def stream(
         for pid in pids:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        team.close()
 
 
 def _relay(
@@ -162,7 +167,12 @@ def _send_pickle(w: int, status: str, value: object) -> None:
 
 
 def _worker(
-    plan: Callable[[], Iterator[Step]], source: Source, k: int, n: int, w: int
+    plan: Callable[[], Iterator[Step]],
+    source: Source,
+    k: int,
+    n: int,
+    w: int,
+    team: progress.Team,
 ) -> None:  # pragma: no cover - runs in the child
     """Render steps ``k``, ``k + n``, ... of the delegable ones and exit."""
     code = 0
@@ -193,4 +203,5 @@ def _worker(
                 _send_pickle(w, "error", traceback.format_exc())
             code = 1
     finally:
+        team.publish()
         os._exit(code)  # never return into the parent's code

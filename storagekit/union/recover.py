@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import IO, Any, TypeGuard
 
+from storagekit import progress
 from storagekit.errors import SourceError, StoragekitError
 from storagekit.jsontext import stream_json
 from storagekit.source import CHUNK, Entry, FileType, Source
@@ -110,6 +111,7 @@ def list_view(view: Any, top: str, recursive: bool, deleted: bool) -> Iterator[d
     while pending:
         current = pending.pop()
         entries = sorted(view.scandir_layers(current), key=lambda pair: pair[0].name)
+        progress.count("entries", len(entries))
         for e, layer in entries:
             yield entry_record(e, layer, deleted=False)
         if deleted:
@@ -177,10 +179,12 @@ class _OutDirs:
 def _copy(view: Source, entry: Entry, write: Any) -> str:
     """Stream a regular file from the view into ``write``; returns its SHA-256."""
     digest = hashlib.sha256()
+    bar = progress.current().top
     with view.open(entry.path) as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
             write(chunk)
+            bar.advance(len(chunk))
     return digest.hexdigest()
 
 

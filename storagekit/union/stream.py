@@ -18,6 +18,7 @@ from functools import partial
 from json.encoder import encode_basestring
 from typing import IO, Any
 
+from storagekit import progress
 from storagekit.entry import R_INODE
 from storagekit.jsontext import escape_surrogates
 from storagekit.source import Entry, FileType, Row
@@ -118,6 +119,7 @@ class Listing:
         if self.deleted:
             hidden = {name: (row, i) for name, row, i in self.view.hidden_rows(path, merged)}
             out += self.entries(path, hidden, hidden, True)
+        progress.count("entries", len(out))
         return out
 
     def directory(self, path: str, merged: Any, names: list[str]) -> Iterator[list[str]]:

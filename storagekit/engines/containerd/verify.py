@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
+from storagekit import progress
 from storagekit.engines.containerd.images import blob_path
 from storagekit.engines.containerd.model import Container, Image, Snapshot
 from storagekit.engines.containerd.state import State
@@ -47,10 +48,17 @@ def _record(kind: str, status: str, **keys: Any) -> Record:
 
 
 def _hash(stream: IO[bytes]) -> str:
+    return "sha256:" + _sha(stream)
+
+
+def _sha(stream: IO[bytes]) -> str:
+    """The SHA-256 of a stream's bytes (hex), which count as the progress of the step."""
     h = hashlib.sha256()
+    bar = progress.current().top
     while chunk := stream.read(CHUNK):
         h.update(chunk)
-    return "sha256:" + h.hexdigest()
+        bar.advance(len(chunk))
+    return h.hexdigest()
 
 
 def _uncompressed(raw: IO[bytes]) -> IO[bytes]:
@@ -104,10 +112,7 @@ def _members(source: Source, digest: str) -> Iterator[tuple[tarfile.TarInfo, str
             sha = None
             if info.isreg():
                 f = tar.extractfile(info)
-                h = hashlib.sha256()
-                while f is not None and (chunk := f.read(CHUNK)):
-                    h.update(chunk)
-                sha = h.hexdigest()
+                sha = _sha(f) if f is not None else hashlib.sha256().hexdigest()
             yield info, sha
 
 
@@ -123,11 +128,8 @@ def _clean(name: str) -> str | None:
 
 
 def _file_sha(source: Source, path: str) -> str:
-    h = hashlib.sha256()
     with source.open(path) as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+        return _sha(f)
 
 
 def _tree(source: Source, top: str) -> set[str]:
@@ -254,13 +256,18 @@ def verify(state: State, obj: Container | Image | None) -> list[Record]:
     """``verify`` records: of everything, or of one image's (or container's image's) layers."""
     done: set[tuple[str, ...]] = set()
     if obj is None:
-        out = verify_blobs(state)
-        for each in state.images:
-            out += verify_image(state, each, done)
+        present = {b.digest: b.size or 0 for b in state.blobs if b.blob_path and b.present}
+        with progress.step("verifying blobs", total=sum(present.values())):
+            out = verify_blobs(state)
+        # Layer blobs decompressed and unpacked snapshots read: bytes, total not known.
+        with progress.step("verifying layers and snapshots"):
+            for each in state.images:
+                out += verify_image(state, each, done)
         return out
     image: Image | None = state.image_of(obj) if isinstance(obj, Container) else obj
     if image is None:
         from storagekit.errors import UnknownReferenceError
 
         raise UnknownReferenceError("its image is not in this root")
-    return verify_image(state, image, done)
+    with progress.step("verifying layers and snapshots"):
+        return verify_image(state, image, done)

@@ -26,6 +26,7 @@ from storagekit.analysis.layerfiles import (
     own_changes,
     rebuild,
     tree_of,
+    verifying,
 )
 from storagekit.driver import StorageDriver
 from storagekit.engines.docker.chains import walk_parents
@@ -34,7 +35,6 @@ from storagekit.errors import FormatError, SourceError, StoragekitError, UnsafeP
 from storagekit.formats.tarsplit import FileEntry, Segment, entries
 from storagekit.jsontext import Record
 from storagekit.model import Layer
-from storagekit.progress import Progress
 from storagekit.source import CHUNK
 from storagekit.union.view import LayerDir, UnionView
 
@@ -132,12 +132,8 @@ def _split_path(layer: Layer) -> str:
 
 def verify(root: DockerRoot, layers: list[Layer]) -> list[Record]:
     """Verify every given layer (the others are unaffected by any one's damage)."""
-    results = []
-    with Progress("verifying layers", len(layers)) as bar:
-        for layer in layers:
-            results.append(verify_layer(root, layer))
-            bar.advance()
-    return results
+    with verifying(layer.size for layer in layers):
+        return [verify_layer(root, layer) for layer in layers]
 
 
 def integrity(root: DockerRoot, check: bool) -> Record:

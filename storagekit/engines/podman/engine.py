@@ -165,21 +165,18 @@ class PodmanEngine(Engine):
 
     def verify_records(self, obj: Container | Image | None) -> list[Record]:
         """Every image layer (of ``obj``'s image, or all) rebuilt from tar-split and hashed."""
-        from storagekit.engines.podman.verify import verify_layer
+        from storagekit.engines.podman.verify import verify_layers
 
         if obj is None:
-            layers = [x for x in self.root.layers if x.diff_digest]
-            return [verify_layer(self.inv, x) for x in layers]
+            return verify_layers(self.inv, [x for x in self.root.layers if x.diff_digest])
         image_id = obj.image_id if isinstance(obj, Container) else obj.id
         if image_id not in self.inv.store_images:
             raise UnknownReferenceError("its image is not in this root")
         image = self.inv.store_images[image_id]
         chain = reversed(self.inv.image_chains.get(image_id, ()))
-        found = [
-            verify_layer(self.inv, x)
-            for lid in chain
-            if (x := self.inv.layer(image.driver, lid)) is not None
-        ]
+        found = verify_layers(
+            self.inv, [x for lid in chain if (x := self.inv.layer(image.driver, lid)) is not None]
+        )
         if isinstance(obj, Container):
             found.append(
                 {

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from storagekit.analysis.layerfiles import clean, content_changes, rebuild
+from storagekit.analysis.layerfiles import clean, content_changes, rebuild, verifying
 from storagekit.driver import Whiteout
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.layers import Layer, tar_split_path
@@ -41,6 +41,12 @@ def layer_view(inv: Inventory, layer: Layer) -> UnionView | None:
         if driver.has_layer(lid)
     ]
     return UnionView(dirs, f"layer {layer.id}")
+
+
+def verify_layers(inv: Inventory, layers: list[Layer]) -> list[Record]:
+    """:func:`verify_layer` of each layer, its bytes hashed shown as progress."""
+    with verifying(layer.diff_size for layer in layers):
+        return [verify_layer(inv, layer) for layer in layers]
 
 
 def verify_layer(inv: Inventory, layer: Layer) -> Record:
