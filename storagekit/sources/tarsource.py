@@ -37,9 +37,11 @@ from storagekit.errors import (
     SourceNotFoundError,
 )
 from storagekit.source import Cut, Entry, FileType, Source, normpath
-from storagekit.sources.indexcache import IndexCache, IndexFacts
+from storagekit.sources.indexcache import IndexCache
+from storagekit.sources.indexrows import IndexFacts
+from storagekit.sources.tarfeed import Feed, Prefetch
 from storagekit.sources.tarindex import Index, IndexBuilder, MemoryIndex, Rec, inode_of
-from storagekit.sources.tarscan import Feed, Scanner
+from storagekit.sources.tarscan import Scanner
 from storagekit.sources.tarstream import (
     CHUNK,
     DATA_ERRORS,
@@ -49,7 +51,6 @@ from storagekit.sources.tarstream import (
     ArchiveLimits,
     Counter,
     DecompressionLimit,
-    Prefetch,
     Readable,
     Reader,
     Restream,
