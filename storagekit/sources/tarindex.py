@@ -179,7 +179,7 @@ class IndexBuilder(MemoryIndex):
         if not path and kind_flag != DIRTYPE:
             self.problem(f"{member.name!r}: names the top but is not a directory, not indexed")
             return None
-        xattrs = member.xattrs()
+        xattrs = member.xattrs
         extra = Extra(xattrs=xattrs) if xattrs else None
         if xattrs:
             self.xattr_members += 1
