@@ -33,18 +33,22 @@ import sqlite3
 import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
 
-from storagekit.source import Cut, FileType
-from storagekit.sources.tarindex import Extra, MemoryIndex, Rec
+from storagekit.sources.indexrows import (
+    IndexFacts,
+    Unsound,
+    facts_of,
+    name_of,
+    rec_of,
+    row_of,
+    to_bytes,
+    to_text,
+)
+from storagekit.sources.tarindex import MemoryIndex, Rec
 
 FORMAT = "storagekit-tar-index-1"
-_KINDS = list(FileType)
-_KIND_CODE = {kind: i for i, kind in enumerate(_KINDS)}
 _SAMPLE, _SAMPLES = 64 << 10, 16
 _KEEP_FILES = 64  # index files kept; the least recently used beyond that are removed
-_INT64 = 1 << 63
 _SCHEMA = """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE member (seq INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name BLOB NOT NULL,
@@ -56,47 +60,10 @@ CREATE TABLE blob (offset INTEGER PRIMARY KEY, data BLOB NOT NULL);
 _COLUMNS = "kind, mode, uid, gid, size, mtime, offset, extra"
 
 
-@dataclass(frozen=True)
-class IndexFacts:
-    """What indexing found besides the records: problems, the cut, xattrs, a limit reached."""
-
-    problems: tuple[str, ...]
-    cut: Cut | None
-    xattr_members: int
-    limit_reached: str | None
-
-
-class _Unsound(Exception):
-    """A kept index does not hold what this module writes."""
-
-
 def default_dir() -> str:
     """``$XDG_CACHE_HOME/storagekit``, else ``~/.cache/storagekit``."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "storagekit")
-
-
-def _b(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
-
-
-def _s(raw: object) -> str:
-    if not isinstance(raw, bytes):
-        raise _Unsound("a path is not stored as bytes")
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _store_int(n: int) -> int | str:
-    """SQLite integers are 64-bit; a hostile PAX record's larger number is kept as text."""
-    return n if -_INT64 <= n < _INT64 else str(n)
-
-
-def _int(value: object) -> int:
-    if type(value) is int:
-        return value
-    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 4000:
-        return int(value)
-    raise _Unsound(f"not an integer: {value!r}")
 
 
 class IndexCache:
@@ -132,11 +99,11 @@ class IndexCache:
             conn.execute("PRAGMA trusted_schema = OFF")
             meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
             if meta.get("format") != FORMAT or meta.get("key") != os.path.basename(path):
-                raise _Unsound("another format or another archive")
-            facts = _facts(json.loads(meta["facts"]))
+                raise Unsound("another format or another archive")
+            facts = facts_of(json.loads(meta["facts"]))
             with contextlib.suppress(OSError):
                 os.utime(path)  # recently used: kept when old ones are pruned
-        except (sqlite3.Error, _Unsound, ValueError, KeyError, TypeError):
+        except (sqlite3.Error, Unsound, ValueError, KeyError, TypeError):
             if conn is not None:
                 conn.close()
             _remove(path)
@@ -230,128 +197,15 @@ def _write(tmp: str, key: str, index: MemoryIndex, facts: IndexFacts) -> None:
         seqs: dict[str, int] = {}
         conn.executemany(
             "INSERT INTO member VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_row(seqs, seq, path, rec) for seq, (path, rec) in enumerate(index.records.items())),
+            (row_of(seqs, seq, path, rec) for seq, (path, rec) in enumerate(index.records.items())),
         )
         conn.executemany(
-            "INSERT INTO link VALUES (?, ?)", ((_b(k), n) for k, n in index.links.items())
+            "INSERT INTO link VALUES (?, ?)", ((to_bytes(k), n) for k, n in index.links.items())
         )
         conn.executemany("INSERT INTO blob VALUES (?, ?)", index.blobs.items())
         conn.commit()
     finally:
         conn.close()
-
-
-def _row(seqs: dict[str, int], seq: int, path: str, rec: Rec) -> tuple[object, ...]:
-    """The row of ``path``: its number, its parent's, its name and its record.
-
-    A parent comes before its children in the index; the top is its own parent.
-    """
-    kind, mode, uid, gid, size, mtime, offset, extra = rec
-    parent, _, name = path.rpartition("/")
-    seqs[path] = seq
-    return (
-        seq,
-        seqs[parent] if path else seq,
-        _b(name),
-        _KIND_CODE[kind],
-        mode,
-        _store_int(uid),
-        _store_int(gid),
-        _store_int(size),
-        _store_int(mtime),
-        offset,
-        None if extra is None else json.dumps(_extra_record(extra)),
-    )
-
-
-def _extra_record(extra: Extra) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if extra.link_target is not None:
-        out["t"] = extra.link_target
-    if extra.rdev is not None:
-        out["r"] = list(extra.rdev)
-    if extra.xattrs is not None:
-        out["x"] = {k: v.decode("latin-1") for k, v in extra.xattrs.items()}
-    if extra.inode is not None:
-        out["i"] = extra.inode
-    if extra.chunks is not None:
-        out["c"] = [list(c) for c in extra.chunks]
-    if extra.damage is not None:
-        out["d"] = extra.damage
-    return out
-
-
-def _extra(text: object) -> Extra | None:
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise _Unsound("extra is not text")
-    raw = json.loads(text)
-    if not isinstance(raw, dict) or not set(raw) <= set("trxicd"):
-        raise _Unsound("unknown extra")
-    for key in ("t", "i", "d"):
-        if key in raw and not isinstance(raw[key], str):
-            raise _Unsound(f"extra {key} is not text")
-    rdev: tuple[int, int] | None = None
-    if "r" in raw:
-        numbers = raw["r"]
-        if not isinstance(numbers, list) or len(numbers) != 2:
-            raise _Unsound("bad device numbers")
-        rdev = (_int(numbers[0]), _int(numbers[1]))
-    xattrs = raw.get("x")
-    if xattrs is not None:
-        if not isinstance(xattrs, dict) or not all(isinstance(v, str) for v in xattrs.values()):
-            raise _Unsound("bad xattrs")
-        xattrs = {k: v.encode("latin-1") for k, v in xattrs.items()}
-    chunks = raw.get("c")
-    if chunks is not None:
-        if not isinstance(chunks, list) or not all(
-            isinstance(c, list) and len(c) == 3 and all(type(n) is int and n >= 0 for n in c)
-            for c in chunks
-        ):
-            raise _Unsound("bad sparse map")
-        chunks = tuple((c[0], c[1], c[2]) for c in chunks)
-    return Extra(raw.get("t"), rdev, xattrs, raw.get("i"), chunks, raw.get("d"))
-
-
-def _facts(raw: object) -> IndexFacts:
-    if not isinstance(raw, dict):
-        raise _Unsound("facts")
-    problems, cut, members, limit = (
-        raw["problems"],
-        raw["cut"],
-        raw["xattr_members"],
-        raw["limit_reached"],
-    )
-    if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
-        raise _Unsound("problems")
-    if type(members) is not int or not (limit is None or isinstance(limit, str)):
-        raise _Unsound("facts")
-    if cut is not None:
-        if not isinstance(cut, dict):
-            raise _Unsound("cut")
-        cut = Cut(**cut)
-        if not (
-            isinstance(cut.why, str)
-            and type(cut.archive_bytes) is int
-            and type(cut.tar_bytes) is int
-            and (cut.last is None or isinstance(cut.last, str))
-            and isinstance(cut.truncated_member, bool)
-        ):
-            raise _Unsound("cut")
-    return IndexFacts(tuple(problems), cut, members, limit)
-
-
-def _rec(row: tuple[Any, ...]) -> Rec:
-    kind, mode, uid, gid, size, mtime, offset, extra = row
-    if type(kind) is not int or not 0 <= kind < len(_KINDS):
-        raise _Unsound("kind")
-    if type(mode) is not int or not 0 <= mode <= 0o7777:
-        raise _Unsound("mode")
-    if type(offset) is not int or offset < 0:
-        raise _Unsound("offset")
-    numbers = (_int(uid), _int(gid), _int(size), _int(mtime))
-    return (_KINDS[kind], mode, *numbers, offset, _extra(extra))
 
 
 class CachedIndex:
@@ -389,7 +243,7 @@ class CachedIndex:
             if above is None:
                 return None
             row = self._conn.execute(
-                "SELECT seq FROM member WHERE parent = ? AND name = ?", (above, _b(name))
+                "SELECT seq FROM member WHERE parent = ? AND name = ?", (above, to_bytes(name))
             ).fetchone()
             if row is None:
                 return None
@@ -409,8 +263,8 @@ class CachedIndex:
                 row = self._conn.execute(
                     f"SELECT {_COLUMNS} FROM member WHERE seq = ?", (seq,)
                 ).fetchone()
-                return _rec(row)
-            except (sqlite3.Error, _Unsound, ValueError, TypeError, UnicodeError):
+                return rec_of(row)
+            except (sqlite3.Error, Unsound, ValueError, TypeError, UnicodeError):
                 pass
         return self._fallback().get(path)
 
@@ -429,15 +283,13 @@ class CachedIndex:
                 ):
                     if row[0] == seq:
                         continue  # the top is its own parent
-                    name = _s(row[1])
-                    if not name or "/" in name or "\0" in name or name in (".", ".."):
-                        raise _Unsound("child name")
+                    name = name_of(row[1])
                     child = prefix + name
                     self._seqs[child] = row[0]
-                    rec = self._recs[child] = _rec(row[2:])
+                    rec = self._recs[child] = rec_of(row[2:])
                     out.append((child, rec))
                 return out
-            except (sqlite3.Error, _Unsound, ValueError, TypeError, UnicodeError):
+            except (sqlite3.Error, Unsound, ValueError, TypeError, UnicodeError):
                 pass
         return self._fallback().listing(path)
 
@@ -453,11 +305,11 @@ class CachedIndex:
                     links = {}
                     for key, names in self._conn.execute("SELECT inode, names FROM link"):
                         if type(names) is not int or names < 1:
-                            raise _Unsound("names")
-                        links[_s(key)] = names
+                            raise Unsound("names")
+                        links[to_text(key)] = names
                     self._links = links
                 return self._links.get(inode, 1)
-            except (sqlite3.Error, _Unsound, ValueError, TypeError, UnicodeError):
+            except (sqlite3.Error, Unsound, ValueError, TypeError, UnicodeError):
                 pass
         return self._fallback().nlink(inode)
 
@@ -485,12 +337,10 @@ class CachedIndex:
                     if seq == 0:
                         paths[0] = ""
                         continue
-                    above, text = paths[parent], _s(name)  # a parent comes first: KeyError if not
-                    if not text or "/" in text or "\0" in text or text in (".", ".."):
-                        raise _Unsound("name")
+                    above, text = paths[parent], name_of(name)  # parents come first (else KeyError)
                     paths[seq] = f"{above}/{text}" if above else text
                 return iter(list(paths.values()))
-            except (sqlite3.Error, _Unsound, KeyError, UnicodeError):
+            except (sqlite3.Error, Unsound, KeyError, UnicodeError):
                 pass
         return self._fallback().paths()
 

@@ -27,7 +27,8 @@ from typing import Protocol
 
 from storagekit.errors import UnsafePathError
 from storagekit.source import FileType, normpath
-from storagekit.sources.tarscan import Feed, Member
+from storagekit.sources.tarfeed import Feed
+from storagekit.sources.tarscan import Member
 from storagekit.sources.tarstream import READ_ERRORS
 
 REGTYPE, DIRTYPE, SYMTYPE, LNKTYPE, FIFOTYPE = b"0", b"5", b"2", b"1", b"6"
@@ -178,7 +179,7 @@ class IndexBuilder(MemoryIndex):
         if not path and kind_flag != DIRTYPE:
             self.problem(f"{member.name!r}: names the top but is not a directory, not indexed")
             return None
-        xattrs = member.xattrs()
+        xattrs = member.xattrs
         extra = Extra(xattrs=xattrs) if xattrs else None
         if xattrs:
             self.xattr_members += 1

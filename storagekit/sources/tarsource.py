@@ -28,6 +28,7 @@ import contextlib
 import io
 import os
 import stat as st
+import tarfile
 from collections.abc import Iterator
 from typing import IO, BinaryIO, cast
 
@@ -37,9 +38,12 @@ from storagekit.errors import (
     SourceNotFoundError,
 )
 from storagekit.source import Cut, Entry, FileType, Source, normpath
-from storagekit.sources.indexcache import IndexCache, IndexFacts
+from storagekit.sources.indexcache import IndexCache
+from storagekit.sources.indexrows import IndexFacts
+from storagekit.sources.tarfeed import Feed, Prefetch
+from storagekit.sources.tarhalves import MIN_SPLIT, SecondHalf, find_start, middle
 from storagekit.sources.tarindex import Index, IndexBuilder, MemoryIndex, Rec, inode_of
-from storagekit.sources.tarscan import Feed, Scanner
+from storagekit.sources.tarscan import Scanner
 from storagekit.sources.tarstream import (
     CHUNK,
     DATA_ERRORS,
@@ -49,7 +53,6 @@ from storagekit.sources.tarstream import (
     ArchiveLimits,
     Counter,
     DecompressionLimit,
-    Prefetch,
     Readable,
     Reader,
     Restream,
@@ -79,6 +82,7 @@ class TarSource(Source):
         cache_member_limit: int = 1 << 20,
         limits: ArchiveLimits | None = None,
         cache: IndexCache | None = None,
+        split_min: int = MIN_SPLIT,
     ) -> None:
         """Open and index ``path``.
 
@@ -90,6 +94,7 @@ class TarSource(Source):
                 :class:`ArchiveLimits` when ``None``); when reached, the members read so far
                 are the index and :attr:`limit_reached` says so.
             cache: where the index is kept between runs (``None``: it is not).
+            split_min: a plain archive this large is read on two cores.
 
         Raises:
             SourceError: the file cannot be read or holds no readable tar member list.
@@ -108,6 +113,7 @@ class TarSource(Source):
         self._limits = (cache_limit, cache_member_limit)
         self._archive_limits = limits or ArchiveLimits()
         self._cache = cache
+        self._split_min = split_min
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
         try:
             try:
@@ -193,21 +199,14 @@ class TarSource(Source):
                 ahead.close()
                 stream.close()
             raise SourceError(f"{self.path}: {what} ({exc})") from None
-        scanner = Scanner(feed, reader)
-        failure: str | None = None
-        last: tuple[str, int, int] | None = None  # path, data offset, stored bytes
         with contextlib.closing(reader):
             try:
-                for member in scanner.members():
-                    last = builder.add(member, feed, plain) or last
-            except READ_ERRORS as exc:
-                failure = f"archive damaged at offset {scanner.offset}: {exc}"
+                last, failure, stop, end = self._read_members(builder, Scanner(feed, reader))
             finally:
                 if ahead is not None:
                     ahead.close()
-        stop = scanner.stop
         if failure is None and stop is not None and not isinstance(stop, EOF_HEADER):
-            failure = f"archive ends at offset {scanner.offset} without an end marker ({stop})"
+            failure = f"archive ends at offset {end} without an end marker ({stop})"
         available: int | None = self._size  # None: a complete stream
         if stream is not None:
             with contextlib.closing(stream):
@@ -236,7 +235,7 @@ class TarSource(Source):
             self.cut = Cut(
                 failure,
                 self._size,
-                stream.count if stream is not None else min(self._size, scanner.offset),
+                stream.count if stream is not None else min(self._size, end),
                 last[0] if last is not None else None,
                 truncated_member=bool(last and "truncated" in failure and last[0] in failure),
             )
@@ -247,6 +246,43 @@ class TarSource(Source):
         self.xattrs_recorded = self.xattr_members > 0
         self._index = builder
         return builder
+
+    def _read_members(
+        self, builder: IndexBuilder, scanner: Scanner
+    ) -> tuple[tuple[str, int, int] | None, str | None, tarfile.HeaderError | None, int]:
+        """Index every member; return what ended the reading.
+
+        That is: the last regular file (path, data offset, stored bytes), the damage that ended
+        the reading, the header error that ended it, and where.
+
+        A large plain archive's second half is read by a forked child meanwhile
+        (:mod:`storagekit.sources.tarhalves`), and used once this reading lands on its start.
+        """
+        feed, plain = scanner.feed, self._kind == "tar"
+        half = None
+        if plain and self._size >= self._split_min and hasattr(os, "fork"):
+            start = find_start(self._pread, middle(self._pread, self._size), self._size)
+            half = SecondHalf(self._pread, start) if start is not None else None
+        last: tuple[str, int, int] | None = None
+        try:
+            for member in scanner.members():
+                last = builder.add(member, feed, plain) or last
+                if half is not None and scanner.next_offset >= half.start:
+                    joined = half.result() if scanner.next_offset == half.start else None
+                    if joined is None:
+                        half.cancel()
+                        half = None
+                        continue
+                    half = None
+                    for member in joined.members:
+                        last = builder.add(member, feed, plain) or last
+                    return last, joined.error, joined.stop, joined.offset
+        except READ_ERRORS as exc:
+            return last, f"archive damaged at offset {scanner.offset}: {exc}", None, scanner.offset
+        finally:
+            if half is not None:
+                half.cancel()
+        return last, None, scanner.stop, scanner.offset
 
     def paths_in_order(self) -> Iterator[str]:
         """Every path of the archive, in the order its members came (implied directories too)."""

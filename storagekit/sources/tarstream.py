@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import bisect
 import bz2
-import contextlib
 import gzip
 import importlib
 import io
 import lzma
-import queue
 import re
 import tarfile
-import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -294,63 +291,6 @@ class Counter:
     def close(self) -> None:
         """Close the underlying stream."""
         self.stream.close()
-
-
-class Prefetch:
-    """A decompressed stream read ahead by a second thread.
-
-    Decompressing the archive (in C, without the GIL) and reading its headers (in Python) then
-    use both cores.
-
-    ``read`` hands over whole pieces in order (at most ``piece`` bytes each, whatever size is
-    asked), then ``b""`` at the end; an exception of the stream is raised where it happened.
-    :meth:`close` stops the thread; the stream is then the caller's again.
-    """
-
-    def __init__(self, stream: Readable, piece: int = 64 << 10, depth: int = 32) -> None:
-        self._stream, self._piece = stream, piece
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
-        self._stop = threading.Event()
-        self._ended = False
-        self._thread = threading.Thread(target=self._run, name="decompress", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                data = self._stream.read(self._piece)
-                self._put(data)
-                if not data:
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the reader, raised there
-            self._put(exc)
-
-    def _put(self, item: bytes | BaseException) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                continue
-
-    def read(self, size: int = -1, /) -> bytes:
-        """The next piece (``size`` is not honoured: pieces come whole)."""
-        if self._ended:
-            return b""
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            self._ended = True
-            raise item
-        self._ended = not item
-        return item
-
-    def close(self) -> None:
-        """Stop reading ahead (the pieces read ahead are dropped)."""
-        self._stop.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.05)
-        self._thread.join()
 
 
 def mtime_ns(info: tarfile.TarInfo) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from storagekit.sources import tarscan
+from storagekit.sources import tarhalves, tarscan
 from storagekit.sources.tarindex import MemoryIndex
 from storagekit.sources.tarsource import TarSource
 
@@ -180,3 +180,56 @@ def test_damaged_headers_read_as_tarfile_reads_them(
                 total = sum(block) - sum(block[148:156]) + 256
                 raw[start + 148 : start + 156] = b"%06o\0 " % min(total, 0o777777)
         _same(tmp_path, bytes(raw), monkeypatch, f"d{trial}.tar")
+
+
+JOINED: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def _count_joins(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = tarhalves.SecondHalf.result
+
+    def result(self: tarhalves.SecondHalf) -> tarhalves.Half | None:
+        half = real(self)
+        JOINED.append(self.start if half is not None else -1)
+        return half
+
+    monkeypatch.setattr(tarhalves.SecondHalf, "result", result)
+    JOINED.clear()
+
+
+def _halves(tmp_path: Path, raw: bytes, name: str) -> tuple[Any, Any]:
+    path = tmp_path / name
+    path.write_bytes(raw)
+    with TarSource(path, split_min=1) as split, TarSource(path, split_min=1 << 62) as one:
+        a, b = split._index, one._index
+        assert isinstance(a, MemoryIndex)
+        assert isinstance(b, MemoryIndex)
+        same = (a.records, a.kids, a.links, split.problems, split.cut)
+        assert same == (b.records, b.kids, b.links, one.problems, one.cut)
+        return split, one
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT], ids=["gnu", "pax"])
+def test_two_halves_read_as_one_reader(tmp_path: Path, fmt: int) -> None:
+    members = [_member(f"d{i % 7}/f{i}", data=b"x" * (i % 1500)) for i in range(600)]
+    raw = _archive([_member(f"d{i}", tarfile.DIRTYPE) for i in range(7)] + members, fmt)
+    _halves(tmp_path, raw, "a.tar")
+    assert len(JOINED) == 1
+    assert JOINED[0] > 0  # the second half was read by the child and used
+    # Cut short in the second half, and damaged there: the child's ending is the reading's.
+    _halves(tmp_path, raw[: len(raw) * 3 // 4], "cut.tar")
+    damaged = bytearray(raw)
+    damaged[len(raw) * 3 // 4 // 512 * 512 + 148] ^= 1
+    _halves(tmp_path, bytes(damaged), "damaged.tar")
+
+
+def test_a_tar_inside_a_file_is_not_taken_for_the_second_half(tmp_path: Path) -> None:
+    inner = _archive([_member(f"fake{i}", data=b"y" * 700) for i in range(200)], tarfile.PAX_FORMAT)
+    outer = _archive(
+        [_member("a", data=b"1" * 1000), _member("layer.tar", data=inner), _member("z", data=b"2")],
+        tarfile.PAX_FORMAT,
+    )
+    split, _ = _halves(tmp_path, outer, "outer.tar")
+    assert sorted(split.listdir("")) == ["a", "layer.tar", "z"]
+    assert JOINED == []  # the child started inside layer.tar; its reading was thrown away

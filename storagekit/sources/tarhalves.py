@@ -1,0 +1,179 @@
+"""Reading a large plain archive's headers on both cores.
+
+A tar archive has no table of contents: each header says how far away the next one is, so the
+member list is read from the start, one header after the other. In a plain (uncompressed)
+archive any header can be read where it is, though, and a header can be recognised: a 512-byte
+block at a multiple of 512 with ``ustar`` at byte 257 and a right checksum, followed by more
+such headers at the distances they give. So while this process reads the first half, a forked
+child guesses where the second half starts — the first block past the middle that reads as a
+run of :data:`RUN` headers — and reads from there to the end.
+
+The guess is only used if it is proven: the first half's own reading must arrive exactly at the
+child's starting header. A file inside the archive can hold what looks like tar headers (a
+layer's tar, say); then the first half passes the guessed offset without landing on it, the
+child's work is thrown away, and the first half reads on to the end alone. Either way the
+members are indexed in archive order by one builder, so the index is the same as one reader's.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from storagekit.sources.tarfeed import BLOCK, Feed
+from storagekit.sources.tarscan import Member, Scanner, checksum_ok
+from storagekit.sources.tarstream import READ_ERRORS, Reader
+
+#: Below this, one reader is faster than forking a second.
+MIN_SPLIT = 64 << 20
+#: Consecutive headers that make a block a believable start.
+RUN = 3
+_SEARCH = 1 << 20  # bytes read at a time while looking for a header
+_SAMPLES, _WINDOW = 128, 32 << 10  # where headers are counted to find the middle
+_SIZE = struct.Struct("12s")
+
+
+@dataclass
+class Half:
+    """What the child read: its members, and how its reading ended (as a Scanner says)."""
+
+    start: int
+    members: list[Member]
+    stop: tarfile.HeaderError | None
+    offset: int
+    error: str | None  # an exception while reading (damaged data), as the message says it
+
+
+def _size_of(header: bytes) -> int | None:
+    try:
+        return int(header[124:136].partition(b"\0")[0] or b"0", 8)
+    except ValueError:
+        return None
+
+
+def middle(read_at: Callable[[int, int], bytes], size: int) -> int:
+    """Where about half of the archive's headers lie before (not half of its bytes).
+
+    Members are not spread evenly — a layer of large files is a long stretch without headers —
+    so the headers are counted in :data:`_SAMPLES` windows spread over the archive and the
+    offset where the running count passes half is taken.
+    """
+    counts = []
+    for i in range(_SAMPLES):
+        at = size * i // _SAMPLES // BLOCK * BLOCK
+        window = read_at(at, _WINDOW)
+        counts.append(
+            sum(1 for j in range(257, len(window), BLOCK) if window[j : j + 5] == b"ustar")
+        )
+    total = sum(counts)
+    if not total:
+        return size // 2
+    running = 0
+    for i, n in enumerate(counts):
+        running += n
+        if running * 2 >= total:
+            return size * i // _SAMPLES
+    return size // 2
+
+
+def find_start(read_at: Callable[[int, int], bytes], begin: int, end: int) -> int | None:
+    """The first 512-aligned offset from ``begin`` that starts a run of headers, or None."""
+    at = (begin + BLOCK - 1) // BLOCK * BLOCK
+    while at < end:
+        chunk = read_at(at, _SEARCH)
+        if not chunk:
+            return None
+        found = chunk.find(b"ustar", 257)
+        while found >= 0:
+            start = found - 257
+            if start % BLOCK == 0 and (member := _run(read_at, at + start)) is not None:
+                return member
+            found = chunk.find(b"ustar", found + 1)
+        at += max(BLOCK, len(chunk) // BLOCK * BLOCK)
+    return None
+
+
+def _run(read_at: Callable[[int, int], bytes], offset: int) -> int | None:
+    """Where a member starts, if :data:`RUN` headers follow one another from ``offset``.
+
+    That is right after the first member's own header and data: a PAX or GNU long-name header
+    comes before the header it extends, so the block found first may be the second header of
+    a member (the first half never lands there).
+    """
+    member = None
+    for _ in range(RUN):
+        header = read_at(offset, BLOCK)
+        if len(header) < BLOCK or header[257:262] != b"ustar" or not checksum_ok(header):
+            return None
+        size = _size_of(header)
+        if size is None:
+            return None
+        kind = header[156:157]
+        data = size if kind in (b"0", b"\0", b"7", b"x", b"g", b"L", b"K") else 0
+        offset += BLOCK + (data + BLOCK - 1) // BLOCK * BLOCK
+        if member is None and kind not in (b"x", b"g", b"L", b"K", b"X"):
+            member = offset
+    return member
+
+
+def _read_from(read_at: Callable[[int, int], bytes], start: int) -> Half:
+    feed = Feed(read_at=read_at, pos=start, mark=start)
+    reader = Reader(fileobj=feed, encoding="utf-8", errors="surrogateescape")  # type: ignore[arg-type]
+    scanner = Scanner(feed, reader)
+    members: list[Member] = []
+    error = None
+    try:
+        members.extend(scanner.members())
+    except READ_ERRORS as exc:
+        error = f"archive damaged at offset {scanner.offset}: {exc}"
+    return Half(start, members, scanner.stop, scanner.offset, error)
+
+
+class SecondHalf:
+    """A forked child reading the archive from ``start`` to its end."""
+
+    def __init__(self, read_at: Callable[[int, int], bytes], start: int) -> None:
+        self.start = start
+        rfd, wfd = os.pipe()
+        self._pid = os.fork()
+        if self._pid == 0:  # the child: read, hand the result over, leave
+            code = 0
+            try:
+                os.close(rfd)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                data = pickle.dumps(_read_from(read_at, start), pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(wfd, "wb") as out:
+                    out.write(data)
+            except BaseException:  # noqa: BLE001 - any failure: the parent reads alone
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        self._rfd = rfd
+
+    def result(self) -> Half | None:
+        """The child's reading (waits for it), or None if it failed."""
+        try:
+            with os.fdopen(self._rfd, "rb") as pipe:
+                data = pipe.read()
+            _, status = os.waitpid(self._pid, 0)
+            if status != 0 or not data:
+                return None
+            half = pickle.loads(data)  # noqa: S301 - our own child's, through our own pipe
+            return half if isinstance(half, Half) else None
+        except (OSError, pickle.UnpicklingError, EOFError):
+            return None
+
+    def cancel(self) -> None:
+        """Stop the child and forget its reading."""
+        try:
+            os.kill(self._pid, signal.SIGKILL)
+            os.close(self._rfd)
+            os.waitpid(self._pid, 0)
+        except OSError:
+            pass
