@@ -307,3 +307,17 @@ def test_cat_counts_the_files_bytes():
     assert (code, out, plain[2]) == (*plain[:2], b"")
     assert "reading the file" in _labels(term)
     assert _without_bars(term) == b""
+
+
+def test_indexing_an_archive_shows_until_the_index_is_kept(tmp_path):
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    env_sync = os.environ.get("STORAGEKIT_CACHE_SYNC")
+    assert env_sync == "1"  # the kept index is written before the first command returns
+    plain = _run([*cache, "images"], stderr_tty=False)
+    first = _run([*cache, "images"], stderr_tty=True)  # reads the kept index: no indexing
+    fresh = _run(["--no-cache", "images"], stderr_tty=True)
+    assert plain[2] == b""
+    assert first[:2] == fresh[:2] == plain[:2]
+    assert "indexing the archive" not in _labels(first[2])
+    assert "indexing the archive" in _labels(fresh[2])
+    assert _without_bars(fresh[2]) == b""

@@ -32,6 +32,7 @@ import tarfile
 from collections.abc import Iterator
 from typing import IO, BinaryIO, cast
 
+from storagekit import progress
 from storagekit.errors import (
     NotADirectoryInSourceError,
     SourceError,
@@ -183,10 +184,22 @@ class TarSource(Source):
 
     def _build(self) -> MemoryIndex:
         """Read the archive's member list into a new index (and make it this source's)."""
+        with progress.step("indexing the archive", total=self._size) as bar:
+            return self._build_counted(bar)
+
+    def _build_counted(self, bar: progress.Bar) -> MemoryIndex:
         builder = IndexBuilder(*self._limits)
         plain = self._kind == "tar"
         bound = None if plain else self._archive_limits.bound(self._size)
-        stream = None if plain else Counter(self._stream(), bound)
+
+        def counted(offset: int, n: int) -> bytes:  # the compressed bytes read, for the bar
+            data = os.pread(self._fd, n, offset)
+            bar.advance(len(data))
+            return data
+
+        stream = None
+        if not plain:
+            stream = Counter(open_stream(self._kind, counted, self._size, self.path), bound)
         ahead = None if stream is None else Prefetch(stream)
         feed = Feed(read_at=self._pread) if ahead is None else Feed(stream=ahead)
         what = "not a tar archive" if plain else f"{self._kind}-compressed, but not a tar archive"
@@ -201,7 +214,8 @@ class TarSource(Source):
             raise SourceError(f"{self.path}: {what} ({exc})") from None
         with contextlib.closing(reader):
             try:
-                last, failure, stop, end = self._read_members(builder, Scanner(feed, reader))
+                scanner = Scanner(feed, reader)
+                last, failure, stop, end = self._read_members(builder, scanner, bar)
             finally:
                 if ahead is not None:
                     ahead.close()
@@ -248,7 +262,7 @@ class TarSource(Source):
         return builder
 
     def _read_members(
-        self, builder: IndexBuilder, scanner: Scanner
+        self, builder: IndexBuilder, scanner: Scanner, bar: progress.Bar
     ) -> tuple[tuple[str, int, int] | None, str | None, tarfile.HeaderError | None, int]:
         """Index every member; return what ended the reading.
 
@@ -264,9 +278,13 @@ class TarSource(Source):
             start = find_start(self._pread, middle(self._pread, self._size), self._size)
             half = SecondHalf(self._pread, start) if start is not None else None
         last: tuple[str, int, int] | None = None
+        counted = 0  # plain archives: the bytes read so far are where the next header is
         try:
             for member in scanner.members():
                 last = builder.add(member, feed, plain) or last
+                if plain:
+                    bar.advance(scanner.next_offset - counted)
+                    counted = scanner.next_offset
                 if half is not None and scanner.next_offset >= half.start:
                     joined = half.result() if scanner.next_offset == half.start else None
                     if joined is None:
@@ -276,6 +294,7 @@ class TarSource(Source):
                     half = None
                     for member in joined.members:
                         last = builder.add(member, feed, plain) or last
+                    bar.advance(self._size - counted)
                     return last, joined.error, joined.stop, joined.offset
         except READ_ERRORS as exc:
             return last, f"archive damaged at offset {scanner.offset}: {exc}", None, scanner.offset
