@@ -408,6 +408,13 @@ class SubSource(Source):
     def scandir(self, path: str) -> Iterator[Entry]:  # noqa: D102 - see Source
         return (self._strip(e) for e in self.parent.scandir(self._full(path)))
 
+    def scan_dir(  # noqa: D102 - see Source
+        self, path: str, *, real: bool = False
+    ) -> tuple[list[tuple[str, Row]], dict[str, bytes]]:
+        # Rows carry names, not paths: they need no change. ``real`` is not passed on: the
+        # caller saw the components below the prefix, not the prefix's own.
+        return self.parent.scan_dir(self._full(path))
+
     def open(self, path: str) -> BinaryIO:  # noqa: D102 - see Source
         return self.parent.open(self._full(path))
 

@@ -95,8 +95,7 @@ class IndexCache:
         conn: sqlite3.Connection | None = None
         try:
             uri = "file:" + urllib.parse.quote(path) + "?mode=ro&immutable=1"
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            conn.execute("PRAGMA trusted_schema = OFF")
+            conn = _connect(uri)
             meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
             if meta.get("format") != FORMAT or meta.get("key") != os.path.basename(path):
                 raise Unsound("another format or another archive")
@@ -108,7 +107,7 @@ class IndexCache:
                 conn.close()
             _remove(path)
             return None
-        return CachedIndex(conn, rebuild, lambda: _remove(path)), facts
+        return CachedIndex(conn, uri, rebuild, lambda: _remove(path)), facts
 
     def save(
         self,
@@ -162,6 +161,12 @@ class IndexCache:
         finally:
             if tmp is not None:
                 _remove(tmp)
+
+
+def _connect(uri: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    conn.execute("PRAGMA trusted_schema = OFF")
+    return conn
 
 
 def _remove(path: str) -> None:
@@ -218,10 +223,11 @@ class CachedIndex:
     def __init__(
         self,
         conn: sqlite3.Connection,
+        uri: str,
         rebuild: Callable[[], MemoryIndex],
         discard: Callable[[], None],
     ) -> None:
-        self._conn, self._rebuild, self._discard = conn, rebuild, discard
+        self._conn, self._uri, self._rebuild, self._discard = conn, uri, rebuild, discard
         self._memory: MemoryIndex | None = None
         self._links: dict[str, int] | None = None
         self._seqs: dict[str, int] = {"": 0}
@@ -348,3 +354,11 @@ class CachedIndex:
         """Close the database."""
         if self._memory is None:
             self._conn.close()
+
+    def after_fork(self) -> None:
+        """Open the database anew: a connection is never used by two processes."""
+        if self._memory is None:
+            try:
+                self._conn = _connect(self._uri)
+            except sqlite3.Error:
+                self._fallback()

@@ -91,6 +91,10 @@ class Index(Protocol):
         """Release what the index holds open."""
         ...
 
+    def after_fork(self) -> None:
+        """In a forked child: stop sharing what the parent holds open."""
+        ...
+
 
 class MemoryIndex:
     """An archive's index in memory.
@@ -135,6 +139,9 @@ class MemoryIndex:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def after_fork(self) -> None:
+        """Nothing is shared but memory, which the child has its own copy of."""
 
 
 class IndexBuilder(MemoryIndex):

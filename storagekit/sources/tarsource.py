@@ -38,7 +38,7 @@ from storagekit.errors import (
     SourceError,
     SourceNotFoundError,
 )
-from storagekit.source import Cut, Entry, FileType, Source, normpath
+from storagekit.source import Cut, Entry, FileType, Row, Source, normpath
 from storagekit.sources.indexcache import IndexCache
 from storagekit.sources.indexrows import IndexFacts
 from storagekit.sources.tarfeed import Feed, Prefetch
@@ -103,6 +103,8 @@ class TarSource(Source):
         self.path = os.fspath(path)
         self.description = self.path
         self.trusted_xattrs_visible = True
+        # Reads are preads (no shared offset); a kept index reopens its database in a child.
+        self.fork_safe = True
         #: Members that carried extended attributes: none at all in an archive of overlay2
         #: layers means it was made without ``--xattrs`` (opaque markers are then lost).
         self.xattr_members = 0
@@ -143,6 +145,10 @@ class TarSource(Source):
             os.close(self._fd)
             self._fd = -1
         self._index.close()
+
+    def after_fork(self) -> None:
+        """See :meth:`Source.after_fork`."""
+        self._index.after_fork()
 
     def _params(self) -> str:
         """What, besides the archive's bytes, decides what the index holds."""
@@ -364,6 +370,27 @@ class TarSource(Source):
     def scandir(self, path: str) -> Iterator[Entry]:
         """See :meth:`Source.scandir`."""
         return iter([self._entry(c, rec) for c, rec in self._index.listing(self._dir(path))])
+
+    def scan_dir(
+        self, path: str, *, real: bool = False
+    ) -> tuple[list[tuple[str, Row]], dict[str, bytes]]:
+        """See :meth:`Source.scan_dir`: rows straight from the index, no entries built."""
+        path, rec = self._lookup(path)
+        if rec[0] is not FileType.DIR:
+            raise NotADirectoryInSourceError(f"{self.description}: {path}: not a directory")
+        nlink, cut = self._index.nlink, len(path) + 1 if path else 0
+        rows: list[tuple[str, Row]] = []
+        for child, (kind, mode, uid, gid, size, mtime, _, extra) in self._index.listing(path):
+            inode = child if extra is None or extra.inode is None else extra.inode
+            rdev, target = (None, None) if extra is None else (extra.rdev, extra.link_target)
+            rows.append(
+                (
+                    child[cut:],
+                    (kind, mode, uid, gid, size, mtime, nlink(inode), inode, rdev, target, None),
+                )
+            )
+        extra = rec[7]
+        return rows, dict(extra.xattrs) if extra and extra.xattrs else {}
 
     def listdir(self, path: str) -> list[str]:
         """See :meth:`Source.listdir` (without building entries)."""
