@@ -31,8 +31,8 @@ erased with ``CR ESC[K``.
 Never on stderr when it is not a terminal (or ``TERM=dumb``): then :func:`start` sets nothing
 up, and :func:`step` returns a bar that counts nothing. Output is never garbled: the command
 line calls :func:`finish` (erase, draw no more) before its results, findings and messages, and
-:func:`before_output` before each piece of a streamed listing, which erases the bar and holds
-it back while rows flow when stdout is the same terminal.
+:func:`before_output` and :func:`after_output` around each piece of a streamed listing, which
+erase the bar and hold it back while rows flow when stdout is the same terminal.
 
 Forked workers (:mod:`storagekit.parallel`, :mod:`storagekit.union.forkstream`) count into the
 step that was current when they forked: the parent calls :func:`workers` before forking, each
@@ -298,7 +298,19 @@ def before_output() -> None:
     """
     reporter = _reporter
     if reporter.shares_stdout:
+        reporter.quiet_until = float("inf")  # first: a tick between the two must not draw
         reporter.erase()
+
+
+def shares_stdout() -> bool:
+    """Whether the bar is on the terminal stdout writes to."""
+    return _reporter.shares_stdout
+
+
+def after_output() -> None:
+    """After writing a piece of a streamed listing: the bar may come back once output pauses."""
+    reporter = _reporter
+    if reporter.shares_stdout:
         reporter.quiet_until = time.monotonic() + max(reporter.delay, INTERVAL)
 
 

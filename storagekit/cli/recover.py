@@ -107,6 +107,9 @@ def _write(text: str) -> None:
     """A piece of a streamed listing to stdout, never over the progress line."""
     progress.before_output()
     sys.stdout.write(text)
+    if progress.shares_stdout():
+        sys.stdout.flush()  # on the bar's terminal: out before the bar may come back
+    progress.after_output()
 
 
 @click.command()

@@ -39,6 +39,7 @@ from storagekit.errors import (
     SourceNotFoundError,
 )
 from storagekit.source import Cut, Entry, FileType, Row, Source, normpath
+from storagekit.sources.gzseek import GzipSeeker
 from storagekit.sources.indexcache import IndexCache
 from storagekit.sources.indexrows import IndexFacts
 from storagekit.sources.tarfeed import Feed, Prefetch
@@ -117,6 +118,7 @@ class TarSource(Source):
         self._archive_limits = limits or ArchiveLimits()
         self._cache = cache
         self._split_min = split_min
+        self._gzip: GzipSeeker | None = None
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
         try:
             try:
@@ -418,5 +420,10 @@ class TarSource(Source):
         name = f"{self.description}: {path}"
         if self._kind == "tar":
             return io.BufferedReader(Window(self._pread, size, chunks, name))
+        if self._kind == "gzip":  # from the nearest restart point (storagekit.sources.gzseek)
+            if self._gzip is None:
+                self._gzip = GzipSeeker(self._pread, self._size, self.description)
+            cursor = self._gzip.cursor()
+            return io.BufferedReader(Window(cursor.read_at, size, chunks, name, cursor.close))
         restream = Restream(self._stream, self.description)
         return io.BufferedReader(Window(restream.read_at, size, chunks, name, restream.close))
