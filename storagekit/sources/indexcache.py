@@ -263,13 +263,22 @@ class CachedIndex:
                 known = self._recs.get(path)
                 if known is not None:
                     return known
-                seq = self._seq(path)
-                if seq is None:
+                args: tuple[object, ...] = ()
+                if not path:
+                    query = f"SELECT seq, {_COLUMNS} FROM member WHERE seq = 0"
+                else:  # the record with its number, in one query once the parent's is known
+                    parent, _, name = path.rpartition("/")
+                    above = self._seq(parent)
+                    if above is None:
+                        return None
+                    query = f"SELECT seq, {_COLUMNS} FROM member WHERE parent = ? AND name = ?"
+                    args = (above, to_bytes(name))
+                row = self._conn.execute(query, args).fetchone()
+                if row is None:
                     return None
-                row = self._conn.execute(
-                    f"SELECT {_COLUMNS} FROM member WHERE seq = ?", (seq,)
-                ).fetchone()
-                return rec_of(row)
+                self._seqs[path] = row[0]
+                rec = self._recs[path] = rec_of(row[1:])
+                return rec
             except (sqlite3.Error, Unsound, ValueError, TypeError, UnicodeError):
                 pass
         return self._fallback().get(path)

@@ -412,7 +412,7 @@ class TarSource(Source):
             raise SourceError(f"{self.description}: {path}: {extra.damage}")
         if self._fd < 0:
             raise SourceError(f"{self.description}: archive is closed")
-        cached = self._index.data(offset)
+        cached = None if self._kind == "tar" else self._index.data(offset)  # kept: compressed
         if cached is not None:
             return io.BytesIO(cached)
         local = extra.chunks if extra is not None and extra.chunks is not None else ((0, size, 0),)
