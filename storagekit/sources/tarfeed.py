@@ -78,6 +78,11 @@ class Feed:
         if have < want and self._error is not None:
             raise self._error
 
+    @property
+    def failure(self) -> Exception | None:
+        """What the stream raised when this feed read it, if it did (it is read no further)."""
+        return self._error
+
     def read(self, n: int = -1, /) -> bytes:
         """``n`` bytes from ``pos`` (fewer at the end of the archive)."""
         if n < 0:
@@ -104,7 +109,11 @@ class Feed:
         left = offset - (self._base + len(self._buf))
         self._buf, self._base = b"", self._base + len(self._buf)
         while left > 0 and not self._ended:
-            data = self.stream.read(min(left, self.chunk))
+            try:
+                data = self.stream.read(min(left, self.chunk))
+            except Exception as exc:
+                self._ended, self._error = True, exc
+                raise
             if not data:
                 self._ended = True
                 break

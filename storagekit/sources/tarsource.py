@@ -233,7 +233,9 @@ class TarSource(Source):
         if stream is not None:
             with contextlib.closing(stream):
                 available = None
-                if bound is not None and stream.count > bound:
+                # The limit counts when the member list needed bytes past it, not when the
+                # read-ahead thread met it beyond where the reading stopped.
+                if bound is not None and isinstance(feed.failure, DecompressionLimit):
                     self._limit(bound)
                     failure, available = None, bound  # a member cut by the limit is damaged
                 elif failure is not None:
