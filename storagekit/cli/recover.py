@@ -21,7 +21,6 @@ from storagekit.cli.common import (
     binary_stdout,
     emit,
     emit_findings,
-    listing,
     state,
     tagged,
 )
@@ -233,7 +232,7 @@ def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
             err=True,
         )
         state(ctx).status = MISMATCH
-    listing(engines, fmt, records, render.VERIFY_COLUMNS)
+    emit(engines, fmt, records, lambda: render.verify_table(records))
 
 
 @click.command()

@@ -1,0 +1,153 @@
+"""The analyst's tables: docker ps's PORTS, docker system df -v's columns, verify's rows.
+
+Expected values are the Docker CLI 28.2's own output against dockerd 20.10.24 (containers on
+a bridge network, copied while running; ``docker system df -v`` of the sample root) and the
+sample root's recorded ``/system/df`` answer.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storagekit.cli import render, tables
+from storagekit.engines.docker.containers import ports
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_roots"
+
+#: ``NetworkSettings.Ports`` of a running container made with ``-p 38081:80
+#: -p 127.0.0.1:38053:53/udp -p 38100-38101:100-101 --expose 7000`` on an image that exposes
+#: 80, 443/tcp and 53/udp, and what ``docker ps`` printed for it.
+RUNNING = {
+    "100/tcp": [{"HostIp": "0.0.0.0", "HostPort": "38100"}, {"HostIp": "::", "HostPort": "38100"}],
+    "101/tcp": [{"HostIp": "0.0.0.0", "HostPort": "38101"}, {"HostIp": "::", "HostPort": "38101"}],
+    "443/tcp": None,
+    "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "38053"}],
+    "7000/tcp": None,
+    "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "38081"}, {"HostIp": "::", "HostPort": "38081"}],
+}
+RUNNING_PS = (
+    "443/tcp, 7000/tcp, 127.0.0.1:38053->53/udp, 0.0.0.0:38081->80/tcp, [::]:38081->80/tcp, "
+    "0.0.0.0:38100->100/tcp, [::]:38100->100/tcp, 0.0.0.0:38101->101/tcp, [::]:38101->101/tcp"
+)
+
+
+def _records(recorded):
+    return [
+        {"ip": p.ip, "private_port": p.private_port, "public_port": p.public_port, "type": p.type}
+        for p in ports(recorded)
+    ]
+
+
+def test_ports_of_a_running_container_as_docker_ps():
+    assert tables.ports_text(_records(RUNNING)) == RUNNING_PS
+
+
+def test_exposed_ports_group_as_docker_ps_groups_them():
+    exposed = {"443/tcp": None, "53/udp": None, "80/tcp": None}
+    assert tables.ports_text(_records(exposed)) == "80/tcp, 53/udp, 443/tcp"
+    same = {
+        "8080/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
+        "8081/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8081"}],
+        "9000/tcp": None,
+        "9001/tcp": None,
+    }
+    assert tables.ports_text(_records(same)) == "0.0.0.0:8080-8081->8080-8081/tcp, 9000-9001/tcp"
+
+
+def test_a_stopped_container_lists_no_ports():
+    # the daemon empties NetworkSettings.Ports when the container stops: docker ps shows none
+    assert _records({}) == []
+    assert tables.ports_text([]) == ""
+    assert _records({"80/tcp": [{"HostIp": "", "HostPort": "x"}], "bad": None}) == []
+
+
+def _ours(*args: str) -> str:
+    r = subprocess.run(
+        [sys.executable, "-m", "storagekit.cli.main", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def overlay2() -> tuple[str, dict]:
+    root = SAMPLES / "overlay2-20.10"
+    return str(root / "root.tar.xz"), json.loads((root / "expected.json").read_text())
+
+
+def test_df_v_items_carry_docker_system_df_fields(overlay2):
+    archive, expected = overlay2
+    ours = json.loads(_ours("-r", archive, "df", "-v", "--format", "json"))
+    theirs = expected["system_df"]
+    assert [(i["id"], f"{i['repository']}:{i['tag']}", i["containers"]) for i in
+            ours["images"]["items"]] == [
+        (i["Id"], i["RepoTags"][0], i["Containers"]) for i in theirs["Images"]
+    ]  # fmt: skip
+    assert [
+        (c["id"], c["image"], tables.ps_command(c["command"]), c["local_volumes"], c["status"])
+        for c in ours["containers"]["items"]
+    ] == [
+        (c["Id"], c["Image"], c["Command"], sum(m.get("Driver") == "local" for m in c["Mounts"]),
+         c["State"])
+        for c in theirs["Containers"]
+    ]  # fmt: skip
+    assert ours["volumes"]["uncounted"] == [
+        {
+            "name": "sk-tmpfs-opts",
+            "reason": "created with options (mounted when a container starts)",
+        }
+    ]
+
+
+def test_df_v_table_has_docker_columns_and_notes(overlay2):
+    archive, _ = overlay2
+    lines = _ours("-r", archive, "df", "-v").splitlines()
+    images = lines.index("Images space usage:")
+    assert lines[images + 2 : images + 4] == [
+        "REPOSITORY               TAG       IMAGE ID       CREATED                SIZE      "
+        "SHARED SIZE   UNIQUE SIZE   CONTAINERS",
+        "sk-app                   1.0       e243ffdcea9a   2026-11-28T02:47:54Z   1.98MB    "
+        "1.983MB       3B            4",
+    ]
+    containers = lines.index("Containers space usage:")
+    assert lines[containers + 2 : containers + 4] == [
+        "CONTAINER ID   IMAGE        COMMAND                   LOCAL VOLUMES   SIZE      "
+        "CREATED                STATUS       NAMES",
+        '2d4ba822b0d2   sk-app:1.0   "sleep 3600"              2               10B       '
+        "2026-11-28T02:47:57Z   Up           sk-running",
+    ]
+    assert "Build cache usage: 0B" in lines
+    notes = lines[lines.index("Notes:") + 1 : lines.index("Notes:") + 4]
+    assert [n.split(":")[0].strip() for n in notes] == [
+        "Containers",
+        "Local Volumes",
+        "Orphaned storage",
+    ]
+    assert "not counted: sk-tmpfs-opts" in notes[1]
+    assert notes[2].startswith("  Orphaned storage: 13.8kB held, 0B of it removable by reclaim")
+
+
+def test_verify_table_has_one_row_per_changed_file():
+    records = [
+        {"chain_id": "sha256:" + "a" * 64, "cache_id": "b" * 64, "status": "ok", "files": []},
+        {
+            "chain_id": None,
+            "cache_id": "c" * 64,
+            "status": "container-changes",
+            "files": [{"change": "added", "path": "/x"}, {"change": "deleted", "path": "/y z"}],
+        },
+    ]
+    assert render.verify_table(records).splitlines() == [
+        "CHAIN ID       CACHE ID       STATUS              CHANGE    FILE",
+        "aaaaaaaaaaaa   bbbbbbbbbbbb   ok                  -         -",
+        "(rw layer)     cccccccccccc   container-changes   added     /x",
+        "                                                  deleted   /y z",
+    ]
