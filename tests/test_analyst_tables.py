@@ -151,3 +151,35 @@ def test_verify_table_has_one_row_per_changed_file():
         "(rw layer)     cccccccccccc   container-changes   added     /x",
         "                                                  deleted   /y z",
     ]
+
+
+def test_root_after_the_subcommand(overlay2):
+    archive, _ = overlay2
+    before = _ours("-r", archive, "containers", "-q")
+    assert _ours("containers", "-r", archive, "-q") == before
+    assert _ours("containers", f"--root={archive}", "-q") == before
+    assert before.split()[0] == "2d4ba822b0d2"
+
+
+def test_help_names_arguments_and_keeps_summaries_whole():
+    from storagekit.cli.main import cli
+
+    commands = cli.commands
+    texts = [_ours("--help")] + [_ours(name, "--help") for name in sorted(commands)]
+    assert not [t for t in texts if " TEXT" in t]
+    assert "..." not in texts[0].split("Commands:")[1]
+    assert "  -r, --root ROOT" in texts[0]
+
+
+def test_cat_of_a_volume_path_hints_at_with_mounts(overlay2):
+    archive, _ = overlay2
+    r = subprocess.run(
+        [sys.executable, "-m", "storagekit.cli.main", "-r", archive, "cat", "sk-exited",
+         "/named/hello.txt"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr.splitlines()[0] == (
+        "storagekit: error: container /sk-exited: /named/hello.txt: no such file or directory "
+        "(/named is a volume sk-named of the container: add --with-mounts to read it)"
+    )

@@ -45,7 +45,45 @@ from storagekit.refs import resolve_in
 EXTRA_ROOT = "--containerd-root"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class RootAnywhere(click.Group):
+    """The group, taking ``-r/--root ROOT`` after the subcommand as well as before it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Move a ``-r ROOT`` given after the subcommand (up to ``--``) in front of it."""
+        front: list[str] = []
+        rest: list[str] = []
+        i = 0
+        seen_command = False
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                rest += args[i:]
+                break
+            if seen_command and arg in ("-r", "--root") and i + 1 < len(args):
+                front += [arg, args[i + 1]]
+                i += 2
+                continue
+            if seen_command and arg.startswith("--root="):
+                front.append(arg)
+            else:
+                seen_command = seen_command or arg in self.commands
+                rest.append(arg)
+            i += 1
+        return super().parse_args(ctx, front + rest)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's summary in full (wrapped, not cut with "...")."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=RootAnywhere, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-r",
     "--root",
@@ -53,6 +91,7 @@ EXTRA_ROOT = "--containerd-root"
     envvar="STORAGEKIT_ROOT",
     default="/var/lib/docker",
     show_default=True,
+    metavar="ROOT",
     help="Container storage root, or a whole host: a directory or a tar archive "
     "(.tar, .tar.gz, .tar.xz, .tar.zst). Every engine found in it is read.",
 )
@@ -60,6 +99,7 @@ EXTRA_ROOT = "--containerd-root"
     EXTRA_ROOT,
     "extra_root",
     default=None,
+    metavar="DIR",
     help="Another storage root held as separate evidence (an image store copied apart from the "
     "data root that uses it), read beside -r.",
 )
@@ -67,12 +107,14 @@ EXTRA_ROOT = "--containerd-root"
     "--engine",
     "engine_names",
     multiple=True,
+    metavar="NAME",
     help="Read only this engine (repeatable).",
 )
 @click.option(
     "--namespace",
     "namespaces",
     multiple=True,
+    metavar="NS",
     help="Read only this namespace of engines that have them (repeatable; default all).",
 )
 @click.option(
