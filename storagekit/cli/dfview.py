@@ -6,7 +6,9 @@ ID, CREATED, SIZE, SHARED SIZE, UNIQUE SIZE, CONTAINERS; containers as CONTAINER
 COMMAND, LOCAL VOLUMES, SIZE, CREATED, STATUS, NAMES; volumes as VOLUME NAME, LINKS, SIZE;
 then the build cache. Image and container sizes have three significant digits, the others
 four, as the Docker CLI prints them; times are RFC 3339 to the second (Docker's "2 days ago"
-means nothing offline). Notes under the summary say why figures that look alike differ.
+means nothing offline). An engine whose own command prints a cell its own way gives that text
+in the item (``command_text``, ``status_text``: podman's unquoted command and bare state).
+Notes under the summary say why figures that look alike differ.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ def _repository(r: Record) -> tuple[str, str]:
     return repo, tag
 
 
+def _status(r: Record) -> str:
+    return tables.status_label(r) if "exit_code" in r else "-"
+
+
 IMAGE_COLUMNS: list[Column] = [
     ("REPOSITORY", lambda r: _repository(r)[0]),
     ("TAG", lambda r: _repository(r)[1]),
@@ -63,11 +69,11 @@ IMAGE_COLUMNS: list[Column] = [
 CONTAINER_COLUMNS: list[Column] = [
     ("CONTAINER ID", lambda r: short(r["id"])),
     ("IMAGE", lambda r: r.get("image") or "-"),
-    ("COMMAND", lambda r: tables.quoted_command(r.get("command"), True)),
+    ("COMMAND", lambda r: r.get("command_text") or tables.quoted_command(r.get("command"), True)),
     ("LOCAL VOLUMES", lambda r: _count(r.get("local_volumes"))),
     ("SIZE", lambda r: human_size(r["size_rw"])),
     ("CREATED", lambda r: seconds(r.get("created"))),
-    ("STATUS", lambda r: tables.status_label(r) if r.get("status") else "-"),
+    ("STATUS", lambda r: r.get("status_text") or _status(r)),
     ("NAMES", lambda r: (r.get("name") or "").lstrip("/")),
 ]
 VOLUME_COLUMNS: list[Column] = [
@@ -106,7 +112,7 @@ def notes(report: Record) -> list[str]:
     measured = report.get("measured") or {}
     if report["containers"]["size"] and "layers" in measured:
         found.append(
-            "Containers: SIZE is their writable layers' data (as docker system df); on disk "
+            "Containers: SIZE is their writable layers' data (as the engine's system df); on disk "
             "those layers are measured under MEASURED layers, MEASURED containers is their "
             "configs and logs"
         )
@@ -115,7 +121,7 @@ def notes(report: Record) -> list[str]:
         names = ", ".join(f"{v['name']} ({v['reason']})" for v in left)
         found.append(
             f"Local Volumes: {report['volumes']['count']} of "
-            f"{report['volumes']['count'] + len(left)} volumes, as Docker counts them; "
+            f"{report['volumes']['count'] + len(left)} volumes, as the engine counts them; "
             f"not counted: {names}"
         )
     orphans = report["orphans"]
