@@ -213,3 +213,62 @@ def test_podman_df_v_items_as_podman_system_df_v(sample):
         r[:5] + r[6:] for r in theirs["Containers space usage:"]
     ]
     assert ours["Local Volumes space usage:"] == theirs["Local Volumes space usage:"]
+
+
+def _on_a_terminal(*args: str) -> str:
+    """What a terminal shows when stdout and stderr both go to it."""
+    import os
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "storagekit.cli.main", *args],
+        stdout=slave,
+        stderr=slave,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(slave)
+    out = b""
+    while select.select([master], [], [], 60)[0]:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # the other side closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait() == 0
+    return out.decode().replace("\r\n", "\n")
+
+
+def test_audit_shows_each_finding_once_on_a_terminal():
+    archive = str(SAMPLES / "containerd-docker29" / "root.tar.xz")
+    seen = _on_a_terminal("-r", archive, "audit")
+    tag = "[no-image-store]"
+    assert [line.endswith(tag) for line in seen.splitlines()].count(True) == 1
+    # redirected, the report keeps its section and stderr keeps the finding
+    r = subprocess.run(
+        [sys.executable, "-m", "storagekit.cli.main", "-r", archive, "audit"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert [r.stdout.count(tag), r.stderr.count(tag)] == [1, 1]
+
+
+def test_extract_counts_the_same_files_to_a_directory_and_to_a_tar(overlay2, tmp_path):
+    archive, _ = overlay2
+    said = []
+    for target in (["-o", str(tmp_path / "d")], ["--tar", str(tmp_path / "t.tar")]):
+        r = subprocess.run(
+            [sys.executable, "-m", "storagekit.cli.main", "-r", archive, "extract", "sk-exited",
+             *target],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        said.append((r.returncode, r.stdout, r.stderr.splitlines()[-1]))
+    assert said == [(0, "", "extracted 23 files, 1982493 bytes")] * 2
+    listed = subprocess.run(
+        ["tar", "-tf", str(tmp_path / "t.tar")], capture_output=True, check=False
+    )  # GNU tar reads the non-UTF-8 name without a word on hdrcharset
+    assert (listed.returncode, listed.stderr) == (0, b"")
+    assert b"\\377" in listed.stdout  # GNU tar quotes the byte it cannot print

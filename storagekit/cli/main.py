@@ -229,11 +229,14 @@ def audit(ctx: click.Context, fmt: str, check: bool) -> None:
     def table(rec: Record) -> str:
         return render.audit_table(rec, titles[rec["engine"]])
 
+    def shown() -> list[str]:  # the FINDINGS section's lines
+        return [render.finding_line(f) for rec in records for f in rec["findings"]]
+
     if len(records) == 1:
-        emit(engines, fmt, records[0], lambda: table(records[0]))
+        emit(engines, fmt, records[0], lambda: table(records[0]), shown=shown)
         return
     data = _sections(engines, records, "counts")
-    emit(engines, fmt, data, lambda: _tables(records, table))
+    emit(engines, fmt, data, lambda: _tables(records, table), shown=shown)
 
 
 @cli.command()
