@@ -57,6 +57,14 @@ def test_exposed_ports_group_as_docker_ps_groups_them():
         "9001/tcp": None,
     }
     assert tables.ports_text(_records(same)) == "0.0.0.0:8080-8081->8080-8081/tcp, 9000-9001/tcp"
+    both = {  # -p 38090:38090 -p 38091:38091 -p 127.0.0.1:38095:38095/udp, running
+        f"{n}/tcp": [{"HostIp": "0.0.0.0", "HostPort": n}, {"HostIp": "::", "HostPort": n}]
+        for n in ("38090", "38091")
+    } | {"38095/udp": [{"HostIp": "127.0.0.1", "HostPort": "38095"}]}
+    assert tables.ports_text(_records(both)) == (  # as docker ps (CLI 28.2) printed it
+        "0.0.0.0:38090-38091->38090-38091/tcp, [::]:38090-38091->38090-38091/tcp, "
+        "127.0.0.1:38095->38095/udp"
+    )
 
 
 def test_a_stopped_container_lists_no_ports():
