@@ -29,6 +29,7 @@ from storagekit.cli.common import (
     state,
     tagged,
 )
+from storagekit.cli.group import RootAnywhere
 from storagekit.cli.listing import COMMANDS as LISTING_COMMANDS
 from storagekit.cli.recover import COMMANDS
 from storagekit.engine import Engine
@@ -43,44 +44,6 @@ from storagekit.refs import resolve_in
 
 #: The option that adds a second piece of evidence holding one engine's root.
 EXTRA_ROOT = "--containerd-root"
-
-
-class RootAnywhere(click.Group):
-    """The group, taking ``-r/--root ROOT`` after the subcommand as well as before it."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """Move a ``-r ROOT`` given after the subcommand (up to ``--``) in front of it."""
-        front: list[str] = []
-        rest: list[str] = []
-        i = 0
-        seen_command = False
-        while i < len(args):
-            arg = args[i]
-            if arg == "--":
-                rest += args[i:]
-                break
-            if seen_command and arg in ("-r", "--root") and i + 1 < len(args):
-                front += [arg, args[i + 1]]
-                i += 2
-                continue
-            if seen_command and arg.startswith("--root="):
-                front.append(arg)
-            else:
-                seen_command = seen_command or arg in self.commands
-                rest.append(arg)
-            i += 1
-        return super().parse_args(ctx, front + rest)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Each command's summary in full (wrapped, not cut with "...")."""
-        rows = []
-        for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=1000)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
 
 
 @click.group(cls=RootAnywhere, context_settings={"help_option_names": ["-h", "--help"]})
