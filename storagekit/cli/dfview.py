@@ -7,7 +7,8 @@ COMMAND, LOCAL VOLUMES, SIZE, CREATED, STATUS, NAMES; volumes as VOLUME NAME, LI
 then the build cache. Image and container sizes have three significant digits, the others
 four, as the Docker CLI prints them; times are RFC 3339 to the second (Docker's "2 days ago"
 means nothing offline). An engine whose own command prints a cell its own way gives that text
-in the item (``command_text``, ``status_text``: podman's unquoted command and bare state).
+in the item (``command_text``, ``status_text``, ``size_text``: podman's unquoted command, bare
+state and four-digit image size).
 Notes under the summary say why figures that look alike differ.
 """
 
@@ -61,7 +62,7 @@ IMAGE_COLUMNS: list[Column] = [
     ("TAG", lambda r: _repository(r)[1]),
     ("IMAGE ID", lambda r: short(r["id"].removeprefix("sha256:")) if r["id"] else "-"),
     ("CREATED", lambda r: seconds(r.get("created"))),
-    ("SIZE", lambda r: human_size(r["size"])),
+    ("SIZE", lambda r: r.get("size_text") or human_size(r["size"])),
     ("SHARED SIZE", lambda r: _size(r["shared_size"])),
     ("UNIQUE SIZE", lambda r: _size(r["unique_size"])),
     ("CONTAINERS", lambda r: r["containers"]),

@@ -10,7 +10,8 @@ podman's figures (podman 4.3 ``cmd/podman/system/df.go`` over ``libimage/disk_us
   own man page warns that it can exceed what a prune frees).
 * ``-v`` items carry ``podman system df -v``'s columns: images (in the store's order) with the
   repository and tag of their first name; containers (in libpod's BoltDB order, by ID) with the
-  image ID, the command and the state as podman prints them, local volumes, created, names.
+  image ID, the command and the state as podman prints them, local volumes, created, names;
+  an image's SIZE as podman prints it (``HumanSize``, four digits, where Docker's CLI has three).
 * containers: ``RWSize`` each (:func:`.records.size_rw`); active = running; reclaimable = the
   sizes of the containers not running.
 * volumes: the apparent size of each volume's ``_data`` (``util.SizeOfPath``) and the number of
@@ -28,6 +29,7 @@ from storagekit.engines.podman.records import image_sizes, size_rw
 from storagekit.ids import short
 from storagekit.jsontext import Record
 from storagekit.model import Container
+from storagekit.termtext import human_size
 from storagekit.union.changes import directory_size
 
 
@@ -60,7 +62,8 @@ def podman_df(inv: Inventory, verbose: bool) -> Record:
             repository, _, tag = image.tags[0].rpartition(":")
         img_items.append(
             {"id": image.id, "repository": repository, "tag": tag, "created": image.created,
-             "size": size, "shared_size": shared, "unique_size": unique, "containers": users}
+             "size": size, "shared_size": shared, "unique_size": unique, "containers": users,
+             "size_text": human_size(size)}  # podman: four digits (the Docker CLI: three)
         )  # fmt: skip
     images: Record = {
         "count": len(img_items),
