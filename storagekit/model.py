@@ -214,6 +214,23 @@ class MountPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Port:
+    """A container port as its engine lists it (Docker: ``NetworkSettings.Ports``).
+
+    Attributes:
+        private_port: the port inside the container.
+        type: ``tcp``, ``udp`` or ``sctp``.
+        ip: the host address it is published on ("" when only exposed).
+        public_port: the host port (``None`` when only exposed).
+    """
+
+    private_port: int
+    type: str
+    ip: str = ""
+    public_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Container:
     """A container (``containers/<id>/config.v2.json``).
 
@@ -237,6 +254,7 @@ class Container:
         data_root: the host path of the Docker root as this container's recorded paths
             (``HostnamePath``, ``LogPath``, ...) name it, "" when they name none.
         config_path: ``config.v2.json`` inside the root.
+        ports: the ports its engine lists (published ones only while it runs).
     """
 
     id: str
@@ -257,6 +275,7 @@ class Container:
     log_path: str = ""
     data_root: str = ""
     config_path: str = ""
+    ports: tuple[Port, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

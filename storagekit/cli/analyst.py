@@ -101,9 +101,11 @@ def _binary(stream: object) -> BinaryIO:
 @click.command()
 @click.argument("container")
 @click.option("-t", "--timestamps", is_flag=True, help="Prefix each line with its time.")
-@click.option("--since", default=None, help="Only entries at or after this time.")
-@click.option("--until", default=None, help="Only entries at or before this time.")
-@click.option("-n", "--tail", default="all", show_default=True, help="Only the last N entries.")
+@click.option("--since", default=None, metavar="TIME", help="Only entries at or after this time.")
+@click.option("--until", default=None, metavar="TIME", help="Only entries at or before this time.")
+@click.option(
+    "-n", "--tail", default="all", show_default=True, metavar="N", help="Only the last N entries."
+)
 @click.option("--stdout/--no-stdout", "want_out", default=True, help="Print the stdout stream.")
 @click.option("--stderr/--no-stderr", "want_err", default=True, help="Print the stderr stream.")
 @click.option(

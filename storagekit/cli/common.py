@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 import click
@@ -165,26 +165,43 @@ def gather(
     return [r for r in found if r["engine"] in names] if names else found
 
 
-def emit(root: Engine | Sequence[Engine], fmt: str, data: Any, as_table: Callable[[], str]) -> None:
-    """Print ``data`` as JSON or as the table ``as_table`` makes, then the findings."""
+def emit(
+    root: Engine | Sequence[Engine],
+    fmt: str,
+    data: Any,
+    as_table: Callable[[], str],
+    *,
+    shown: Callable[[], Iterable[str]] | None = None,
+) -> None:
+    """Print ``data`` as JSON or as the table ``as_table`` makes, then the findings.
+
+    ``shown``: the finding lines the table lists itself; when the table goes to the same
+    terminal as stderr, those are not printed a second time there.
+    """
     text = to_json(data) if fmt == "json" else as_table()
     progress.finish()
     if text:
         click.echo(text)
-    emit_findings(root)
+    same = shown is not None and fmt != "json" and sys.stdout.isatty() and sys.stderr.isatty()
+    emit_findings(root, skip=frozenset(shown()) if same and shown is not None else frozenset())
 
 
-def emit_findings(root: Engine | Sequence[Engine]) -> None:
+def emit_findings(
+    root: Engine | Sequence[Engine], *, skip: frozenset[str] = frozenset()
+) -> None:
     """Print every engine's findings to stderr, one line each, in their deterministic order.
 
     On incomplete evidence, the findings the missing part explains are marked as its
-    consequences and come last (:meth:`Engine.settle`).
+    consequences and come last (:meth:`Engine.settle`). Lines in ``skip`` (already on the
+    terminal) are left out.
     """
     progress.finish()
     for engine in [root] if isinstance(root, Engine) else root:
         engine.settle()
         for finding in engine.findings.sorted():
-            click.echo(render.display(render.finding_line(finding.record())), err=True)
+            line = render.display(render.finding_line(finding.record()))
+            if line not in skip:
+                click.echo(line, err=True)
 
 
 def listing(

@@ -16,7 +16,6 @@ References: moby v20.10 ``daemon/list.go``, ``daemon/images/images.go``; docker/
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from collections.abc import Iterable
 
@@ -108,43 +107,15 @@ def filter_containers(
     return kept
 
 
-def _status(r: Record) -> str:
-    """``docker ps``'s STATUS without its relative time, which means nothing offline."""
-    status = str(r["status"])
-    if status == "exited":
-        return f"Exited ({r['exit_code']})"
-    labels = {
-        "running": "Up",
-        "paused": "Up (Paused)",
-        "restarting": f"Restarting ({r['exit_code']})",
-        "created": "Created",
-        "removing": "Removal In Progress",
-        "dead": "Dead",
-    }
-    return labels.get(status, status)
-
-
-def ps_command(parts: list[str]) -> str:
-    """``docker ps``'s COMMAND: path and arguments, those with a space in single quotes."""
-    if not parts:
-        return ""
-    args = [f"'{a}'" if " " in a else a for a in parts[1:]]
-    return " ".join([parts[0], *args])
-
-
 def container_columns(trunc: bool, size: bool) -> list[tables.Column]:
     """``docker ps``'s columns; CREATED as an RFC 3339 UTC time."""
-
-    def command(r: Record) -> str:
-        text = ps_command(r.get("command") or [])
-        return json.dumps(tables.ellipsis(text, 20) if trunc else text, ensure_ascii=False)
-
     columns: list[tables.Column] = [
         ("CONTAINER ID", lambda r: short(r["id"]) if trunc else r["id"]),
         ("IMAGE", lambda r: r["image"]),
-        ("COMMAND", command),
-        ("CREATED", lambda r: (r["created"] or "")[:19] + "Z" if r["created"] else "N/A"),
-        ("STATUS", _status),
+        ("COMMAND", lambda r: tables.quoted_command(r.get("command"), trunc)),
+        ("CREATED", lambda r: tables.seconds(r["created"])),
+        ("STATUS", tables.status_label),
+        ("PORTS", lambda r: tables.ports_text(r.get("ports") or [])),
         ("NAMES", lambda r: (r["name"] or "").lstrip("/")),
     ]
     if size:
@@ -321,7 +292,7 @@ def image_columns(trunc: bool, digests: bool) -> list[tables.Column]:
         columns.append(("DIGEST", lambda r: r["digest"]))
     columns += [
         ("IMAGE ID", lambda r: _short(r["id"]) if trunc else r["id"]),
-        ("CREATED", lambda r: r["created"][:19] + "Z" if r["created"] else "N/A"),
+        ("CREATED", lambda r: tables.seconds(r["created"])),
         ("SIZE", lambda r: tables.human_size(r["size"])),
     ]
     return columns

@@ -29,6 +29,7 @@ from storagekit.cli.common import (
     state,
     tagged,
 )
+from storagekit.cli.group import RootAnywhere
 from storagekit.cli.listing import COMMANDS as LISTING_COMMANDS
 from storagekit.cli.recover import COMMANDS
 from storagekit.engine import Engine
@@ -45,7 +46,7 @@ from storagekit.refs import resolve_in
 EXTRA_ROOT = "--containerd-root"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RootAnywhere, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-r",
     "--root",
@@ -53,6 +54,7 @@ EXTRA_ROOT = "--containerd-root"
     envvar="STORAGEKIT_ROOT",
     default="/var/lib/docker",
     show_default=True,
+    metavar="ROOT",
     help="Container storage root, or a whole host: a directory or a tar archive "
     "(.tar, .tar.gz, .tar.xz, .tar.zst). Every engine found in it is read.",
 )
@@ -60,6 +62,7 @@ EXTRA_ROOT = "--containerd-root"
     EXTRA_ROOT,
     "extra_root",
     default=None,
+    metavar="DIR",
     help="Another storage root held as separate evidence (an image store copied apart from the "
     "data root that uses it), read beside -r.",
 )
@@ -67,12 +70,14 @@ EXTRA_ROOT = "--containerd-root"
     "--engine",
     "engine_names",
     multiple=True,
+    metavar="NAME",
     help="Read only this engine (repeatable).",
 )
 @click.option(
     "--namespace",
     "namespaces",
     multiple=True,
+    metavar="NS",
     help="Read only this namespace of engines that have them (repeatable; default all).",
 )
 @click.option(
@@ -187,11 +192,14 @@ def audit(ctx: click.Context, fmt: str, check: bool) -> None:
     def table(rec: Record) -> str:
         return render.audit_table(rec, titles[rec["engine"]])
 
+    def shown() -> list[str]:  # the FINDINGS section's lines
+        return [render.finding_line(f) for rec in records for f in rec["findings"]]
+
     if len(records) == 1:
-        emit(engines, fmt, records[0], lambda: table(records[0]))
+        emit(engines, fmt, records[0], lambda: table(records[0]), shown=shown)
         return
     data = _sections(engines, records, "counts")
-    emit(engines, fmt, data, lambda: _tables(records, table))
+    emit(engines, fmt, data, lambda: _tables(records, table), shown=shown)
 
 
 @cli.command()

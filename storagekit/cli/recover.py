@@ -21,12 +21,11 @@ from storagekit.cli.common import (
     binary_stdout,
     emit,
     emit_findings,
-    listing,
     state,
     tagged,
 )
 from storagekit.engine import Engine
-from storagekit.errors import StoragekitError, UnknownReferenceError
+from storagekit.errors import SourceNotFoundError, StoragekitError, UnknownReferenceError
 from storagekit.model import Container, Image
 from storagekit.refs import resolve_in
 
@@ -57,6 +56,23 @@ def _container(ctx: click.Context, ref: str) -> tuple[Engine, Container]:
     root, obj = resolve_in(state(ctx).engines(), ref, images=False)
     assert isinstance(obj, Container)
     return root, obj
+
+
+def _mount_hint(ctx: click.Context, ref: str, path: str) -> str:
+    """The hint for a path missing from a container's own filesystem but under one of its mounts.
+
+    Docker mounts the volume over the layers: the data is there with ``--with-mounts``.
+    """
+    _, obj = resolve_in(state(ctx).engines(), ref)
+    if not isinstance(obj, Container):
+        return ""
+    wanted = "/" + path.strip("/")
+    for m in obj.mounts:
+        top = "/" + m.destination.strip("/")
+        if wanted == top or wanted.startswith(top.rstrip("/") + "/"):
+            what = f"volume {m.name}" if m.name else f"{m.type} mount"
+            return f" ({top} is a {what} of the container: add --with-mounts to read it)"
+    return ""
 
 
 def _inside(view: RecoveryView, path: str, *, follow: bool) -> str:
@@ -121,10 +137,13 @@ def cat(ctx: click.Context, ref: str, path: str, with_mounts: bool) -> None:
     """Write a file of a container or image to stdout (links resolved inside it)."""
     out = binary_stdout("a file's bytes", "redirect them: storagekit cat REF PATH > FILE")
     root, view = _view(ctx, ref, with_mounts)
-    inner = _inside(view, path, follow=True)
-    with progress.step("reading the file", total=view.stat(inner).size) as bar, view.open(
-        inner
-    ) as f:
+    try:
+        inner = _inside(view, path, follow=True)
+        file = view.open(inner)
+    except SourceNotFoundError as exc:
+        hint = "" if with_mounts else _mount_hint(ctx, ref, path)
+        raise StoragekitError(f"{exc}{hint}") from None
+    with progress.step("reading the file", total=view.stat(inner).size) as bar, file as f:
         while chunk := f.read(1 << 20):
             out.write(chunk)
             bar.advance(len(chunk))
@@ -135,9 +154,13 @@ def cat(ctx: click.Context, ref: str, path: str, with_mounts: bool) -> None:
 @click.command()
 @click.argument("ref")
 @click.argument("path", default="/")
-@click.option("-o", "--output", "output", help="A new (or empty) directory to write into.")
-@click.option("--tar", "tar_file", help="A tar archive to write (- for stdout).")
-@click.option("--manifest", help="JSON-lines manifest with the SHA-256 of every file.")
+@click.option(
+    "-o", "--output", "output", metavar="DIR", help="A new (or empty) directory to write into."
+)
+@click.option("--tar", "tar_file", metavar="FILE", help="A tar archive to write (- for stdout).")
+@click.option(
+    "--manifest", metavar="FILE", help="JSON-lines manifest with the SHA-256 of every file."
+)
 @click.option("--devices", is_flag=True, help="Recreate device nodes (needs root).")
 @click.option("--keep-setid", is_flag=True, help="Keep set-user/group-ID bits (needs root).")
 @WITH_MOUNTS
@@ -236,13 +259,17 @@ def verify(ctx: click.Context, ref: str | None, fmt: str) -> None:
             err=True,
         )
         state(ctx).status = MISMATCH
-    listing(engines, fmt, records, render.VERIFY_COLUMNS)
+    emit(engines, fmt, records, lambda: render.verify_table(records))
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option(
-    "-o", "--output", required=True, help="The archive to write (must not exist; - for stdout)."
+    "-o",
+    "--output",
+    required=True,
+    metavar="FILE",
+    help="The archive to write (must not exist; - for stdout).",
 )
 @click.pass_context
 def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
@@ -270,7 +297,9 @@ def save(ctx: click.Context, images: tuple[str, ...], output: str) -> None:
 
 @click.command()
 @click.argument("container")
-@click.option("-o", "--output", required=True, help="The tar to write (- for stdout).")
+@click.option(
+    "-o", "--output", required=True, metavar="FILE", help="The tar to write (- for stdout)."
+)
 @click.pass_context
 def export(ctx: click.Context, container: str, output: str) -> None:
     """The container's filesystem as a tar, like docker export (for docker import)."""

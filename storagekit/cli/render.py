@@ -1,10 +1,12 @@
-"""Presentation: records as JSON or as tables for people. The only module importing tabulate."""
+"""Presentation: records as tables for people, in the Docker CLI's layout (:mod:`.tables`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from storagekit.cli.dfview import df_table as df_table  # df's tables, kept apart
+from storagekit.cli.tables import render as _render
 from storagekit.ids import is_hex64, short
 from storagekit.jsontext import Record
 from storagekit.termtext import display as display  # the one escaping function
@@ -15,10 +17,8 @@ Column = tuple[str, Callable[[Record], Any]]
 
 def table(records: Sequence[Record], columns: Sequence[Column]) -> str:
     """A plain table of ``records`` with the given (header, getter) columns."""
-    from tabulate import tabulate  # only tables need it; JSON output starts faster without
-
-    rows = [[_cell(get(r)) for _, get in columns] for r in records]
-    return tabulate(rows, headers=[h for h, _ in columns], tablefmt="plain", disable_numparse=True)
+    rows = [[str(_cell(get(r))) for _, get in columns] for r in records]
+    return _render([h for h, _ in columns], rows)
 
 
 def scoped(records: Sequence[Record], columns: Sequence[Column]) -> list[Column]:
@@ -123,9 +123,8 @@ def integrity_line(record: Record) -> str:
     bad = record["not_matching"]
     if not bad:
         return f"Integrity: all {record['layers']} image layers match their diff IDs"
-    return (
-        f"Integrity: {len(bad)} of {record['layers']} image layers DO NOT MATCH: "
-        + ", ".join(f"{r['chain_id']} ({r['status']})" for r in bad)
+    return f"Integrity: {len(bad)} of {record['layers']} image layers DO NOT MATCH: " + ", ".join(
+        f"{r['chain_id']} ({r['status']})" for r in bad
     )
 
 
@@ -219,100 +218,6 @@ LS_COLUMNS: list[Column] = [
 ]
 
 
-def _percent(part: int | None, whole: int | None) -> str:
-    if part is None or not whole:
-        return human_size(part)
-    return f"{human_size(part)} ({part * 100 // whole}%)"
-
-
-DF_ROWS = [
-    ("Images", "images"),
-    ("Containers", "containers"),
-    ("Local Volumes", "volumes"),
-    ("Build Cache", "build_cache"),
-    ("Orphaned storage", "orphans"),
-]
-
-
-def df_table(report: Record) -> str:
-    """``df`` for people: docker system df's table, then what Docker does not show."""
-    rows = [
-        [
-            label,
-            report[key]["count"],
-            report[key]["active"],
-            human_size(report[key]["size"]),
-            _percent(report[key]["reclaimable"], report[key]["size"]),
-        ]
-        for label, key in DF_ROWS
-    ]
-    from tabulate import tabulate
-
-    lines = [
-        tabulate(
-            rows,
-            headers=["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-            tablefmt="plain",
-            disable_numparse=True,
-        )
-    ]
-    measured = report["measured"]
-    kind = "allocated on disk" if measured["allocation_known"] else "apparent (archive)"
-    lines += ["", f"MEASURED ({kind}, hard links counted once)"]
-    for area in [a for a in measured["apparent"] if a != "total"]:
-        value = measured[area] if measured["allocation_known"] else measured["apparent"][area]
-        lines.append(f"  {area:<15} {human_size(value)}")
-    total = measured["total"] if measured["allocation_known"] else measured["apparent"]["total"]
-    lines.append(f"  {'total':<15} {human_size(total)}")
-    if "namespaces" in report:  # an engine with content and snapshot stores per namespace
-        lines += _namespaces_table(report)
-    if "items" in report["images"]:
-        lines += ["", "Images space usage:", table(report["images"]["items"], DF_IMAGE_COLUMNS)]
-        lines += ["", "Containers space usage:"]
-        lines.append(table(report["containers"]["items"], DF_CONTAINER_COLUMNS))
-        lines += ["", "Local Volumes space usage:"]
-        lines.append(table(report["volumes"]["items"], DF_VOLUME_COLUMNS))
-    return "\n".join(lines)
-
-
-def _namespaces_table(report: Record) -> list[str]:
-    """Content-store and snapshot bytes, in all and per namespace."""
-    from tabulate import tabulate
-
-    snaps = report["snapshots"]
-    rows = [
-        [ns, v["images"], v["containers"], human_size(v["content_bytes"]),
-         human_size(v["snapshots_committed_bytes"]), human_size(v["snapshots_active_bytes"])]
-        for ns, v in report["namespaces"].items()
-    ]
-    return [
-        "",
-        f"CONTENT STORE: {report['content']['blobs']} blobs, "
-        f"{human_size(report['content']['bytes'])}; SNAPSHOTS: "
-        f"{snaps['committed']['count']} committed ({human_size(snaps['committed']['bytes'])} "
-        f"as recorded), {snaps['active']['count']} active "
-        f"({human_size(snaps['active']['bytes'])} measured)",
-        tabulate(rows, headers=["NAMESPACE", "IMAGES", "CONTAINERS", "CONTENT", "COMMITTED",
-                                "ACTIVE"], tablefmt="plain", disable_numparse=True),
-    ]
-
-
-DF_IMAGE_COLUMNS: list[Column] = [
-    ("IMAGE ID", lambda r: short(r["id"]) if r["id"] else "-"),
-    ("SIZE", lambda r: human_size(r["size"])),
-    ("SHARED SIZE", lambda r: human_size(r["shared_size"])),
-    ("UNIQUE SIZE", lambda r: human_size(r["unique_size"])),
-    ("CONTAINERS", lambda r: r["containers"]),
-]
-DF_CONTAINER_COLUMNS: list[Column] = [
-    ("CONTAINER ID", lambda r: short(r["id"])),
-    ("SIZE", lambda r: human_size(r["size_rw"])),
-]
-DF_VOLUME_COLUMNS: list[Column] = [
-    ("VOLUME NAME", lambda r: display(r["name"])),
-    ("LINKS", lambda r: r["links"]),
-    ("SIZE", lambda r: human_size(r["size"])),
-]
 ORPHAN_COLUMNS: list[Column] = [
     ("KIND", lambda r: r["kind"]),
     ("BYTES", lambda r: human_size(r["bytes"])),
@@ -324,17 +229,44 @@ ORPHAN_COLUMNS: list[Column] = [
 VERIFY_COLUMNS: list[Column] = [
     (
         "CHAIN ID",
-        lambda r: short(r["chain_id"])
-        if r["chain_id"]
-        else (f"blob {short(r['digest'])}" if r.get("digest") else "(rw layer)"),
+        lambda r: (
+            short(r["chain_id"])
+            if r["chain_id"]
+            else (f"blob {short(r['digest'])}" if r.get("digest") else "(rw layer)")
+        ),
     ),
     ("CACHE ID", lambda r: short(r["cache_id"]) if r["cache_id"] else "-"),
-    ("STATUS", lambda r: r["status"].upper() if r["status"] != "ok" else "ok"),
-    (
-        "FILES",
-        lambda r: ", ".join(f"{f['change']} {display(f['path'])}" for f in r["files"]) or "-",
-    ),
+    ("STATUS", lambda r: r["status"]),
+    ("CHANGE", lambda r: r["change"]),
+    ("FILE", lambda r: r["file"]),
 ]
+
+
+def verify_rows(records: Sequence[Record]) -> list[Record]:
+    """One row per layer and, for a layer with changed files, one row per file.
+
+    The rows below a layer's first row are marked ``blank``: its cells are not repeated.
+    """
+    rows = []
+    for r in records:
+        files = r.get("files") or [{"change": "-", "path": "-"}]
+        rows += [
+            {**r, "change": f["change"], "file": f["path"], "blank": i > 0}
+            for i, f in enumerate(files)
+        ]
+    return rows
+
+
+def _blank_below(column: Column) -> Column:
+    header, get = column
+    keep = header in ("CHANGE", "FILE")
+    return header, lambda r: get(r) if keep or not r["blank"] else ""
+
+
+def verify_table(records: Sequence[Record]) -> str:
+    """``verify`` for people: each changed file on its own row, under its layer."""
+    columns = [_blank_below(c) for c in scoped(records, VERIFY_COLUMNS)]
+    return table(verify_rows(records), columns)
 
 
 def finding_line(f: Record) -> str:

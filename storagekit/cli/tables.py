@@ -9,6 +9,7 @@ iterator and a flush interval; everything printed for people goes through it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -27,6 +28,89 @@ def ellipsis(text: str, width: int) -> str:
     if len(text) <= width:
         return text
     return text[: max(width - 1, 0)] + "…"
+
+
+def seconds(value: str | None) -> str:
+    """An RFC 3339 UTC time to the second; ``N/A`` when absent.
+
+    ``docker ps`` prints a relative time instead, which means nothing offline.
+    """
+    return value[:19] + "Z" if value else "N/A"
+
+
+def status_label(r: Record) -> str:
+    """``docker ps``'s STATUS without its relative time: ``Exited (3)``, ``Up``, ``Created``."""
+    status = str(r["status"])
+    if status == "exited":
+        return f"Exited ({r['exit_code']})"
+    labels = {
+        "running": "Up",
+        "paused": "Up (Paused)",
+        "restarting": f"Restarting ({r['exit_code']})",
+        "created": "Created",
+        "removing": "Removal In Progress",
+        "dead": "Dead",
+    }
+    return labels.get(status, status)
+
+
+def ps_command(parts: Sequence[str]) -> str:
+    """``docker ps``'s command: path and arguments, those with a space in single quotes."""
+    if not parts:
+        return ""
+    args = [f"'{a}'" if " " in a else a for a in parts[1:]]
+    return " ".join([parts[0], *args])
+
+
+def quoted_command(parts: Sequence[str] | None, trunc: bool) -> str:
+    """``docker ps``'s COMMAND cell: the command in double quotes, cut to 20 characters."""
+    text = ps_command(parts or [])
+    return json.dumps(ellipsis(text, 20) if trunc else text, ensure_ascii=False)
+
+
+def ports_text(ports: Sequence[Record]) -> str:
+    """``docker ps``'s PORTS (docker/cli ``DisplayablePorts``).
+
+    Ports in order, consecutive ports of one protocol (and host address, when published on
+    the same number) as a range, then each published port ``IP:PUBLIC->PRIVATE/proto``
+    (IPv6 addresses in brackets, as the Docker CLI 28 prints them).
+    """
+    ordered = sorted(
+        ports, key=lambda p: (p["private_port"], p["ip"] or "", p["public_port"] or 0, p["type"])
+    )
+    groups: dict[str, list[int]] = {}
+    result: list[str] = []
+    mapped: list[str] = []
+    for port in ordered:
+        current, key = port["private_port"], port["type"]
+        if port["ip"]:
+            if port["public_port"] != current:
+                mapped.append(
+                    f"{_host(port['ip'])}:{port['public_port']}->{current}/{port['type']}"
+                )
+                continue
+            key = f"{port['ip']}/{port['type']}"
+        group = groups.get(key)
+        if group is not None and current == group[1] + 1:
+            group[1] = current
+            continue
+        if group is not None:
+            result.append(_group(key, *group))
+        groups[key] = [current, current]  # a key keeps the place of its first group
+    result += [_group(key, *group) for key, group in groups.items()]
+    return ", ".join(result + mapped)
+
+
+def _host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def _group(key: str, first: int, last: int) -> str:
+    ip, _, kind = key.rpartition("/")
+    text = str(first) if first == last else f"{first}-{last}"
+    if ip:
+        text = f"{_host(ip)}:{text}->{text}"
+    return f"{text}/{kind}"
 
 
 def human_size(value: int | float | None, precision: int = 3) -> str:

@@ -338,6 +338,8 @@ def extract_tar(
         elif first is not None:
             out.write(header(rel, tarfile.LNKTYPE, e.mode, e.uid, e.gid, 0, mtime, first))
             note["hardlink_to"] = "/" + first
+            result.files += 1  # a file of the view, as a directory extraction counts it
+            result.bytes += e.size
         elif e.is_file:
             if e.nlink > 1:
                 links[e.inode] = rel

@@ -246,6 +246,8 @@ class _Tar:
             if first is not None:
                 out.add(header(rel, tarfile.LNKTYPE, mode, uid, gid, 0, mtime, first))
                 note["hardlink_to"] = "/" + first
+                out.files += 1  # a file of the view, as a directory extraction counts it
+                out.bytes += size
             elif nlink > 1 and not settled:
                 out.event(("link", rel, path, row, index))
                 return

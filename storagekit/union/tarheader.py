@@ -7,7 +7,11 @@ packed here from a template, byte for byte what ``tarfile`` writes (its ``itn``/
 encodings, the ``ustar`` NUL ``00`` magic, empty user and group names, the checksum as six
 octal digits, NUL, space). Everything else — long or non-ASCII names, device numbers, huge
 values — goes through ``tarfile`` itself, which adds the PAX extended header (or, for device
-numbers no PAX header can hold, writes the GNU format).
+numbers no PAX header can hold, writes the GNU format). One record of ``tarfile``'s is left
+out: ``hdrcharset=BINARY``, which it adds when a name is not UTF-8. Go's ``archive/tar``
+(``docker export``) writes such a name's bytes in the ``path`` record without it, GNU tar warns
+"Ignoring unknown extended header keyword 'hdrcharset'", and every reader here takes the raw
+bytes either way.
 """
 
 from __future__ import annotations
@@ -63,9 +67,31 @@ def header(
     if rdev:
         info.devmajor, info.devminor = rdev
     try:
-        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        return _without_hdrcharset(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
     except ValueError:
         # A device number past its 7 octal digits (a major of 2**40 in an archive): PAX has no
         # record for it, so the member is written as Go's archive/tar does then, in the GNU
         # format with base-256 numbers (which holds any number a tar header can carry).
         return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+
+
+_HDRCHARSET = b"21 hdrcharset=BINARY\n"
+
+
+def _without_hdrcharset(blocks: bytes) -> bytes:
+    """``blocks`` with the extended header's leading ``hdrcharset=BINARY`` record removed.
+
+    ``tarfile`` puts that record first in the ``x`` header; the header's size field (12 bytes
+    at 124, eleven octal digits and NUL) and checksum (at 148, six octal digits, NUL, space,
+    summed with the field as spaces) are rewritten, and the records padded to 512 again.
+    """
+    if blocks[156:157] != tarfile.XHDTYPE or blocks[512 : 512 + len(_HDRCHARSET)] != _HDRCHARSET:
+        return blocks
+    size = int(blocks[124:135], 8)
+    member = 512 + -(-size // 512) * 512
+    records = blocks[512 + len(_HDRCHARSET) : 512 + size]
+    head = bytearray(blocks[:512])
+    head[124:136] = b"%011o\0" % len(records)
+    head[148:156] = b" " * 8
+    head[148:156] = b"%06o\0 " % sum(head)
+    return bytes(head) + records + bytes(-len(records) % 512) + blocks[member:]

@@ -72,9 +72,23 @@ def test_df_equals_the_engine(name, sample):
         }
         for i in raw["Images"]
     }
-    assert {i["id"]: i for i in df["images"]["items"]} == images
+    keys = ("id", "size", "shared_size", "unique_size", "containers")
+    assert {i["id"]: {k: i[k] for k in keys} for i in df["images"]["items"]} == images
+    # docker system df -v's REPOSITORY and TAG: the first of RepoTags, newest image first
+    assert [(i["id"], f"{i['repository']}:{i['tag']}") for i in df["images"]["items"]] == [
+        (i["Id"], (i["RepoTags"] or ["<none>:<none>"])[0]) for i in raw["Images"]
+    ]
     containers = {c["Id"]: c.get("SizeRw", 0) for c in raw["Containers"]}
     assert {c["id"]: c["size_rw"] for c in df["containers"]["items"]} == containers
+    # newest first, as docker ps -a, with docker system df -v's columns
+    assert [
+        (c["id"], c["image"], c["name"], c["status"], c["local_volumes"])
+        for c in df["containers"]["items"]
+    ] == [
+        (c["Id"], c["Image"], c["Names"][0], c["State"],
+         sum(m.get("Driver") == "local" for m in c["Mounts"]))
+        for c in raw["Containers"]
+    ]  # fmt: skip
     volumes = {
         v["Name"]: (v["UsageData"]["Size"], v["UsageData"]["RefCount"]) for v in raw["Volumes"]
     }
@@ -89,7 +103,9 @@ def test_items_only_when_verbose(tmp_path):
     assert all("items" not in area for area in df.values())
     assert df["images"] == {"count": 1, "active": 1, "size": 10, "reclaimable": 0}
     assert df["containers"] == {"count": 1, "active": 0, "size": 8, "reclaimable": 8}
-    assert df["volumes"] == {"count": 0, "active": 0, "size": 0, "reclaimable": 0}
+    assert df["volumes"] == {
+        "count": 0, "active": 0, "size": 0, "reclaimable": 0, "uncounted": []
+    }  # fmt: skip
     assert df["build_cache"] == {"count": 0, "active": 0, "size": 0, "reclaimable": 0}
 
 
@@ -104,7 +120,7 @@ def test_damaged_root_gives_numbers_not_tracebacks(tmp_path):
         df = docker_df(root, verbose=True)
     assert df["images"]["count"] == 2
     assert df["images"]["size"] == 15  # three distinct layers of 5 bytes
-    assert df["containers"]["items"] == [{"id": cid, "size_rw": None}]
+    assert [(c["id"], c["size_rw"]) for c in df["containers"]["items"]] == [(cid, None)]
     assert df["containers"]["size"] == 0
     assert df["build_cache"]["count"] is None
     assert "not read" in df["build_cache"]["note"]

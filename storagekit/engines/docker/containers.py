@@ -5,8 +5,11 @@
 typed), ``State`` (``Running``, ``Paused``, ``Restarting``, ``Dead``, ``ExitCode``, ``StartedAt``,
 ``FinishedAt``), ``Driver``, ``MountPoints`` (destination -> mount point; ``--tmpfs`` mounts
 live in ``hostconfig.json`` ``Tmpfs`` instead, as ``docker inspect`` shows them). The status is
-derived as ``State.State()`` does. An offline reader sees the state of the last checkpoint: after
-a crash ``Running`` stays true although nothing runs.
+derived as ``State.State()`` does. An offline reader sees the state of the last checkpoint:
+after a crash ``Running`` stays true although nothing runs. ``NetworkSettings.Ports``
+(``"80/tcp"`` -> host bindings or ``null``) is what ``docker ps`` lists as PORTS: the daemon
+fills it when the container starts and empties it when it stops, so a stopped container lists
+none, whatever it publishes.
 
 References: moby ``daemon/container/container.go``, ``daemon/container/state.go``,
 ``daemon/volume/mounts/mounts.go``, ``api/types/container/hostconfig.go``.
@@ -21,7 +24,7 @@ from storagekit.engines.docker.artefacts import as_dict, as_int, as_str, read_js
 from storagekit.engines.docker.locate import is_pre_cas_root
 from storagekit.errors import SourceError, UnsafePathError
 from storagekit.ids import is_hex64, is_safe_component
-from storagekit.model import Container, Findings, MountPoint
+from storagekit.model import Container, Findings, MountPoint, Port
 from storagekit.parallel import pmap
 from storagekit.source import Source, normpath
 from storagekit.timefmt import normalize
@@ -169,7 +172,32 @@ def read_container(
         log_path=as_str(config.get("LogPath")),
         data_root=recorded_root(config, cid),
         config_path=path,
+        ports=ports(as_dict(as_dict(config.get("NetworkSettings")).get("Ports"))),
     )
+
+
+def ports(recorded: dict[str, Any]) -> tuple[Port, ...]:
+    """``NetworkSettings.Ports`` as the daemon's container view lists them.
+
+    An exposed port without bindings once, a bound one once per binding; malformed ports are
+    left out, as the daemon skips them (moby *container/view.go*).
+    """
+    found = []
+    for key, bindings in recorded.items():
+        number, _, kind = key.partition("/")
+        if not number.isdigit() or int(number) > 65535:
+            continue
+        if not isinstance(bindings, list) or not bindings:
+            found.append(Port(int(number), kind or "tcp"))
+            continue
+        for binding in bindings:
+            host = as_dict(binding)
+            public = as_str(host.get("HostPort")) or "0"
+            if public.isdigit() and int(public) <= 65535:
+                found.append(
+                    Port(int(number), kind or "tcp", as_str(host.get("HostIp")), int(public))
+                )
+    return tuple(found)
 
 
 def container_ids(source: Source, findings: Findings) -> list[str]:

@@ -11,17 +11,22 @@ cli/command/formatter/disk_usage.go*); ``docker-root-format.md`` §10.1 has the 
   images with at least one container (any state) whose ``Image`` is the image ID;
   ``reclaimable``: ``LayersSize - Σ (Size - SharedSize)`` over the active images (the CLI's
   formula up to v28; v29 computes it in the daemon differently). Per image, ``Size``,
-  ``SharedSize`` and ``UniqueSize`` are those of :func:`.usage.image_sizes`.
+  ``SharedSize`` and ``UniqueSize`` are those of :func:`.usage.image_sizes`. ``-v`` lists them
+  newest first, as ``docker images``, each under its first reference in the reference store's
+  order (``RepoTags[0]``, *docker/cli formatter/disk_usage.go*), ``<none>`` when untagged.
 * **Containers**: ``size`` = Σ ``SizeRw`` (:func:`.usage.container_size_rw`);
   ``active`` = containers whose state is running, paused or restarting; ``reclaimable`` = Σ
   ``SizeRw`` of the others. A container whose writable layer is missing counts 0 and shows
-  ``size_rw: null``.
+  ``size_rw: null``. ``-v`` lists them as ``docker ps -a`` (newest first) with ``docker system
+  df -v``'s columns: image, command, local volumes (mounts of the ``local`` volume driver),
+  created, status, names.
 * **Volumes**: only volumes of the ``local`` driver without options (``opts.json`` absent or
   all empty: a volume with options is a mount made at run time, *daemon/volume/service/
   service.go* ``LocalVolumesSize``) and present on disk. ``size``: ``directory.Size`` of
   ``volumes/<name>/_data`` (apparent sizes of non-directories, each inode once); ``links``
   (``RefCount``): the containers whose ``MountPoints`` name it, any state; ``active`` = volumes
-  with links; ``reclaimable`` = Σ size of the unlinked ones.
+  with links; ``reclaimable`` = Σ size of the unlinked ones. The volumes left out are named in
+  ``uncounted`` with the reason, so that a count of every volume (``audit``) can be reconciled.
 * **Build cache**: BuildKit's accounting is out of scope. Its cache records are the top-level
   buckets of ``buildkit/metadata_v2.db`` (BuildKit ``cache/metadata``); when that database holds
   none (or ``buildkit/`` is absent) the build cache is provably empty and every figure is 0.
@@ -34,19 +39,20 @@ from __future__ import annotations
 from collections import Counter
 
 from storagekit.analysis.diskusage import OTHER, Areas, measure
+from storagekit.engines.docker.inspect import repo_order
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.engines.docker.usage import container_size_rw, image_sizes, listed_images
 from storagekit.errors import FormatError, SourceError
 from storagekit.ids import chain_ids
 from storagekit.jsontext import Record
-from storagekit.model import Container
+from storagekit.model import Container, Image, Volume
+from storagekit.timefmt import order_key
 from storagekit.union.changes import directory_size
 
 #: Container states Docker's CLI counts as active (``diskUsageContainersContext.isActive``).
 ACTIVE_STATES = frozenset({"running", "paused", "restarting"})
 #: BuildKit's cache metadata database inside the Docker root.
 BUILDKIT_DB = "buildkit/metadata_v2.db"
-
 
 
 def _summary(count: int, active: int, size: int, reclaimable: int) -> Record:
@@ -70,13 +76,17 @@ def images_usage(root: DockerRoot, verbose: bool = False) -> Record:
             layers_size += layer.size or 0
     items = []
     used = 0
-    for image in listed:
+    for image in sorted(listed, key=lambda i: (order_key(i.created), i.id), reverse=True):
         size = sizes[(image.driver, image.id)]
         if users[image.id]:
             used += size.size - size.shared_size
+        repository, tag = first_tag(image)
         items.append(
             {
                 "id": image.id,
+                "repository": repository,
+                "tag": tag,
+                "created": image.created,
                 "size": size.size,
                 "shared_size": size.shared_size,
                 "unique_size": size.unique_size,
@@ -90,6 +100,14 @@ def images_usage(root: DockerRoot, verbose: bool = False) -> Record:
     return record
 
 
+def first_tag(image: Image) -> tuple[str, str]:
+    """The repository and tag ``docker system df -v`` shows: ``RepoTags[0]``, else ``<none>``."""
+    if not image.tags:
+        return "<none>", "<none>"
+    repository, _, tag = repo_order(image.tags)[0].rpartition(":")
+    return repository, tag
+
+
 def is_active(container: Container) -> bool:
     """Whether Docker's CLI counts the container as active."""
     return container.status in ACTIVE_STATES
@@ -97,15 +115,32 @@ def is_active(container: Container) -> bool:
 
 def containers_usage(root: DockerRoot, verbose: bool = False) -> Record:
     """The Containers line (and, verbose, one item per container)."""
-    containers = sorted(root.containers.values(), key=lambda c: (c.created or "", c.id))
+    containers = sorted(
+        root.containers.values(), key=lambda c: (order_key(c.created), c.id), reverse=True
+    )
     sizes = {c.id: container_size_rw(root, c) for c in containers}
     total = sum(s or 0 for s in sizes.values())
     idle = sum(sizes[c.id] or 0 for c in containers if not is_active(c))
     active = sum(1 for c in containers if is_active(c))
     record = _summary(len(containers), active, total, idle)
     if verbose:
-        record["items"] = [{"id": c.id, "size_rw": sizes[c.id]} for c in containers]
+        record["items"] = [container_item(c, sizes[c.id]) for c in containers]
     return record
+
+
+def container_item(c: Container, size_rw: int | None) -> Record:
+    """One container of ``docker system df -v``: its ``/system/df`` summary's fields."""
+    return {
+        "id": c.id,
+        "size_rw": size_rw,
+        "name": c.name,
+        "image": c.image,
+        "command": list(c.command),
+        "local_volumes": sum(1 for m in c.mounts if m.driver == "local"),
+        "created": c.created,
+        "status": c.status,
+        "exit_code": c.exit_code,
+    }
 
 
 def volume_links(root: DockerRoot) -> Counter[str]:
@@ -129,9 +164,23 @@ def volumes_usage(root: DockerRoot, verbose: bool = False) -> Record:
     active = sum(1 for v in listed if links[v.name])
     items = [{"name": v.name, "size": sizes[v.name], "links": links[v.name]} for v in listed]
     record = _summary(len(listed), active, size, unused)
+    record["uncounted"] = [
+        {"name": v.name, "reason": _uncounted(v)}
+        for v in root.volumes.values()
+        if v.name not in sizes
+    ]
     if verbose:
         record["items"] = items
     return record
+
+
+def _uncounted(volume: Volume) -> str:
+    """Why Docker's Local Volumes line leaves ``volume`` out."""
+    if volume.driver != "local":
+        return f"volume driver {volume.driver}, not local"
+    if volume.has_opts:
+        return "created with options (mounted when a container starts)"
+    return "no _data directory in the evidence"
 
 
 def buildkit_records(root: DockerRoot) -> int | None:
@@ -219,9 +268,7 @@ def disk_areas(root: DockerRoot) -> Areas:
     """
     top = {name: "layers" for name in DRIVER_DIRS | frozenset(root.drivers)}
     top.update(_TOP_AREAS)
-    return Areas(
-        ("layers", "containers", "volumes", "image_metadata", "build_cache", OTHER), top
-    )
+    return Areas(("layers", "containers", "volumes", "image_metadata", "build_cache", OTHER), top)
 
 
 def measured(root: DockerRoot) -> Record:

@@ -71,6 +71,11 @@ def container_record(root: DockerRoot, container: Container, *, sizes: bool = Tr
         "size_rw": container_size_rw(root, container) if sizes else None,
         "command": list(container.command),
         "labels": dict(container.labels),
+        "ports": [
+            {"ip": p.ip, "private_port": p.private_port, "public_port": p.public_port,
+             "type": p.type}
+            for p in container.ports
+        ],  # fmt: skip
     }
 
 

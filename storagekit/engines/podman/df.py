@@ -8,6 +8,10 @@ podman's figures (podman 4.3 ``cmd/podman/system/df.go`` over ``libimage/disk_us
   the vfs sample root); an image's size, shared and unique size as :func:`.records.image_sizes`;
   active = images with containers; reclaimable = the sizes of images no container uses (podman's
   own man page warns that it can exceed what a prune frees).
+* ``-v`` items carry ``podman system df -v``'s columns: images (in the store's order) with the
+  repository and tag of their first name; containers (in libpod's BoltDB order, by ID) with the
+  image ID, the command and the state as podman prints them, local volumes, created, names;
+  an image's SIZE as podman prints it (``HumanSize``, four digits, where Docker's CLI has three).
 * containers: ``RWSize`` each (:func:`.records.size_rw`); active = running; reclaimable = the
   sizes of the containers not running.
 * volumes: the apparent size of each volume's ``_data`` (``util.SizeOfPath``) and the number of
@@ -22,8 +26,10 @@ from __future__ import annotations
 from storagekit.analysis.diskusage import OTHER, Areas, measure
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.records import image_sizes, size_rw
+from storagekit.ids import short
 from storagekit.jsontext import Record
 from storagekit.model import Container
+from storagekit.termtext import human_size
 from storagekit.union.changes import directory_size
 
 
@@ -47,12 +53,17 @@ def volume_size(inv: Inventory, name: str) -> int:
 def podman_df(inv: Inventory, verbose: bool) -> Record:
     """The images, containers, volumes and build cache lines of ``podman system df``."""
     img_items = []
-    for image in inv.images:
+    stored = {i.id: n for n, i in enumerate(inv.root.images)}  # images.json order, as podman
+    for image in sorted(inv.images, key=lambda i: stored.get(i.id, len(stored))):
         size, shared, unique = image_sizes(inv, image.id)
         users = len(inv.users.get(image.id, []))
+        repository, tag = "<none>", "<none>"
+        if image.tags:
+            repository, _, tag = image.tags[0].rpartition(":")
         img_items.append(
-            {"id": image.id, "size": size, "shared_size": shared, "unique_size": unique,
-             "containers": users}
+            {"id": image.id, "repository": repository, "tag": tag, "created": image.created,
+             "size": size, "shared_size": shared, "unique_size": unique, "containers": users,
+             "size_text": human_size(size)}  # podman: four digits (the Docker CLI: three)
         )  # fmt: skip
     images: Record = {
         "count": len(img_items),
@@ -61,9 +72,15 @@ def podman_df(inv: Inventory, verbose: bool) -> Record:
         "reclaimable": sum(i["size"] for i in img_items if not i["containers"]),
     }
     ctr_items = []
-    for c in inv.containers.values():
+    for c in sorted(inv.containers.values(), key=lambda c: c.id):  # libpod's BoltDB key order
         ctr_items.append({"id": c.id, "size_rw": size_rw(inv, c), "status": c.status,
-                          "local_volumes": _volumes(c)})  # fmt: skip
+                          "exit_code": c.exit_code, "local_volumes": _volumes(c),
+                          "name": c.name, "image": short(c.image_id), "command": list(c.command),
+                          "created": c.created,
+                          # podman prints these its own way: the command unquoted and uncut,
+                          # the state as it is (podman 4.3 cmd/podman/system/df.go)
+                          "command_text": " ".join(c.command),
+                          "status_text": c.status})  # fmt: skip
     containers: Record = {
         "count": len(ctr_items),
         "active": sum(1 for c in ctr_items if c["status"] == "running"),

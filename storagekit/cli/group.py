@@ -1,0 +1,47 @@
+"""The command group: where the global options may be given, and how its help lists commands.
+
+``-r/--root`` is accepted after the subcommand too (``storagekit containers -r ROOT``), as users
+type it; each command's summary is shown whole in ``--help``, wrapped rather than cut.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+class RootAnywhere(click.Group):
+    """The group, taking ``-r/--root ROOT`` after the subcommand as well as before it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Move a ``-r ROOT`` given after the subcommand (up to ``--``) in front of it."""
+        front: list[str] = []
+        rest: list[str] = []
+        i = 0
+        seen_command = False
+        while i < len(args):
+            arg = args[i]
+            if arg == "--":
+                rest += args[i:]
+                break
+            if seen_command and arg in ("-r", "--root") and i + 1 < len(args):
+                front += [arg, args[i + 1]]
+                i += 2
+                continue
+            if seen_command and arg.startswith("--root="):
+                front.append(arg)
+            else:
+                seen_command = seen_command or arg in self.commands
+                rest.append(arg)
+            i += 1
+        return super().parse_args(ctx, front + rest)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's summary in full (wrapped, not cut with "...")."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
