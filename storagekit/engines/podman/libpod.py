@@ -54,8 +54,22 @@ def status_word(state: int | None) -> str:
     return STATUS_WORDS.get(state, "unknown") if state is not None else "unknown"
 
 
+class Compact:
+    """Pickled as the arguments of its constructor (forked workers send thousands back).
+
+    A frozen dataclass with slots is otherwise unpickled field by field through
+    ``dataclasses.fields``: twice the time for libpod's containers.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        names: tuple[str, ...] = self.__slots__
+        return type(self), tuple(getattr(self, name) for name in names)
+
+
 @dataclass(frozen=True, slots=True)
-class NamedVolume:
+class NamedVolume(Compact):
     """A named volume of a container (``ContainerConfig.namedVolumes``)."""
 
     name: str
@@ -64,7 +78,7 @@ class NamedVolume:
 
 
 @dataclass(frozen=True, slots=True)
-class SpecMount:
+class SpecMount(Compact):
     """A mount of the container's OCI spec (``spec.mounts``)."""
 
     destination: str
@@ -74,7 +88,7 @@ class SpecMount:
 
 
 @dataclass(frozen=True, slots=True)
-class LibpodContainer:
+class LibpodContainer(Compact):
     """A container as libpod records it.
 
     Attributes:

@@ -42,8 +42,8 @@ from storagekit.model import Findings
 from storagekit.source import Source
 
 PATH = "libpod/bolt_state.db"
-#: Largest state file read into memory.
-MAX_DB = 1 << 30
+#: Largest state file whose containers are read from memory (else paged: :class:`BoltContainers`).
+IN_MEMORY = 64 << 20
 
 T = TypeVar("T")
 
@@ -108,24 +108,34 @@ class BoltContainers:
         self._names: dict[str, str] = {}
         self._codes: dict[str, str] = {}
         self._times: dict[str, str] = {}
-        self._open: tuple[int, BinaryIO, BoltDB] | None = None
+        self._open: tuple[int, BinaryIO | None, BoltDB] | None = None
 
     def _db(self) -> BoltDB:
         """The database as this process reads it.
+
+        A file of at most :data:`IN_MEMORY` bytes is read whole, once: forked workers share
+        those bytes, and slicing them is cheaper than paging. A bigger one (bbolt files keep
+        their free pages) is paged through a file each process opens for itself.
 
         Raises:
             SourceError: the file cannot be opened.
             FormatError: it is not a usable BoltDB file.
         """
-        if self._open is None or self._open[0] != os.getpid():
-            file = self.source.open(self.path)
-            try:
-                db = BoltDB.from_file(file, self.source.stat(self.path).size, self.path)
-            except (FormatError, SourceError):
-                file.close()
-                raise
-            self._open = (os.getpid(), file, db)
-        return self._open[2]
+        if self._open is not None and (self._open[1] is None or self._open[0] == os.getpid()):
+            return self._open[2]
+        size = self.source.stat(self.path).size
+        if size <= IN_MEMORY:
+            db = BoltDB.from_bytes(self.source.read_bytes(self.path, IN_MEMORY), self.path)
+            self._open = (os.getpid(), None, db)
+            return db
+        file = self.source.open(self.path)
+        try:
+            db = BoltDB.from_file(file, size, self.path)
+        except (FormatError, SourceError):
+            file.close()
+            raise
+        self._open = (os.getpid(), file, db)
+        return db
 
     def ids(self, findings: Findings) -> list[str]:
         """Every container ID (``all-ctrs`` and ``ctr``), sorted; unsafe ones are findings."""
@@ -174,7 +184,7 @@ class BoltContainers:
 
     def close(self) -> None:
         """Close the file this process opened."""
-        if self._open is not None and self._open[0] == os.getpid():
+        if self._open is not None and self._open[1] is not None and self._open[0] == os.getpid():
             self._open[1].close()
         self._open = None
 
