@@ -64,6 +64,18 @@ def _named(engine: Engine, obj: Obj, how: str) -> str:
     return str(method(obj))
 
 
+def _narrowing(engines: Sequence[Engine], hits: Sequence[int]) -> str:
+    """How to narrow an ambiguous name (``hits``: the engines of the matches, by index).
+
+    ``--engine`` or ``--namespace``, unless two matches are in two roots of one engine (a host's
+    graph roots): only their IDs tell those apart.
+    """
+    kinds = [engines[n].name for n in sorted(set(hits))]
+    if len(kinds) != len(set(kinds)):
+        return "give the ID (--engine and --namespace cannot tell two roots of one engine apart)"
+    return "narrow with --engine or --namespace"
+
+
 def resolve_in(
     engines: Sequence[Engine], ref: str, *, containers: bool = True, images: bool = True
 ) -> tuple[Engine, Obj]:
@@ -86,7 +98,7 @@ def resolve_in(
             return next(iter(found.values()))
         if len(found) > 1:
             names = "; ".join(sorted(_named(e, o, "describe") for e, o in found.values()))
-            hint = "give more digits" if tier == 2 else "narrow with --engine or --namespace"
+            hint = "give more digits" if tier == 2 else _narrowing(engines, [n for n, _ in found])
             raise UnknownReferenceError(
                 f"{ref}: ambiguous, matches {len(found)} objects; {hint}: {names}"
             )

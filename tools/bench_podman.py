@@ -14,24 +14,36 @@ and median of ``--runs`` interleaved runs after one warm-up, of ``containers --n
   and states), each container layer directly on its image (podman has no init layer).
 
 The ratio is podman seconds / Docker seconds for the same command: at most 1 means the podman
-inventory is no slower on equal work.
+inventory is no slower on equal work. storagekit runs as :mod:`tools.benchharness` runs it (a
+wheel in its own virtualenv, bytecode cached, interleaved rounds after a warm-up); with
+``--compare REV`` REV's storagekit is timed on both roots in the same rounds and the table gains
+its ratios too. ``--workdir DIR --keep`` keeps the two roots in DIR, and a later run given the
+same DIR times them again without building them (some 30 s).
 
 Usage::
 
-    sudo .venv/bin/python -m tools.bench_podman [--runs 7] [--workdir DIR]
+    .venv/bin/python -m tools.bench_podman [--runs 7] [--workdir DIR [--keep]] [--compare REV]
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
+from tools.benchharness import (
+    CACHE,
+    Row,
+    Variant,
+    add_common_args,
+    bench_env,
+    fmt,
+    interleave,
+    per_variant,
+    variants,
+    workdir,
+)
 from tools.podman_fleet import podman_fleet
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,45 +62,55 @@ def docker_root(work: Path) -> Path:
     return work / "docker"
 
 
-def timed(root: Path, command: list[str]) -> float:
-    exe = Path(sys.executable).with_name("storagekit")
-    start = time.perf_counter()
-    subprocess.run(
-        [str(exe), "-r", str(root), *command, "--format", "json"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - start
+def roots(work: Path) -> dict[str, Path]:
+    """The two equal roots in ``work``, built unless a kept run left them there."""
+    docker, podman = work / "d" / "docker", work / "podman"
+    if not (docker / "containers").is_dir() or not (podman / "libpod").is_dir():
+        docker = docker_root(work / "d")
+        print(f"both roots: {podman_fleet(docker, podman)}")
+    return {"podman": podman, "docker": docker}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--workdir", type=Path, default=None)
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--workdir", type=Path, default=None, help="where the roots are (kept)")
+    add_common_args(ap, "the two roots")
+    ap.set_defaults(runs=7)
     args = ap.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="skbench-", dir=args.workdir))
-    try:
-        docker = docker_root(work / "d")
-        counts = podman_fleet(docker, work / "podman")
-        print(f"both roots: {counts}")
-        roots = {"podman": work / "podman", "docker": docker}
-        print("| command | podman best s | docker best s | ratio (best) | ratio (median) |")
+    chosen = variants(args)
+    with workdir(args.workdir, "skbench-podman-", keep=args.keep or args.workdir is not None,
+                 made=("d", "podman")) as work:  # fmt: skip
+        where = roots(work)
+
+        def rows(v: Variant) -> list[Row]:
+            return [
+                Row(
+                    f"{' '.join(c)} {engine}",
+                    [v.storagekit, "-r", str(root), *c, "--format", "json"],
+                )
+                for c in COMMANDS
+                for engine, root in where.items()
+            ]
+
+        table = per_variant(rows, chosen)
+        interleave(table, args.runs, bench_env(CACHE / "pycache"))
+        by = {(r.key, r.variant): r for r in table}
+        names = [v.name if len(chosen) > 1 else "" for v in chosen]
+        head = "| command | podman best s | docker best s | ratio (best) | ratio (median) |"
+        print(head if len(chosen) == 1 else head.replace("command", "command [variant]"))
         print("|---|---|---|---|---|")
-        for command in COMMANDS:
-            times: dict[str, list[float]] = {"podman": [], "docker": []}
-            for root in roots.values():
-                timed(root, command)  # warm-up
-            for _ in range(args.runs):
-                for name, root in roots.items():
-                    times[name].append(timed(root, command))
-            p, d = times["podman"], times["docker"]
-            print(
-                f"| `{' '.join(command)}` | {min(p):.3f} | {min(d):.3f} | "
-                f"{min(p) / min(d):.2f} | {statistics.median(p) / statistics.median(d):.2f} |"
-            )
-    finally:
-        shutil.rmtree(work)
+        for c in COMMANDS:
+            for name in names:
+                p, d = by[(f"{' '.join(c)} podman", name)], by[(f"{' '.join(c)} docker", name)]
+                pm, dm = p.median, d.median
+                if p.best is None or d.best is None or pm is None or dm is None:
+                    print(f"| `{' '.join(c)}` {name} | failed: {p.error or d.error} |")
+                    continue
+                label = f"`{' '.join(c)}`" + (f" [{name}]" if name else "")
+                print(
+                    f"| {label} | {fmt(p.best, 0)} | {fmt(d.best, 0)} | "
+                    f"{p.best / d.best:.2f} | {pm / dm:.2f} |"
+                )
     return 0
 
 

@@ -73,6 +73,10 @@ class PodmanEngine(Engine):
             for (src, loc), root in zip(roots, read, strict=True)
         ]
 
+    def settle(self) -> None:
+        """Make libpod's findings if no command has read its containers yet (before printing)."""
+        self.inv.check_libpod()
+
     def describe(self, obj: Container | Image) -> str:
         """Kind and ID, and which graph root holds it (a host may have several)."""
         return f"{super().describe(obj)} in {self.recorded_path}"
@@ -142,6 +146,7 @@ class PodmanEngine(Engine):
             sum(1 for layer in self.root.layers if layer.diff_digest),
         )
         report = audit_record(self, self.inv, self._orphans)
+        self.settle()
         report["findings"] = [f.record() for f in self.findings.sorted()]
         report["integrity"] = checked
         return report

@@ -17,7 +17,8 @@ from storagekit.engines.podman.images import Image as StoreImage
 from storagekit.engines.podman.images import ImageConfig, read_image_config
 from storagekit.engines.podman.layers import Layer, layer_chain
 from storagekit.engines.podman.libpod import LibpodContainer
-from storagekit.engines.podman.root import PodmanRoot
+from storagekit.engines.podman.libpod_read import brief, decode, read_containers
+from storagekit.engines.podman.root import PodmanRoot, crosscheck
 from storagekit.engines.podman.rootless import RootlessMapping, rootless_mapping
 from storagekit.model import Container, Findings, Image, MountPoint, Volume
 from storagekit.source import Source
@@ -33,8 +34,34 @@ class Inventory:
         self.layers = {(x.driver, x.id): x for x in root.layers}
         self.store_images = {i.id: i for i in root.images}
         self.store_containers = {c.id: c for c in root.containers}
-        self.libpod = {c.id: c for c in root.libpod.containers} if root.libpod else {}
         self._chain_ids: dict[tuple[str, str], str | None] = {}
+        self._checked = root.libpod is None
+
+    # libpod's containers -------------------------------------------------------------------
+
+    @cached_property
+    def libpod(self) -> dict[str, LibpodContainer]:
+        """The containers of libpod by ID, read and cross-checked on first use (every core)."""
+        if self.root.libpod is None:
+            return {}
+        found = read_containers(self.source, self.root.libpod, self.findings, decode)
+        if not self._checked:
+            crosscheck(self.root.containers, found, self.findings)
+            self._checked = True
+        return {c.id: c for c in found}
+
+    def check_libpod(self) -> None:
+        """Make libpod's findings (damage, cross-check) without keeping its containers.
+
+        For commands that need nothing else of libpod: the findings are those reading the
+        containers whole would make, at the cost of parsing their documents only.
+        """
+        if self._checked or "libpod" in self.__dict__:
+            return
+        assert self.root.libpod is not None  # else checked from the start
+        found = read_containers(self.source, self.root.libpod, self.findings, brief)
+        crosscheck(self.root.containers, found, self.findings)
+        self._checked = True
 
     # stacks ------------------------------------------------------------------------------
 
@@ -248,7 +275,7 @@ class Inventory:
         from storagekit.engines.podman.root import container_id_maps
 
         if cid is not None:
-            maps = container_id_maps(self.root, cid)
+            maps = container_id_maps(self.root, cid, self.libpod.get(cid))
             if maps != ((), ()):
                 return maps
         if self.rootless is not None:

@@ -54,8 +54,22 @@ def status_word(state: int | None) -> str:
     return STATUS_WORDS.get(state, "unknown") if state is not None else "unknown"
 
 
+class Compact:
+    """Pickled as the arguments of its constructor (forked workers send thousands back).
+
+    A frozen dataclass with slots is otherwise unpickled field by field through
+    ``dataclasses.fields``: twice the time for libpod's containers.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        names: tuple[str, ...] = self.__slots__
+        return type(self), tuple(getattr(self, name) for name in names)
+
+
 @dataclass(frozen=True, slots=True)
-class NamedVolume:
+class NamedVolume(Compact):
     """A named volume of a container (``ContainerConfig.namedVolumes``)."""
 
     name: str
@@ -64,7 +78,7 @@ class NamedVolume:
 
 
 @dataclass(frozen=True, slots=True)
-class SpecMount:
+class SpecMount(Compact):
     """A mount of the container's OCI spec (``spec.mounts``)."""
 
     destination: str
@@ -74,7 +88,7 @@ class SpecMount:
 
 
 @dataclass(frozen=True, slots=True)
-class LibpodContainer:
+class LibpodContainer(Compact):
     """A container as libpod records it.
 
     Attributes:
@@ -171,15 +185,56 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RawContainer:
+    """A container's documents as the database holds them, not yet decoded.
+
+    Attributes:
+        id: the container ID (checked to name one directory entry).
+        read: whether its records could be read at all (else a finding says why and nothing
+            is decoded: no ``ctr/<id>`` bucket, a damaged page below it).
+        config: the ``ContainerConfig`` JSON text, ``None`` when absent.
+        state: the ``ContainerState`` JSON text, ``None`` when absent.
+        where: where the config is (``libpod/bolt_state.db:ctr/<id>/config``), blamed for it.
+        state_where: where the state is.
+        name: the name kept beside the config (``all-ctrs``, the ``Name`` column).
+        pod: the pod kept beside the config (``pod-id``, the ``PodID`` column).
+        state_number: the ``State`` column (SQLite), used when the document has no ``state``.
+        exit_code: the separate exit-code record.
+        exit_time: when that record was written (RFC 3339).
+    """
+
+    id: str
+    read: bool
+    config: bytes | str | None
+    state: bytes | str | None
+    where: str
+    state_where: str
+    name: str | None = None
+    pod: str | None = None
+    state_number: int | None = None
+    exit_code: int | None = None
+    exit_time: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LibpodState:
-    """Everything read from one libpod database."""
+    """What one libpod database holds besides its containers, which are read on demand.
+
+    Attributes:
+        backend: ``bolt`` or ``sqlite``.
+        path: the database file in the graph root.
+        pods, volumes, runtime: as read (small: read whole).
+        rows: every container's undecoded documents when the database was read with them
+            (SQLite: one query); ``None`` when they are read from the file on demand (BoltDB,
+            :mod:`.libpod_read`).
+    """
 
     backend: Backend
     path: str
-    containers: tuple[LibpodContainer, ...]
     pods: tuple[Pod, ...]
     volumes: tuple[LibpodVolume, ...]
     runtime: RuntimeConfig
+    rows: tuple[RawContainer, ...] | None = None
 
 
 def parse_doc(raw: bytes | str | None, findings: Findings, where: str) -> dict[str, Any] | None:
@@ -196,6 +251,11 @@ def parse_doc(raw: bytes | str | None, findings: Findings, where: str) -> dict[s
         findings.error("malformed-json", where, "expected a JSON object")
         return None
     return doc
+
+
+def config_name(cfg: dict[str, Any], name: str | None) -> str | None:
+    """The config's ``name``, else the name kept beside it."""
+    return opt_str(cfg.get("name")) or name
 
 
 def make_container(
@@ -219,7 +279,7 @@ def make_container(
         exit_code = opt_int(state.get("exitCode")) or 0
     return LibpodContainer(
         id=cid,
-        name=opt_str(cfg.get("name")) or name,
+        name=config_name(cfg, name),
         pod=opt_str(cfg.get("pod")) or pod,
         image_id=opt_str(cfg.get("rootfsImageID")),
         image_name=opt_str(cfg.get("rootfsImageName")),

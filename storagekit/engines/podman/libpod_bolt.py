@@ -19,19 +19,19 @@ damaged page becomes a finding while the readable buckets are still read.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from storagekit import timefmt
 from storagekit.engines.podman.common import safe_id
 from storagekit.engines.podman.libpod import (
-    LibpodContainer,
     LibpodState,
     LibpodVolume,
     Pod,
+    RawContainer,
     RuntimeConfig,
-    make_container,
     make_pod,
     make_volume,
     parse_doc,
@@ -42,8 +42,8 @@ from storagekit.model import Findings
 from storagekit.source import Source
 
 PATH = "libpod/bolt_state.db"
-#: Largest state file read into memory.
-MAX_DB = 1 << 30
+#: Largest state file whose containers are read from memory (else paged: :class:`BoltContainers`).
+IN_MEMORY = 64 << 20
 
 T = TypeVar("T")
 
@@ -93,42 +93,100 @@ def _ctr_values(
     return b.get(b"config"), b.get(b"state"), _text(b.get(b"pod-id"))
 
 
-def _containers(db: BoltDB, findings: Findings) -> list[LibpodContainer]:
-    ctr = db.bucket(b"ctr")
-    exit_codes = _names(db.bucket(b"exit-code"))
-    exit_times = _names(db.bucket(b"exit-code-time-stamp"))
-    names = _names(db.bucket(b"all-ctrs"))
-    out = []
-    for raw_id in sorted(set(names) | set(_names(ctr))):
-        cid = safe_id(raw_id, findings, PATH, "libpod container ID")
-        if cid is None:
-            continue
+class BoltContainers:
+    """libpod's containers in ``bolt_state.db``: listed once, each read in any process.
+
+    :meth:`ids` lists them in this process (``all-ctrs`` and ``ctr`` keys, and the exit-code
+    buckets); a damaged page there loses every container (one finding). :meth:`fetch` reads one
+    container's ``ctr/<id>`` bucket through a file the calling process opened itself (a forked
+    worker opens its own: a file offset is never shared); a damaged page below it loses that
+    container only.
+    """
+
+    def __init__(self, source: Source, path: str = PATH) -> None:
+        self.source, self.path = source, path
+        self._names: dict[str, str] = {}
+        self._codes: dict[str, str] = {}
+        self._times: dict[str, str] = {}
+        self._open: tuple[int, BinaryIO | None, BoltDB] | None = None
+
+    def _db(self) -> BoltDB:
+        """The database as this process reads it.
+
+        A file of at most :data:`IN_MEMORY` bytes is read whole, once: forked workers share
+        those bytes, and slicing them is cheaper than paging. A bigger one (bbolt files keep
+        their free pages) is paged through a file each process opens for itself.
+
+        Raises:
+            SourceError: the file cannot be opened.
+            FormatError: it is not a usable BoltDB file.
+        """
+        if self._open is not None and (self._open[1] is None or self._open[0] == os.getpid()):
+            return self._open[2]
+        size = self.source.stat(self.path).size
+        if size <= IN_MEMORY:
+            db = BoltDB.from_bytes(self.source.read_bytes(self.path, IN_MEMORY), self.path)
+            self._open = (os.getpid(), None, db)
+            return db
+        file = self.source.open(self.path)
+        try:
+            db = BoltDB.from_file(file, size, self.path)
+        except (FormatError, SourceError):
+            file.close()
+            raise
+        self._open = (os.getpid(), file, db)
+        return db
+
+    def ids(self, findings: Findings) -> list[str]:
+        """Every container ID (``all-ctrs`` and ``ctr``), sorted; unsafe ones are findings."""
+        try:
+            return _guard(findings, self.path, partial(self._list, findings), [])
+        except SourceError:
+            return []  # read_bolt_state read it a moment ago: not expected
+
+    def _list(self, findings: Findings) -> list[str]:
+        db = self._db()
+        ctr = db.bucket(b"ctr")
+        self._codes = _names(db.bucket(b"exit-code"))
+        self._times = _names(db.bucket(b"exit-code-time-stamp"))
+        self._names = _names(db.bucket(b"all-ctrs"))
+        found = sorted(set(self._names) | set(_names(ctr)))
+        ids = [safe_id(x, findings, PATH, "libpod container ID") for x in found]
+        return [x for x in ids if x is not None]
+
+    def fetch(self, cid: str, findings: Findings) -> RawContainer:
+        """One container's undecoded records (a missing or damaged bucket is a finding)."""
         where = f"{PATH}:ctr/{cid}"
-        # a damaged page below one container's bucket loses that container only
         damaged: tuple[bytes | None, bytes | None, str | None] | None = (None, None, None)
-        raw = _guard(findings, where, partial(_ctr_values, ctr, cid.encode()), damaged)
+        try:
+            raw = _guard(findings, where, partial(self._values, cid), damaged)
+        except SourceError as exc:
+            findings.error("bad-libpod-state", where, f"cannot read: {exc}")
+            raw = damaged
         if raw is None:
             findings.error("missing-record", where, "listed in all-ctrs but has no ctr bucket")
-        config = state = None
-        pod_id = None
-        if raw is not None and raw is not damaged:
-            raw_config, raw_state, pod_id = raw
-            config = parse_doc(raw_config, findings, f"{where}/config")
-            state = parse_doc(raw_state, findings, f"{where}/state")
-        code = exit_codes.get(cid)
-        out.append(
-            make_container(
-                cid,
-                config,
-                state,
-                int(code) if code is not None and code.lstrip("-").isdigit() else None,
-                f"{where}/config",
-                name=names.get(cid) or None,
-                pod=pod_id,
-                recorded_exit_time=timefmt.normalize(exit_times.get(cid)),
-            )
+        code = self._codes.get(cid)
+        return RawContainer(
+            cid,
+            raw is not None and raw is not damaged,
+            raw[0] if raw else None,
+            raw[1] if raw else None,
+            f"{where}/config",
+            f"{where}/state",
+            name=self._names.get(cid) or None,
+            pod=raw[2] if raw else None,
+            exit_code=int(code) if code is not None and code.lstrip("-").isdigit() else None,
+            exit_time=timefmt.normalize(self._times.get(cid)),
         )
-    return out
+
+    def _values(self, cid: str) -> tuple[bytes | None, bytes | None, str | None] | None:
+        return _ctr_values(self._db().bucket(b"ctr"), cid.encode())
+
+    def close(self) -> None:
+        """Close the file this process opened."""
+        if self._open is not None and self._open[1] is not None and self._open[0] == os.getpid():
+            self._open[1].close()
+        self._open = None
 
 
 def _pods(db: BoltDB, findings: Findings) -> list[Pod]:
@@ -189,7 +247,6 @@ def read_bolt_state(source: Source, findings: Findings, path: str = PATH) -> Lib
         return LibpodState(
             backend="bolt",
             path=path,
-            containers=tuple(_guard(findings, path, lambda: _containers(db, findings), [])),
             pods=tuple(_guard(findings, path, lambda: _pods(db, findings), [])),
             volumes=tuple(_guard(findings, path, lambda: _volumes(db, findings), [])),
             runtime=_guard(findings, path, lambda: _runtime(db), empty),

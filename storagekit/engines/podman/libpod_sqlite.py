@@ -34,12 +34,11 @@ from typing import Any
 
 from storagekit.engines.podman.common import safe_id
 from storagekit.engines.podman.libpod import (
-    LibpodContainer,
     LibpodState,
     LibpodVolume,
     Pod,
+    RawContainer,
     RuntimeConfig,
-    make_container,
     make_pod,
     make_volume,
     parse_doc,
@@ -110,7 +109,8 @@ def _seconds(value: object) -> str | None:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _containers(conn: sqlite3.Connection, findings: Findings) -> list[LibpodContainer]:
+def _containers(conn: sqlite3.Connection, findings: Findings) -> list[RawContainer]:
+    """Every container's row, its documents not decoded yet (:mod:`.libpod_read`)."""
     q = "SELECT ID, State, JSON FROM ContainerState"
     states = {r[0]: (r[1], r[2]) for r in _rows(conn, q, findings)}
     q = "SELECT ID, ExitCode, Timestamp FROM ContainerExitCode"
@@ -121,23 +121,21 @@ def _containers(conn: sqlite3.Connection, findings: Findings) -> list[LibpodCont
         cid = safe_id(raw_id, findings, PATH, "libpod container ID")
         if cid is None:
             continue
-        where = f"{PATH}:ContainerConfig/{cid}"
-        config = parse_doc(raw, findings, where)
         number, raw_state = states.get(cid, (None, None))
-        state = parse_doc(raw_state, findings, f"{PATH}:ContainerState/{cid}")
-        if state is not None and "state" not in state and isinstance(number, int):
-            state["state"] = number
         code, stamp = codes.get(cid, (None, None))
         out.append(
-            make_container(
+            RawContainer(
                 cid,
-                config,
-                state,
-                code if isinstance(code, int) else None,
-                where,
+                True,
+                raw,
+                raw_state,
+                f"{PATH}:ContainerConfig/{cid}",
+                f"{PATH}:ContainerState/{cid}",
                 name=name if isinstance(name, str) else None,
                 pod=pod if isinstance(pod, str) and pod else None,
-                recorded_exit_time=_seconds(stamp),
+                state_number=number if isinstance(number, int) else None,
+                exit_code=code if isinstance(code, int) else None,
+                exit_time=_seconds(stamp),
             )
         )
     return out
@@ -195,13 +193,14 @@ def read_sqlite_state(source: Source, findings: Findings, path: str = PATH) -> L
         with open_readonly(source, path) as conn:
             _rows_or_fail = conn.execute("SELECT name FROM sqlite_master").fetchall()
             del _rows_or_fail
+            rows = tuple(_containers(conn, findings))
             return LibpodState(
                 backend="sqlite",
                 path=path,
-                containers=tuple(_containers(conn, findings)),
                 pods=tuple(_pods(conn, findings)),
                 volumes=tuple(_volumes(conn, findings)),
                 runtime=_runtime(conn, findings),
+                rows=rows,
             )
     except sqlite3.Error as exc:
         findings.error("bad-libpod-state", path, f"not a usable SQLite database: {exc}")

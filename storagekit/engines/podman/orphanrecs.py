@@ -37,7 +37,7 @@ def orphan_records(inv: Inventory) -> list[Record]:
     """Every orphan with the bytes it holds, by (kind, id)."""
     found: list[Finding] = []
     drivers = {d: driver_for(d, inv.source, inv.findings) for d in inv.root.drivers}
-    for o in find_orphans(inv.source, inv.root):
+    for o in find_orphans(inv.source, inv.root, inv.libpod.keys()):
         parts: tuple[str, ...] = ()
         path = o.path
         holds = o.kind not in ("missing-layer-dir",)

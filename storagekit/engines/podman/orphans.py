@@ -13,6 +13,7 @@ Kinds (cli-contract.md, "Every engine"), each derived only from the evidence:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from storagekit.engines.podman.layerdirs import driver_layer_ids, layer_path
@@ -39,8 +40,10 @@ class Orphan:
     path: str | None
 
 
-def find_orphans(source: Source, root: PodmanRoot) -> tuple[Orphan, ...]:
-    """Every orphan of the root, sorted by (kind, id)."""
+def find_orphans(
+    source: Source, root: PodmanRoot, libpod_ids: Collection[str]
+) -> tuple[Orphan, ...]:
+    """Every orphan of the root, sorted by (kind, id); ``libpod_ids``: libpod's containers."""
     out: list[Orphan] = []
     quiet = Findings()  # chain damage is reported by the readers already
     for drv in root.drivers:
@@ -67,9 +70,8 @@ def find_orphans(source: Source, root: PodmanRoot) -> tuple[Orphan, ...]:
         for d in root.volume_dirs:
             if d.name not in known:
                 out.append(Orphan("unused-volume", d.name, None, d.path))
-        lp = {c.id for c in root.libpod.containers}
         st = {c.id: c for c in root.containers}
-        for cid in sorted(st.keys() ^ lp):
+        for cid in sorted(st.keys() ^ set(libpod_ids)):
             path = st[cid].meta_path if cid in st else root.libpod.path
             out.append(Orphan("orphan-container", cid, None, path))
     return tuple(sorted(out, key=lambda o: (o.kind, o.id)))

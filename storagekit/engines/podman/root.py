@@ -12,14 +12,16 @@ buildah's working containers, or leftovers of an interrupted ``podman rm``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from storagekit.engines.podman.common import IDMapping
 from storagekit.engines.podman.containers import StorageContainer, read_containers
 from storagekit.engines.podman.images import Image, read_images
 from storagekit.engines.podman.layerdirs import LayerDir, OverlayLinks, layer_dir
 from storagekit.engines.podman.layers import Layer, layer_chain, read_layers
-from storagekit.engines.podman.libpod import LibpodState
+from storagekit.engines.podman.libpod import LibpodContainer, LibpodState
 from storagekit.engines.podman.libpod_bolt import read_bolt_state
 from storagekit.engines.podman.libpod_sqlite import read_sqlite_state
 from storagekit.errors import SourceError
@@ -48,7 +50,8 @@ class PodmanRoot:
         layers: every layer record, by driver then file order.
         images: every image record.
         containers: every ``containers.json`` record.
-        libpod: libpod's state (SQLite preferred when both exist, as podman 5 does), or None.
+        libpod: libpod's state (SQLite preferred when both exist, as podman 5 does), or None;
+            its containers are read when a command needs them (:mod:`.libpod_read`).
         volume_dirs: ``volumes/<name>`` directories, sorted by name.
         findings: damage and disagreements, sorted.
     """
@@ -110,13 +113,28 @@ def read_volume_dirs(source: Source, findings: Findings) -> list[VolumeDir]:
     return out
 
 
+class Known(Protocol):
+    """What the cross-check compares of a libpod container (a whole one or a brief)."""
+
+    @property
+    def id(self) -> str: ...  # noqa: D102 - see the class
+    @property
+    def name(self) -> str | None: ...  # noqa: D102
+    @property
+    def image_id(self) -> str | None: ...  # noqa: D102
+    @property
+    def config_path(self) -> str: ...  # noqa: D102
+
+
 def crosscheck(
-    containers: tuple[StorageContainer, ...], libpod: LibpodState | None, findings: Findings
+    containers: Sequence[StorageContainer], libpod: Sequence[Known], findings: Findings
 ) -> None:
-    """Findings where ``containers.json`` and libpod's state disagree about a container."""
-    if libpod is None:
-        return
-    lp = {c.id: c for c in libpod.containers}
+    """Findings where ``containers.json`` and libpod's containers disagree about one.
+
+    Called once libpod's containers are read (:class:`.inventory.Inventory`), never without
+    a libpod database.
+    """
+    lp = {c.id: c for c in libpod}
     st = {c.id: c for c in containers}
     for cid in sorted(st.keys() - lp.keys()):
         findings.warning(
@@ -157,15 +175,12 @@ def read_root(source: Source) -> PodmanRoot:
         layers += read_layers(source, drv, findings)
         images += read_images(source, drv, findings)
         containers += read_containers(source, drv, findings)
-    libpod = read_libpod(source, findings)
-    ctrs = tuple(containers)
-    crosscheck(ctrs, libpod, findings)
     return PodmanRoot(
         drivers=tuple(drivers),
         layers=tuple(layers),
         images=tuple(images),
-        containers=ctrs,
-        libpod=libpod,
+        containers=tuple(containers),
+        libpod=read_libpod(source, findings),
         volume_dirs=tuple(read_volume_dirs(source, findings)),
         findings=tuple(findings.sorted()),
     )
@@ -217,18 +232,16 @@ def image_layer_dirs(
 
 
 def container_id_maps(
-    root: PodmanRoot, container_id: str
+    root: PodmanRoot, container_id: str, lp: LibpodContainer | None
 ) -> tuple[tuple[IDMapping, ...], tuple[IDMapping, ...]]:
     """The (uid, gid) maps that apply to a container's files on disk (empty = identity).
 
     containers.json's maps first (what containers-storage applied to the container layer),
-    then the container layer's own record, then libpod's ``idMappingsOptions``.
+    then the container layer's own record, then libpod's ``idMappingsOptions`` (of ``lp``,
+    the container as libpod records it).
     """
     ctr = root.container(container_id)
     layer = root.layer(ctr.layer) if ctr is not None and ctr.layer else None
-    lp = None
-    if root.libpod is not None:
-        lp = next((c for c in root.libpod.containers if c.id == container_id), None)
     for uids, gids in (
         (ctr.uidmap, ctr.gidmap) if ctr else ((), ()),
         (layer.uidmap, layer.gidmap) if layer else ((), ()),

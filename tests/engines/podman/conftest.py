@@ -12,12 +12,25 @@ from typing import Any
 
 import pytest
 
+from storagekit.engines.podman.libpod import LibpodContainer, LibpodState
+from storagekit.engines.podman.libpod_read import decode, read_containers
 from storagekit.engines.podman.root import PodmanRoot, read_root
+from storagekit.model import Findings
 from storagekit.source import Source
 from storagekit.sources import open_source
 
 SAMPLES = Path(__file__).resolve().parents[3] / "sample_roots"
 PODMAN_NAMES = sorted(p.name for p in SAMPLES.glob("podman-*") if (p / "root.tar.xz").is_file())
+
+
+def libpod_containers(
+    source: Source, state: LibpodState | None, findings: Findings | None = None
+) -> tuple[LibpodContainer, ...]:
+    """Every container of libpod's state, decoded (as the engine reads them on demand)."""
+    if state is None:
+        return ()
+    found = Findings() if findings is None else findings
+    return tuple(read_containers(source, state, found, decode))
 
 
 def expected_of(name: str) -> dict[str, Any]:
@@ -60,6 +73,11 @@ class Sample:
     @property
     def driver(self) -> str:
         return self.name.rsplit("-", 1)[1]
+
+    @property
+    def libpod(self) -> tuple[LibpodContainer, ...]:
+        """libpod's containers."""
+        return libpod_containers(self.source, self.root.libpod)
 
     @property
     def rootless(self) -> bool:

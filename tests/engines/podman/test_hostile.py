@@ -10,7 +10,7 @@ import pytest
 from storagekit.engines.podman.images import big_data_file_name, read_images
 from storagekit.engines.podman.layerdirs import OverlayLinks
 from storagekit.engines.podman.layers import read_layers
-from storagekit.engines.podman.libpod import LibpodState, RuntimeConfig, make_container
+from storagekit.engines.podman.libpod import LibpodContainer, RuntimeConfig, make_container
 from storagekit.engines.podman.libpod_bolt import read_bolt_state
 from storagekit.engines.podman.libpod_sqlite import read_sqlite_state
 from storagekit.engines.podman.orphans import find_orphans
@@ -27,7 +27,7 @@ from storagekit.model import Finding, Findings
 from storagekit.sources import open_source
 from storagekit.sources.memsource import MemorySource
 from tests.engines.podman import minroot
-from tests.engines.podman.conftest import SAMPLES
+from tests.engines.podman.conftest import SAMPLES, libpod_containers
 from tests.engines.podman.minroot import CID, IMAGE, L0, L1, LC, SHORT
 
 
@@ -51,7 +51,7 @@ def test_clean_minimal_root() -> None:
     assert paths == [f"overlay/{LC}/diff", f"overlay/{L1}/diff", f"overlay/{L0}/diff"]
     assert list(findings) == []
     assert [(v.name, v.has_data) for v in root.volume_dirs] == [("v", True)]
-    uids, gids = container_id_maps(root, CID)
+    uids, gids = container_id_maps(root, CID, None)
     assert uids == gids
     assert [(m.container_id, m.host_id, m.size) for m in uids] == [(0, 100000, 65536)]
 
@@ -198,13 +198,11 @@ def test_not_json_arrays_and_duplicates() -> None:
     assert [f.message for f in findings] == ["expected a JSON array of records"]
 
 
-def _state(*containers: tuple[str, str, str]) -> LibpodState:
-    ctrs = tuple(
+def _state(*containers: tuple[str, str, str]) -> tuple[LibpodContainer, ...]:
+    return tuple(
         make_container(cid, {"name": name, "rootfsImageID": image}, {"state": 6}, 0, f"db:{cid}")
         for cid, name, image in containers
     )
-    rc = RuntimeConfig(None, None, None, None, None, None, None)
-    return LibpodState("bolt", "db", ctrs, (), (), rc)
 
 
 def test_crosscheck_containers_json_against_libpod() -> None:
@@ -240,7 +238,7 @@ def test_torn_bolt_db_is_a_finding(bolt_bytes: bytes) -> None:
     findings = Findings()
     state = read_bolt_state(src, findings)
     assert state is not None
-    assert (state.containers, state.pods, state.volumes) == ((), (), ())
+    assert (libpod_containers(src, state, findings), state.pods, state.volumes) == ((), (), ())
     assert state.runtime == RuntimeConfig(None, None, None, None, None, None, None)
     ((code, severity, path, message),) = [(f.code, f.severity, f.path, f.message) for f in findings]
     assert (code, severity, path) == ("bad-libpod-state", "error", "libpod/bolt_state.db")
@@ -251,16 +249,18 @@ def test_torn_bolt_db_is_a_finding(bolt_bytes: bytes) -> None:
     # whatever is read is read whole (6 containers, 1 pod, 2 volumes) or not at all
     full = read_bolt_state(src.add_file("libpod/bolt_state.db", bolt_bytes), Findings())
     assert full is not None
+    whole = libpod_containers(src, full)
     for cut in range(8192, len(bolt_bytes), 4096):
         findings = Findings()
         state = read_bolt_state(src.add_file("libpod/bolt_state.db", bolt_bytes[:cut]), findings)
         assert state is not None
+        containers = libpod_containers(src, state, findings)
         assert {f.code for f in findings} <= {"bad-libpod-state"}
-        assert len(state.containers) in (0, 6)
+        assert len(containers) in (0, 6)
         assert len(state.pods) in (0, 1)
         assert len(state.volumes) in (0, 2)
         if not findings:
-            assert state == full
+            assert (state, containers) == (full, whole)
 
 
 def test_damage_below_one_container_loses_that_container_only(bolt_bytes: bytes) -> None:
@@ -273,13 +273,15 @@ def test_damage_below_one_container_loses_that_container_only(bolt_bytes: bytes)
     buf = bytearray(bolt_bytes)
     buf[page * db.page_size : page * db.page_size + 8] = b"\xff" * 8  # page id != page number
     findings = Findings()
-    state = read_bolt_state(MemorySource().add_file("libpod/bolt_state.db", bytes(buf)), findings)
+    src = MemorySource().add_file("libpod/bolt_state.db", bytes(buf))
+    state = read_bolt_state(src, findings)
     assert state is not None
-    assert len(state.containers) == 6
-    (lost,) = [c for c in state.containers if c.id == victim.decode()]
+    containers = libpod_containers(src, state, findings)
+    assert len(containers) == 6
+    (lost,) = [c for c in containers if c.id == victim.decode()]
     assert (lost.state, lost.status, lost.image_id, lost.exit_code) == (None, "unknown", None, None)
     assert lost.name is not None  # from all-ctrs
-    assert all(c.state in (1, 3, 6) for c in state.containers if c is not lost)
+    assert all(c.state in (1, 3, 6) for c in containers if c is not lost)
     assert [(f.code, f.path) for f in findings] == [
         ("bad-libpod-state", f"libpod/bolt_state.db:ctr/{victim.decode()}")
     ]
@@ -315,7 +317,7 @@ def test_orphans_of_a_damaged_root() -> None:
     src = minroot.build(layers=json.dumps(layers).encode())
     src.add_dir("overlay/" + "8" * 64 + "/diff")  # a directory layers.json does not know
     root = read_root(src)
-    assert [(o.kind, o.id, o.path) for o in find_orphans(src, root)] == [
+    assert [(o.kind, o.id, o.path) for o in find_orphans(src, root, [])] == [
         ("missing-layer-dir", "9" * 64, "overlay/" + "9" * 64 + "/diff"),
         ("orphan-driver-dir", "8" * 64, "overlay/" + "8" * 64 + "/diff"),
         ("orphan-layer", "9" * 64, "overlay-layers/layers.json"),

@@ -114,6 +114,7 @@ def test_a_name_in_both_roots_is_ambiguous_and_ids_are_not(host: Path) -> None:
     graph = [expected_of(name)["info"]["store"]["graphRoot"] for name in PARTS.values()]
     assert (code, out) == (1, "")
     assert err.startswith("storagekit: error: sk-running: ambiguous, matches 2 objects")
+    assert "give the ID (--engine and --namespace cannot tell two roots of one engine apart)" in err
     for cid, where in zip(ids, graph, strict=True):
         assert f"podman container {cid} in {where}" in err
     for cid, name in zip(ids, PARTS.values(), strict=True):

@@ -50,7 +50,7 @@ def test_runtime_config_matches_podman_info(sample: Sample) -> None:
 
 def test_containers_match_podman_ps(sample: Sample) -> None:
     assert sample.root.libpod is not None
-    got = {c.id: c for c in sample.root.libpod.containers}
+    got = {c.id: c for c in sample.libpod}
     assert sorted(got) == sorted(p["Id"] for p in sample.exp["ps"])
     for p in sample.exp["ps"]:
         c = got[p["Id"]]
@@ -66,7 +66,7 @@ def test_containers_match_podman_ps(sample: Sample) -> None:
 
 def test_containers_match_podman_inspect(sample: Sample) -> None:
     assert sample.root.libpod is not None
-    got = {c.id: c for c in sample.root.libpod.containers}
+    got = {c.id: c for c in sample.libpod}
     for i in sample.exp["containers"]:
         c = got[i["Id"]]
         assert c.created == timefmt.normalize(i["Created"])
@@ -231,8 +231,9 @@ def test_pods_match_podman_pod_inspect(sample: Sample) -> None:
 
 def test_id_maps(sample: Sample) -> None:
     # the store records no mapping, rootless or not (podman runs inside the user namespace)
+    lp = {c.id: c for c in sample.libpod}
     for c in sample.root.containers:
-        assert container_id_maps(sample.root, c.id) == ((), ())
+        assert container_id_maps(sample.root, c.id, lp.get(c.id)) == ((), ())
     assert all(not x.uidmap and not x.gidmap for x in sample.root.layers)
     sets = sorted({(x.uidset, x.gidset) for x in sample.root.layers if x.is_image_layer})
     assert sets == [((0,), (0,)), ((0, 1000), (0, 1000))]  # the Containerfile's chown 1000:1000
@@ -266,6 +267,7 @@ def test_image_layer_dirs_match_graph_driver_data(sample: Sample) -> None:
 
 def test_orphans(sample: Sample) -> None:
     # nothing unused but the volume made for that purpose
-    assert [(o.kind, o.id, o.path) for o in find_orphans(sample.source, sample.root)] == [
+    ids = [c.id for c in sample.libpod]
+    assert [(o.kind, o.id, o.path) for o in find_orphans(sample.source, sample.root, ids)] == [
         ("unused-volume", "sk-unused", "volumes/sk-unused")
     ]
