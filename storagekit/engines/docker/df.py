@@ -37,17 +37,22 @@ cli/command/formatter/disk_usage.go*); ``docker-root-format.md`` §10.1 has the 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
-from storagekit.analysis.diskusage import OTHER, Areas, measure
+from storagekit.analysis.diskusage import OTHER, Areas, apparent_size, measure
 from storagekit.engines.docker.inspect import repo_order
 from storagekit.engines.docker.root import DockerRoot
-from storagekit.engines.docker.usage import container_size_rw, image_sizes, listed_images
+from storagekit.engines.docker.usage import (
+    container_size_rw,
+    image_sizes,
+    listed_images,
+    plain_rw_dir,
+)
 from storagekit.errors import FormatError, SourceError
 from storagekit.ids import chain_ids
 from storagekit.jsontext import Record
 from storagekit.model import Container, Image, Volume
 from storagekit.timefmt import order_key
-from storagekit.union.changes import directory_size
 
 #: Container states Docker's CLI counts as active (``diskUsageContainersContext.isActive``).
 ACTIVE_STATES = frozenset({"running", "paused", "restarting"})
@@ -152,13 +157,22 @@ def volume_links(root: DockerRoot) -> Counter[str]:
     return links
 
 
+def listed_volumes(root: DockerRoot) -> list[Volume]:
+    """The volumes ``system df`` sizes: ``local`` ones without options, with data on disk."""
+    return [
+        v for v in root.volumes.values() if v.driver == "local" and not v.has_opts and v.has_data
+    ]
+
+
+def _data(volume: Volume) -> str:
+    return f"{volume.path}/_data"
+
+
 def volumes_usage(root: DockerRoot, verbose: bool = False) -> Record:
     """The Local Volumes line (and, verbose, one item per listed volume)."""
     links = volume_links(root)
-    listed = [
-        v for v in root.volumes.values() if v.driver == "local" and not v.has_opts and v.has_data
-    ]
-    sizes = {v.name: directory_size(root.source, f"{v.path}/_data") for v in listed}
+    listed = listed_volumes(root)
+    sizes = {v.name: apparent_size(root.source, _data(v)) for v in listed}
     size = sum(sizes.values())
     unused = sum(sizes[v.name] for v in listed if not links[v.name])
     active = sum(1 for v in listed if links[v.name])
@@ -271,6 +285,23 @@ def disk_areas(root: DockerRoot) -> Areas:
     return Areas(("layers", "containers", "volumes", "image_metadata", "build_cache", OTHER), top)
 
 
-def measured(root: DockerRoot) -> Record:
-    """``df``'s ``measured``: bytes on disk per area of the Docker root, as ``du`` counts them."""
-    return measure(root.source, disk_areas(root), root.findings)
+def size_marks(root: DockerRoot) -> list[str]:
+    """The directories ``df`` sizes besides its measurement, for one walk to size them all.
+
+    The writable layers of change-only drivers (``size_rw``, unless already known) and the
+    listed volumes' ``_data``.
+    """
+    rw = [
+        plain_rw_dir(root, c)
+        for c in root.containers.values()
+        if not container_size_rw.known(root, c)
+    ]
+    return [p for p in rw if p is not None] + [_data(v) for v in listed_volumes(root)]
+
+
+def measured(root: DockerRoot, marks: Iterable[str] = ()) -> Record:
+    """``df``'s ``measured``: bytes on disk per area of the Docker root, as ``du`` counts them.
+
+    The ``marks``' own figures are kept on the way (:func:`measure`).
+    """
+    return measure(root.source, disk_areas(root), root.findings, marks)

@@ -409,6 +409,11 @@ class OrphanScan:
         return sorted(self.found, key=lambda f: (f.code, f.path or ""))
 
 
+def orphan_findings(root: DockerRoot) -> list[Finding]:
+    """Every orphan finding of the root, sorted by kind then path, not yet measured."""
+    return OrphanScan(root).run()
+
+
 def find_orphans(root: DockerRoot) -> list[Record]:
     """Every orphan finding of the root, sorted by kind then path (see the module docstring)."""
-    return [orphan_record(root.source, f) for f in OrphanScan(root).run()]
+    return [orphan_record(root.source, f) for f in orphan_findings(root)]

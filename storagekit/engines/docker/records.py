@@ -313,13 +313,19 @@ def df_record(
 ) -> Record:
     """``df``: Docker's ``system df`` numbers, the orphans, totals, and bytes measured on disk."""
     # Imported here: the inventory commands, which never need them, start faster.
-    from storagekit.analysis.orphans import summarize
-    from storagekit.engines.docker.df import docker_df, measured
-    from storagekit.engines.docker.orphans import find_orphans
+    from storagekit.analysis.orphans import data_paths, orphan_record, summarize
+    from storagekit.engines.docker.df import docker_df, measured, size_marks
+    from storagekit.engines.docker.orphans import orphan_findings
 
+    # One walk of the whole root measures it and, on the way, every directory the figures
+    # below size: writable layers, volumes and orphans are not read a second time.
+    marks = size_marks(root)
+    found = orphan_findings(root) if orphans is None else []
+    marks += data_paths(root.source, found)
+    usage = measured(root, marks)
     docker = docker_df(root, verbose)
     if orphans is None:
-        orphans = find_orphans(root)
+        orphans = [orphan_record(root.source, f) for f in found]
     record: Record = {**docker, "orphans": summarize(orphans)}
     if verbose:
         record["orphans"]["items"] = orphans
@@ -327,7 +333,7 @@ def df_record(
     record["totals"] = {
         key: sum(a[key] or 0 for a in areas) for key in ("count", "active", "size", "reclaimable")
     }
-    record["measured"] = measured(root)
+    record["measured"] = usage
     return record
 
 

@@ -16,13 +16,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from storagekit.analysis.diskusage import apparent_size
 from storagekit.cache import per_root
+from storagekit.driver import StorageDriver
 from storagekit.engines.docker.chains import container_stack
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import SourceError
 from storagekit.ids import chain_ids
-from storagekit.model import Container, Image
-from storagekit.union.changes import Tree, changes, changes_size, directory_size
+from storagekit.model import Container, Image, RWLayer
+from storagekit.union.changes import Tree, changes, changes_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,25 @@ def image_sizes(root: DockerRoot) -> dict[tuple[str, str], ImageSizes]:
     return result
 
 
+def plain_rw_dir(root: DockerRoot, container: Container) -> str | None:
+    """The writable layer directory whose ``directory.Size`` alone is ``size_rw``, if any.
+
+    Change-only drivers only; ``df`` sizes these in its walk of the whole root
+    (:func:`storagekit.analysis.diskusage.measure`'s marks).
+    """
+    found = _rw_top(root, container)
+    return found[2] if found is not None and not found[1].naive_diff else None
+
+
+def _rw_top(root: DockerRoot, container: Container) -> tuple[RWLayer, StorageDriver, str] | None:
+    """The container's read-write layer record, its driver and its directory, if present."""
+    rw = root.rw_layer(container)
+    driver = root.driver(rw.driver) if rw else None
+    if rw is None or driver is None or rw.mount_id is None or not driver.has_layer(rw.mount_id):
+        return None
+    return rw, driver, driver.layer_path(rw.mount_id)
+
+
 @per_root(key=lambda root, container: container.id)
 def container_size_rw(root: DockerRoot, container: Container) -> int | None:
     """Bytes in the container's writable layer as ``docker ps -s`` counts them.
@@ -84,20 +105,19 @@ def container_size_rw(root: DockerRoot, container: Container) -> int | None:
     per root (``audit`` reports it in the inventory and in the disk usage); a size measured by
     a forked worker is handed in with ``container_size_rw.seed``.
     """
-    rw = root.rw_layer(container)
-    driver = root.driver(rw.driver) if rw else None
-    if rw is None or driver is None or rw.mount_id is None or not driver.has_layer(rw.mount_id):
+    found = _rw_top(root, container)
+    if found is None:
         return None
-    top = driver.layer_path(rw.mount_id)
+    rw, driver, top = found
     if not driver.naive_diff:
-        return directory_size(root.source, top)
+        return apparent_size(root.source, top)
     if driver.full_copy:
         below = rw.init_id
         if below is None:
             stack = container_stack(root, container).layers
             below = stack[1].cache_id if len(stack) > 1 else None
         if below is None or not driver.has_layer(below):
-            return directory_size(root.source, top)
+            return apparent_size(root.source, top)
         new, old = Tree(root.source, top), Tree(root.source, driver.layer_path(below))
     else:
         from storagekit.engines.docker.views import (
