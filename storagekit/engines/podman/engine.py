@@ -16,16 +16,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from storagekit.engine import Engine
-from storagekit.engines.podman import records
-from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.locate import find_roots
-from storagekit.engines.podman.root import PodmanRoot, read_root
 from storagekit.errors import UnknownReferenceError
 from storagekit.jsontext import Record
 from storagekit.model import Container, Findings, Image, Volume
 from storagekit.source import Source
 
 if TYPE_CHECKING:
+    from storagekit.engines.podman.root import PodmanRoot
     from storagekit.logs import LogEntry
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
@@ -47,6 +45,11 @@ class PodmanEngine(Engine):
         self.source = source
         self.evidence = evidence
         self.location = location
+        # Imported here: every command asks whether the evidence holds a podman root, and
+        # reading one (BoltDB, construct) costs start-up time only when it does.
+        from storagekit.engines.podman.inventory import Inventory
+        from storagekit.engines.podman.root import read_root
+
         self.findings = Findings()
         self.root = read_root(source) if root is None else root
         for f in self.root.findings:
@@ -62,9 +65,12 @@ class PodmanEngine(Engine):
     @classmethod
     def find_all(cls, evidence: Source, description: str) -> list[Engine]:
         """Every graph root in the evidence, each read by a worker of its own, in root order."""
+        roots = find_roots(evidence)
+        if not roots:
+            return []
+        from storagekit.engines.podman.root import read_root
         from storagekit.parallel import pmap
 
-        roots = find_roots(evidence)
         read = pmap(
             read_root, [src for src, _ in roots], source=evidence, findings=Findings(), min_chunk=1
         )
@@ -105,15 +111,23 @@ class PodmanEngine(Engine):
         return "/" + self.location if self.location else "/var/lib/containers/storage"
 
     def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.podman import records
+
         return self._rooted(records.container_records(self.inv, sizes=sizes))
 
     def image_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.podman import records
+
         return self._rooted(records.image_records(self.inv))
 
     def layer_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.podman import records
+
         return self._rooted(records.layer_records(self.inv))
 
     def volume_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.podman import records
+
         return self._rooted(records.volume_records(self.inv))
 
     def _rooted(self, found: list[Record]) -> list[Record]:
@@ -121,6 +135,8 @@ class PodmanEngine(Engine):
         return [{"engine": r["engine"], "graph_root": self.recorded_path, **r} for r in found]
 
     def chain_record(self, obj: Container | Image) -> Record:  # noqa: D102 - see Engine
+        from storagekit.engines.podman import records
+
         return records.chain_record(self.inv, obj)
 
     def df_record(self, *, verbose: bool) -> Record:  # noqa: D102 - see Engine

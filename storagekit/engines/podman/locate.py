@@ -5,7 +5,7 @@ user's ``~/.local/share/containers/storage``), a directory or archive holding it
 (``tar -C /var/lib/containers -c storage``), or a whole host, where the rootful root is at
 ``var/lib/containers/storage`` and rootless ones at ``home/<user>/.local/share/containers/storage``
 (``root/.local/...`` for root's own rootless store). A graph root is recognised by a
-``<driver>-layers/layers.json`` (:func:`.root.detect`); a non-default ``graphroot`` named by
+``<driver>-layers/layers.json`` (:func:`detect`); a non-default ``graphroot`` named by
 ``etc/containers/storage.conf`` is looked up inside the evidence too, never on the host.
 """
 
@@ -13,13 +13,32 @@ from __future__ import annotations
 
 import re
 
-from storagekit.engines.podman.root import detect
 from storagekit.errors import SourceError, StoragekitError
+from storagekit.ids import is_safe_component
 from storagekit.source import Source
 
 ROOTFUL = "var/lib/containers/storage"
 ROOTLESS = ".local/share/containers/storage"
 _GRAPHROOT = re.compile(r'^\s*graphroot\s*=\s*"(/[^"]+)"', re.MULTILINE)
+
+
+def detect(source: Source) -> bool:
+    """Whether ``source`` is a graph root (some ``<driver>-layers/layers.json`` exists)."""
+    return bool(graph_drivers(source))
+
+
+def graph_drivers(source: Source) -> list[str]:
+    """The drivers whose ``<driver>-layers/layers.json`` the graph root holds, sorted."""
+    try:
+        names = source.subdirs("")[0]
+    except SourceError:
+        return []
+    found = []
+    for name in names:
+        drv = name[: -len("-layers")] if name.endswith("-layers") else ""
+        if drv and is_safe_component(drv) and source.is_file(f"{name}/layers.json"):
+            found.append(drv)
+    return sorted(found)
 
 
 def _sub(source: Source, path: str) -> Source | None:

@@ -24,6 +24,7 @@ from storagekit.engines.podman.layers import Layer, layer_chain, read_layers
 from storagekit.engines.podman.libpod import LibpodContainer, LibpodState
 from storagekit.engines.podman.libpod_bolt import read_bolt_state
 from storagekit.engines.podman.libpod_sqlite import read_sqlite_state
+from storagekit.engines.podman.locate import graph_drivers
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
 from storagekit.model import Finding, Findings
@@ -71,24 +72,6 @@ class PodmanRoot:
     def container(self, container_id: str) -> StorageContainer | None:
         """The ``containers.json`` record with this ID."""
         return next((c for c in self.containers if c.id == container_id), None)
-
-
-def detect(source: Source) -> bool:
-    """Whether ``source`` is a graph root (some ``<driver>-layers/layers.json`` exists)."""
-    return bool(_drivers(source))
-
-
-def _drivers(source: Source) -> list[str]:
-    try:
-        names = source.subdirs("")[0]
-    except SourceError:
-        return []
-    found = []
-    for name in names:
-        drv = name[: -len("-layers")] if name.endswith("-layers") else ""
-        if drv and is_safe_component(drv) and source.is_file(f"{name}/layers.json"):
-            found.append(drv)
-    return sorted(found)
 
 
 def read_libpod(source: Source, findings: Findings) -> LibpodState | None:
@@ -167,7 +150,7 @@ def crosscheck(
 def read_root(source: Source) -> PodmanRoot:
     """Read a graph root; damage becomes findings (never an exception for a usable root)."""
     findings = Findings()
-    drivers = _drivers(source)
+    drivers = graph_drivers(source)
     layers: list[Layer] = []
     images: list[Image] = []
     containers: list[StorageContainer] = []

@@ -13,13 +13,13 @@ from storagekit.engines.podman.layers import read_layers
 from storagekit.engines.podman.libpod import LibpodContainer, RuntimeConfig, make_container
 from storagekit.engines.podman.libpod_bolt import read_bolt_state
 from storagekit.engines.podman.libpod_sqlite import read_sqlite_state
+from storagekit.engines.podman.locate import detect
 from storagekit.engines.podman.orphans import find_orphans
 from storagekit.engines.podman.root import (
     PodmanRoot,
     container_id_maps,
     container_layer_dirs,
     crosscheck,
-    detect,
     read_root,
 )
 from storagekit.formats.bolt import BoltDB
