@@ -4,8 +4,9 @@ Wall-clock time of whole command-line runs (start-up, imports, reading the root,
 JSON), best and median of ``--runs`` interleaved runs after one warm-up run, stdout to
 /dev/null, warm page cache, Python's bytecode cache on for both tools
 (:func:`tools.benchharness.bench_env`). The reference is docker-explorer's ``de.py -r ROOT list
-all_containers``; compared are ``storagekit containers`` and ``images`` (``--format json``);
-for information ``containers --no-size``, ``layers``, ``audit`` and the bare cost of importing
+all_containers``; compared are ``storagekit containers`` (no sizes, as ``docker ps`` and
+docker-explorer) and ``images`` (``--format json``); for information ``containers -s`` (every
+writable layer measured), ``layers``, ``audit`` and the bare cost of importing
 the command line's module (``storagekit.cli.main``, whatever the console script names). Ratio =
 storagekit seconds / docker-explorer seconds: below 1 is faster.
 
@@ -87,8 +88,8 @@ def storagekit_rows(v: h.Variant, root: Path, extra: bool) -> list[h.Row]:
     if extra:
         rows += [
             h.Row(
-                "storagekit containers --no-size",
-                [sk, "-r", r, "containers", "--no-size", "--format", "json"],
+                "storagekit containers -s",
+                [sk, "-r", r, "containers", "-s", "--format", "json"],
                 False,
             ),
             h.Row("storagekit layers", [sk, "-r", r, "layers", "--format", "json"], False),

@@ -96,8 +96,9 @@ def add_install_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sk-venv",
         type=Path,
-        default=CACHE / "sk-venv",
-        help="virtualenv this checkout is installed into (non-editable) for the timed runs",
+        default=CACHE / f"sk-venv-{REPO.name}",
+        help="virtualenv this checkout is installed into (non-editable) for the timed runs; "
+        "one per checkout (several worktrees benchmarking at once must not share one)",
     )
     parser.add_argument(
         "--storagekit", help="time this storagekit executable instead of installing one"
