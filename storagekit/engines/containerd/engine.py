@@ -16,8 +16,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from storagekit.engine import Engine, LayerStack
-from storagekit.engines.containerd.model import Container as CtrContainer
-from storagekit.engines.containerd.model import Image as CtrImage
 from storagekit.errors import FormatError, StoragekitError
 from storagekit.jsontext import Record
 from storagekit.model import Container, Findings, Image, Volume
@@ -200,6 +198,8 @@ class ContainerdEngine(Engine):
 
     def describe(self, obj: Container | Image) -> str:
         """How a container or image is named in a list of ambiguous matches."""
+        from storagekit.engines.containerd.model import Container as CtrContainer
+
         rec = self.state.record_of(obj)
         what = "container" if isinstance(obj, Container) else "image"
         name = rec.id if isinstance(rec, CtrContainer) else rec.name
@@ -317,6 +317,7 @@ class ContainerdEngine(Engine):
     def view(  # noqa: D102 - see Engine
         self, obj: Container | Image, *, with_mounts: bool = False
     ) -> RecoveryView:
+        from storagekit.engines.containerd.model import Container as CtrContainer
         from storagekit.engines.containerd.views import chain_view
 
         state = self.state
@@ -334,6 +335,7 @@ class ContainerdEngine(Engine):
         return chain_view(self.source, chain, self.findings, rec.path, what)
 
     def changes(self, container: Container) -> list[Change]:  # noqa: D102 - see Engine
+        from storagekit.engines.containerd.model import Container as CtrContainer
         from storagekit.engines.containerd.views import snapshot_changes
 
         state = self.state
@@ -354,6 +356,7 @@ class ContainerdEngine(Engine):
 
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """An OCI image layout archive ``ctr images import`` takes, blobs byte-exact."""
+        from storagekit.engines.containerd.model import Image as CtrImage
         from storagekit.engines.containerd.save import save as save_images
 
         chosen = [rec for i in images if isinstance(rec := self.state.record_of(i), CtrImage)]
