@@ -102,7 +102,7 @@ def main() -> int:
     chosen = h.variants(args)
     given = Path(args.root) if args.root else None
     parent = tempfile.gettempdir()
-    with h.workdir(None, "bench-du-", keep=args.keep or given is not None, parent=parent) as tmp:
+    with h.workdir(None, "bench-du-", keep=args.keep, parent=parent) as tmp:
         root = given or tmp / "docker"
         if given is None:
             _build(root, args.tree, args.files)
