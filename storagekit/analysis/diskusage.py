@@ -111,7 +111,6 @@ class Tally:
             apparent += s
         return allocated, apparent
 
-
     def merge(self, other: Tally) -> None:
         """Add ``other``'s figures (a multi-named file already here is not counted again)."""
         self.allocated += other.allocated

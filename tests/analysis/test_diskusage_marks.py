@@ -83,12 +83,15 @@ def test_marks_equal_walking_each_alone(tmp_path, subtrees):
     walked_again = ["layers/s000/diff/file-mark", "layers/via-link/diff", "layers/missing"]
     assert source.walked == walked_again
     assert alone["layers/a/b/c/d/e"] == (
-        sum(os.lstat(p).st_blocks * 512 for p in (
-            tmp_path / "layers/a/b/c/d/e",
-            tmp_path / "layers/a/b/c/d/e/f",
-            tmp_path / "layers/a/b/c/d/e/g",
-            tmp_path / "layers/a/b/c/d/e/g/h",
-        )),
+        sum(
+            os.lstat(p).st_blocks * 512
+            for p in (
+                tmp_path / "layers/a/b/c/d/e",
+                tmp_path / "layers/a/b/c/d/e/f",
+                tmp_path / "layers/a/b/c/d/e/g",
+                tmp_path / "layers/a/b/c/d/e/g/h",
+            )
+        ),
         7010,
     )
     assert apparent_size(source, "layers/a/b") == 7010
