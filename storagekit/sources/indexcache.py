@@ -166,6 +166,9 @@ class IndexCache:
 def _connect(uri: str) -> sqlite3.Connection:
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
     conn.execute("PRAGMA trusted_schema = OFF")
+    # SQLite's default page cache is 2 MB: a walk of a large index would read its pages again
+    # and again. Up to 64 MB are kept (allocated only as pages are read).
+    conn.execute("PRAGMA cache_size = -65536")
     return conn
 
 

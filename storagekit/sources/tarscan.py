@@ -23,6 +23,7 @@ replacing header fields, ``size`` in a PAX record moving the next header);
 
 from __future__ import annotations
 
+import re
 import struct
 import tarfile
 import zlib
@@ -49,6 +50,8 @@ _PAX_KEPT = {k.encode(): k for k in ("path", "linkpath", "size", "uid", "gid", "
 _PAX_DROPPED = frozenset((b"atime", b"ctime", b"uname", b"gname", b"comment", b"charset"))
 _XATTR = "SCHILY.xattr."
 _XATTR_KEY = _XATTR.encode()
+#: The three time records alone, each ``<length> <key>=<value>\n``: lengths checked on use.
+_GNU_TIMES = re.compile(rb"(\d+) mtime=([^\n]*)\n(\d+) atime=[^\n]*\n(\d+) ctime=[^\n]*\n")
 
 
 class Member:
@@ -200,6 +203,14 @@ def _pax_records(data: bytes) -> dict[str, str]:
     other than ``mtime`` and the owner names are dropped; sparse maps, ``hdrcharset`` and
     vendor records raise :class:`_Unusual` (tarfile reads them), as does anything malformed.
     """
+    times = _GNU_TIMES.fullmatch(data)  # what GNU tar --xattrs writes for most members
+    if (
+        times is not None
+        and int(times[1]) == times.start(3)
+        and int(times[3]) == times.start(4) - times.start(3)
+        and int(times[4]) == len(data) - times.start(4)
+    ):
+        return {"mtime": times[2].decode("utf-8", "surrogateescape")}
     records: dict[str, str] = {}
     pos, end = 0, len(data)
     find = data.find
@@ -302,10 +313,7 @@ class Scanner:
             buf = feed.read(BLOCK)
             if len(buf) < BLOCK:
                 raise _Unusual
-            if (
-                int(buf[148:156].partition(b"\0")[0] or b"0", 8)
-                != sum(buf) - sum(buf[148:156]) + 256
-            ):
+            if not checksum_ok(buf):
                 raise _Unusual  # a zero block, a bad or signed checksum: tarfile says which
             kind = buf[156:157]
             if kind in _SIMPLE:

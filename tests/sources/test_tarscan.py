@@ -233,3 +233,26 @@ def test_a_tar_inside_a_file_is_not_taken_for_the_second_half(tmp_path: Path) ->
     split, _ = _halves(tmp_path, outer, "outer.tar")
     assert sorted(split.listdir("")) == ["a", "layer.tar", "z"]
     assert JOINED == []  # the child started inside layer.tar; its reading was thrown away
+
+
+def test_gnu_tar_time_records_with_true_and_false_lengths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    times = {"mtime": "1700000000.25", "atime": "1700000001.5", "ctime": "1700000002.75"}
+    good = _member("t", data=b"1")
+    good[0].pax_headers = dict(times)
+    raw = _archive([_member("a", data=b"0"), good], tarfile.PAX_FORMAT)
+    FAST_READS.clear()
+    index = _same(tmp_path, raw, monkeypatch, "good.tar")[0]
+    assert index["t"][5] == 1_700_000_000_250_000_000
+    assert FAST_READS == ["t"]
+    # The same records with a length one too long: tarfile reads the value by the length.
+    lying = bytearray(raw)
+    at = lying.find(b"23 mtime=")
+    assert at > 0
+    lying[at : at + 2] = b"24"
+    header = at // 512 * 512 - 512
+    block = lying[header : header + 512]
+    total = sum(block) - sum(block[148:156]) + 256
+    lying[header + 148 : header + 156] = b"%06o\0 " % total
+    _same(tmp_path, bytes(lying), monkeypatch, "lying.tar")
