@@ -21,7 +21,7 @@ from storagekit.sources import open_source
 
 if TYPE_CHECKING:
     from storagekit.sources.indexcache import IndexCache
-    from storagekit.sources.tarstream import ArchiveLimits
+    from storagekit.sources.limits import ArchiveLimits
 
 def open_engines(
     path: str,

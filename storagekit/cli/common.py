@@ -75,8 +75,8 @@ class Context:
         Raises:
             click.UsageError: the cache directory is the evidence's own directory.
         """
-        if self.index_cache is None:
-            return None
+        if self.index_cache is None or os.path.isdir(evidence):
+            return None  # (a directory has no index to keep: its readers are not even loaded)
         from storagekit.sources.indexcache import IndexCache, default_dir
 
         directory = self.index_cache or default_dir()
@@ -100,7 +100,7 @@ class Context:
         """
         if self._engines is None:
             from storagekit.evidence import open_engines
-            from storagekit.sources.tarstream import ArchiveLimits
+            from storagekit.sources.limits import ArchiveLimits
 
             size, ratio = self.archive_limits
             default = ArchiveLimits()

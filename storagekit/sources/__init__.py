@@ -12,7 +12,7 @@ from storagekit.sources.dirsource import DirSource
 
 if TYPE_CHECKING:  # tarfile and the decompressors load only for an archive
     from storagekit.sources.indexcache import IndexCache
-    from storagekit.sources.tarstream import ArchiveLimits
+    from storagekit.sources.limits import ArchiveLimits
 
 __all__ = ["open_source"]
 

@@ -26,10 +26,10 @@ import re
 import tarfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Self, cast
 
 from storagekit.errors import SourceError
+from storagekit.sources.limits import ArchiveLimits as ArchiveLimits  # where callers found it
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -64,27 +64,6 @@ READ_ERRORS: tuple[type[Exception], ...] = (
 )
 EOF_HEADER = vars(tarfile)["EOFHeaderError"]  # the zero block that ends an archive (no stub)
 _PAX_TIME = re.compile(r"(-?)(\d+)(?:\.(\d+))?")
-
-
-@dataclass(frozen=True, slots=True)
-class ArchiveLimits:
-    """How far a compressed archive is decompressed: a decompression bomb stops there.
-
-    ``size``: decompressed bytes at most (``None``: no limit). ``ratio``: decompressed bytes at
-    most this many times the archive's size, once past ``floor`` (``None``: no limit); gzip
-    cannot pass about 1,030, zeros in bzip2 or xz pass a million.
-    """
-
-    size: int | None = 1 << 40
-    ratio: int | None = 200
-    floor: int = 1 << 30
-
-    def bound(self, archive_size: int) -> int | None:
-        """The decompressed bytes allowed for an archive of ``archive_size`` bytes."""
-        bounds = [self.size] if self.size is not None else []
-        if self.ratio is not None:
-            bounds.append(max(self.floor, self.ratio * archive_size))
-        return min(bounds) if bounds else None
 
 
 class Readable(Protocol):
