@@ -57,14 +57,18 @@ def shell_safe(text: str) -> bool:
     return bool(text) and text.isprintable()
 
 
-def human_size(value: int | None) -> str:
-    """Docker's ``go-units`` HumanSize: decimal units, 4 significant digits (``1.982MB``)."""
+def human_size(value: float | None, precision: int = 4, missing: str = "-") -> str:
+    """Docker's ``go-units`` HumanSizeWithPrecision: decimal units, significant digits.
+
+    ``precision`` is ``HumanSize``'s 4 by default (``1.982MB``); ``missing`` shows an unknown
+    value.
+    """
     if value is None:
-        return "-"
+        return missing
     units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
     size = float(value)
     i = 0
     while size >= 1000 and i < len(units) - 1:
         size /= 1000
         i += 1
-    return f"{size:.4g}{units[i]}"
+    return f"{size:.{precision}g}{units[i]}"

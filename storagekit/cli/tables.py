@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from storagekit import termtext
 from storagekit.jsontext import Record
 from storagekit.termtext import display
 
@@ -113,17 +114,9 @@ def _group(key: str, first: int, last: int) -> str:
     return f"{text}/{kind}"
 
 
-def human_size(value: int | float | None, precision: int = 3) -> str:
-    """go-units ``HumanSizeWithPrecision``: decimal units, ``precision`` significant digits."""
-    if value is None:
-        return "N/A"
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    size = float(value)
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.{precision}g}{units[i]}"
+def human_size(value: float | None, precision: int = 3) -> str:
+    """go-units ``HumanSizeWithPrecision`` as the Docker CLI's tables print it ("N/A": unknown)."""
+    return termtext.human_size(value, precision, missing="N/A")
 
 
 def layout(rows: Sequence[Sequence[str]]) -> list[int]:
