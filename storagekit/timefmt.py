@@ -65,28 +65,30 @@ def go_nano(seconds: int, nanos: int) -> str:
 
 @lru_cache(maxsize=4096)
 def _second(seconds: int) -> str:
-    """Files of one layer share few distinct seconds: format each once.
+    """``seconds`` since the epoch as Go prints the date and clock in UTC (no zone letter).
 
-    A tar header can hold any time (base-256 fields, PAX ``mtime``): outside Python's years
-    1–9999 the proleptic Gregorian date is computed here, years signed and zero-padded to four
-    digits (``-0001-12-31T23:59:59``, ``292277026596-12-04T15:30:07``), so nothing is lost.
+    Files of one layer share few distinct seconds: each is formatted once. The proleptic
+    Gregorian date comes from integer arithmetic alone (:func:`_civil`), about four times
+    cheaper than building a ``datetime``, and for every instant: a tar header can hold any time
+    (base-256 fields, PAX ``mtime``). The year is printed as Go's ``time.Format`` prints it
+    (``appendInt(b, year, 4)``): at least four digits, zero-padded after a ``-`` sign
+    (``0201``, ``0000``, ``-0001-12-31T23:59:59``, ``292277026596-12-04T15:30:07``).
     """
-    if _MIN_SECOND <= seconds < _MAX_SECOND:
-        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-        return when.isoformat(timespec="seconds")[:19]  # years below 1000 zero-padded
     days, rest = divmod(seconds, 86400)
     year, month, day = _civil(days)
-    sign = "-" if year < 0 else ""
-    clock = f"{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
-    return f"{sign}{abs(year):04d}-{month:02d}-{day:02d}T{clock}"
-
-
-_MIN_SECOND = -62135596800  # 0001-01-01T00:00:00Z
-_MAX_SECOND = 253402300800  # 10000-01-01T00:00:00Z
+    hour, rest = divmod(rest, 3600)
+    minute, second = divmod(rest, 60)
+    if year < 0:
+        return f"-{-year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
 
 
 def _civil(days: int) -> tuple[int, int, int]:
-    """Year, month, day of ``days`` since 1970-01-01 (H. Hinnant's ``civil_from_days``)."""
+    """Year, month, day of ``days`` since 1970-01-01 (H. Hinnant's ``civil_from_days``).
+
+    Exact for any integer: Python's floor division makes the era arithmetic hold before
+    year 0 too, where the C++ original needs its explicit adjustment.
+    """
     z = days + 719468
     era = z // 146097
     doe = z - era * 146097
