@@ -174,6 +174,11 @@ class BoltDB:
             )
         return cls(data, path, layout, meta, index * page_size + PAGE_HEADER_SIZE + 16)
 
+    @property
+    def data(self) -> bytes:
+        """The file's bytes (read on demand when opened with :meth:`from_file`)."""
+        return self._data
+
     def bucket(self, *names: bytes) -> BoltBucket | None:
         """Return the bucket at ``names`` below the root, or None if any step is absent."""
         current: BoltBucket | None = self.root
@@ -329,32 +334,36 @@ class BoltBucket:
             self._walk(int(elem.pgid), depth + 1, visited, out, at)
 
     def _leaf(self, start: int, end: int, count: int, out: dict[bytes, bytes | BoltBucket]) -> None:
-        db, data = self._db, self._db._data
+        db = self._db
         self._check_count(start, end, count, "leaf")
-        first = start + PAGE_HEADER_SIZE
-        headers = db._layout.fast_leaf.iter_unpack(data[first : first + count * ELEMENT_SIZE])
+        # The page (or inline bucket) is taken from the file once; keys and values are sliced
+        # from it, not each from the file (a file read page by page would cost a call each).
+        page = db._data[start:end]
+        first = PAGE_HEADER_SIZE
+        headers = db._layout.fast_leaf.iter_unpack(page[first : first + count * ELEMENT_SIZE])
+        size = end - start
         last: bytes | None = None
         for i, (flags, pos, ksize, vsize) in enumerate(headers):
             at = first + i * ELEMENT_SIZE
             k_start = at + pos
             v_start = k_start + ksize
             v_end = v_start + vsize
-            if v_end > end:
+            if v_end > size:
                 raise db._error(
-                    f"{self._where}: leaf element {i} data [{k_start}, {v_end}) "
+                    f"{self._where}: leaf element {i} data [{start + k_start}, {start + v_end}) "
                     f"runs past its page (ends at {end})",
-                    at,
+                    start + at,
                 )
-            key = data[k_start:v_start]
+            key = page[k_start:v_start]
             if last is None and out:
                 last = next(reversed(out))
             if last is not None and key <= last:
-                raise db._error(f"{self._where}: key {key!r} is out of order", k_start)
+                raise db._error(f"{self._where}: key {key!r} is out of order", start + k_start)
             last = key
             if flags & BUCKET_LEAF_FLAG:
-                out[key] = self._child(key, v_start, v_end)
+                out[key] = self._child(key, start + v_start, start + v_end, page, start)
             else:
-                out[key] = data[v_start:v_end]
+                out[key] = page[v_start:v_end]
 
     def _check_count(self, start: int, end: int, count: int, kind: str) -> None:
         if start + PAGE_HEADER_SIZE + count * ELEMENT_SIZE > end:
@@ -364,7 +373,8 @@ class BoltBucket:
                 start + 10,
             )
 
-    def _child(self, key: bytes, start: int, end: int) -> BoltBucket:
+    def _child(self, key: bytes, start: int, end: int, page: bytes, base: int) -> BoltBucket:
+        """The bucket whose header lies at ``start``, in ``page`` (which starts at ``base``)."""
         db = self._db
         names = (*self._names, key)
         if len(names) > MAX_DEPTH:
@@ -374,22 +384,22 @@ class BoltBucket:
                 f"bucket {key!r} header ({BUCKET_HEADER_SIZE} bytes) runs past offset {end}",
                 start,
             )
-        root, sequence = _unpack(db._layout.fast_bucket_header, db._data, start)
+        root, sequence = db._layout.fast_bucket_header.unpack_from(page, start - base)
         inline = None
         if root == 0:
-            page = start + BUCKET_HEADER_SIZE
-            if page + PAGE_HEADER_SIZE > end:
+            inline_at = start + BUCKET_HEADER_SIZE
+            if inline_at + PAGE_HEADER_SIZE > end:
                 raise db._error(
                     f"inline bucket {key!r} ({PAGE_HEADER_SIZE} bytes) runs past offset {end}",
-                    page,
+                    inline_at,
                 )
-            flags = _unpack(db._layout.fast_page_header, db._data, page)[1]
+            flags = db._layout.fast_page_header.unpack_from(page, inline_at - base)[1]
             if flags != LEAF_PAGE:
                 raise db._error(
                     f"inline bucket {key!r} page has flags {flags:#x}, expected leaf (0x2)",
-                    page + 8,
+                    inline_at + 8,
                 )
-            inline = (page, end)
+            inline = (inline_at, end)
         elif root in self._ancestors:
             raise db._error(
                 f"{self._where}: bucket {key!r} has root page {root} of an "

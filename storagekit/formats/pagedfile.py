@@ -33,6 +33,17 @@ class PagedFile:
     def __getitem__(self, key: slice) -> bytes: ...
 
     def __getitem__(self, key: int | slice) -> int | bytes:
+        if type(key) is slice and key.step is None:
+            # the common case, a key or a value within one block: no join, no list
+            start, stop = key.start, key.stop
+            if type(start) is int and type(stop) is int and 0 <= start < stop <= self._size:
+                number = start // _BLOCK
+                base = number * _BLOCK
+                if stop - base <= _BLOCK:
+                    block = self._blocks.get(number)
+                    if block is None:
+                        block = self._block(number)
+                    return block[start - base : stop - base]
         if isinstance(key, int):
             got = self[key : key + 1]
             if not got:
