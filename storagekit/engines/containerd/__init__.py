@@ -14,12 +14,13 @@ from typing import Any
 #: containerd root in the evidence costs no import of the database readers.
 _WHERE = {
     **dict.fromkeys(
-        ("BoltMeta", "Container", "ContainerdRoot", "ContentBlob", "Descriptor", "Image",
+        ("BoltMeta", "Container", "ContentBlob", "Descriptor", "Image",
          "Lease", "Mount", "Namespace", "Pod", "Snapshot"),
         "model",
     ),
     **dict.fromkeys(
-        ("NotAContainerdRootError", "is_containerd_root", "layer_dirs", "read_root",
+        ("ContainerdRoot", "NotAContainerdRootError", "is_containerd_root", "layer_dirs",
+         "read_root",
          "snapshot_chain"),
         "root",
     ),

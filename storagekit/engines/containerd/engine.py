@@ -159,7 +159,15 @@ class ContainerdEngine(Engine):
     def narrow(self, namespaces: Sequence[str]) -> None:
         """Read only these namespaces (all when empty)."""
         self.namespaces = tuple(namespaces)
-        self.__dict__.pop("state", None)
+        old = self.__dict__.pop("state", None)
+        if old is not None:
+            old.root.close()
+
+    def close(self) -> None:
+        """Close the root's databases, then the evidence."""
+        if "state" in self.__dict__:
+            self.state.root.close()
+        super().close()
 
     @cached_property
     def state(self) -> State:
@@ -168,14 +176,12 @@ class ContainerdEngine(Engine):
         from storagekit.engines.containerd.state import State
 
         try:
-            root = read_root(self.source)
+            root = read_root(self.source, self.findings)
         except FormatError as exc:
             self.findings.error("damaged-metadata", exc.path, exc.message)
-            from storagekit.engines.containerd.model import ContainerdRoot
+            from storagekit.engines.containerd.root import ContainerdRoot
 
-            root = ContainerdRoot((), (), (), (), (), (), (), (), (), (), (), ())
-        for f in root.findings:
-            self.findings.add(f.code, f.severity, f.path, f.message)
+            root = ContainerdRoot(None, self.findings)
         return State(self.source, root, self.findings, self.namespaces)
 
     # the model ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from storagekit.engines.containerd.metadb import ImageRecord
@@ -135,9 +136,9 @@ def _pick(index: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     return None, None
 
 
-def resolve(rec: ImageRecord, blobs: BlobReader, labels: dict[str, Labels],
+def resolve(rec: ImageRecord, blobs: BlobReader, labels: Callable[[str], Labels],
             findings: Findings) -> Image:
-    """Build an :class:`Image` from its record; ``labels`` maps digest → content labels."""
+    """Build an :class:`Image` from its record; ``labels`` gives a digest's content labels."""
     desc, platform, manifest = rec.target, None, None
     owner = f"{rec.namespace}/{rec.name}"
     for _ in range(MAX_NESTING):
@@ -174,7 +175,7 @@ def resolve(rec: ImageRecord, blobs: BlobReader, labels: dict[str, Labels],
     unpacked: tuple[tuple[str, str], ...] = ()
     if config is not None:
         unpacked = tuple(sorted((k[len(SNAPSHOT_LABEL):], v) for k, v in
-                                labels.get(config.digest, ()) if k.startswith(SNAPSHOT_LABEL)))
+                                labels(config.digest) if k.startswith(SNAPSHOT_LABEL)))
     return Image(
         namespace=rec.namespace, name=rec.name, target=rec.target, created=rec.created,
         updated=rec.updated, labels=rec.labels, annotations=rec.annotations, manifest=manifest,

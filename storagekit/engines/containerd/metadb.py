@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from storagekit.engines.containerd.model import (
@@ -86,19 +87,6 @@ class SnapshotRecord:
     labels: Labels
     children: tuple[str, ...]
     path: str
-
-
-@dataclass(frozen=True, slots=True)
-class MetaDB:
-    """Every record of meta.db, namespace by namespace."""
-
-    version: int | None
-    namespaces: tuple[Namespace, ...]
-    images: tuple[ImageRecord, ...]
-    content: tuple[ContentRecord, ...]
-    containers: tuple[Container, ...]
-    leases: tuple[Lease, ...]
-    snapshots: tuple[SnapshotRecord, ...]
 
 
 def text(raw: bytes) -> str:
@@ -264,41 +252,141 @@ def _mounts(value: Any) -> tuple[Mount, ...]:
     return tuple(out)
 
 
+class MetaDB:
+    """The records of meta.db, each kind read from its buckets on first use.
+
+    A command reads only the buckets it needs: ``images`` never parses a container's spec,
+    ``containers`` never walks ``content/blob``. bbolt stores each namespace's buckets apart
+    (their own pages, or inline in the namespace's leaf), so a kind not asked for is neither
+    decoded nor, with the file read page by page, read at all. Damage found on the way becomes
+    a finding when that kind is read (findings are de-duplicated and sorted, so the order of
+    reading does not show).
+    """
+
+    def __init__(self, db: BoltDB, findings: Findings, path: str = META_DB) -> None:
+        """Open the ``v1`` bucket; the rest is read on use.
+
+        Raises:
+            FormatError: the top bucket ``v1`` itself cannot be read.
+        """
+        self._r = _Reader(db, findings, path)
+        v1 = db.bucket(b"v1")
+        if v1 is None:
+            raise FormatError(path, "no v1 bucket: not a containerd metadata database")
+        self.version: int | None = None
+        if (raw := v1.get(b"version")) is not None:
+            try:
+                self.version = varint(raw, self._r.where("version"))
+            except FormatError as exc:
+                findings.error("bad-varint", exc.path, exc.message)
+        self._spaces: dict[str, BoltBucket] = {}
+        for key, nsb in v1.items():
+            if isinstance(nsb, BoltBucket):
+                self._spaces[text(key)] = nsb
+
+    def _each_namespace(self, read: Callable[[str, BoltBucket], list[T]]) -> tuple[T, ...]:
+        out: list[T] = []
+        for ns, nsb in self._spaces.items():
+            try:
+                out += read(ns, nsb)
+            except FormatError as exc:
+                self._r.findings.error("damaged-metadata", self._r.where(ns),
+                                       f"namespace: {exc.message}")
+        return tuple(out)
+
+    @cached_property
+    def namespaces(self) -> tuple[Namespace, ...]:
+        """``v1/<namespace>``: name, labels and sequence."""
+        r = self._r
+        return self._each_namespace(lambda ns, b: [Namespace(ns, r.labels(b), b.sequence)])
+
+    @cached_property
+    def images(self) -> tuple[ImageRecord, ...]:
+        """``images/<name>`` of every namespace."""
+        r = self._r
+        return self._each_namespace(
+            lambda ns, b: r.each(b.bucket(b"images"), "image", (ns, "images"), r.image))
+
+    @cached_property
+    def content(self) -> tuple[ContentRecord, ...]:
+        """``content/blob/<digest>`` of every namespace."""
+        r = self._r
+
+        def read(ns: str, b: BoltBucket) -> list[ContentRecord]:
+            blobs = b.bucket(b"content")
+            return r.each(blobs.bucket(b"blob") if blobs else None, "content record",
+                          (ns, "content", "blob"), r.blob)
+
+        return self._each_namespace(read)
+
+    def content_record(self, namespace: str, digest: str) -> ContentRecord | None:
+        """One content record, read from its own bucket alone (``None``: absent or damaged).
+
+        Damage there is reported when ``content`` is read in full.
+        """
+        if "content" in self.__dict__:
+            return self._content_index.get((namespace, digest))
+        nsb = self._spaces.get(namespace)
+        at = (namespace, "content", "blob", digest)
+        try:
+            blobs = nsb.bucket(b"content") if nsb is not None else None
+            blob = blobs.bucket(b"blob") if blobs is not None else None
+            rec = blob.bucket(digest.encode()) if blob is not None else None
+            return self._r.blob(digest, rec, at) if rec is not None else None
+        except FormatError:
+            return None
+
+    @cached_property
+    def _content_index(self) -> dict[tuple[str, str], ContentRecord]:
+        return {(r.namespace, r.digest): r for r in self.content}
+
+    @cached_property
+    def container_images(self) -> tuple[tuple[str, str | None], ...]:
+        """``(namespace, image)`` of every container: its ``image`` value alone, no spec."""
+        r = self._r
+
+        def image(cid: str, b: BoltBucket, at: tuple[str, ...]) -> tuple[str, str | None]:
+            raw = b.get(b"image")
+            return at[0], text(raw) if raw is not None else None
+
+        return self._each_namespace(
+            lambda ns, b: r.each(b.bucket(b"containers"), "container", (ns, "containers"), image))
+
+    @cached_property
+    def containers(self) -> tuple[Container, ...]:
+        """``containers/<id>`` of every namespace, with each spec decoded."""
+        r = self._r
+        return self._each_namespace(
+            lambda ns, b: r.each(b.bucket(b"containers"), "container", (ns, "containers"),
+                                 r.container))
+
+    @cached_property
+    def leases(self) -> tuple[Lease, ...]:
+        """``leases/<id>`` of every namespace."""
+        r = self._r
+        return self._each_namespace(
+            lambda ns, b: r.each(b.bucket(b"leases"), "lease", (ns, "leases"), r.lease))
+
+    @cached_property
+    def snapshots(self) -> tuple[SnapshotRecord, ...]:
+        """``snapshots/<snapshotter>/<key>`` of every namespace."""
+        r = self._r
+
+        def read(ns: str, b: BoltBucket) -> list[SnapshotRecord]:
+            out: list[SnapshotRecord] = []
+            sb = b.bucket(b"snapshots")
+            for sn, keys in sb.items() if sb is not None else ():
+                if isinstance(keys, BoltBucket):
+                    out += r.each(keys, "snapshot", (ns, "snapshots", text(sn)), r.snapshot)
+            return out
+
+        return self._each_namespace(read)
+
+
 def read_metadb(db: BoltDB, findings: Findings, path: str = META_DB) -> MetaDB:
-    """Read every namespace of an open meta.db; damage becomes findings.
+    """Every record of an open meta.db, each kind read on first use; damage becomes findings.
 
     Raises:
         FormatError: the top bucket ``v1`` itself cannot be read.
     """
-    r = _Reader(db, findings, path)
-    v1 = db.bucket(b"v1")
-    if v1 is None:
-        raise FormatError(path, "no v1 bucket: not a containerd metadata database")
-    version = None
-    if (raw := v1.get(b"version")) is not None:
-        try:
-            version = varint(raw, r.where("version"))
-        except FormatError as exc:
-            findings.error("bad-varint", exc.path, exc.message)
-    namespaces, images, content, containers, leases, snaps = [], [], [], [], [], []
-    for key, nsb in v1.items():
-        if not isinstance(nsb, BoltBucket):
-            continue
-        ns = text(key)
-        try:
-            namespaces.append(Namespace(ns, r.labels(nsb), nsb.sequence))
-            images += r.each(nsb.bucket(b"images"), "image", (ns, "images"), r.image)
-            blobs = nsb.bucket(b"content")
-            content += r.each(blobs.bucket(b"blob") if blobs else None, "content record",
-                              (ns, "content", "blob"), r.blob)
-            containers += r.each(nsb.bucket(b"containers"), "container", (ns, "containers"),
-                                 r.container)
-            leases += r.each(nsb.bucket(b"leases"), "lease", (ns, "leases"), r.lease)
-            sb = nsb.bucket(b"snapshots")
-            for sn, keys in sb.items() if sb is not None else ():
-                if isinstance(keys, BoltBucket):
-                    snaps += r.each(keys, "snapshot", (ns, "snapshots", text(sn)), r.snapshot)
-        except FormatError as exc:
-            findings.error("damaged-metadata", r.where(ns), f"namespace: {exc.message}")
-    return MetaDB(version, tuple(namespaces), tuple(images), tuple(content), tuple(containers),
-                  tuple(leases), tuple(snaps))
+    return MetaDB(db, findings, path)

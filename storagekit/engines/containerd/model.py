@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from storagekit.formats.containerd import go_time_text
-from storagekit.model import Finding
 
 Labels = tuple[tuple[str, str], ...]
 #: ``snapshots.Kind``: 0 unknown, 1 view, 2 active, 3 committed.
@@ -254,27 +253,3 @@ class BoltMeta:
     txid: int
     page: int | None
     other_valid: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerdRoot:
-    """Everything read from one containerd root; ``findings`` says what was damaged.
-
-    Attributes:
-        orphan_snapshot_dirs: ``.../snapshots/<n>`` directories of a read snapshotter that its
-            database does not name (garbage collection removes them asynchronously).
-        unrecorded_blobs: blob files no namespace has a ``content/blob`` record for.
-    """
-
-    namespaces: tuple[Namespace, ...]
-    images: tuple[Image, ...]
-    blobs: tuple[ContentBlob, ...]
-    containers: tuple[Container, ...]
-    leases: tuple[Lease, ...]
-    snapshots: tuple[Snapshot, ...]
-    snapshotters: tuple[str, ...]
-    unread_snapshotters: tuple[str, ...]
-    databases: tuple[BoltMeta, ...]
-    orphan_snapshot_dirs: tuple[str, ...]
-    unrecorded_blobs: tuple[str, ...]
-    findings: tuple[Finding, ...]

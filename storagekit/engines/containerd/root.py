@@ -1,15 +1,12 @@
-"""Read a whole containerd root (``/var/lib/containerd``) through a :class:`Source`.
+"""Read a containerd root (``/var/lib/containerd``) through a :class:`Source`, part by part.
 
-``read_root`` opens ``io.containerd.metadata.v1.bolt/meta.db`` and the overlayfs and native
-snapshotters' ``metadata.db``, joins each namespaced snapshot record with the snapshotter's own,
-resolves images through the content store, checks every content record against its blob file,
-and returns one :class:`ContainerdRoot`. Damage anywhere after meta.db's first page becomes a
-finding. ``layer_dirs`` gives a container's directories top first, as the snapshotter would
-mount them.
-
-A torn BoltDB (copied while the daemon wrote it) has one invalid meta page; bbolt, and
-``formats/bolt.py``, then use the other one. Which one was used is recomputed here from the two
-meta pages (without touching the parser) and reported as a ``torn-database`` finding.
+``read_root`` opens ``io.containerd.metadata.v1.bolt/meta.db``; the :class:`ContainerdRoot` it
+returns reads each part on first use: meta.db's records of one kind, the overlayfs and native
+snapshotters' ``metadata.db`` (each namespaced snapshot record joined with the snapshotter's
+own), images resolved through the content store, every content record checked against its blob
+file. A command thus reads only what it prints. Damage anywhere after meta.db's first page
+becomes a finding (``dbfile`` says which meta page was used). ``layer_dirs`` gives a
+container's directories top first, as the snapshotter would mount them.
 
 References: containerd ``metadata/snapshot.go`` (``Stat``: kind/size from the snapshotter,
 name/parent/labels/times from meta.db), ``snapshots/overlay/overlay.go`` (``mounts``: upperdir
@@ -19,21 +16,27 @@ of the active snapshot, lowerdirs of its parents nearest first), etcd-io/bbolt `
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from functools import cached_property
+from typing import BinaryIO
 
+from storagekit.engines.containerd.dbfile import Database
 from storagekit.engines.containerd.images import BLOBS, BlobReader, blob_path, resolve
 from storagekit.engines.containerd.metadb import (
     META_DB,
     ContentRecord,
+    MetaDB,
     SnapshotRecord,
     read_metadb,
 )
 from storagekit.engines.containerd.model import (
     BoltMeta,
     Container,
-    ContainerdRoot,
     ContentBlob,
+    Image,
     Labels,
+    Lease,
+    Namespace,
     Snapshot,
 )
 from storagekit.engines.containerd.snapshotters import (
@@ -47,11 +50,9 @@ from storagekit.engines.containerd.snapshotters import (
     snapshot_dir,
 )
 from storagekit.errors import FormatError, SourceError, StoragekitError
-from storagekit.formats.bolt import MAGIC, PAGE_HEADER_SIZE, VERSION, BoltDB, fnv1a64
-from storagekit.model import Findings
+from storagekit.formats.bolt import BoltDB
+from storagekit.model import Finding, Findings
 from storagekit.source import Source
-
-MAX_DB = 1 << 30
 
 
 class NotAContainerdRootError(StoragekitError):
@@ -61,32 +62,6 @@ class NotAContainerdRootError(StoragekitError):
 def is_containerd_root(source: Source) -> bool:
     """True if ``meta.db`` is where containerd keeps it."""
     return source.is_file(META_DB)
-
-
-def _open_db(source: Source, path: str, findings: Findings) -> tuple[BoltDB, BoltMeta]:
-    """Open a BoltDB file and tell which meta page it was read from (FormatError if none)."""
-    try:
-        data = source.read_bytes(path, MAX_DB)
-    except SourceError as exc:
-        raise FormatError(path, f"cannot read: {exc}") from None
-    db = BoltDB.from_bytes(data, path)
-    order: Literal["little", "big"] = "little" if db.byte_order == "little" else "big"
-    valid: dict[int, int] = {}
-    for page in (0, 1):
-        raw = data[page * db.page_size + PAGE_HEADER_SIZE:][:64]
-        if len(raw) < 64:
-            continue
-        if (int.from_bytes(raw[0:4], order) == MAGIC
-                and int.from_bytes(raw[4:8], order) == VERSION
-                and int.from_bytes(raw[56:64], order) == fnv1a64(raw[:56])):
-            valid[page] = int.from_bytes(raw[48:56], order)
-    used = max((p for p in valid if valid[p] == db.txid), default=None)
-    other = None if used is None else (1 - used) in valid
-    if used is not None and other is False:
-        findings.warning("torn-database", path,
-                         f"meta page {1 - used} is invalid (a torn copy?); meta page {used} "
-                         f"(txid {db.txid}) was used")
-    return db, BoltMeta(path, db.txid, used, other)
 
 
 def _blob(rec: ContentRecord, source: Source, findings: Findings) -> ContentBlob:
@@ -110,8 +85,177 @@ def _blob(rec: ContentRecord, source: Source, findings: Findings) -> ContentBlob
                        rec.labels, path, present, disk, rec.path)
 
 
-def read_root(source: Source) -> ContainerdRoot:
-    """Read the containerd root at the top of ``source``.
+class ContainerdRoot:
+    """One containerd root, each part read on first use; damage becomes a finding then.
+
+    ``images`` reads meta.db's images and the config blobs' labels, not the containers'
+    specs; ``containers`` reads containers and snapshots, not ``content/blob``. meta.db and
+    each snapshotter's ``metadata.db`` are read a page at a time while the root is open.
+
+    Attributes:
+        orphan_snapshot_dirs: ``.../snapshots/<n>`` directories of a read snapshotter that its
+            database does not name (garbage collection removes them asynchronously).
+        unrecorded_blobs: blob files no namespace has a ``content/blob`` record for.
+    """
+
+    def __init__(self, source: Source | None, findings: Findings | None = None) -> None:
+        """Open meta.db of ``source`` (``None``: an empty root, nothing could be read).
+
+        Raises:
+            FormatError: meta.db cannot be opened at all (no valid meta page, no ``v1``).
+        """
+        self._source = source
+        self._findings = findings if findings is not None else Findings()
+        self._files: list[BinaryIO] = []
+        self._meta: MetaDB | None = None
+        self._meta_info: list[BoltMeta] = []
+        if source is not None:
+            db = self._open(META_DB)
+            self._meta = read_metadb(db, self._findings)
+
+    def _open(self, path: str) -> BoltDB:
+        assert self._source is not None
+        opened = Database(self._source, path, self._findings)
+        self._files.append(opened.file)
+        self._meta_info.append(opened.meta)
+        return opened.db
+
+    def close(self) -> None:
+        """Close the databases."""
+        for f in self._files:
+            f.close()
+        self._files.clear()
+
+    @cached_property
+    def namespaces(self) -> tuple[Namespace, ...]:
+        """Every namespace, by name."""
+        found = self._meta.namespaces if self._meta else ()
+        return tuple(sorted(found, key=lambda n: n.name))
+
+    @cached_property
+    def containers(self) -> tuple[Container, ...]:
+        """Every container, by namespace and ID."""
+        found = self._meta.containers if self._meta else ()
+        return tuple(sorted(found, key=lambda c: (c.namespace, c.id)))
+
+    @cached_property
+    def leases(self) -> tuple[Lease, ...]:
+        """Every lease, by namespace and ID."""
+        found = self._meta.leases if self._meta else ()
+        return tuple(sorted(found, key=lambda le: (le.namespace, le.id)))
+
+    @cached_property
+    def blobs(self) -> tuple[ContentBlob, ...]:
+        """Every content record, each checked against its blob file."""
+        if self._meta is None or self._source is None:
+            return ()
+        found = (_blob(r, self._source, self._findings) for r in self._meta.content)
+        return tuple(sorted(found, key=lambda b: (b.namespace, b.digest)))
+
+    @cached_property
+    def images(self) -> tuple[Image, ...]:
+        """Every image, resolved through the content store (index, manifest, config)."""
+        if self._meta is None or self._source is None:
+            return ()
+        reader = BlobReader(self._source, self._findings)
+        found = (resolve(r, reader, self._labels(r.namespace), self._findings)
+                 for r in self._meta.images)
+        return tuple(sorted(found, key=lambda i: (i.namespace, i.name)))
+
+    def _labels(self, namespace: str) -> Callable[[str], Labels]:
+        """A content record's labels by digest, as ``resolve`` asks for a config's."""
+        assert self._meta is not None
+        meta = self._meta
+
+        def labels(digest: str) -> Labels:
+            found = meta.content_record(namespace, digest)
+            return found.labels if found is not None else ()
+
+        return labels
+
+    def content_size(self, namespace: str, digest: str) -> int | None:
+        """The size a content record gives (``None``: no record, or none recorded)."""
+        found = self._meta.content_record(namespace, digest) if self._meta else None
+        return found.size if found is not None else None
+
+    @property
+    def container_images(self) -> tuple[tuple[str, str | None], ...]:
+        """``(namespace, image)`` of every container, without decoding the containers."""
+        return self._meta.container_images if self._meta else ()
+
+    @cached_property
+    def _backends(self) -> dict[str, dict[str, BackendSnapshot]]:
+        backends: dict[str, dict[str, BackendSnapshot]] = {}
+        if self._source is None:
+            return backends
+        for sn in self.present_snapshotters:
+            if sn not in READ:
+                if self._source.listdir(PREFIX + sn):
+                    self._findings.info("unread-snapshotter", PREFIX + sn,
+                                        f"snapshotter {sn!r} holds data this reader does not read")
+                continue
+            path = f"{PREFIX}{sn}/metadata.db"
+            if not self._source.is_file(path):
+                continue
+            try:
+                backends[sn] = read_snapshotter_db(self._open(path), sn, self._findings, path)
+            except FormatError as exc:
+                self._findings.error("damaged-metadata", path, exc.message)
+        return backends
+
+    @cached_property
+    def present_snapshotters(self) -> tuple[str, ...]:
+        """The snapshotters whose directories the root holds."""
+        return tuple(present_snapshotters(self._source)) if self._source is not None else ()
+
+    @cached_property
+    def snapshots(self) -> tuple[Snapshot, ...]:
+        """Every namespaced snapshot joined with its snapshotter's record."""
+        if self._meta is None or self._source is None:
+            return ()
+        found = _join(self._source, self._meta.snapshots, self._backends, self._findings)
+        return tuple(sorted(found, key=lambda s: (s.namespace, s.snapshotter, s.key)))
+
+    @property
+    def snapshotters(self) -> tuple[str, ...]:
+        """The snapshotters read."""
+        return tuple(sorted(self._backends))
+
+    @property
+    def unread_snapshotters(self) -> tuple[str, ...]:
+        """The snapshotters present but not read."""
+        return tuple(sn for sn in self.present_snapshotters if sn not in READ)
+
+    @property
+    def databases(self) -> tuple[BoltMeta, ...]:
+        """meta.db, then each snapshotter database read: which meta page was used."""
+        self._backends  # noqa: B018 - opens the snapshotter databases
+        return tuple(self._meta_info)
+
+    @cached_property
+    def orphan_snapshot_dirs(self) -> tuple[str, ...]:
+        """Snapshot directories no snapshotter database names."""
+        return _orphan_dirs(self._source, self._backends) if self._source else ()
+
+    @cached_property
+    def unrecorded_blobs(self) -> tuple[str, ...]:
+        """Blob files no namespace records."""
+        if self._source is None:
+            return ()
+        return _unrecorded_blobs(self._source, {b.blob_path for b in self.blobs})
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """Every finding, once every part has been read."""
+        for part in (self.namespaces, self.containers, self.leases, self.blobs, self.images,
+                     self.snapshots, self.databases, self.orphan_snapshot_dirs,
+                     self.unrecorded_blobs):
+            del part
+        return tuple(self._findings.sorted())
+
+
+def read_root(source: Source, findings: Findings | None = None) -> ContainerdRoot:
+    """Open the containerd root at the top of ``source``; its parts are read on use.
 
     Raises:
         NotAContainerdRootError: there is no ``io.containerd.metadata.v1.bolt/meta.db``.
@@ -119,48 +263,7 @@ def read_root(source: Source) -> ContainerdRoot:
     """
     if not is_containerd_root(source):
         raise NotAContainerdRootError(f"{source.description}: no {META_DB}")
-    findings = Findings()
-    db, meta_info = _open_db(source, META_DB, findings)
-    meta = read_metadb(db, findings)
-    databases = [meta_info]
-    present = present_snapshotters(source)
-    backends: dict[str, dict[str, BackendSnapshot]] = {}
-    for sn in present:
-        if sn not in READ:
-            if source.listdir(PREFIX + sn):
-                findings.info("unread-snapshotter", PREFIX + sn,
-                              f"snapshotter {sn!r} holds data this reader does not read")
-            continue
-        path = f"{PREFIX}{sn}/metadata.db"
-        if not source.is_file(path):
-            continue
-        try:
-            sdb, info = _open_db(source, path, findings)
-            databases.append(info)
-            backends[sn] = read_snapshotter_db(sdb, sn, findings, path)
-        except FormatError as exc:
-            findings.error("damaged-metadata", path, exc.message)
-    snapshots = _join(source, meta.snapshots, backends, findings)
-    blobs = tuple(_blob(r, source, findings) for r in meta.content)
-    labels: dict[str, dict[str, Labels]] = {}
-    for r in meta.content:
-        labels.setdefault(r.namespace, {})[r.digest] = r.labels
-    reader = BlobReader(source, findings)
-    images = tuple(resolve(r, reader, labels.get(r.namespace, {}), findings) for r in meta.images)
-    return ContainerdRoot(
-        namespaces=tuple(sorted(meta.namespaces, key=lambda n: n.name)),
-        images=tuple(sorted(images, key=lambda i: (i.namespace, i.name))),
-        blobs=tuple(sorted(blobs, key=lambda b: (b.namespace, b.digest))),
-        containers=tuple(sorted(meta.containers, key=lambda c: (c.namespace, c.id))),
-        leases=tuple(sorted(meta.leases, key=lambda le: (le.namespace, le.id))),
-        snapshots=tuple(sorted(snapshots, key=lambda s: (s.namespace, s.snapshotter, s.key))),
-        snapshotters=tuple(sorted(backends)),
-        unread_snapshotters=tuple(sn for sn in present if sn not in READ),
-        databases=tuple(databases),
-        orphan_snapshot_dirs=_orphan_dirs(source, backends),
-        unrecorded_blobs=_unrecorded_blobs(source, {b.blob_path for b in blobs}),
-        findings=tuple(findings.sorted()),
-    )
+    return ContainerdRoot(source, findings)
 
 
 def _join(

@@ -17,11 +17,12 @@ from storagekit.engines.containerd.cri import cri_container_ids
 from storagekit.engines.containerd.images import SNAPSHOT_LABEL
 from storagekit.engines.containerd.model import (
     Container,
-    ContainerdRoot,
     ContentBlob,
     Image,
+    Lease,
     Snapshot,
 )
+from storagekit.engines.containerd.root import ContainerdRoot
 from storagekit.engines.containerd.views import SnapshotIndex, mounted_levels
 from storagekit.model import Container as CoreContainer
 from storagekit.model import Findings, MountPoint
@@ -43,13 +44,34 @@ class State:
         self.source, self.root, self.findings = source, root, findings
         wanted = set(namespaces)
         self.namespaces = tuple(n.name for n in root.namespaces if not wanted or n.name in wanted)
-        keep = set(self.namespaces)
-        self.images = tuple(i for i in root.images if i.namespace in keep)
-        self.containers = tuple(c for c in root.containers if c.namespace in keep)
-        self.snapshots = tuple(s for s in root.snapshots if s.namespace in keep)
-        self.blobs = tuple(b for b in root.blobs if b.namespace in keep)
-        self.leases = tuple(le for le in root.leases if le.namespace in keep)
-        self.index = SnapshotIndex(root)
+        self._keep = set(self.namespaces)
+
+    # the records of the namespaces kept, each kind read from the root on first use ----------
+
+    @cached_property
+    def images(self) -> tuple[Image, ...]:  # noqa: D102
+        return tuple(i for i in self.root.images if i.namespace in self._keep)
+
+    @cached_property
+    def containers(self) -> tuple[Container, ...]:  # noqa: D102
+        return tuple(c for c in self.root.containers if c.namespace in self._keep)
+
+    @cached_property
+    def snapshots(self) -> tuple[Snapshot, ...]:  # noqa: D102
+        return tuple(s for s in self.root.snapshots if s.namespace in self._keep)
+
+    @cached_property
+    def blobs(self) -> tuple[ContentBlob, ...]:  # noqa: D102
+        return tuple(b for b in self.root.blobs if b.namespace in self._keep)
+
+    @cached_property
+    def leases(self) -> tuple[Lease, ...]:  # noqa: D102
+        return tuple(le for le in self.root.leases if le.namespace in self._keep)
+
+    @cached_property
+    def index(self) -> SnapshotIndex:
+        """Every namespace's snapshots by key (a chain never leaves its namespace)."""
+        return SnapshotIndex(self.root.snapshots)
 
     # lookups -----------------------------------------------------------------------------
 
@@ -96,7 +118,8 @@ class State:
     @cached_property
     def users(self) -> Counter[tuple[str, str]]:
         """``(namespace, image name)`` -> how many containers name that image."""
-        return Counter((c.namespace, c.image or "") for c in self.containers)
+        return Counter((ns, image or "") for ns, image in self.root.container_images
+                       if ns in self._keep)
 
     def unpacked_in(self, image: Image) -> list[str]:
         """The snapshotters in which the image's top chain ID is a snapshot."""
@@ -169,10 +192,8 @@ class State:
         """``ctr images ls`` SIZE: target, platform manifest, config and layers, in bytes."""
         digests = [d.digest for d in (image.target, image.manifest, image.config) if d]
         digests += list(image.layer_digests)
-        sizes = [self.blob(image.namespace, d) for d in dict.fromkeys(digests)]
-        if any(b is None or b.size is None for b in sizes):
-            return None
-        return sum(b.size or 0 for b in sizes if b)
+        sizes = [self.root.content_size(image.namespace, d) for d in dict.fromkeys(digests)]
+        return None if None in sizes else sum(s or 0 for s in sizes)
 
     # the core model --------------------------------------------------------------------------
 

@@ -18,8 +18,10 @@ parent, in ``docker diff``'s form.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from storagekit.driver import StorageDriver
-from storagekit.engines.containerd.model import ContainerdRoot, Snapshot
+from storagekit.engines.containerd.model import Snapshot
 from storagekit.engines.containerd.snapshotters import FULL_COPY
 from storagekit.errors import SourceError
 from storagekit.model import Findings
@@ -56,8 +58,8 @@ def classifier(snapshotter: str, source: Source, findings: Findings) -> StorageD
 class SnapshotIndex:
     """The snapshots of a root by ``(namespace, snapshotter, key)``, and their chains."""
 
-    def __init__(self, root: ContainerdRoot) -> None:
-        self.by_key = {(s.namespace, s.snapshotter, s.key): s for s in root.snapshots}
+    def __init__(self, snapshots: Iterable[Snapshot]) -> None:
+        self.by_key = {(s.namespace, s.snapshotter, s.key): s for s in snapshots}
 
     def get(self, namespace: str, snapshotter: str, key: str | None) -> Snapshot | None:
         """One snapshot, or ``None``."""
