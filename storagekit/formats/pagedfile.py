@@ -40,10 +40,7 @@ class PagedFile:
                 number = start // _BLOCK
                 base = number * _BLOCK
                 if stop - base <= _BLOCK:
-                    block = self._blocks.get(number)
-                    if block is None:
-                        block = self._block(number)
-                    return block[start - base : stop - base]
+                    return self._block(number)[start - base : stop - base]
         if isinstance(key, int):
             got = self[key : key + 1]
             if not got:
