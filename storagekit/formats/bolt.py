@@ -246,14 +246,14 @@ class BoltBucket:
         root: int,
         sequence: int,
         header_at: int,
-        inline: tuple[int, int] | None,
+        inline: tuple[int, int, bytes] | None,
         ancestors: set[int],
     ) -> None:
         self._db = db
         self._names = names
         self._root = root
         self._header_at = header_at  # where the bucket header (or meta root field) lies
-        self._inline = inline  # (start, end) of the embedded leaf page
+        self._inline = inline  # (start, end, bytes) of the embedded leaf page
         self._ancestors = ancestors | {root} if inline is None else ancestors
         self._entries: dict[bytes, bytes | BoltBucket] | None = None
         self.sequence = sequence
@@ -288,11 +288,11 @@ class BoltBucket:
         if self._entries is None:
             entries: dict[bytes, bytes | BoltBucket] = {}
             if self._inline is not None:
-                start, end = self._inline
+                start, end, region = self._inline
                 if start + PAGE_HEADER_SIZE > end:  # checked by _child; kept for safety
                     raise self._db._error(f"{self._where}: inline page runs past {end}", start)
-                count = _unpack(self._db._layout.fast_page_header, self._db._data, start)[2]
-                self._leaf(start, end, count, entries)
+                count = self._db._layout.fast_page_header.unpack_from(region)[2]
+                self._leaf(start, end, count, entries, region)
             else:
                 self._walk(self._root, 0, set(), entries, self._header_at)
             self._entries = entries
@@ -333,12 +333,18 @@ class BoltBucket:
                 raise db._error(f"page {pgid} branch element {i} key runs past the page", at)
             self._walk(int(elem.pgid), depth + 1, visited, out, at)
 
-    def _leaf(self, start: int, end: int, count: int, out: dict[bytes, bytes | BoltBucket]) -> None:
+    def _leaf(
+        self, start: int, end: int, count: int, out: dict[bytes, bytes | BoltBucket],
+        page: bytes | None = None,
+    ) -> None:
+        """Read the leaf at ``[start, end)`` of the file (its bytes ``page``, if at hand)."""
         db = self._db
         self._check_count(start, end, count, "leaf")
-        # The page (or inline bucket) is taken from the file once; keys and values are sliced
-        # from it, not each from the file (a file read page by page would cost a call each).
-        page = db._data[start:end]
+        # The page is taken from the file once (an inline bucket's from its parent's page);
+        # keys and values are sliced from it, not each from the file (a file read page by page
+        # would cost a call each).
+        if page is None:
+            page = db._data[start:end]
         first = PAGE_HEADER_SIZE
         headers = db._layout.fast_leaf.iter_unpack(page[first : first + count * ELEMENT_SIZE])
         size = end - start
@@ -399,7 +405,7 @@ class BoltBucket:
                     f"inline bucket {key!r} page has flags {flags:#x}, expected leaf (0x2)",
                     inline_at + 8,
                 )
-            inline = (inline_at, end)
+            inline = (inline_at, end, page[inline_at - base : end - base])
         elif root in self._ancestors:
             raise db._error(
                 f"{self._where}: bucket {key!r} has root page {root} of an "
@@ -431,10 +437,3 @@ def _meta_at(
             return f"checksum mismatch (stored {meta.checksum:#018x})"
         return candidate, meta
     return f"bad magic {raw[:4].hex()}"
-
-
-def _unpack(fmt: struct.Struct, data: bytes | PagedFile, offset: int) -> tuple[Any, ...]:
-    """``fmt`` at ``offset`` of the file, held in memory or read page by page."""
-    if isinstance(data, PagedFile):
-        return fmt.unpack(data[offset : offset + fmt.size])
-    return fmt.unpack_from(data, offset)
