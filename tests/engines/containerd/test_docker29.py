@@ -122,6 +122,18 @@ def test_docker_without_its_image_store_says_where_it_is(run: Run, tmp_path: Pat
     assert "[image-store-in-containerd]" in both.err
 
 
+@pytest.mark.parametrize(
+    "command", [("containers",), ("images",), ("layers",), ("df",), ("orphans",),
+                ("verify",), ("audit", "--format", "json")],
+    ids=lambda c: c[0],
+)
+def test_where_the_image_store_is_is_said_once(
+    run: Run, evidence: tuple[str, ...], command: tuple[str, ...]
+) -> None:
+    r = run(*evidence, *command)
+    assert r.err.count("[image-store-in-containerd]") == 1, r.err
+
+
 def test_moby_names_are_dockers_familiar_ones_and_ctrs_stay_full(
     run: Run, evidence: tuple[str, ...]
 ) -> None:
