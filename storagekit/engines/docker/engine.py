@@ -194,10 +194,14 @@ class DockerEngine(Engine):
         root = self.root
         if obj is None:
             return verify_layers(root, root.layers)
+        from storagekit.engines.docker import initlayer
+
         stack = self._stack(obj) if isinstance(obj, Container) else None
         if stack is not None and isinstance(obj, Container):
             lent = borrowed_verify(self.lenders, obj) or []
             rw_id = stack.ids[0] if stack.keys and stack.keys[0] == obj.id else None
+            if (init := initlayer.lent_init_layer(stack, obj)) is not None:
+                initlayer.check_init_layer(init, self.findings)
             return [*lent, _changes_record(rw_id, self.changes(obj))]
         image: Container | Image | None = obj
         if isinstance(obj, Container):
@@ -212,6 +216,8 @@ class DockerEngine(Engine):
             # A read-write layer has no tar-split: what it holds is the container's changes.
             rw = root.rw_layer(obj)
             found.append(_changes_record(rw.mount_id if rw else None, self.changes(obj)))
+            if (init := initlayer.graph_init_layer(root, obj)) is not None:
+                initlayer.check_init_layer(init, self.findings)
         return found
 
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:

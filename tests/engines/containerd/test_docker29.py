@@ -187,6 +187,28 @@ def test_verify_names_a_planted_and_a_changed_file_in_the_image_snapshot(
             if x.get("kind") == "snapshot" and x["namespace"] == "moby"] == [snap["files"]]
 
 
+def test_verify_names_what_dockerd_never_writes_in_the_init_snapshot(
+    run: Run, host: str, tmp_path: Path
+) -> None:
+    """moby runs ``initlayer.Setup`` on snapshot ``<id>-init`` as on a graph driver's init
+    layer: empty placeholders only. The sample's modelled init snapshot holds ``sk-moby\\n`` in
+    ``hosts`` and ``hostname`` (its maker wrote them): both are named, and a planted file."""
+    init = "var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/15/fs"
+    placeholders = [
+        f"warning: {init.split('/', 3)[3]}/etc/{name}: 8 bytes where dockerd makes an empty "
+        "placeholder file [init-layer-entry]" for name in ("hostname", "hosts")
+    ]
+    clean = run("-r", host, "verify", "sk-moby")
+    assert [x for x in clean.err.splitlines() if "[init-layer-entry]" in x] == placeholders
+    planted = whole_host(tmp_path / "planted.tar", {f"{init}/etc/ld.so.preload": b"/x.so\n"})
+    r = run("-r", planted, "verify", "sk-moby")
+    assert [x for x in r.err.splitlines() if "[init-layer-entry]" in x] == [
+        *placeholders,
+        f"warning: {init.split('/', 3)[3]}/etc/ld.so.preload: not an entry dockerd writes in an "
+        "init layer (moby daemon/initlayer): put there by something else [init-layer-entry]",
+    ]
+
+
 def test_with_mounts_shows_the_volumes_of_a_docker_container_on_containerd(
     run: Run, tmp_path: Path
 ) -> None:
