@@ -29,7 +29,7 @@ References: etcd-io/bbolt ``internal/common/page.go``, ``internal/common/meta.go
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
@@ -131,13 +131,18 @@ class BoltDB:
         )
 
     @classmethod
-    def from_file(cls, file: BinaryIO, size: int, path: str = "metadata.db") -> BoltDB:
+    def from_file(
+        cls, file: BinaryIO, size: int, path: str = "metadata.db",
+        reopen: Callable[[], BinaryIO] | None = None,
+    ) -> BoltDB:
         """Open a bbolt file of ``size`` bytes, reading only the pages the walk visits.
+
+        ``reopen`` tells how a forked process opens the file for itself (:class:`PagedFile`).
 
         Raises:
             FormatError: as :meth:`from_bytes`, or the file cannot be read.
         """
-        return cls.from_bytes(cast(bytes, PagedFile(file, size, path)), path)
+        return cls.from_bytes(cast(bytes, PagedFile(file, size, path, reopen)), path)
 
     @classmethod
     def from_bytes(cls, data: bytes, path: str = "metadata.db") -> BoltDB:

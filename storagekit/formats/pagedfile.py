@@ -4,11 +4,16 @@ A BoltDB file is walked page by page from its meta page; reading it whole first 
 full size in memory (twice, with a copy) however little of it the walk visits: a sparse
 ``volumes/metadata.db`` of 1 GiB took 2.1 GB. Blocks of 64 KiB are kept in a small LRU cache,
 so element-by-element parsing does not cost a read each.
+
+A file kept open while work is forked (``storagekit.parallel``) would share its offset with the
+children: given ``reopen``, a process that did not open the file opens its own before reading.
 """
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import BinaryIO, overload
 
 from storagekit.errors import FormatError, SourceError
@@ -20,9 +25,13 @@ _CACHED = 64  # blocks: 4 MiB
 class PagedFile:
     """``len()`` and slicing of a seekable file of ``size`` bytes, without reading it whole."""
 
-    def __init__(self, file: BinaryIO, size: int, path: str) -> None:
+    def __init__(
+        self, file: BinaryIO, size: int, path: str,
+        reopen: Callable[[], BinaryIO] | None = None,
+    ) -> None:
         self._file, self._size, self._path = file, size, path
         self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._reopen, self._pid = reopen, os.getpid()
 
     def __len__(self) -> int:
         return self._size
@@ -64,6 +73,8 @@ class PagedFile:
             self._blocks.move_to_end(number)
             return block
         try:
+            if self._reopen is not None and os.getpid() != self._pid:
+                self._file, self._pid = self._reopen(), os.getpid()  # a forked child's own
             self._file.seek(number * _BLOCK)
             block = self._file.read(_BLOCK)
         except (OSError, SourceError) as exc:

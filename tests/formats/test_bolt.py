@@ -466,3 +466,40 @@ def test_fixture_provenance(volumes_db: bytes, small_db: bytes) -> None:
     readme = (DATA / "README.md").read_text()
     assert f"{hashlib.sha256(volumes_db).hexdigest()}  volumes-20.10.db" in readme
     assert f"{hashlib.sha256(small_db).hexdigest()}  small-20.10.db" in readme
+
+
+def _dump(bucket: BoltBucket) -> object:
+    return {k: _dump(v) if isinstance(v, BoltBucket) else v for k, v in bucket.items()}
+
+
+def test_read_page_by_page_equals_read_whole(volumes_db: bytes) -> None:
+    import io
+
+    paged = BoltDB.from_file(io.BytesIO(volumes_db), len(volumes_db), "volumes.db")
+    assert _dump(paged.root) == _dump(BoltDB.from_bytes(volumes_db).root)
+
+
+def test_a_process_that_did_not_open_the_file_reads_its_own(volumes_db: bytes) -> None:
+    """After a fork the file offset would be shared: the child reopens before its first read."""
+    import io
+
+    from storagekit.formats.pagedfile import PagedFile
+
+    opened: list[io.BytesIO] = []
+
+    def reopen() -> io.BytesIO:
+        opened.append(io.BytesIO(volumes_db))
+        return opened[-1]
+
+    first = io.BytesIO(volumes_db)
+    paged = PagedFile(first, len(volumes_db), "volumes.db", reopen)
+    assert paged[0:16] == volumes_db[0:16]
+    assert opened == []
+    paged._pid = -1  # as in a forked child: the file was opened by another process
+    assert paged[1 << 16 : (1 << 16) + 16] == volumes_db[1 << 16 : (1 << 16) + 16]
+    assert len(opened) == 1
+    assert paged._file is opened[0]
+    paged._blocks.clear()
+    assert paged[16:32] == volumes_db[16:32]  # read again, from the file of its own
+    assert len(opened) == 1
+    assert len(volumes_db) > (1 << 16) + 16

@@ -29,7 +29,8 @@ class Database:
             raise FormatError(path, f"cannot read: {exc}") from None
         try:
             size = source.stat(path).size
-            self.db = BoltDB.from_file(self.file, size, path)
+            # a worker forked while the root is open reads with a file of its own
+            self.db = BoltDB.from_file(self.file, size, path, lambda: source.open(path))
         except (SourceError, FormatError) as exc:
             self.file.close()
             raise exc if isinstance(exc, FormatError) else FormatError(path, str(exc)) from None

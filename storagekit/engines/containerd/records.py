@@ -97,6 +97,7 @@ def container_records(state: State, *, sizes: bool) -> list[Record]:
             chain, _ = state.chain(c)
             return _snapshot_bytes(state, chain[0]) if chain else None
 
+        state.index  # noqa: B018 - read the snapshots once, here, not in each worker
         measured = pmap(measure, list(state.containers), source=state.source,
                         findings=state.findings, label="measuring containers")
     records = [container_record(state, c, sizes=sizes, size_rw=m)
