@@ -49,23 +49,28 @@ class State:
     # the records of the namespaces kept, each kind read from the root on first use ----------
 
     @cached_property
-    def images(self) -> tuple[Image, ...]:  # noqa: D102
+    def images(self) -> tuple[Image, ...]:
+        """The images of the kept namespaces."""
         return tuple(i for i in self.root.images if i.namespace in self._keep)
 
     @cached_property
-    def containers(self) -> tuple[Container, ...]:  # noqa: D102
+    def containers(self) -> tuple[Container, ...]:
+        """The containers of the kept namespaces (decoded on first use)."""
         return tuple(c for c in self.root.containers if c.namespace in self._keep)
 
     @cached_property
-    def snapshots(self) -> tuple[Snapshot, ...]:  # noqa: D102
+    def snapshots(self) -> tuple[Snapshot, ...]:
+        """The snapshots of the kept namespaces."""
         return tuple(s for s in self.root.snapshots if s.namespace in self._keep)
 
     @cached_property
-    def blobs(self) -> tuple[ContentBlob, ...]:  # noqa: D102
+    def blobs(self) -> tuple[ContentBlob, ...]:
+        """The content records of the kept namespaces, each checked against its blob."""
         return tuple(b for b in self.root.blobs if b.namespace in self._keep)
 
     @cached_property
-    def leases(self) -> tuple[Lease, ...]:  # noqa: D102
+    def leases(self) -> tuple[Lease, ...]:
+        """The leases of the kept namespaces."""
         return tuple(le for le in self.root.leases if le.namespace in self._keep)
 
     @cached_property
