@@ -350,31 +350,33 @@ class BoltBucket:
         # would cost a call each).
         if page is None:
             page = db._data[start:end]
-        first = PAGE_HEADER_SIZE
-        headers = db._layout.fast_leaf.iter_unpack(page[first : first + count * ELEMENT_SIZE])
+        headers = db._layout.fast_leaf.iter_unpack(
+            page[PAGE_HEADER_SIZE : PAGE_HEADER_SIZE + count * ELEMENT_SIZE]
+        )
         size = end - start
-        last: bytes | None = None
-        for i, (flags, pos, ksize, vsize) in enumerate(headers):
-            at = first + i * ELEMENT_SIZE
+        # keys must ascend across the pages of a branch too: compare with the last one so far
+        last = next(reversed(out)) if out else b""
+        at = PAGE_HEADER_SIZE  # each element's own offset, which its ``pos`` is relative to
+        for flags, pos, ksize, vsize in headers:
             k_start = at + pos
             v_start = k_start + ksize
             v_end = v_start + vsize
             if v_end > size:
+                i = (at - PAGE_HEADER_SIZE) // ELEMENT_SIZE
                 raise db._error(
                     f"{self._where}: leaf element {i} data [{start + k_start}, {start + v_end}) "
                     f"runs past its page (ends at {end})",
                     start + at,
                 )
             key = page[k_start:v_start]
-            if last is None and out:
-                last = next(reversed(out))
-            if last is not None and key <= last:
+            if key <= last and (out or at > PAGE_HEADER_SIZE):
                 raise db._error(f"{self._where}: key {key!r} is out of order", start + k_start)
             last = key
             if flags & BUCKET_LEAF_FLAG:
                 out[key] = self._child(key, start + v_start, start + v_end, page, start)
             else:
                 out[key] = page[v_start:v_end]
+            at += ELEMENT_SIZE
 
     def _check_count(self, start: int, end: int, count: int, kind: str) -> None:
         if start + PAGE_HEADER_SIZE + count * ELEMENT_SIZE > end:
