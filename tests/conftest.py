@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,15 @@ _CACHE = tempfile.mkdtemp(prefix="storagekit-test-cache-")
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 os.environ["XDG_CACHE_HOME"] = _CACHE
 os.environ["STORAGEKIT_CACHE_SYNC"] = "1"
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_unclosed_sources() -> Iterator[None]:
+    """After each module: sources its tests left open (engines hold one another in cycles,
+    which only the collector frees) release their descriptors, so a long session never runs
+    out of them (a pty test's ``select`` fails past descriptor 1023)."""
+    yield
+    gc.collect()
+
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_roots"
 #: Docker data roots; other engines' roots (``containerd-*``, ``podman-*``) are tested under

@@ -16,6 +16,7 @@ import pytest
 
 from storagekit.cli import render, tables
 from storagekit.engines.docker.containers import ports
+from tests.support.ttys import readable
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_roots"
 
@@ -227,7 +228,6 @@ def _on_a_terminal(*args: str) -> str:
     """What a terminal shows when stdout and stderr both go to it."""
     import os
     import pty
-    import select
 
     master, slave = pty.openpty()
     proc = subprocess.Popen(
@@ -238,7 +238,7 @@ def _on_a_terminal(*args: str) -> str:
     )
     os.close(slave)
     out = b""
-    while select.select([master], [], [], 60)[0]:
+    while readable([master], 60):
         try:
             chunk = os.read(master, 1 << 16)
         except OSError:  # the other side closed

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pty
 import re
-import select
 import subprocess
 import sys
 import tty
@@ -20,6 +19,7 @@ import pytest
 
 from storagekit import progress
 from tests.conftest import SAMPLES
+from tests.support.ttys import readable
 
 ROOT = str(SAMPLES / "overlay2-20.10" / "root.tar.xz")
 DRAW = re.compile(rb"\r([^\r\n\x1b]*)\x1b\[K")
@@ -38,7 +38,7 @@ def terminal():
 
 def _read_all(fd: int) -> bytes:
     data = b""
-    while select.select([fd], [], [], 0)[0]:
+    while readable([fd], 0):
         chunk = os.read(fd, 65536)
         if not chunk:
             break
@@ -194,7 +194,7 @@ def _run(
         streams[proc.stderr.fileno()] = b""
     open_fds = list(streams)
     while open_fds:
-        for fd in select.select(open_fds, [], [])[0]:
+        for fd in readable(open_fds):
             try:
                 chunk = os.read(fd, 1 << 16)
             except OSError:  # the terminal's last writer is gone

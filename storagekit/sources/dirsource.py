@@ -9,6 +9,7 @@ Nothing is ever opened for writing.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat as st
@@ -63,6 +64,11 @@ class DirSource(Source):
         if self._root_fd >= 0:
             os.close(self._root_fd)
             self._root_fd = -1
+
+    def __del__(self) -> None:
+        """A source its user did not close releases its descriptors when it is collected."""
+        with contextlib.suppress(Exception):
+            self.close()
 
     def after_fork(self) -> None:
         """Reopen every descriptor, so parent and child never share a directory offset."""

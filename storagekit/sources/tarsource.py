@@ -148,6 +148,11 @@ class TarSource(Source):
             self._fd = -1
         self._index.close()
 
+    def __del__(self) -> None:
+        """A source its user did not close releases the archive when it is collected."""
+        with contextlib.suppress(Exception):
+            self.close()
+
     def after_fork(self) -> None:
         """See :meth:`Source.after_fork`."""
         self._index.after_fork()
