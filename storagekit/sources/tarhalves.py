@@ -25,7 +25,9 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from storagekit.progresscount import Bar
 from storagekit.sources.tarfeed import BLOCK, Feed
+from storagekit.sources.tarindex import IndexBuilder
 from storagekit.sources.tarscan import Member, Scanner, checksum_ok
 from storagekit.sources.tarstream import READ_ERRORS, Reader
 
@@ -177,3 +179,56 @@ class SecondHalf:
             os.waitpid(self._pid, 0)
         except OSError:
             pass
+
+
+def read_members(
+    builder: IndexBuilder,
+    scanner: Scanner,
+    read_at: Callable[[int, int], bytes],
+    size: int,
+    split: bool,
+    bar: Bar,
+) -> tuple[tuple[str, int, int] | None, str | None, tarfile.HeaderError | None, int]:
+    """Index every member of the archive ``scanner`` reads; return what ended the reading.
+
+    That is: the last regular file (path, data offset, stored bytes), the damage that ended
+    the reading, the header error that ended it, and where. With ``split`` (a large plain
+    archive of ``size`` bytes read with ``read_at``), the second half is read by a forked
+    child meanwhile, and used once this reading lands on its start. The bar counts the bytes
+    of a plain archive read so far (the compressed ones count themselves).
+    """
+    feed, plain = scanner.feed, feed_is_plain(scanner)
+    half = None
+    if split and hasattr(os, "fork"):
+        start = find_start(read_at, middle(read_at, size), size)
+        half = SecondHalf(read_at, start) if start is not None else None
+    last: tuple[str, int, int] | None = None
+    counted = 0  # plain archives: the bytes read so far are where the next header is
+    try:
+        for member in scanner.members():
+            last = builder.add(member, feed, plain) or last
+            if plain:
+                bar.advance(scanner.next_offset - counted)
+                counted = scanner.next_offset
+            if half is not None and scanner.next_offset >= half.start:
+                joined = half.result() if scanner.next_offset == half.start else None
+                if joined is None:
+                    half.cancel()
+                    half = None
+                    continue
+                half = None
+                for member in joined.members:
+                    last = builder.add(member, feed, plain) or last
+                bar.advance(size - counted)
+                return last, joined.error, joined.stop, joined.offset
+    except READ_ERRORS as exc:
+        return last, f"archive damaged at offset {scanner.offset}: {exc}", None, scanner.offset
+    finally:
+        if half is not None:
+            half.cancel()
+    return last, None, scanner.stop, scanner.offset
+
+
+def feed_is_plain(scanner: Scanner) -> bool:
+    """Whether the archive is read with ``pread`` (plain), not from a decompressor."""
+    return scanner.feed.read_at is not None

@@ -28,7 +28,6 @@ import contextlib
 import io
 import os
 import stat as st
-import tarfile
 from collections.abc import Iterator
 from typing import IO, BinaryIO, cast
 
@@ -43,7 +42,7 @@ from storagekit.sources.gzseek import GzipSeeker
 from storagekit.sources.indexcache import IndexCache
 from storagekit.sources.indexrows import IndexFacts
 from storagekit.sources.tarfeed import Feed, Prefetch
-from storagekit.sources.tarhalves import MIN_SPLIT, SecondHalf, find_start, middle
+from storagekit.sources.tarhalves import MIN_SPLIT, read_members
 from storagekit.sources.tarindex import Index, IndexBuilder, MemoryIndex, Rec, inode_of
 from storagekit.sources.tarscan import Scanner
 from storagekit.sources.tarstream import (
@@ -228,7 +227,9 @@ class TarSource(Source):
         with contextlib.closing(reader):
             try:
                 scanner = Scanner(feed, reader)
-                last, failure, stop, end = self._read_members(builder, scanner, bar)
+                split = self._kind == "tar" and self._size >= self._split_min
+                reading = read_members(builder, scanner, self._pread, self._size, split, bar)
+                last, failure, stop, end = reading
             finally:
                 if ahead is not None:
                     ahead.close()
@@ -275,48 +276,6 @@ class TarSource(Source):
         self.xattrs_recorded = self.xattr_members > 0
         self._index = builder
         return builder
-
-    def _read_members(
-        self, builder: IndexBuilder, scanner: Scanner, bar: progress.Bar
-    ) -> tuple[tuple[str, int, int] | None, str | None, tarfile.HeaderError | None, int]:
-        """Index every member; return what ended the reading.
-
-        That is: the last regular file (path, data offset, stored bytes), the damage that ended
-        the reading, the header error that ended it, and where.
-
-        A large plain archive's second half is read by a forked child meanwhile
-        (:mod:`storagekit.sources.tarhalves`), and used once this reading lands on its start.
-        """
-        feed, plain = scanner.feed, self._kind == "tar"
-        half = None
-        if plain and self._size >= self._split_min and hasattr(os, "fork"):
-            start = find_start(self._pread, middle(self._pread, self._size), self._size)
-            half = SecondHalf(self._pread, start) if start is not None else None
-        last: tuple[str, int, int] | None = None
-        counted = 0  # plain archives: the bytes read so far are where the next header is
-        try:
-            for member in scanner.members():
-                last = builder.add(member, feed, plain) or last
-                if plain:
-                    bar.advance(scanner.next_offset - counted)
-                    counted = scanner.next_offset
-                if half is not None and scanner.next_offset >= half.start:
-                    joined = half.result() if scanner.next_offset == half.start else None
-                    if joined is None:
-                        half.cancel()
-                        half = None
-                        continue
-                    half = None
-                    for member in joined.members:
-                        last = builder.add(member, feed, plain) or last
-                    bar.advance(self._size - counted)
-                    return last, joined.error, joined.stop, joined.offset
-        except READ_ERRORS as exc:
-            return last, f"archive damaged at offset {scanner.offset}: {exc}", None, scanner.offset
-        finally:
-            if half is not None:
-                half.cancel()
-        return last, None, scanner.stop, scanner.offset
 
     def paths_in_order(self) -> Iterator[str]:
         """Every path of the archive, in the order its members came (implied directories too)."""
