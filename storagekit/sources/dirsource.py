@@ -9,7 +9,6 @@ Nothing is ever opened for writing.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat as st
@@ -67,8 +66,10 @@ class DirSource(Source):
 
     def __del__(self) -> None:
         """A source its user did not close releases its descriptors when it is collected."""
-        with contextlib.suppress(Exception):
+        try:  # (no module global here: at interpreter exit they may be gone already)
             self.close()
+        except Exception:  # noqa: BLE001, S110 - nothing to do about it then
+            pass
 
     def after_fork(self) -> None:
         """Reopen every descriptor, so parent and child never share a directory offset."""

@@ -149,8 +149,10 @@ class TarSource(Source):
 
     def __del__(self) -> None:
         """A source its user did not close releases the archive when it is collected."""
-        with contextlib.suppress(Exception):
+        try:  # (no module global here: at interpreter exit they may be gone already)
             self.close()
+        except Exception:  # noqa: BLE001, S110 - nothing to do about it then
+            pass
 
     def after_fork(self) -> None:
         """See :meth:`Source.after_fork`."""
