@@ -6,11 +6,31 @@ type it; each command's summary is shown whole in ``--help``, wrapped rather tha
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 
 class RootAnywhere(click.Group):
-    """The group, taking ``-r/--root ROOT`` after the subcommand as well as before it."""
+    """The group, taking ``-r/--root ROOT`` after the subcommand as well as before it.
+
+    Commands named in :attr:`lazy` (name -> ``module:attribute``) are imported when they run
+    or their help is shown: every run pays for the imports of the commands it does not run,
+    and the inventory commands are meant to answer in a fraction of a second.
+    """
+
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, those not imported yet included."""
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, imported now if it is a lazy one."""
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Move a ``-r ROOT`` given after the subcommand (up to ``--``) in front of it."""
@@ -30,7 +50,7 @@ class RootAnywhere(click.Group):
             if seen_command and arg.startswith("--root="):
                 front.append(arg)
             else:
-                seen_command = seen_command or arg in self.commands
+                seen_command = seen_command or arg in self.commands or arg in self.lazy
                 rest.append(arg)
             i += 1
         return super().parse_args(ctx, front + rest)

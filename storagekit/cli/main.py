@@ -17,7 +17,6 @@ import click
 
 from storagekit import __version__, progress
 from storagekit.cli import render
-from storagekit.cli.analyst import COMMANDS as ANALYST_COMMANDS
 from storagekit.cli.common import (
     FORMAT,
     MISMATCH,
@@ -31,11 +30,15 @@ from storagekit.cli.common import (
 )
 from storagekit.cli.group import RootAnywhere
 from storagekit.cli.listing import COMMANDS as LISTING_COMMANDS
-from storagekit.cli.recover import COMMANDS
 from storagekit.engine import Engine
 from storagekit.errors import StoragekitError
 from storagekit.jsontext import Record
 from storagekit.refs import resolve_in
+
+#: The commands of storagekit.cli.recover and storagekit.cli.analyst (each module's COMMANDS;
+#: tests/test_cli_lazy.py checks that the names agree).
+RECOVER_NAMES = ("ls", "cat", "extract", "diff", "verify", "save", "export")
+ANALYST_NAMES = ("inspect", "history", "logs", "timeline")
 
 # Commands import what only they need when they run: every run pays for the imports at the top,
 # and the inventory commands are meant to answer in a fraction of a second. The recovery
@@ -326,8 +329,13 @@ def reclaim(ctx: click.Context, do_apply: bool, yes: bool) -> None:
         raise StoragekitError(f"{failed} paths could not be removed (see the log above)")
 
 
-for _command in (*LISTING_COMMANDS, *COMMANDS, *ANALYST_COMMANDS):
+for _command in LISTING_COMMANDS:
     cli.add_command(_command)
+# The recovery and analyst commands are imported only when they run (see RootAnywhere).
+cli.lazy = {
+    **{name: f"storagekit.cli.recover:{name}" for name in RECOVER_NAMES},
+    **{name: f"storagekit.cli.analyst:{name}" for name in ANALYST_NAMES},
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

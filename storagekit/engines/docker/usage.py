@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from storagekit.analysis.diskusage import apparent_size
 from storagekit.cache import per_root
 from storagekit.driver import StorageDriver
 from storagekit.engines.docker.chains import container_stack
@@ -24,7 +23,6 @@ from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import SourceError
 from storagekit.ids import chain_ids
 from storagekit.model import Container, Image, RWLayer
-from storagekit.union.changes import Tree, changes, changes_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +103,10 @@ def container_size_rw(root: DockerRoot, container: Container) -> int | None:
     per root (``audit`` reports it in the inventory and in the disk usage); a size measured by
     a forked worker is handed in with ``container_size_rw.seed``.
     """
+    # Imported here: `containers` without sizes (docker ps's default) never needs them.
+    from storagekit.analysis.diskusage import apparent_size
+    from storagekit.union.changes import Tree, changes, changes_size
+
     found = _rw_top(root, container)
     if found is None:
         return None
