@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from storagekit.cli.dfview import df_table as df_table  # df's tables, kept apart
 from storagekit.cli.tables import render as _render
 from storagekit.ids import is_hex64, short
 from storagekit.jsontext import Record
 from storagekit.termtext import display as display  # the one escaping function
 from storagekit.termtext import human_size as human_size  # shared with progress bars
+
+
+def df_table(report: Record) -> str:
+    """``df``'s tables (storagekit.cli.dfview, imported only by the commands that print them)."""
+    from storagekit.cli.dfview import df_table as table
+
+    return table(report)
 
 Column = tuple[str, Callable[[Record], Any]]
 
