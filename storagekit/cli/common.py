@@ -80,6 +80,8 @@ class Context:
         from storagekit.sources.indexcache import IndexCache, default_dir
 
         directory = self.index_cache or default_dir()
+        if directory is None:
+            return None  # no user cache directory known: nothing is kept
         where = os.path.dirname(os.path.realpath(evidence))
         if os.path.realpath(directory) == where:
             raise click.UsageError(

@@ -60,17 +60,24 @@ CREATE TABLE blob (offset INTEGER PRIMARY KEY, data BLOB NOT NULL);
 _COLUMNS = "kind, mode, uid, gid, size, mtime, offset, extra"
 
 
-def default_dir() -> str:
-    """``$XDG_CACHE_HOME/storagekit``, else ``~/.cache/storagekit``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "storagekit")
+def default_dir() -> str | None:
+    """``$XDG_CACHE_HOME/storagekit``, else ``~/.cache/storagekit``.
+
+    None when neither is an absolute path (no home directory known, a relative
+    ``XDG_CACHE_HOME``, which the XDG specification says to ignore): a relative one would put
+    the cache in the current directory, perhaps beside the evidence.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "storagekit") if os.path.isabs(base) else None
 
 
 class IndexCache:
     """A directory of kept archive indexes (see the module's description)."""
 
-    def __init__(self, directory: str | None = None) -> None:
-        self.directory = directory or default_dir()
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
 
     def path_for(self, fd: int, info: os.stat_result, params: str) -> str:
         """Where the index of the archive open as ``fd`` is kept."""

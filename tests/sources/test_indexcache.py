@@ -21,7 +21,7 @@ import pytest
 from storagekit.errors import SourceError
 from storagekit.source import FileType, Source
 from storagekit.sources import tarsource
-from storagekit.sources.indexcache import IndexCache
+from storagekit.sources.indexcache import IndexCache, default_dir
 from storagekit.sources.tarsource import TarSource
 from storagekit.sources.tarstream import ArchiveLimits
 from tests.sources.test_tarsource import BIG, make_tar, member
@@ -216,3 +216,14 @@ def test_cli_keeps_the_index_outside_the_evidence(
     assert beside.code == 2
     assert "nothing is written beside the evidence" in beside.err
     assert os.listdir(evidence.parent) == ["root.tar.xz"]
+
+
+def test_the_user_cache_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "/var/cache/someone")
+    assert default_dir() == "/var/cache/someone/storagekit"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # ignored, as XDG says
+    monkeypatch.setenv("HOME", "/home/someone")
+    assert default_dir() == "/home/someone/.cache/storagekit"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "not-absolute")
+    assert default_dir() is None  # never a cache in the current directory
