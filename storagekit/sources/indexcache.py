@@ -25,6 +25,7 @@ on the same archive start from it:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -33,6 +34,7 @@ import sqlite3
 import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterator
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 from storagekit.sources.indexrows import (
     IndexFacts,
@@ -58,6 +60,8 @@ CREATE TABLE link (inode BLOB PRIMARY KEY, names INTEGER NOT NULL) WITHOUT ROWID
 CREATE TABLE blob (offset INTEGER PRIMARY KEY, data BLOB NOT NULL);
 """
 _COLUMNS = "kind, mode, uid, gid, size, mtime, offset, extra"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def default_dir() -> str | None:
@@ -89,14 +93,12 @@ class IndexCache:
         return os.path.join(self.directory, digest.hexdigest() + ".idx")
 
     def load(
-        self,
-        fd: int,
-        info: os.stat_result,
-        params: str,
-        rebuild: Callable[[], MemoryIndex],
+        self, path: str, rebuild: Callable[[], MemoryIndex]
     ) -> tuple[CachedIndex, IndexFacts] | None:
-        """The kept index of this archive and its facts, or None (then index the archive)."""
-        path = self.path_for(fd, info, params)
+        """The index kept at ``path`` (:meth:`path_for`) and its facts.
+
+        None when there is none or it is unsound: then the archive is indexed.
+        """
         if not os.path.isfile(path):
             return None
         conn: sqlite3.Connection | None = None
@@ -117,23 +119,17 @@ class IndexCache:
         return CachedIndex(conn, uri, rebuild, lambda: _remove(path)), facts
 
     def save(
-        self,
-        fd: int,
-        info: os.stat_result,
-        params: str,
-        index: MemoryIndex,
-        facts: IndexFacts,
-        *,
-        background: bool = True,
+        self, path: str, index: MemoryIndex, facts: IndexFacts, *, background: bool = True
     ) -> None:
-        """Keep ``index`` for later runs (best effort: a failure to write is not an error).
+        """Keep ``index`` at ``path`` (:meth:`path_for`) for later runs.
+
+        Best effort: a failure to write is not an error.
 
         Writing a large index takes about as long as reading the archive did, so by default a
         forked child writes it on the second core while the command goes on (and may end
         first; the child then finishes alone). ``STORAGEKIT_CACHE_SYNC=1`` in the environment,
         or ``background=False``, writes it before returning.
         """
-        path = self.path_for(fd, info, params)
         if background and os.environ.get("STORAGEKIT_CACHE_SYNC") != "1" and hasattr(os, "fork"):
             try:
                 pid = os.fork()
@@ -223,6 +219,27 @@ def _write(tmp: str, key: str, index: MemoryIndex, facts: IndexFacts) -> None:
         conn.close()
 
 
+#: What reading an unsound kept index can raise (a hostile or damaged file).
+_UNSOUND = (sqlite3.Error, Unsound, ValueError, TypeError, KeyError, UnicodeError)
+
+
+def _kept(
+    method: Callable[Concatenate[CachedIndex, P], T],
+) -> Callable[Concatenate[CachedIndex, P], T]:
+    """Answer from the kept index; after its first unsound row, from the archive read again."""
+
+    @functools.wraps(method)
+    def answer(index: CachedIndex, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        if index._memory is None:
+            try:
+                return method(index, *args, **kwargs)
+            except _UNSOUND:
+                pass
+        return cast(T, getattr(index._fallback(), method.__name__)(*args, **kwargs))
+
+    return answer
+
+
 class CachedIndex:
     """A kept index, read a row at a time; on the first unsound row, the archive is read again.
 
@@ -266,108 +283,87 @@ class CachedIndex:
             seq = self._seqs[path] = row[0]
         return seq
 
+    @_kept
     def get(self, path: str) -> Rec | None:
         """See :meth:`storagekit.sources.tarindex.Index.get`."""
-        if self._memory is None:
-            try:
-                known = self._recs.get(path)
-                if known is not None:
-                    return known
-                args: tuple[object, ...] = ()
-                if not path:
-                    query = f"SELECT seq, {_COLUMNS} FROM member WHERE seq = 0"
-                else:  # the record with its number, in one query once the parent's is known
-                    parent, _, name = path.rpartition("/")
-                    above = self._seq(parent)
-                    if above is None:
-                        return None
-                    query = f"SELECT seq, {_COLUMNS} FROM member WHERE parent = ? AND name = ?"
-                    args = (above, to_bytes(name))
-                row = self._conn.execute(query, args).fetchone()
-                if row is None:
-                    return None
-                self._seqs[path] = row[0]
-                rec = self._recs[path] = rec_of(row[1:])
-                return rec
-            except (sqlite3.Error, Unsound, ValueError, TypeError, UnicodeError):
-                pass
-        return self._fallback().get(path)
+        known = self._recs.get(path)
+        if known is not None:
+            return known
+        args: tuple[object, ...] = ()
+        if not path:
+            query = f"SELECT seq, {_COLUMNS} FROM member WHERE seq = 0"
+        else:  # the record with its number, in one query once the parent's is known
+            parent, _, name = path.rpartition("/")
+            above = self._seq(parent)
+            if above is None:
+                return None
+            query = f"SELECT seq, {_COLUMNS} FROM member WHERE parent = ? AND name = ?"
+            args = (above, to_bytes(name))
+        row = self._conn.execute(query, args).fetchone()
+        if row is None:
+            return None
+        self._seqs[path] = row[0]
+        rec = self._recs[path] = rec_of(row[1:])
+        return rec
 
+    @_kept
     def listing(self, path: str) -> list[tuple[str, Rec]]:
         """See :meth:`storagekit.sources.tarindex.Index.listing`."""
-        if self._memory is None:
-            try:
-                seq = self._seq(path)
-                if seq is None:
-                    return []
-                prefix = path + "/" if path else ""
-                out = []
-                for row in self._conn.execute(
-                    f"SELECT seq, name, {_COLUMNS} FROM member WHERE parent = ? ORDER BY seq",
-                    (seq,),
-                ):
-                    if row[0] == seq:
-                        continue  # the top is its own parent
-                    name = name_of(row[1])
-                    child = prefix + name
-                    self._seqs[child] = row[0]
-                    rec = self._recs[child] = rec_of(row[2:])
-                    out.append((child, rec))
-                return out
-            except (sqlite3.Error, Unsound, ValueError, TypeError, UnicodeError):
-                pass
-        return self._fallback().listing(path)
+        seq = self._seq(path)
+        if seq is None:
+            return []
+        prefix = path + "/" if path else ""
+        out = []
+        for row in self._conn.execute(
+            f"SELECT seq, name, {_COLUMNS} FROM member WHERE parent = ? ORDER BY seq",
+            (seq,),
+        ):
+            if row[0] == seq:
+                continue  # the top is its own parent
+            name = name_of(row[1])
+            child = prefix + name
+            self._seqs[child] = row[0]
+            rec = self._recs[child] = rec_of(row[2:])
+            out.append((child, rec))
+        return out
 
     def children(self, path: str) -> list[str]:
         """See :meth:`storagekit.sources.tarindex.Index.children`."""
         return [child for child, _ in self.listing(path)]
 
+    @_kept
     def nlink(self, inode: str) -> int:
         """See :meth:`storagekit.sources.tarindex.Index.nlink`."""
-        if self._memory is None:
-            try:
-                if self._links is None:
-                    links = {}
-                    for key, names in self._conn.execute("SELECT inode, names FROM link"):
-                        if type(names) is not int or names < 1:
-                            raise Unsound("names")
-                        links[to_text(key)] = names
-                    self._links = links
-                return self._links.get(inode, 1)
-            except (sqlite3.Error, Unsound, ValueError, TypeError, UnicodeError):
-                pass
-        return self._fallback().nlink(inode)
+        if self._links is None:
+            links = {}
+            for key, names in self._conn.execute("SELECT inode, names FROM link"):
+                if type(names) is not int or names < 1:
+                    raise Unsound("names")
+                links[to_text(key)] = names
+            self._links = links
+        return self._links.get(inode, 1)
 
+    @_kept
     def data(self, offset: int) -> bytes | None:
         """See :meth:`storagekit.sources.tarindex.Index.data`."""
-        if self._memory is None:
-            try:
-                row = self._conn.execute(
-                    "SELECT data FROM blob WHERE offset = ?", (offset,)
-                ).fetchone()
-                if row is None or isinstance(row[0], bytes):
-                    return None if row is None else row[0]
-            except sqlite3.Error:
-                pass
-        return self._fallback().data(offset)
+        row = self._conn.execute("SELECT data FROM blob WHERE offset = ?", (offset,)).fetchone()
+        if row is None or isinstance(row[0], bytes):
+            return None if row is None else row[0]
+        raise Unsound("kept contents are not bytes")
 
+    @_kept
     def paths(self) -> Iterator[str]:
         """See :meth:`storagekit.sources.tarindex.Index.paths`."""
-        if self._memory is None:
-            try:
-                paths: dict[int, str] = {}
-                for seq, parent, name in self._conn.execute(
-                    "SELECT seq, parent, name FROM member ORDER BY seq"
-                ):
-                    if seq == 0:
-                        paths[0] = ""
-                        continue
-                    above, text = paths[parent], name_of(name)  # parents come first (else KeyError)
-                    paths[seq] = f"{above}/{text}" if above else text
-                return iter(list(paths.values()))
-            except (sqlite3.Error, Unsound, KeyError, UnicodeError):
-                pass
-        return self._fallback().paths()
+        paths: dict[int, str] = {}
+        for seq, parent, name in self._conn.execute(
+            "SELECT seq, parent, name FROM member ORDER BY seq"
+        ):
+            if seq == 0:
+                paths[0] = ""
+                continue
+            above, text = paths[parent], name_of(name)  # parents come first (else KeyError)
+            paths[seq] = f"{above}/{text}" if above else text
+        return iter(list(paths.values()))
 
     def close(self) -> None:
         """Close the database."""

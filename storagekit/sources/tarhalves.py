@@ -197,7 +197,8 @@ def read_members(
     child meanwhile, and used once this reading lands on its start. The bar counts the bytes
     of a plain archive read so far (the compressed ones count themselves).
     """
-    feed, plain = scanner.feed, feed_is_plain(scanner)
+    feed = scanner.feed
+    plain = feed.read_at is not None  # read with pread, not from a decompressor
     half = None
     if split and hasattr(os, "fork"):
         start = find_start(read_at, middle(read_at, size), size)
@@ -228,7 +229,3 @@ def read_members(
             half.cancel()
     return last, None, scanner.stop, scanner.offset
 
-
-def feed_is_plain(scanner: Scanner) -> bool:
-    """Whether the archive is read with ``pread`` (plain), not from a decompressor."""
-    return scanner.feed.read_at is not None

@@ -165,18 +165,19 @@ class TarSource(Source):
 
     def _open_index(self, info: os.stat_result) -> None:
         """Start from the kept index if there is a sound one; else read the archive."""
-        if self._cache is not None:
-            kept = self._cache.load(self._fd, info, self._params(), self._rebuild)
-            if kept is not None:
-                self._index, facts = kept
-                self.problems, self.cut = list(facts.problems), facts.cut
-                self.xattr_members, self.limit_reached = facts.xattr_members, facts.limit_reached
-                self.xattrs_recorded = self.xattr_members > 0
-                self.from_cache = True
-                return
-        built = self._build()
-        if self._cache is not None:
-            self._cache.save(self._fd, info, self._params(), built, self._facts())
+        if self._cache is None:
+            self._build()
+            return
+        kept_at = self._cache.path_for(self._fd, info, self._params())  # reads sampled blocks
+        kept = self._cache.load(kept_at, self._rebuild)
+        if kept is not None:
+            self._index, facts = kept
+            self.problems, self.cut = list(facts.problems), facts.cut
+            self.xattr_members, self.limit_reached = facts.xattr_members, facts.limit_reached
+            self.xattrs_recorded = self.xattr_members > 0
+            self.from_cache = True
+            return
+        self._cache.save(kept_at, self._build(), self._facts())
 
     def _rebuild(self) -> MemoryIndex:
         """Read the archive after all (the kept index turned out unsound)."""
@@ -310,61 +311,55 @@ class TarSource(Source):
                 break
         raise SourceNotFoundError(f"{self.description}: {path}: no such file or directory")
 
-    def _entry(self, path: str, rec: Rec) -> Entry:
+    def _row(self, path: str, rec: Rec) -> Row:
+        """The fields of the entry at ``path`` after its path (:data:`Row`)."""
         kind, mode, uid, gid, size, mtime, _, extra = rec
         inode = inode_of(path, rec)
-        return Entry(
-            path=path,
-            type=kind,
-            mode=mode,
-            uid=uid,
-            gid=gid,
-            size=size,
-            mtime_ns=mtime,
-            nlink=self._index.nlink(inode),
-            inode=inode,
-            rdev=extra.rdev if extra else None,
-            link_target=extra.link_target if extra else None,
+        rdev, target = (None, None) if extra is None else (extra.rdev, extra.link_target)
+        return (
+            kind,
+            mode,
+            uid,
+            gid,
+            size,
+            mtime,
+            self._index.nlink(inode),
+            inode,
+            rdev,
+            target,
+            None,
         )
+
+    def _entry(self, path: str, rec: Rec) -> Entry:
+        return Entry.from_row(path, self._row(path, rec))
 
     def stat(self, path: str) -> Entry:
         """See :meth:`Source.stat`."""
         return self._entry(*self._lookup(path))
 
-    def _dir(self, path: str) -> str:
+    def _dir(self, path: str) -> tuple[str, Rec]:
         path, rec = self._lookup(path)
         if rec[0] is not FileType.DIR:
             raise NotADirectoryInSourceError(f"{self.description}: {path}: not a directory")
-        return path
+        return path, rec
 
     def scandir(self, path: str) -> Iterator[Entry]:
         """See :meth:`Source.scandir`."""
-        return iter([self._entry(c, rec) for c, rec in self._index.listing(self._dir(path))])
+        return iter([self._entry(c, rec) for c, rec in self._index.listing(self._dir(path)[0])])
 
     def scan_dir(
         self, path: str, *, real: bool = False
     ) -> tuple[list[tuple[str, Row]], dict[str, bytes]]:
         """See :meth:`Source.scan_dir`: rows straight from the index, no entries built."""
-        path, rec = self._lookup(path)
-        if rec[0] is not FileType.DIR:
-            raise NotADirectoryInSourceError(f"{self.description}: {path}: not a directory")
-        nlink, cut = self._index.nlink, len(path) + 1 if path else 0
-        rows: list[tuple[str, Row]] = []
-        for child, (kind, mode, uid, gid, size, mtime, _, extra) in self._index.listing(path):
-            inode = child if extra is None or extra.inode is None else extra.inode
-            rdev, target = (None, None) if extra is None else (extra.rdev, extra.link_target)
-            rows.append(
-                (
-                    child[cut:],
-                    (kind, mode, uid, gid, size, mtime, nlink(inode), inode, rdev, target, None),
-                )
-            )
+        path, rec = self._dir(path)
+        cut = len(path) + 1 if path else 0
+        rows = [(child[cut:], self._row(child, kept)) for child, kept in self._index.listing(path)]
         extra = rec[7]
         return rows, dict(extra.xattrs) if extra and extra.xattrs else {}
 
     def listdir(self, path: str) -> list[str]:
         """See :meth:`Source.listdir` (without building entries)."""
-        return sorted(c.rpartition("/")[2] for c in self._index.children(self._dir(path)))
+        return sorted(c.rpartition("/")[2] for c in self._index.children(self._dir(path)[0]))
 
     def xattrs(self, path: str) -> dict[str, bytes]:
         """See :meth:`Source.xattrs`: the member's ``SCHILY.xattr.*`` PAX records."""
