@@ -78,6 +78,15 @@ class Feed:
         if have < want and self._error is not None:
             raise self._error
 
+    def buffer(self, want: int = 0) -> tuple[bytes, int]:
+        """The bytes held and the offset of the first, ``want`` of them from ``pos`` on.
+
+        Fewer at the end of the archive. For a reader that walks the buffer itself, then sets
+        ``pos``.
+        """
+        self._fill(want)
+        return self._buf, self._base
+
     @property
     def failure(self) -> Exception | None:
         """What the stream raised when this feed read it, if it did (it is read no further)."""

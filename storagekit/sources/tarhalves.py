@@ -17,17 +17,22 @@ members are indexed in archive order by one builder, so the index is the same as
 
 from __future__ import annotations
 
+import functools
+import gc
 import os
 import pickle
 import signal
 import struct
+import sys
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from storagekit.progresscount import Bar
 from storagekit.sources.tarfeed import BLOCK, Feed
 from storagekit.sources.tarindex import IndexBuilder
+from storagekit.sources.tarquick import Owners, Packed, pack, quick_run, unpack
 from storagekit.sources.tarscan import Member, Scanner, checksum_ok
 from storagekit.sources.tarstream import READ_ERRORS, Reader
 
@@ -45,7 +50,7 @@ class Half:
     """What the child read: its members, and how its reading ended (as a Scanner says)."""
 
     start: int
-    members: list[Member]
+    members: list[Member | Packed]  # Packed: a run of members read as records
     stop: tarfile.HeaderError | None
     offset: int
     error: str | None  # an exception while reading (damaged data), as the message says it
@@ -126,11 +131,12 @@ def _run(read_at: Callable[[int, int], bytes], offset: int) -> int | None:
 def _read_from(read_at: Callable[[int, int], bytes], start: int) -> Half:
     feed = Feed(read_at=read_at, pos=start, mark=start)
     reader = Reader(fileobj=feed, encoding="utf-8", errors="surrogateescape")  # type: ignore[arg-type]
-    scanner = Scanner(feed, reader)
-    members: list[Member] = []
+    scanner = Scanner(feed, reader, functools.partial(quick_run, owners=Owners({})))
+    members: list[Member | Packed] = []
     error = None
     try:
-        members.extend(scanner.members())
+        for item in scanner.members():
+            members.append(pack(item) if isinstance(item, list) else item)
     except READ_ERRORS as exc:
         error = f"archive damaged at offset {scanner.offset}: {exc}"
     return Half(start, members, scanner.stop, scanner.offset, error)
@@ -147,6 +153,7 @@ class SecondHalf:
             code = 0
             try:
                 os.close(rfd)
+                gc.disable()  # what it makes lives until it leaves; sweeping would copy pages
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 data = pickle.dumps(_read_from(read_at, start), pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(wfd, "wb") as out:
@@ -196,7 +203,27 @@ def read_members(
     archive of ``size`` bytes read with ``read_at``), the second half is read by a forked
     child meanwhile, and used once this reading lands on its start. The bar counts the bytes
     of a plain archive read so far (the compressed ones count themselves).
+
+    The garbage collector pauses meanwhile: indexing makes a few objects per member and no
+    reference cycles, and each collection would walk all of them again.
     """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_members(builder, scanner, read_at, size, split, bar)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_members(
+    builder: IndexBuilder,
+    scanner: Scanner,
+    read_at: Callable[[int, int], bytes],
+    size: int,
+    split: bool,
+    bar: Bar,
+) -> tuple[tuple[str, int, int] | None, str | None, tarfile.HeaderError | None, int]:
     feed = scanner.feed
     plain = feed.read_at is not None  # read with pread, not from a decompressor
     half = None
@@ -205,9 +232,13 @@ def read_members(
         half = SecondHalf(read_at, start) if start is not None else None
     last: tuple[str, int, int] | None = None
     counted = 0  # plain archives: the bytes read so far are where the next header is
+    if plain:
+        scanner.batch = functools.partial(quick_run, owners=Owners(builder.modes))
+    if half is not None:
+        scanner.until = half.start
     try:
         for member in scanner.members():
-            last = builder.add(member, feed, plain) or last
+            last = _add(builder, member, feed, plain) or last
             if plain:
                 bar.advance(scanner.next_offset - counted)
                 counted = scanner.next_offset
@@ -216,10 +247,12 @@ def read_members(
                 if joined is None:
                     half.cancel()
                     half = None
+                    scanner.until = sys.maxsize
                     continue
                 half = None
-                for member in joined.members:
-                    last = builder.add(member, feed, plain) or last
+                for packed in joined.members:
+                    got = unpack(packed) if isinstance(packed, tuple) else packed
+                    last = _add(builder, got, feed, plain) or last
                 bar.advance(size - counted)
                 return last, joined.error, joined.stop, joined.offset
     except READ_ERRORS as exc:
@@ -229,3 +262,10 @@ def read_members(
             half.cancel()
     return last, None, scanner.stop, scanner.offset
 
+
+def _add(
+    builder: IndexBuilder, item: Member | list[Any], feed: Feed, plain: bool
+) -> tuple[str, int, int] | None:
+    if isinstance(item, list):
+        return builder.add_run(item)
+    return builder.add(item, feed, plain)

@@ -52,6 +52,9 @@ class Extra:
 # (type, mode, uid, gid, size, mtime_ns, data offset, extra).
 Rec = tuple[FileType, int, int, int, int, int, int, Extra | None]
 IMPLIED: Rec = (FileType.DIR, 0o755, 0, 0, 0, 0, 0, None)
+#: A member indexed ahead (:mod:`~storagekit.sources.tarquick`): (path, the name the archive
+#: gave it when that is not the path, record).
+Item = tuple[str, str | None, Rec]
 
 
 def inode_of(path: str, rec: Rec) -> str:
@@ -161,7 +164,7 @@ class IndexBuilder(MemoryIndex):
         self.xattr_members = 0
         self._budget, self._largest = keep_budget, keep_largest
         self._cached, self._serial = 0, 0
-        self._modes: dict[int, int] = {}
+        self.modes: dict[int, int] = {}  # permission bits, interned
 
     def problem(self, text: str) -> None:
         """Record a problem (at most a thousand are listed; the rest are counted)."""
@@ -191,7 +194,7 @@ class IndexBuilder(MemoryIndex):
         if xattrs:
             self.xattr_members += 1
         perm = member.mode & 0o7777
-        mode = self._modes.setdefault(perm, perm)
+        mode = self.modes.setdefault(perm, perm)
         head: tuple[int, int, int] = (mode, member.uid, member.gid)
         offset, size = member.offset_data, 0
         if kind_flag == REGTYPE:
@@ -225,6 +228,41 @@ class IndexBuilder(MemoryIndex):
         if kind is not FileType.FILE:
             return None
         return path, offset, sum(c[1] for c in extra.chunks) if extra and extra.chunks else size
+
+    def add_run(self, items: list[Item]) -> tuple[str, int, int] | None:
+        """Index members read ahead as records; return the last regular file's, as ``add``.
+
+        A member whose parent is a directory already indexed and whose path is new takes two
+        dictionary stores; any other goes through the same steps as one :meth:`add` makes.
+        """
+        records, kids, links = self.records, self.kids, self.links
+        siblings: list[str] = []
+        at = None  # the directory ``siblings`` lists
+        skipped: list[Item] = []
+        for item in items:
+            path, name, rec = item
+            parent = path.rpartition("/")[0]
+            if parent == at and path not in records and path not in links:
+                siblings.append(path)
+                records[path] = rec
+                continue
+            above = records.get(parent)
+            if above is None or above[0] is not FileType.DIR or path in records or path in links:
+                at = None
+                if self._parents(path, path if name is None else name):
+                    self._put(path, rec)
+                else:
+                    skipped.append(item)
+                continue
+            siblings = kids.setdefault(parent, [])
+            at = parent
+            siblings.append(path)
+            records[path] = rec
+        for item in reversed(items):
+            rec = item[2]
+            if rec[0] is FileType.FILE and not any(item is s for s in skipped):
+                return item[0], rec[6], rec[4]
+        return None
 
     def _add_hardlink(self, path: str, member: Member) -> None:
         try:
@@ -303,4 +341,3 @@ class IndexBuilder(MemoryIndex):
                 gone += 1
         if gone:
             self.problem(f"{path}: a later member replaces a directory of {gone} entries")
-

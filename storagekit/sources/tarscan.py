@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import re
 import struct
+import sys
 import tarfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from storagekit.sources.tarfeed import BLOCK, Feed
 from storagekit.sources.tarstream import (
@@ -39,6 +41,8 @@ from storagekit.sources.tarstream import (
 )
 
 _ZERO = bytes(BLOCK)
+#: Reads a run of members from an offset up to a limit: (what it read, where it stopped).
+Batch = Callable[[Feed, int, int], tuple[list[Any], int]]
 #: ustar fields: name, mode, uid, gid, size, mtime, chksum, type, linkname, magic+version,
 #: uname, gname, devmajor, devminor, prefix.
 _USTAR = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s12x")
@@ -48,6 +52,7 @@ _SIMPLE = frozenset((b"0", b"\0", b"7", b"1", b"2", b"3", b"4", b"5", b"6"))
 #: it drops (the rest of PAX_FIELDS, and records tarfile keeps but nothing reads).
 _PAX_KEPT = {k.encode(): k for k in ("path", "linkpath", "size", "uid", "gid", "mtime")}
 _PAX_DROPPED = frozenset((b"atime", b"ctime", b"uname", b"gname", b"comment", b"charset"))
+_ADLER = zlib.adler32
 _XATTR = "SCHILY.xattr."
 _XATTR_KEY = _XATTR.encode()
 #: The three time records alone, each ``<length> <key>=<value>\n``: lengths checked on use.
@@ -169,18 +174,14 @@ def _number(field: bytes) -> int:
 def checksum_ok(header: bytes) -> bool:
     """Whether the header's checksum field equals the unsigned sum of its bytes.
 
-    The sum (with the field itself counted as eight spaces) is at most 512 * 255, so it is
-    known exactly from its remainders modulo 255 (that of the header read as one big number:
-    256 is 1 modulo 255) and modulo the prime 65521 (Adler-32's first half), both computed in
-    C: summing the 512 bytes in Python costs three times as much.
+    Adler-32's low half is one plus the sum of the bytes modulo 65521; a 256-byte half of a
+    header sums to at most 65280, so each half's sum is known exactly, computed in C (summing
+    the 512 bytes in Python costs several times as much). The field itself counts as eight
+    spaces. ValueError if the field is not an octal number (base-256: tarfile reads it).
     """
     field = header[148:156]
-    total = int(field.partition(b"\0")[0] or b"0", 8) + sum(field) - 256
-    return (
-        0 <= total <= 130560
-        and int.from_bytes(header, "little") % 255 == total % 255
-        and zlib.adler32(header) & 0xFFFF == (total + 1) % 65521
-    )
+    total = (_ADLER(header[:256]) & 0xFFFF) + (_ADLER(header[256:]) & 0xFFFF) - 2
+    return total - sum(field) + 256 == int(field.partition(b"\0")[0] or b"0", 8)
 
 
 def _text(field: bytes) -> str:
@@ -250,9 +251,12 @@ class Scanner:
     ``Reader.stop``) and :attr:`offset` the offset of the header where it ended.
     """
 
-    def __init__(self, feed: Feed, reader: Reader) -> None:
-        self.feed, self.reader = feed, reader
+    def __init__(self, feed: Feed, reader: Reader, batch: Batch | None = None) -> None:
+        self.feed, self.reader, self.batch = feed, reader, batch
         self.offset = feed.pos
+        self._next = feed.pos
+        #: Runs read by ``batch`` end before a member starting here.
+        self.until = sys.maxsize
 
     @property
     def next_offset(self) -> int:
@@ -264,8 +268,8 @@ class Scanner:
         """Why the member list ended (``None``: not by a header error)."""
         return self.reader.stop
 
-    def members(self) -> Iterator[Member]:
-        """Yield each member.
+    def members(self) -> Iterator[Member | list[Any]]:
+        """Yield each member, or a list of those ``batch`` read in one run.
 
         The caller may read a regular member's data from :attr:`feed` (it is positioned at the
         data) before asking for the next.
@@ -278,6 +282,11 @@ class Scanner:
         yield from self._member(first)
         while True:
             self.offset = self._next
+            if self.batch is not None and self._next < self.until and not self.reader.pax_headers:
+                run, self._next = self.batch(self.feed, self._next, self.until)
+                if run:
+                    yield run
+                    self.offset = self._next
             self.feed.skip_to(self._next)
             self.feed.mark = self._next
             if self.reader.pax_headers:  # a global header applies to every later member

@@ -1,9 +1,11 @@
-"""The fast header reader gives exactly what tarfile gives, member for member.
+"""The fast header readers give exactly what tarfile gives, member for member.
 
-Every archive here is indexed twice: with the fast path, and with it switched off so that
-tarfile reads every header. The two indexes, their problems and cuts must be equal — on the
-formats tar writers produce (GNU, PAX, ustar with prefixes, V7), on every member type, and on
-thousands of damaged variants (bytes flipped in headers and records).
+Every archive here is indexed three times: as storagekit reads it (runs of common members by
+:mod:`~storagekit.sources.tarquick`, the rest by the Scanner's fast path or tarfile), with the
+runs switched off, and with both fast readers off so that tarfile reads every header. The
+indexes, their problems and cuts must be equal — on the formats tar writers produce (GNU, PAX,
+ustar with prefixes, V7), on every member type, and on thousands of damaged variants (bytes
+flipped in headers and records).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from storagekit.sources import tarhalves, tarscan
+from storagekit.sources import tarhalves, tarquick, tarscan
 from storagekit.sources.tarindex import MemoryIndex
 from storagekit.sources.tarsource import TarSource
 
@@ -66,11 +68,29 @@ def _variety() -> list[tuple[tarfile.TarInfo, bytes]]:
     ]
 
 
-FAST_READS: list[str] = []
+FAST_READS: list[str] = []  # members the Scanner's fast path read
+QUICK_READS: list[str] = []  # members read in runs
 
 
-def _index(path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
+def _index(
+    path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch, quick: bool = False
+) -> tuple[Any, ...]:
     with monkeypatch.context() as patch:
+        if quick:
+            real_run = tarquick.quick_run
+
+            def counted_run(*args: Any, **kwargs: Any) -> tuple[list[Any], int]:
+                items, end = real_run(*args, **kwargs)
+                QUICK_READS.extend(item[0] for item in items)
+                return items, end
+
+            patch.setattr(tarhalves, "quick_run", counted_run)
+        else:
+
+            def no_run(feed: Any, start: int, until: int, owners: Any) -> tuple[list[Any], int]:
+                return [], start
+
+            patch.setattr(tarhalves, "quick_run", no_run)
         if fast:
             real = tarscan.Scanner._fast
 
@@ -101,10 +121,13 @@ def _index(path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[
 def _same(tmp_path: Path, raw: bytes, monkeypatch: pytest.MonkeyPatch, name: str = "a.tar") -> Any:
     path = tmp_path / name
     path.write_bytes(raw)
+    quick = _index(path, fast=True, quick=True, monkeypatch=monkeypatch)
+    FAST_READS.clear()
     fast = _index(path, fast=True, monkeypatch=monkeypatch)
     slow = _index(path, fast=False, monkeypatch=monkeypatch)
+    assert quick == fast
     assert fast == slow
-    return fast
+    return quick
 
 
 @pytest.mark.parametrize(
@@ -118,13 +141,19 @@ def test_every_member_kind_reads_as_tarfile_reads_it(
     members = _variety()
     if fmt == tarfile.USTAR_FORMAT:  # ustar cannot hold the long link or the large uid
         members = [m for m in members if len(m[0].linkname) < 100 and m[0].uid < 0o7777777]
-    FAST_READS.clear()
+    QUICK_READS.clear()
     index = _same(tmp_path, _archive(members, fmt), monkeypatch)[0]
     assert index["d/a"][4] == len(b"replaced")
-    # All but the first member (tarfile reads it when the archive is opened) took the fast path,
-    # but for the large uid that GNU tar writes in base-256.
+    # With the runs off, all but the first member (tarfile reads it when the archive is opened)
+    # took the fast path, but for the large uid that GNU tar writes in base-256.
     slow = 2 if fmt == tarfile.GNU_FORMAT else 1
     assert len(FAST_READS) == len(members) - slow
+    # With them on, the directories and regular files were read in runs (the large uid is a PAX
+    # record or base-256; a long link name, a PAX record or a GNU K block; the other types and
+    # the unsafe name go to the Scanner).
+    long_dir = "d/" + "x" * 120
+    runs = ["d/a", long_dir, long_dir + "/" + "y" * 90, "d/ünïcode", "d/old", "d/cont", "d/a"]
+    assert QUICK_READS == runs
 
 
 def test_pax_records_sparse_files_and_global_headers(
@@ -242,10 +271,11 @@ def test_gnu_tar_time_records_with_true_and_false_lengths(
     good = _member("t", data=b"1")
     good[0].pax_headers = dict(times)
     raw = _archive([_member("a", data=b"0"), good], tarfile.PAX_FORMAT)
-    FAST_READS.clear()
+    QUICK_READS.clear()
     index = _same(tmp_path, raw, monkeypatch, "good.tar")[0]
     assert index["t"][5] == 1_700_000_000_250_000_000
-    assert FAST_READS == ["t"]
+    assert FAST_READS == ["t"]  # with the runs off
+    assert QUICK_READS == ["t"]
     # The same records with a length one too long: tarfile reads the value by the length.
     lying = bytearray(raw)
     at = lying.find(b"23 mtime=")
@@ -256,3 +286,89 @@ def test_gnu_tar_time_records_with_true_and_false_lengths(
     total = sum(block) - sum(block[148:156]) + 256
     lying[header + 148 : header + 156] = b"%06o\0 " % total
     _same(tmp_path, bytes(lying), monkeypatch, "lying.tar")
+
+
+def _gnu_tar_tree(root: Path) -> None:
+    """A small tree with the shapes GNU tar writes: long names, links, empty and deep dirs."""
+    deep = root / "top" / ("long-directory-name-" * 4) / "sub"
+    deep.mkdir(parents=True)
+    (deep / ("file-with-a-rather-long-name-" * 3)).write_bytes(b"x" * 700)
+    (root / "top" / "small").write_bytes(b"s")
+    (root / "top" / "empty").mkdir()
+    (root / "top" / "rel").symlink_to("small")
+    (root / "top" / "abs").symlink_to("/etc/" + "p" * 120)
+    (root / "top" / "hard").hardlink_to(root / "top" / "small")
+    for i in range(40):
+        (root / "top" / f"f{i:02}").write_bytes(bytes([65 + i % 26]) * (i * 37))
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "posix", "ustar", "posix-xattrs"])
+def test_archives_gnu_tar_writes_read_as_tarfile_reads_them(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    tree = tmp_path / "tree"
+    _gnu_tar_tree(tree)
+    options = ["--xattrs", "--format=posix"] if fmt == "posix-xattrs" else [f"--format={fmt}"]
+    out = tmp_path / "gnu.tar"
+    ok = subprocess.run(["tar", *options, "-C", str(tree), "-cf", str(out), "top"], check=False)
+    if ok.returncode != 0:  # ustar refuses the 120-character link target
+        assert fmt == "ustar"
+        subprocess.run(
+            ["tar", *options, "-C", str(tree), "-cf", str(out), "--exclude=abs", "top"], check=True
+        )
+    raw = out.read_bytes()
+    QUICK_READS.clear()
+    index = _same(tmp_path, raw, monkeypatch, "same.tar")[0]
+    assert index["top/rel"][7].link_target == "small"
+    assert index["top/hard"][7].inode == "top/small"
+    # The hard link and the long link target are the Scanner's; the rest are read in runs.
+    assert "top/hard" not in QUICK_READS
+    assert "top/abs" not in QUICK_READS
+    assert len(QUICK_READS) == len(index) - 3 - ("top/abs" in index)  # "" and "top" too
+    # Damaged variants: bytes changed in headers and PAX records, checksums kept right or not.
+    rng = random.Random(fmt)
+    blocks = [i for i in range(0, len(raw), 512) if raw[i + 257 : i + 262] == b"ustar"]
+    for trial in range(40):
+        bad = bytearray(raw)
+        at = rng.choice(blocks)
+        spot = rng.choice([at + rng.randrange(512), at + 512 + rng.randrange(100), at + 156])
+        bad[spot] = rng.choice([0, 0x0A, 0x20, 0x2F, 0x30, 0x39, 0x3D, 0x78, 0xFF])
+        if trial % 2 == 0:
+            block = bad[at : at + 512]
+            total = sum(block) - sum(block[148:156]) + 256
+            bad[at + 148 : at + 156] = b"%06o\0 " % total
+        _same(tmp_path, bytes(bad), monkeypatch, f"bad{trial}.tar")
+
+
+def test_quick_runs_take_the_shapes_the_scanner_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """V7 directories, prefixes, PAX subsets and odd times, top and unsafe names."""
+    v7 = _member("v7dir/", tarfile.AREGTYPE)
+    frac = _member("frac", data=b"f")
+    frac[0].pax_headers = {"mtime": "1700000000.5", "path": "frac-renamed/"}
+    neg = _member("neg", data=b"n")
+    neg[0].pax_headers = {"mtime": "-12.000000001"}
+    many = _member("many", data=b"m")
+    many[0].pax_headers = {"mtime": "1700000000.1234567891234"}
+    dotted = _member("./top/./x", data=b"d")
+    unsafe = _member("a/../../etc/passwd", data=b"u")
+    link = _member("short-link", tarfile.SYMTYPE, linkname="target")
+    empty_link = _member(".", tarfile.SYMTYPE, linkname="t")
+    top = _member("./", tarfile.DIRTYPE)
+    members = [top, v7, frac, neg, many, dotted, unsafe, link, empty_link]
+    for fmt in (tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):  # GNU: no PAX records
+        QUICK_READS.clear()
+        index = _same(tmp_path, _archive(members, fmt), monkeypatch, f"q{fmt}.tar")[0]
+        assert index["v7dir"][0].value == "dir"
+        assert index["short-link"][7].link_target == "target"
+        assert "a/../../etc/passwd" not in QUICK_READS
+        assert "" not in QUICK_READS  # a symbolic link naming the top goes to the Scanner
+    # tarfile wrote "frac"'s records as mtime then path, an order the runs leave to the Scanner.
+    assert QUICK_READS == ["v7dir", "neg", "many", "top/x", "short-link"]
+    assert index["frac-renamed"][5] == 1_700_000_000_500_000_000
+    assert index["many"][5] == 1_700_000_000_123_456_789
+    assert index["neg"][5] == -12_000_000_001
+    assert index["top/x"][4] == 1

@@ -1,0 +1,210 @@
+r"""The members of a plain archive read in runs, straight into index records.
+
+Most of a real archive of a container root is the same few member shapes over and over: a
+directory, a regular file or a symbolic link, in one ustar header, optionally preceded by the
+PAX header GNU tar writes with ``--xattrs`` or ``--format=posix`` (``path`` when the name does
+not fit in the header, then ``mtime``, ``atime``, ``ctime``) or by a GNU ``L`` long-name block
+(GNU tar's default format). :func:`quick_run` reads a run of such members from the feed's
+buffer in one loop and makes each one's index record at once: no :class:`~.tarscan.Member` and
+no method call per header, a checksum from two Adler-32 halves, the owner fields' numbers
+parsed once per distinct field bytes.
+
+Where a member has any other shape — a hard link, a device, extended attributes, a long link
+name, PAX records other than those four, a damaged header, the end of the archive, an unsafe
+name — the run ends *before* it and the :class:`~.tarscan.Scanner` reads that member (by its
+fast path or by tarfile), so problems are named as they always were. What the loop accepts, it
+reads as :meth:`.tarscan.Scanner._fast` and :meth:`.tarindex.IndexBuilder.add` would, field
+for field; ``tests/sources/test_tarquick.py`` holds the two readings equal on generated and on
+damaged archives.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+from storagekit.errors import UnsafePathError
+from storagekit.source import FileType, normpath
+from storagekit.sources.tarfeed import BLOCK, Feed
+from storagekit.sources.tarindex import Extra, Item, Rec
+from storagekit.sources.tarstream import pax_time_ns
+
+#: The PAX records GNU tar writes for a member without extended attributes (``path`` when the
+#: name does not fit in the header, then the three times), Python's tarfile (``path`` alone) and
+#: others: each of the four at most once, in this order, each ``<length> <key>=<value>\n``.
+#: Groups: each whole record, then its length (and the value of ``path`` and ``mtime``).
+_TIMES = re.compile(
+    rb"((\d+) path=([^\n]*)\n)?((\d+) mtime=([^\n]*)\n)?((\d+) atime=[^\n]*\n)?"
+    rb"((\d+) ctime=[^\n]*\n)?"
+)
+_LONG_MAX = 4 * BLOCK  # a longer PAX or long-name header: the Scanner reads it
+_WANT = 2 * BLOCK + _LONG_MAX  # what one member's headers can span
+#: Device number fields (bytes 329–345) tarfile reads as numbers; these common ones are valid.
+_NO_DEVICE = frozenset((bytes(16), b"0000000\x000000000\x00", b"0000000 0000000 "))
+_FILE, _DIR, _LINK = FileType.FILE, FileType.DIR, FileType.SYMLINK
+_KINDS = frozenset(b"0\x0075" + b"2")  # regular ("0", "\0", "7"), directory, symbolic link
+
+
+def _octal(field: bytes) -> int:
+    return int(field.partition(b"\0")[0] or b"0", 8)
+
+
+def _pax_mtime(value: bytes) -> int:
+    """Nanoseconds of a PAX ``mtime`` value, as :func:`.tarstream.pax_time_ns` reads it."""
+    sec, dot, frac = value.partition(b".")
+    if sec.isdigit() and (frac.isdigit() if dot else True):
+        return int(sec) * 1_000_000_000 + (int(frac[:9].ljust(9, b"0")) if dot else 0)
+    return pax_time_ns(value.decode("utf-8", "surrogateescape"), 0)
+
+
+class Owners:
+    """Mode, uid and gid by the raw bytes of their three fields (an archive has few kinds).
+
+    Permission bits are interned, as :class:`.tarindex.IndexBuilder` does.
+    """
+
+    def __init__(self, modes: dict[int, int]) -> None:
+        self.known: dict[bytes, tuple[int, int, int]] = {}
+        self._modes = modes
+
+    def of(self, fields: bytes) -> tuple[int, int, int]:
+        """(permission bits, uid, gid) of ``header[100:124]``; ValueError if unreadable."""
+        known = self.known.get(fields)
+        if known is None:
+            perm = _octal(fields[:8]) & 0o7777
+            known = (self._modes.setdefault(perm, perm), _octal(fields[8:16]), _octal(fields[16:]))
+            if len(self.known) < 4096:
+                self.known[fields] = known
+        return known
+
+
+def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[Item], int]:
+    """Index the run of common members from ``start``; return them and where the run ended.
+
+    The run ends before the first member of another shape, at the end of the archive (which
+    the Scanner then reads and checks) and at the first member starting at or after ``until``.
+    """
+    items: list[Item] = []
+    append = items.append
+    times = _TIMES.fullmatch
+    adler = zlib.adler32
+    known = owners.known
+    feed.skip_to(start)
+    buf, base = feed.buffer()
+    off = start
+    try:
+        while off < until:
+            i = off - base
+            if i < 0 or i + _WANT > len(buf):
+                feed.pos = off
+                buf, base = feed.buffer(_WANT)
+                i = off - base
+                if i < 0 or i + BLOCK > len(buf):
+                    break
+            h = buf[i : i + BLOCK]
+            f = h[148:156]  # the checksum (as in tarscan.checksum_ok, here inline)
+            if (adler(h[:256]) & 0xFFFF) + (adler(h[256:]) & 0xFFFF) + 254 - sum(f) != int(
+                f.partition(b"\0")[0] or b"0", 8
+            ):
+                break
+            kind = h[156]
+            path_value = mtime_value = long_name = None
+            at = i + BLOCK
+            if kind == 0x78 or kind == 0x4C:  # "x": PAX records; "L": GNU long name
+                size = int(h[124:136].partition(b"\0")[0] or b"0", 8)
+                if size > _LONG_MAX:
+                    break
+                end = at + size
+                if kind == 0x78:
+                    m = times(buf, at, end)
+                    if m is None:
+                        break
+                    (path_rec, path_len, path_value, mtime_rec, mtime_len, mtime_value,
+                     atime_rec, atime_len, ctime_rec, ctime_len) = m.groups()  # fmt: skip
+                    if (  # each record's length prefix counts exactly its record
+                        (path_rec is not None and int(path_len) != len(path_rec))
+                        or (mtime_rec is not None and int(mtime_len) != len(mtime_rec))
+                        or (atime_rec is not None and int(atime_len) != len(atime_rec))
+                        or (ctime_rec is not None and int(ctime_len) != len(ctime_rec))
+                    ):
+                        break
+                else:
+                    long_name = buf[at : end + (-size % BLOCK)].partition(b"\0")[0]
+                at = end + (-size % BLOCK)
+                h = buf[at : at + BLOCK]
+                f = h[148:156]
+                if len(h) < BLOCK or (adler(h[:256]) & 0xFFFF) + (
+                    adler(h[256:]) & 0xFFFF
+                ) + 254 - sum(f) != int(f.partition(b"\0")[0] or b"0", 8):
+                    break
+                kind = h[156]
+                at += BLOCK
+            if kind not in _KINDS:
+                break
+            fields = h[100:124]
+            mode, uid, gid = known.get(fields) or owners.of(fields)
+            size = int(h[124:136].partition(b"\0")[0] or b"0", 8)
+            mtime = int(h[136:148].partition(b"\0")[0] or b"0", 8) * 1_000_000_000
+            if h[329:345] not in _NO_DEVICE:
+                _octal(h[329:337]), _octal(h[337:345])  # tarfile refuses what int refuses
+            header_name = h[:100].partition(b"\0")[0]
+            if kind == 0 and header_name.endswith(b"/"):
+                kind = 0x35
+            if path_value is not None:
+                name = path_value.decode("utf-8", "surrogateescape").rstrip("/")
+            elif long_name is not None:
+                name = long_name.decode("utf-8", "surrogateescape")
+                if kind == 0x35:
+                    name = name.removesuffix("/")
+            else:
+                name = header_name.decode("utf-8", "surrogateescape")
+                if kind == 0x35:
+                    name = name.rstrip("/")
+                if h[345]:
+                    prefix = h[345:500].partition(b"\0")[0].decode("utf-8", "surrogateescape")
+                    name = prefix + "/" + name
+            if mtime_value is not None:
+                sec, dot, frac = mtime_value.partition(b".")
+                digits = sec + frac
+                if len(frac) == 9 and digits.isdigit():  # GNU tar's form: nanoseconds
+                    mtime = int(digits)
+                else:
+                    mtime = _pax_mtime(mtime_value)
+            path = normpath(name)
+            data = base + at
+            if kind == 0x35:
+                rec: Rec = (_DIR, mode, uid, gid, 0, mtime, data, None)
+                following = data
+            elif kind == 0x32:
+                if not path:
+                    break
+                target = h[157:257].partition(b"\0")[0].decode("utf-8", "surrogateescape")
+                length = len(target.encode("utf-8", "surrogateescape"))
+                rec = (_LINK, mode, uid, gid, length, mtime, data, Extra(link_target=target))
+                following = data
+            else:
+                if not path:
+                    break
+                rec = (_FILE, mode, uid, gid, size, mtime, data, None)
+                following = data + size + (-size % BLOCK)
+            append((path, None if name is path else name, rec))
+            off = following
+    except (ValueError, UnsafePathError, UnicodeDecodeError):
+        pass  # the member at ``off`` goes to the Scanner, which names what is wrong with it
+    return items, off
+
+
+#: A run as a forked reader hands it over: paths, names, and the records' fields as columns.
+Packed = tuple[tuple[str, ...], tuple[str | None, ...], tuple[tuple[object, ...], ...]]
+
+
+def pack(items: list[Item]) -> Packed:
+    """A run in columns: pickled and unpickled in C, where rows of tuples are not."""
+    paths, names, recs = zip(*items, strict=True) if items else ((), (), ())
+    return paths, names, tuple(zip(*recs, strict=True))
+
+
+def unpack(packed: Packed) -> list[Item]:
+    """The run :func:`pack` made."""
+    paths, names, columns = packed
+    return list(zip(paths, names, zip(*columns, strict=True), strict=True))
