@@ -27,7 +27,7 @@ import sys
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from storagekit.progresscount import Bar
 from storagekit.sources.tarfeed import BLOCK, Feed
@@ -36,6 +36,8 @@ from storagekit.sources.tarquick import Owners, Packed, pack, quick_run, unpack
 from storagekit.sources.tarscan import Member, Scanner, checksum_ok
 from storagekit.sources.tarstream import READ_ERRORS, Reader
 
+P = ParamSpec("P")
+R = TypeVar("R")
 #: Below this, one reader is faster than forking a second.
 MIN_SPLIT = 64 << 20
 #: Consecutive headers that make a block a believable start.
@@ -188,6 +190,27 @@ class SecondHalf:
             pass
 
 
+def _gc_paused(read: Callable[P, R]) -> Callable[P, R]:
+    """Run ``read`` with the garbage collector paused.
+
+    Indexing makes a few objects per member and no reference cycles, and each collection would
+    walk all of them again.
+    """
+
+    @functools.wraps(read)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return read(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
+
+
+@_gc_paused
 def read_members(
     builder: IndexBuilder,
     scanner: Scanner,
@@ -203,27 +226,7 @@ def read_members(
     archive of ``size`` bytes read with ``read_at``), the second half is read by a forked
     child meanwhile, and used once this reading lands on its start. The bar counts the bytes
     of a plain archive read so far (the compressed ones count themselves).
-
-    The garbage collector pauses meanwhile: indexing makes a few objects per member and no
-    reference cycles, and each collection would walk all of them again.
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _read_members(builder, scanner, read_at, size, split, bar)
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _read_members(
-    builder: IndexBuilder,
-    scanner: Scanner,
-    read_at: Callable[[int, int], bytes],
-    size: int,
-    split: bool,
-    bar: Bar,
-) -> tuple[tuple[str, int, int] | None, str | None, tarfile.HeaderError | None, int]:
     feed = scanner.feed
     plain = feed.read_at is not None  # read with pread, not from a decompressor
     half = None
