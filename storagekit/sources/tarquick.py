@@ -41,6 +41,7 @@ _LONG_MAX = 4 * BLOCK  # a longer PAX or long-name header: the Scanner reads it
 _WANT = 2 * BLOCK + _LONG_MAX  # what one member's headers can span
 #: Device number fields (bytes 329–345) tarfile reads as numbers; these common ones are valid.
 _NO_DEVICE = frozenset((bytes(16), b"0000000\x000000000\x00", b"0000000 0000000 "))
+_SCALE = [10 ** (9 - digits) for digits in range(10)]  # nanoseconds per unit of the last digit
 _FILE, _DIR, _LINK = FileType.FILE, FileType.DIR, FileType.SYMLINK
 _KINDS = frozenset(b"0\x0075" + b"2")  # regular ("0", "\0", "7"), directory, symbolic link
 
@@ -164,10 +165,10 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
                     prefix = h[345:500].partition(b"\0")[0].decode("utf-8", "surrogateescape")
                     name = prefix + "/" + name
             if mtime_value is not None:
-                sec, dot, frac = mtime_value.partition(b".")
+                sec, _, frac = mtime_value.partition(b".")
                 digits = sec + frac
-                if len(frac) == 9 and digits.isdigit():  # GNU tar's form: nanoseconds
-                    mtime = int(digits)
+                if 0 < len(frac) <= 9 and digits.isdigit():  # GNU tar's: no trailing zeros
+                    mtime = int(digits) * _SCALE[len(frac)]
                 else:
                     mtime = _pax_mtime(mtime_value)
             path = normpath(name)
