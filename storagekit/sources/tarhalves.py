@@ -32,7 +32,8 @@ from typing import Any, ParamSpec, TypeVar
 from storagekit.progresscount import Bar
 from storagekit.sources.tarfeed import BLOCK, Feed
 from storagekit.sources.tarindex import IndexBuilder
-from storagekit.sources.tarquick import Owners, Packed, pack, quick_run, unpack
+from storagekit.sources.tarpart import Part, merge, pack
+from storagekit.sources.tarquick import Owners, quick_run
 from storagekit.sources.tarscan import Member, Scanner, checksum_ok
 from storagekit.sources.tarstream import READ_ERRORS, Reader
 
@@ -40,6 +41,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 #: Below this, one reader is faster than forking a second.
 MIN_SPLIT = 64 << 20
+#: The share of the headers this process reads: less than half, since it also joins the
+#: other's index to its own (unpickling and merging it).
+SHARE = 0.5
 #: Consecutive headers that make a block a believable start.
 RUN = 3
 _SEARCH = 1 << 20  # bytes read at a time while looking for a header
@@ -49,13 +53,14 @@ _SIZE = struct.Struct("12s")
 
 @dataclass
 class Half:
-    """What the child read: its members, and how its reading ended (as a Scanner says)."""
+    """What the child read: its index, and how its reading ended (as :func:`read_members`)."""
 
     start: int
-    members: list[Member | Packed]  # Packed: a run of members read as records
+    part: Part
+    last: tuple[str, int, int] | None  # its last regular file
+    error: str | None  # the damage that ended the reading, as the message says it
     stop: tarfile.HeaderError | None
     offset: int
-    error: str | None  # an exception while reading (damaged data), as the message says it
 
 
 def _size_of(header: bytes) -> int | None:
@@ -66,11 +71,11 @@ def _size_of(header: bytes) -> int | None:
 
 
 def middle(read_at: Callable[[int, int], bytes], size: int) -> int:
-    """Where about half of the archive's headers lie before (not half of its bytes).
+    """Where :data:`SHARE` of the archive's headers lie before (of the headers, not the bytes).
 
     Members are not spread evenly — a layer of large files is a long stretch without headers —
-    so the headers are counted in :data:`_SAMPLES` windows spread over the archive and the
-    offset where the running count passes half is taken.
+    so the headers are counted in :data:`_SAMPLES` windows spread over the archive, and the
+    offset where the running count passes the share is interpolated within its stretch.
     """
     counts = []
     for i in range(_SAMPLES):
@@ -79,14 +84,14 @@ def middle(read_at: Callable[[int, int], bytes], size: int) -> int:
         counts.append(
             sum(1 for j in range(257, len(window), BLOCK) if window[j : j + 5] == b"ustar")
         )
-    total = sum(counts)
-    if not total:
+    wanted = sum(counts) * SHARE
+    if not wanted:
         return size // 2
     running = 0
     for i, n in enumerate(counts):
+        if running + n >= wanted:
+            return int(size * (i + (wanted - running) / n) / _SAMPLES)
         running += n
-        if running * 2 >= total:
-            return size * i // _SAMPLES
     return size // 2
 
 
@@ -131,17 +136,14 @@ def _run(read_at: Callable[[int, int], bytes], offset: int) -> int | None:
 
 
 def _read_from(read_at: Callable[[int, int], bytes], start: int) -> Half:
+    """Index the archive from ``start`` to its end as a part of it (in the child)."""
     feed = Feed(read_at=read_at, pos=start, mark=start)
     reader = Reader(fileobj=feed, encoding="utf-8", errors="surrogateescape")  # type: ignore[arg-type]
-    scanner = Scanner(feed, reader, functools.partial(quick_run, owners=Owners({})))
-    members: list[Member | Packed] = []
-    error = None
-    try:
-        for item in scanner.members():
-            members.append(pack(item) if isinstance(item, list) else item)
-    except READ_ERRORS as exc:
-        error = f"archive damaged at offset {scanner.offset}: {exc}"
-    return Half(start, members, scanner.stop, scanner.offset, error)
+    builder = IndexBuilder(0, 0, part=True)
+    scanner = Scanner(feed, reader)
+    counter = Bar(None, "", None, "", None)
+    last, error, stop, offset = read_members(builder, scanner, read_at, 0, False, counter)
+    return Half(start, pack(builder), last, error, stop, offset)
 
 
 class SecondHalf:
@@ -247,17 +249,14 @@ def read_members(
                 counted = scanner.next_offset
             if half is not None and scanner.next_offset >= half.start:
                 joined = half.result() if scanner.next_offset == half.start else None
-                if joined is None:
+                if joined is None or not merge(builder, joined.part):
                     half.cancel()
                     half = None
                     scanner.until = sys.maxsize
                     continue
                 half = None
-                for packed in joined.members:
-                    got = unpack(packed) if isinstance(packed, tuple) else packed
-                    last = _add(builder, got, feed, plain) or last
                 bar.advance(size - counted)
-                return last, joined.error, joined.stop, joined.offset
+                return joined.last or last, joined.error, joined.stop, joined.offset
     except READ_ERRORS as exc:
         return last, f"archive damaged at offset {scanner.offset}: {exc}", None, scanner.offset
     finally:

@@ -157,14 +157,26 @@ class IndexBuilder(MemoryIndex):
             overlay2 layers means it was made without ``--xattrs``).
     """
 
-    def __init__(self, keep_budget: int, keep_largest: int) -> None:
+    def __init__(self, keep_budget: int, keep_largest: int, part: bool = False) -> None:
+        """Index members; with ``part``, those of a part of an archive after its start.
+
+        A part's hard link to a file it does not hold then sets :attr:`foreign` instead of
+        being a problem (the file may be in the part before).
+        """
         super().__init__()
+        self.part = part
+        self.foreign = False
         self.problems: list[str] = []
         self.unlisted = 0
         self.xattr_members = 0
         self._budget, self._largest = keep_budget, keep_largest
         self._cached, self._serial = 0, 0
         self.modes: dict[int, int] = {}  # permission bits, interned
+
+    @property
+    def serial(self) -> int:
+        """How many names were given numbered identities (a hard-linked file replaced)."""
+        return self._serial
 
     def problem(self, text: str) -> None:
         """Record a problem (at most a thousand are listed; the rest are counted)."""
@@ -271,6 +283,9 @@ class IndexBuilder(MemoryIndex):
             self.problem(f"{path}: hard link to unsafe name {member.linkname!r}, not indexed")
             return
         rec = self.records.get(target)
+        if rec is None and self.part:
+            self.foreign = True
+            return
         if rec is None or rec[0] is FileType.DIR:
             what = "a directory" if rec else "a missing member"
             self.problem(f"{path}: hard link to {what} {target!r}, not indexed")

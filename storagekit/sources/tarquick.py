@@ -193,19 +193,3 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
     except (ValueError, UnsafePathError, UnicodeDecodeError):
         pass  # the member at ``off`` goes to the Scanner, which names what is wrong with it
     return items, off
-
-
-#: A run as a forked reader hands it over: paths, names, and the records' fields as columns.
-Packed = tuple[tuple[str, ...], tuple[str | None, ...], tuple[tuple[object, ...], ...]]
-
-
-def pack(items: list[Item]) -> Packed:
-    """A run in columns: pickled and unpickled in C, where rows of tuples are not."""
-    paths, names, recs = zip(*items, strict=True) if items else ((), (), ())
-    return paths, names, tuple(zip(*recs, strict=True))
-
-
-def unpack(packed: Packed) -> list[Item]:
-    """The run :func:`pack` made."""
-    paths, names, columns = packed
-    return list(zip(paths, names, zip(*columns, strict=True), strict=True))

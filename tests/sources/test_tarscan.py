@@ -378,3 +378,41 @@ def test_quick_runs_take_the_shapes_the_scanner_takes(
     assert index["eight"][5] == 1_700_000_000_738_972_880
     assert index["whole"][5] == 1_700_000_000_000_000_000
     assert index["top/x"][4] == 1
+
+
+MERGED: list[bool] = []
+
+
+@pytest.mark.parametrize(
+    ("tail", "joins"),
+    [
+        ([], True),  # the second half's members below first-half directories: implied there
+        ([_member("d0", tarfile.DIRTYPE, mode=0o700)], True),  # a directory re-stated
+        ([_member("../bad", data=b"p"), _member("n/x", tarfile.LNKTYPE, linkname="n/f")], True),
+        ([_member("late", tarfile.LNKTYPE, linkname="d1/f1")], False),  # a first-half file
+        ([_member("d2/f2", data=b"new")], False),  # a first-half file replaced
+        ([_member("s/inside", data=b"i")], False),  # below a first-half symbolic link
+        ([_member("d3", data=b"file now")], False),  # a first-half directory replaced
+    ],
+    ids=["implied", "restated", "own-links", "link-back", "replaced", "below-link", "dir-gone"],
+)
+def test_the_second_half_joins_as_one_reader_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail: list[Any], joins: bool
+) -> None:
+    real = tarhalves.merge
+
+    def counted(builder: Any, part: Any) -> bool:
+        MERGED.append(real(builder, part))
+        return MERGED[-1]
+
+    monkeypatch.setattr(tarhalves, "merge", counted)
+    MERGED.clear()
+    head = [_member(f"d{i}", tarfile.DIRTYPE) for i in range(7)]
+    head += [_member("s", tarfile.SYMTYPE, linkname="d0"), _member("../first", data=b"p")]
+    files = [_member(f"d{i % 7}/f{i}", data=b"x" * (i % 1500)) for i in range(600)]
+    own = [_member("n/f", data=b"own"), _member("n/g", data=b"own")]
+    raw = _archive(head + files + own + tail, tarfile.PAX_FORMAT)
+    split, _ = _halves(tmp_path, raw, "a.tar")
+    assert MERGED == [joins]
+    assert JOINED[0] > 0
+    assert split.problems[0] == "'../first': unsafe member name, not indexed"
