@@ -37,19 +37,18 @@ cli/command/formatter/disk_usage.go*); ``docker-root-format.md`` §10.1 has the 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from storagekit.analysis.diskusage import OTHER, Areas, apparent_size, measure
+from storagekit.analysis.diskusage import OTHER, Areas, apparent_size, measure, measure_started
 from storagekit.engines.docker.inspect import repo_order
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.engines.docker.usage import (
     container_size_rw,
     image_sizes,
     listed_images,
-    plain_rw_dir,
 )
-from storagekit.errors import FormatError, SourceError
-from storagekit.ids import chain_ids
+from storagekit.errors import FormatError, SourceError, UnsafePathError
+from storagekit.ids import chain_ids, is_safe_component
 from storagekit.jsontext import Record
 from storagekit.model import Container, Image, Volume
 from storagekit.timefmt import order_key
@@ -285,23 +284,48 @@ def disk_areas(root: DockerRoot) -> Areas:
     return Areas(("layers", "containers", "volumes", "image_metadata", "build_cache", OTHER), top)
 
 
-def size_marks(root: DockerRoot) -> list[str]:
-    """The directories ``df`` sizes besides its measurement, for one walk to size them all.
-
-    The writable layers of change-only drivers (``size_rw``, unless already known) and the
-    listed volumes' ``_data``.
-    """
-    rw = [
-        plain_rw_dir(root, c)
-        for c in root.containers.values()
-        if not container_size_rw.known(root, c)
-    ]
-    return [p for p in rw if p is not None] + [_data(v) for v in listed_volumes(root)]
-
-
 def measured(root: DockerRoot, marks: Iterable[str] = ()) -> Record:
     """``df``'s ``measured``: bytes on disk per area of the Docker root, as ``du`` counts them.
 
     The ``marks``' own figures are kept on the way (:func:`measure`).
     """
     return measure(root.source, disk_areas(root), root.findings, marks)
+
+
+def measured_started(root: DockerRoot) -> Callable[[], Record]:
+    """:func:`measured`, its workers walking from now on; the call it returns gives the result.
+
+    Forked before any container, layer record or volume is read, so that ``df`` reads them
+    while the tree is walked. The marks are what the layout alone says ``df`` may size
+    (:func:`layout_marks`); a directory it sizes that is not one of them is walked again.
+    """
+    return measure_started(root.source, disk_areas(root), root.findings, layout_marks(root))
+
+
+def layout_marks(root: DockerRoot) -> list[str]:
+    """Every directory ``df`` may size, from directory listings alone (no metadata read).
+
+    Each layer directory of the drivers present: its own files' directory (a writable
+    layer's ``size_rw``) and the directory named by its ID on the way there (an orphan's
+    ``overlay2/<id>``, ``aufs/diff/<id>``); every volume's directory (an unused volume) and
+    its ``_data``.
+    """
+    marks: list[str] = []
+    for driver in root.drivers.values():
+        for layer_id in driver.layer_ids():
+            try:
+                path = driver.layer_path(layer_id)
+            except UnsafePathError:
+                continue
+            marks.append(path)
+            named = f"/{layer_id}/"
+            at = f"{path}/".find(named)
+            if at >= 0 and at + len(named) <= len(path):
+                marks.append(path[: at + len(named) - 1])
+    try:
+        names = root.source.subdirs("volumes")[0]
+    except SourceError:
+        names = []
+    for name in filter(is_safe_component, names):
+        marks += [f"volumes/{name}", f"volumes/{name}/_data"]
+    return marks

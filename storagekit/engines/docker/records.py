@@ -313,16 +313,17 @@ def df_record(
 ) -> Record:
     """``df``: Docker's ``system df`` numbers, the orphans, totals, and bytes measured on disk."""
     # Imported here: the inventory commands, which never need them, start faster.
-    from storagekit.analysis.orphans import data_paths, orphan_record, summarize
-    from storagekit.engines.docker.df import docker_df, measured, size_marks
+    from storagekit.analysis.orphans import orphan_record, summarize
+    from storagekit.engines.docker.df import docker_df, measured_started
     from storagekit.engines.docker.orphans import orphan_findings
 
     # One walk of the whole root measures it and, on the way, every directory the figures
-    # below size: writable layers, volumes and orphans are not read a second time.
-    marks = size_marks(root)
+    # below size: writable layers, volumes and orphans are not read a second time. Its
+    # workers start first; the metadata is read meanwhile.
+    usage_of = measured_started(root)
     found = orphan_findings(root) if orphans is None else []
-    marks += data_paths(root.source, found)
-    usage = measured(root, marks)
+    _ = root.containers, root.volumes
+    usage = usage_of()
     docker = docker_df(root, verbose)
     if orphans is None:
         orphans = [orphan_record(root.source, f) for f in found]
