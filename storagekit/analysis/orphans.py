@@ -20,6 +20,11 @@ def removal_paths(source: Source, finding: Finding) -> list[str]:
     return [p for p in present if not any(p.startswith(f"{q}/") for q in present)]
 
 
+def data_paths(source: Source, findings: list[Finding]) -> list[str]:
+    """The paths :func:`orphan_record` measures for these findings (to measure in one walk)."""
+    return [p for f in findings if f.holds_data for p in removal_paths(source, f)]
+
+
 def orphan_record(source: Source, finding: Finding) -> Record:
     """The ``orphans`` object of one finding, with its bytes measured."""
     paths = removal_paths(source, finding)

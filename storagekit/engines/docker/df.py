@@ -46,6 +46,7 @@ from storagekit.engines.docker.usage import (
     container_size_rw,
     image_sizes,
     listed_images,
+    plain_rw_dir,
 )
 from storagekit.errors import FormatError, SourceError, UnsafePathError
 from storagekit.ids import chain_ids, is_safe_component
@@ -282,6 +283,20 @@ def disk_areas(root: DockerRoot) -> Areas:
     top = {name: "layers" for name in DRIVER_DIRS | frozenset(root.drivers)}
     top.update(_TOP_AREAS)
     return Areas(("layers", "containers", "volumes", "image_metadata", "build_cache", OTHER), top)
+
+
+def size_marks(root: DockerRoot) -> list[str]:
+    """The directories ``df`` sizes besides its measurement, for one walk to size them all.
+
+    The writable layers of change-only drivers (``size_rw``, unless already known) and the
+    listed volumes' ``_data``.
+    """
+    rw = [
+        plain_rw_dir(root, c)
+        for c in root.containers.values()
+        if not container_size_rw.known(root, c)
+    ]
+    return [p for p in rw if p is not None] + [_data(v) for v in listed_volumes(root)]
 
 
 def measured(root: DockerRoot, marks: Iterable[str] = ()) -> Record:

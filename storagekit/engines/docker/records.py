@@ -313,17 +313,21 @@ def df_record(
 ) -> Record:
     """``df``: Docker's ``system df`` numbers, the orphans, totals, and bytes measured on disk."""
     # Imported here: the inventory commands, which never need them, start faster.
-    from storagekit.analysis.orphans import orphan_record, summarize
-    from storagekit.engines.docker.df import docker_df, measured_started
+    from storagekit.analysis.orphans import data_paths, orphan_record, summarize
+    from storagekit.engines.docker.df import docker_df, measured, measured_started, size_marks
     from storagekit.engines.docker.orphans import orphan_findings
 
     # One walk of the whole root measures it and, on the way, every directory the figures
-    # below size: writable layers, volumes and orphans are not read a second time. Its
-    # workers start first; the metadata is read meanwhile.
-    usage_of = measured_started(root)
-    found = orphan_findings(root) if orphans is None else []
-    _ = root.containers, root.volumes
-    usage = usage_of()
+    # below size: writable layers, volumes and orphans are not read a second time.
+    if orphans is None and not root.containers_read():
+        # Nothing read yet: the walk's workers start first, the metadata is read meanwhile.
+        usage_of = measured_started(root)
+        found = orphan_findings(root)
+        _ = root.containers, root.volumes
+        usage = usage_of()
+    else:  # audit: the metadata is in hand, and the marks are exactly what is sized next
+        found = orphan_findings(root) if orphans is None else []
+        usage = measured(root, size_marks(root) + data_paths(root.source, found))
     docker = docker_df(root, verbose)
     if orphans is None:
         orphans = [orphan_record(root.source, f) for f in found]

@@ -75,6 +75,16 @@ def image_sizes(root: DockerRoot) -> dict[tuple[str, str], ImageSizes]:
     return result
 
 
+def plain_rw_dir(root: DockerRoot, container: Container) -> str | None:
+    """The writable layer directory whose ``directory.Size`` alone is ``size_rw``, if any.
+
+    Change-only drivers only; ``df`` sizes these in its walk of the whole root
+    (:func:`storagekit.analysis.diskusage.measure`'s marks).
+    """
+    found = _rw_top(root, container)
+    return found[2] if found is not None and not found[1].naive_diff else None
+
+
 def _rw_top(root: DockerRoot, container: Container) -> tuple[RWLayer, StorageDriver, str] | None:
     """The container's read-write layer record, its driver and its directory, if present."""
     rw = root.rw_layer(container)
