@@ -8,7 +8,6 @@ or ``..`` is a finding, never a path.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -55,6 +54,8 @@ def chain_id(parent: str | None, diff_id: str) -> str:
     """
     if not parent or is_hex64(diff_id):
         return diff_id
+    import hashlib  # here: loading OpenSSL costs every command's start 2 ms, most never need it
+
     return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode("ascii")).hexdigest()
 
 

@@ -149,11 +149,44 @@ def pmap(
     Raises:
         WorkerError: a worker raised; the message holds its traceback.
     """
+    return pmap_started(fn, items, source=source, findings=findings, label=label,
+                        min_chunk=min_chunk)()  # fmt: skip
+
+
+def pmap_started(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    source: Source,
+    findings: Findings,
+    label: str | None = None,
+    min_chunk: int | None = None,
+) -> Callable[[], list[R]]:
+    """:func:`pmap` with its workers forked now; the call it returns gives the results.
+
+    Until that call, the workers take batches while this process does other work (``df``
+    reads the metadata while the measurement's workers walk the tree); then this process
+    takes the batches left, as :func:`pmap` does. Findings recorded here meanwhile are kept.
+    The call must be made once, before the workers' results are needed.
+    """
     n = workers_for(len(items), source, min_chunk)
-    with progress.step(label, items=len(items)) if label else contextlib.nullcontext():
-        if n < 2:
-            return [fn(x) for x in _counted(items, label is not None)]
-        return _parallel(fn, items, n, source, findings, label is not None)
+    stack = contextlib.ExitStack()
+    if label:
+        stack.enter_context(progress.step(label, items=len(items)))
+    if n < 2:
+
+        def serial() -> list[R]:
+            with stack:
+                return [fn(x) for x in _counted(items, label is not None)]
+
+        return serial
+    finish = _parallel(fn, items, n, source, findings, label is not None)
+
+    def parallel() -> list[R]:
+        with stack:
+            return finish()
+
+    return parallel
 
 
 def _counted(items: Sequence[T], count: bool) -> Iterator[T]:
@@ -174,15 +207,15 @@ def _parallel(
     source: Source,
     findings: Findings,
     count: bool,
-) -> list[R]:
-    """:func:`pmap` on ``n`` processes (this one and ``n - 1`` forked workers)."""
+) -> Callable[[], list[R]]:
+    """:func:`pmap_started` on ``n`` processes (this one and ``n - 1`` forked workers)."""
     size = -(-len(items) // MAX_BATCHES)
     queue, w = os.pipe()
     os.write(w, b"".join(_INDEX.pack(i) for i in range(0, len(items), size)))
     os.close(w)
     children: list[tuple[int, int]] = []
     team = progress.workers(n - 1)
-    with team:
+    try:
         for k in range(n - 1):
             r, w = os.pipe()
             pid = os.fork()
@@ -192,16 +225,26 @@ def _parallel(
                 _child(fn, items, size, queue, source, findings, w, team, count)
             os.close(w)
             children.append((r, pid))
-        mark = len(findings)
-        try:
-            batches = list(_drain(fn, items, size, queue, findings, count))
-        except BaseException:
-            _stop(children)
-            raise
-        finally:
-            os.close(queue)
-        outcomes = [_collect(r, pid) for r, pid in children]
-    return _merge(batches, outcomes, findings, mark)
+    except BaseException:
+        os.close(queue)
+        _stop(children)
+        team.close()
+        raise
+
+    def finish() -> list[R]:
+        with team:
+            mark = len(findings)
+            try:
+                batches = list(_drain(fn, items, size, queue, findings, count))
+            except BaseException:
+                _stop(children)
+                raise
+            finally:
+                os.close(queue)
+            outcomes = [_collect(r, pid) for r, pid in children]
+        return _merge(batches, outcomes, findings, mark)
+
+    return finish
 
 
 def _merge(

@@ -41,14 +41,14 @@ from __future__ import annotations
 import weakref
 import zlib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from storagekit import progress
 from storagekit.errors import SourceError
 from storagekit.model import Findings
-from storagekit.parallel import MIN_CHUNK, pmap, workers_for
+from storagekit.parallel import MIN_CHUNK, pmap_started, workers_for
 from storagekit.source import Entry, Source
 
 #: The area of whatever the engine does not name, and of the root directory itself.
@@ -328,18 +328,36 @@ def measure(
     Returns a JSON-ready dict: ``allocation_known``, one key per area of ``areas`` and
     ``total`` (allocated bytes, ``None`` for a tar root), and ``apparent`` with the same keys.
     """
+    return measure_started(source, areas, findings, marks)()
+
+
+def measure_started(
+    source: Source, areas: Areas, findings: Findings, marks: Iterable[str] = ()
+) -> Callable[[], dict[str, Any]]:
+    """:func:`measure` with the walk's workers started now; the call it returns gives the result.
+
+    The caller reads what it needs meanwhile (the walk's marks must be named now: directories
+    it names later are walked again when asked for).
+    """
     wanted = frozenset(
         m for m in (mark.strip("/") for mark in marks) if m and m not in _KEPT.table(source)
     )
     workers = workers_for(1 << 62, source)
     split = _split(source, areas, MIN_CHUNK * workers if workers > 1 else 0, wanted)
-    results = pmap(
+    walked = pmap_started(
         lambda unit: walk_tally(source, unit[1]),
         split.units,
         source=source,
         findings=findings,
         label="measuring disk usage",
     )
+    return lambda: _figures(source, areas, split, walked())
+
+
+def _figures(
+    source: Source, areas: Areas, split: _Split, results: list[Tally]
+) -> dict[str, Any]:
+    """:func:`measure`'s dict from the split and the walked subtrees' tallies."""
     for (area, path), result in zip(split.units, results, strict=True):
         split.add(area, path, result)
     _KEPT.table(source).update(split.marked)

@@ -37,9 +37,9 @@ cli/command/formatter/disk_usage.go*); ``docker-root-format.md`` §10.1 has the 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from storagekit.analysis.diskusage import OTHER, Areas, apparent_size, measure
+from storagekit.analysis.diskusage import OTHER, Areas, apparent_size, measure, measure_started
 from storagekit.engines.docker.inspect import repo_order
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.engines.docker.usage import (
@@ -48,8 +48,8 @@ from storagekit.engines.docker.usage import (
     listed_images,
     plain_rw_dir,
 )
-from storagekit.errors import FormatError, SourceError
-from storagekit.ids import chain_ids
+from storagekit.errors import FormatError, SourceError, UnsafePathError
+from storagekit.ids import chain_ids, is_safe_component
 from storagekit.jsontext import Record
 from storagekit.model import Container, Image, Volume
 from storagekit.timefmt import order_key
@@ -305,3 +305,49 @@ def measured(root: DockerRoot, marks: Iterable[str] = ()) -> Record:
     The ``marks``' own figures are kept on the way (:func:`measure`).
     """
     return measure(root.source, disk_areas(root), root.findings, marks)
+
+
+#: Above this many layout marks, ``df`` reads the metadata before its walk (:func:`layout_marks`):
+#: the parent descends to every mark before the workers fork, and on a root of many small layers
+#: (1,000 containers, 4,000 layer directories, 13,000 files) that costs more CPU than the
+#: overlap saves (1.6-1.8 s of CPU against 1.4-1.5 s).
+EARLY_MARKS = 2000
+
+
+def measured_started(root: DockerRoot, marks: list[str]) -> Callable[[], Record]:
+    """:func:`measured`, its workers walking from now on; the call it returns gives the result.
+
+    Forked before any container, layer record or volume is read, so that ``df`` reads them
+    while the tree is walked. The ``marks`` are what the layout alone says ``df`` may size
+    (:func:`layout_marks`); a directory it sizes that is not one of them is walked again.
+    """
+    return measure_started(root.source, disk_areas(root), root.findings, marks)
+
+
+def layout_marks(root: DockerRoot) -> list[str]:
+    """Every directory ``df`` may size, from directory listings alone (no metadata read).
+
+    Each layer directory of the drivers present: its own files' directory (a writable
+    layer's ``size_rw``) and the directory named by its ID on the way there (an orphan's
+    ``overlay2/<id>``, ``aufs/diff/<id>``); every volume's directory (an unused volume) and
+    its ``_data``.
+    """
+    marks: list[str] = []
+    for driver in root.drivers.values():
+        for layer_id in driver.layer_ids():
+            try:
+                path = driver.layer_path(layer_id)
+            except UnsafePathError:
+                continue
+            marks.append(path)
+            named = f"/{layer_id}/"
+            at = f"{path}/".find(named)
+            if at >= 0 and at + len(named) <= len(path):
+                marks.append(path[: at + len(named) - 1])
+    try:
+        names = root.source.subdirs("volumes")[0]
+    except SourceError:
+        names = []
+    for name in filter(is_safe_component, names):
+        marks += [f"volumes/{name}", f"volumes/{name}/_data"]
+    return marks

@@ -314,15 +314,28 @@ def df_record(
     """``df``: Docker's ``system df`` numbers, the orphans, totals, and bytes measured on disk."""
     # Imported here: the inventory commands, which never need them, start faster.
     from storagekit.analysis.orphans import data_paths, orphan_record, summarize
-    from storagekit.engines.docker.df import docker_df, measured, size_marks
+    from storagekit.engines.docker.df import (
+        EARLY_MARKS,
+        docker_df,
+        layout_marks,
+        measured,
+        measured_started,
+        size_marks,
+    )
     from storagekit.engines.docker.orphans import orphan_findings
 
     # One walk of the whole root measures it and, on the way, every directory the figures
     # below size: writable layers, volumes and orphans are not read a second time.
-    marks = size_marks(root)
-    found = orphan_findings(root) if orphans is None else []
-    marks += data_paths(root.source, found)
-    usage = measured(root, marks)
+    early = [] if orphans is not None or root.containers_read() else layout_marks(root)
+    if 0 < len(early) <= EARLY_MARKS:
+        # Nothing read yet: the walk's workers start first, the metadata is read meanwhile.
+        usage_of = measured_started(root, early)
+        found = orphan_findings(root)
+        _ = root.containers, root.volumes
+        usage = usage_of()
+    else:  # audit: the metadata is in hand, and the marks are exactly what is sized next
+        found = orphan_findings(root) if orphans is None else []
+        usage = measured(root, size_marks(root) + data_paths(root.source, found))
     docker = docker_df(root, verbose)
     if orphans is None:
         orphans = [orphan_record(root.source, f) for f in found]
