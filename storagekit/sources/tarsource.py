@@ -29,7 +29,7 @@ import io
 import os
 import stat as st
 from collections.abc import Iterator
-from typing import IO, BinaryIO, cast
+from typing import IO, BinaryIO, Literal, cast
 
 from storagekit import progress
 from storagekit.errors import (
@@ -38,7 +38,7 @@ from storagekit.errors import (
     SourceNotFoundError,
 )
 from storagekit.source import Cut, Entry, FileType, Row, Source, normpath
-from storagekit.sources.gzseek import GzipSeeker
+from storagekit.sources.gzseek import Cursor, GzipSeeker
 from storagekit.sources.indexcache import IndexCache
 from storagekit.sources.indexrows import IndexFacts
 from storagekit.sources.tarfeed import Feed, Prefetch
@@ -61,6 +61,7 @@ from storagekit.sources.tarstream import (
     compression,
     open_stream,
 )
+from storagekit.sources.xzseek import XzCursor, XzSeeker
 
 _NOATIME = getattr(os, "O_NOATIME", 0)
 
@@ -117,7 +118,7 @@ class TarSource(Source):
         self._archive_limits = limits or ArchiveLimits()
         self._cache = cache
         self._split_min = split_min
-        self._gzip: GzipSeeker | None = None
+        self._seeker: GzipSeeker | XzSeeker | Literal[False] | None = None  # False: it has none
         flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
         try:
             try:
@@ -383,10 +384,16 @@ class TarSource(Source):
         name = f"{self.description}: {path}"
         if self._kind == "tar":
             return io.BufferedReader(Window(self._pread, size, chunks, name))
-        if self._kind == "gzip":  # from the nearest restart point (storagekit.sources.gzseek)
-            if self._gzip is None:
-                self._gzip = GzipSeeker(self._pread, self._size, self.description)
-            cursor = self._gzip.cursor()
-            return io.BufferedReader(Window(cursor.read_at, size, chunks, name, cursor.close))
-        restream = Restream(self._stream, self.description)
-        return io.BufferedReader(Window(restream.read_at, size, chunks, name, restream.close))
+        if self._seeker is None:  # restart points: sources.gzseek, sources.xzseek
+            if self._kind == "gzip":
+                self._seeker = GzipSeeker(self._pread, self._size, self.description)
+            elif self._kind == "xz":
+                self._seeker = XzSeeker.of(self._pread, self._size, self.description) or False
+            else:
+                self._seeker = False
+        reader: Cursor | XzCursor | Restream
+        if self._seeker:
+            reader = self._seeker.cursor()
+        else:
+            reader = Restream(self._stream, self.description)
+        return io.BufferedReader(Window(reader.read_at, size, chunks, name, reader.close))
