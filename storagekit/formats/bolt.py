@@ -7,16 +7,15 @@ and containerd its ``meta.db`` (docker-root-format.md §9). The facts this modul
   with a 16-byte header ``{id u64, flags u16, count u16, overflow u32}``; flags are ``0x01``
   branch, ``0x02`` leaf, ``0x04`` meta, ``0x10`` freelist, and the page spans ``1 + overflow``
   consecutive pages. bbolt asserts that ``id`` equals the page number (``Page.FastCheck``).
-* Pages 0 and 1 hold a meta struct at page offset 16: magic ``0xED0CDAED``, version 2, page size,
-  flags, the root bucket header, freelist page, high-water mark ``pgid``, ``txid`` and an
-  FNV-1a-64 checksum of the preceding 56 bytes. ``P`` comes from meta 0, or (if meta 0 is
-  invalid) from meta 1 probed at likely page sizes; the valid meta with the higher txid wins.
+* Pages 0 and 1 hold the meta structs; which one is used, the page size ``P`` and the byte
+  order come from :mod:`storagekit.formats.boltmeta`.
 * Leaf elements ``{flags, pos, ksize, vsize}`` and branch elements ``{pos, ksize, pgid}`` are
   16 bytes each after the page header; ``pos`` is relative to the element itself and data may run
   into the overflow pages. A leaf element with flag ``0x01`` is a nested bucket whose value starts
   with a bucket header ``{root u64, sequence u64}``; ``root == 0`` means an inline bucket whose
   leaf page is embedded in the value at offset 16.
-* Integers are in the creating host's native byte order; the magic tells which one.
+* Every structure is read with a fixed ``struct`` format in the file's byte order, a leaf's
+  element headers all at once; keys and values are slices of the page.
 
 Damage never escapes as anything but :class:`~storagekit.errors.FormatError`. Pages are reached
 only by traversal from the chosen meta, so stale and free pages are never read.
@@ -28,82 +27,28 @@ References: etcd-io/bbolt ``internal/common/page.go``, ``internal/common/meta.go
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, BinaryIO, cast
-
-import construct as cs
+from typing import BinaryIO, cast
 
 from storagekit.errors import FormatError
+from storagekit.formats.boltmeta import (
+    MAGIC,
+    PAGE_HEADER_SIZE,
+    VERSION,
+    Layout,
+    Meta,
+    choose_meta,
+    fnv1a64,
+)
 from storagekit.formats.pagedfile import PagedFile
 
-MAGIC = 0xED0CDAED
-VERSION = 2
+__all__ = ["MAGIC", "PAGE_HEADER_SIZE", "VERSION", "BoltBucket", "BoltDB", "fnv1a64"]
+
 BRANCH_PAGE, LEAF_PAGE = 0x01, 0x02
 BUCKET_LEAF_FLAG = 0x01
-PAGE_HEADER_SIZE = ELEMENT_SIZE = BUCKET_HEADER_SIZE = 16
-#: Page sizes at which bbolt looks for meta 1 when meta 0 is invalid.
-PROBE_PAGE_SIZES = (4096, 8192, 16384, 32768, 65536)
+ELEMENT_SIZE = BUCKET_HEADER_SIZE = 16
 #: Limit for both B+tree depth and bucket nesting; real files stay far below.
 MAX_DEPTH = 64
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """The on-disk structures in one byte order."""
-
-    byte_order: str
-    page_header: Any
-    meta: Any
-    leaf_element: Any
-    branch_element: Any
-    bucket_header: Any
-    #: The same leaf element, page header and bucket header layouts as fixed ``struct``
-    #: formats, for the hot loop over every element of every leaf (construct's per-call
-    #: overhead would dominate reading a meta.db of thousands of records).
-    fast_leaf: struct.Struct
-    fast_page_header: struct.Struct
-    fast_bucket_header: struct.Struct
-
-
-def _layout(byte_order: str, u16: Any, u32: Any, u64: Any) -> _Layout:
-    bucket_header = cs.Struct("root" / u64, "sequence" / u64)
-    mark = "<" if byte_order == "little" else ">"
-    return _Layout(
-        byte_order=byte_order,
-        page_header=cs.Struct("id" / u64, "flags" / u16, "count" / u16, "overflow" / u32),
-        meta=cs.Struct(
-            "magic" / u32,
-            "version" / u32,
-            "page_size" / u32,
-            "flags" / u32,
-            "root" / bucket_header,
-            "freelist" / u64,
-            "pgid" / u64,
-            "txid" / u64,
-            "checksum" / u64,
-        ),
-        leaf_element=cs.Struct("flags" / u32, "pos" / u32, "ksize" / u32, "vsize" / u32),
-        branch_element=cs.Struct("pos" / u32, "ksize" / u32, "pgid" / u64),
-        bucket_header=bucket_header,
-        fast_leaf=struct.Struct(mark + "IIII"),
-        fast_page_header=struct.Struct(mark + "QHHI"),
-        fast_bucket_header=struct.Struct(mark + "QQ"),
-    )
-
-
-LITTLE = _layout("little", cs.Int16ul, cs.Int32ul, cs.Int64ul)
-BIG = _layout("big", cs.Int16ub, cs.Int32ub, cs.Int64ub)
-_META_SUMMED = 56  # the checksum covers the meta struct up to the checksum field
-
-
-def fnv1a64(data: bytes) -> int:
-    """Return the 64-bit FNV-1a hash of ``data`` (Go's ``hash/fnv.New64a``)."""
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
 
 
 class BoltDB:
@@ -117,19 +62,15 @@ class BoltDB:
         root: the root bucket; its keys are the top-level buckets.
     """
 
-    def __init__(self, data: bytes, path: str, layout: _Layout, meta: Any, root_at: int) -> None:
+    def __init__(self, data: bytes, path: str, layout: Layout, meta: Meta, root_at: int) -> None:
         self._data = data
         self.path = path
         self._layout = layout
-        self._hwm = int(meta.pgid)
+        self._hwm = meta.pgid
         self.byte_order: str = layout.byte_order
-        self.page_size: int = int(meta.page_size)
-        self.txid: int = int(meta.txid)
-        header = meta.root
-        self.root = BoltBucket(
-            self, (), int(header.root), int(header.sequence), root_at, None, set()
-        )
-
+        self.page_size: int = meta.page_size
+        self.txid: int = meta.txid
+        self.root = BoltBucket(self, (), meta.root, meta.sequence, root_at, None, frozenset())
     @classmethod
     def from_file(
         cls, file: BinaryIO, size: int, path: str = "metadata.db",
@@ -153,31 +94,8 @@ class BoltDB:
         """
         if not isinstance(data, PagedFile):
             data = bytes(data)
-        found = _meta_at(data, 0)
-        if isinstance(found, str):  # bbolt's getPageSize: probe meta 1 at likely page sizes
-            probes = {size: _meta_at(data, size) for size in PROBE_PAGE_SIZES}
-            valid = [m for m in probes.values() if not isinstance(m, str)]
-            if not valid:
-                why = "; ".join(f"at {size}: {m}" for size, m in probes.items())
-                raise FormatError(path, f"no valid meta page (meta 0: {found}; meta 1 {why})", 0)
-            found = valid[0]
-        layout, page_size = found[0], int(found[1].page_size)
-        if page_size < 512 or page_size & (page_size - 1):
-            raise FormatError(path, f"meta page size {page_size} is not a power of two >= 512")
-        metas = [_meta_at(data, 0, layout), _meta_at(data, page_size, layout)]
-        valid_metas = [(i, m[1]) for i, m in enumerate(metas) if not isinstance(m, str)]
-        if not valid_metas:
-            raise FormatError(path, f"no valid meta page at page size {page_size}", 0)
-        # bbolt's DB.meta(): the higher txid wins; max() keeps meta 0 on a tie.
-        index, meta = max(valid_metas, key=lambda im: int(im[1].txid))
-        if int(meta.page_size) != page_size:
-            raise FormatError(
-                path,
-                f"meta {index} has page size {meta.page_size}, "
-                f"but meta pages are {page_size} bytes apart",
-                index * page_size + PAGE_HEADER_SIZE + 8,
-            )
-        return cls(data, path, layout, meta, index * page_size + PAGE_HEADER_SIZE + 16)
+        layout, meta, at = choose_meta(data, path)
+        return cls(data, path, layout, meta, at + 16)
 
     @property
     def data(self) -> bytes:
@@ -194,20 +112,11 @@ class BoltDB:
     def _error(self, message: str, offset: int | None) -> FormatError:
         return FormatError(self.path, message, offset)
 
-    def _parse(self, struct: Any, offset: int, end: int, what: str) -> Any:
-        """Parse ``struct`` at ``offset``, which must end at or before ``end``."""
-        size = int(struct.sizeof())
-        if offset + size > end:
-            raise self._error(f"{what} ({size} bytes) runs past offset {end}", offset)
-        try:
-            return struct.parse(self._data[offset : offset + size])
-        except cs.ConstructError as exc:  # fixed-size fields on a checked slice: not expected
-            raise self._error(f"{what}: {exc}", offset) from exc
+    def _page(self, pgid: int, referrer: int) -> tuple[tuple[int, int, int, int], int, int]:
+        """Return the header, start and end offset of page ``pgid`` (with its overflow pages).
 
-    def _page(self, pgid: int, referrer: int) -> tuple[Any, int, int]:
-        """Return the header, start and end offset of page ``pgid`` (with overflow pages).
-
-        ``referrer`` is the offset of the element that names the page, blamed for bad references.
+        The header is ``(id, flags, count, overflow)``; ``referrer`` is the offset of the
+        element that names the page, blamed for bad references.
         """
         size = len(self._data)
         start = pgid * self.page_size
@@ -217,10 +126,10 @@ class BoltDB:
             )
         if pgid >= self._hwm:
             raise self._error(f"page {pgid} is beyond the high-water mark {self._hwm}", referrer)
-        header = self._parse(self._layout.page_header, start, size, f"page {pgid} header")
-        if header.id != pgid:
-            raise self._error(f"page {pgid} identifies itself as page {header.id}", start)
-        overflow = int(header.overflow)
+        header = self._layout.page_header.unpack(self._data[start : start + PAGE_HEADER_SIZE])
+        if header[0] != pgid:
+            raise self._error(f"page {pgid} identifies itself as page {header[0]}", start)
+        overflow = header[3]
         end = start + (1 + overflow) * self.page_size
         if end > size:
             raise self._error(
@@ -244,6 +153,9 @@ class BoltBucket:
         sequence: the bucket's ``NextSequence`` counter.
     """
 
+    __slots__ = ("_db", "_names", "_root", "_header_at", "_inline", "_ancestors", "_entries",
+                 "sequence")
+
     def __init__(
         self,
         db: BoltDB,
@@ -252,33 +164,38 @@ class BoltBucket:
         sequence: int,
         header_at: int,
         inline: tuple[int, int, bytes] | None,
-        ancestors: set[int],
+        ancestors: frozenset[int],
     ) -> None:
         self._db = db
         self._names = names
         self._root = root
         self._header_at = header_at  # where the bucket header (or meta root field) lies
         self._inline = inline  # (start, end, bytes) of the embedded leaf page
+        # the root pages of this bucket and those enclosing it (an inline bucket has none)
         self._ancestors = ancestors | {root} if inline is None else ancestors
         self._entries: dict[bytes, bytes | BoltBucket] | None = None
         self.sequence = sequence
 
     def items(self) -> Iterator[tuple[bytes, bytes | BoltBucket]]:
         """Yield ``(key, value)`` in unsigned byte order; nested buckets as BoltBucket."""
-        yield from self._load().items()
+        entries = self._entries
+        yield from (entries if entries is not None else self._load()).items()
 
     def keys(self) -> list[bytes]:
         """Return all keys (plain values and nested buckets) in order."""
-        return list(self._load())
+        entries = self._entries
+        return list(entries if entries is not None else self._load())
 
     def get(self, key: bytes) -> bytes | None:
         """Return the plain value of ``key``; None if absent or a bucket."""
-        value = self._load().get(key)
+        entries = self._entries
+        value = (entries if entries is not None else self._load()).get(key)
         return value if isinstance(value, bytes) else None
 
     def bucket(self, name: bytes) -> BoltBucket | None:
         """Return the nested bucket ``name``; None if absent or a plain value."""
-        value = self._load().get(name)
+        entries = self._entries
+        value = (entries if entries is not None else self._load()).get(name)
         return value if isinstance(value, BoltBucket) else None
 
     def __repr__(self) -> str:
@@ -294,9 +211,9 @@ class BoltBucket:
             entries: dict[bytes, bytes | BoltBucket] = {}
             if self._inline is not None:
                 start, end, region = self._inline
-                if start + PAGE_HEADER_SIZE > end:  # checked by _child; kept for safety
+                if start + PAGE_HEADER_SIZE > end:  # checked by the parent; kept for safety
                     raise self._db._error(f"{self._where}: inline page runs past {end}", start)
-                count = self._db._layout.fast_page_header.unpack_from(region)[2]
+                count = self._db._layout.page_header.unpack_from(region)[2]
                 self._leaf(start, end, count, entries, region)
             else:
                 self._walk(self._root, 0, set(), entries, self._header_at)
@@ -319,43 +236,46 @@ class BoltBucket:
         if pgid in visited:
             raise db._error(f"{self._where}: page {pgid} is reached twice (cycle)", referrer)
         visited.add(pgid)
-        header, start, end = db._page(pgid, referrer)
-        count = int(header.count)
-        if header.flags == LEAF_PAGE:
+        (_, flags, count, _), start, end = db._page(pgid, referrer)
+        if flags == LEAF_PAGE:
             self._leaf(start, end, count, out)
             return
-        if header.flags != BRANCH_PAGE:
+        if flags != BRANCH_PAGE:
             raise db._error(
-                f"{self._where}: page {pgid} has flags {header.flags:#x}, "
+                f"{self._where}: page {pgid} has flags {flags:#x}, "
                 "expected branch (0x1) or leaf (0x2)",
                 start + 8,
             )
         self._check_count(start, end, count, "branch")
-        for i in range(count):
-            at = start + PAGE_HEADER_SIZE + i * ELEMENT_SIZE
-            elem = db._parse(db._layout.branch_element, at, end, f"page {pgid} branch element {i}")
-            if at + elem.pos + elem.ksize > end:
+        first = start + PAGE_HEADER_SIZE
+        elements = db._layout.branch_element.iter_unpack(
+            db._data[first : first + count * ELEMENT_SIZE])
+        for i, (pos, ksize, child) in enumerate(elements):
+            at = first + i * ELEMENT_SIZE
+            if at + pos + ksize > end:
                 raise db._error(f"page {pgid} branch element {i} key runs past the page", at)
-            self._walk(int(elem.pgid), depth + 1, visited, out, at)
+            self._walk(child, depth + 1, visited, out, at)
 
     def _leaf(
         self, start: int, end: int, count: int, out: dict[bytes, bytes | BoltBucket],
         page: bytes | None = None,
     ) -> None:
-        """Read the leaf at ``[start, end)`` of the file (its bytes ``page``, if at hand)."""
+        """Read the leaf at ``[start, end)`` of the file (its bytes ``page``, if at hand).
+
+        One loop over the element headers, unpacked together; keys and values are slices of
+        the page, which is taken from the file once (an inline bucket's from its parent's
+        page), not each from the file (a file read page by page would cost a call each).
+        """
         db = self._db
         self._check_count(start, end, count, "leaf")
-        # The page is taken from the file once (an inline bucket's from its parent's page);
-        # keys and values are sliced from it, not each from the file (a file read page by page
-        # would cost a call each).
         if page is None:
             page = db._data[start:end]
-        headers = db._layout.fast_leaf.iter_unpack(
+        headers = db._layout.leaf_element.iter_unpack(
             page[PAGE_HEADER_SIZE : PAGE_HEADER_SIZE + count * ELEMENT_SIZE]
         )
         size = end - start
         # keys must ascend across the pages of a branch too: compare with the last one so far
-        last = next(reversed(out)) if out else b""
+        last = next(reversed(out)) if out else None
         at = PAGE_HEADER_SIZE  # each element's own offset, which its ``pos`` is relative to
         for flags, pos, ksize, vsize in headers:
             k_start = at + pos
@@ -369,7 +289,7 @@ class BoltBucket:
                     start + at,
                 )
             key = page[k_start:v_start]
-            if key <= last and (out or at > PAGE_HEADER_SIZE):
+            if last is not None and key <= last:
                 raise db._error(f"{self._where}: key {key!r} is out of order", start + k_start)
             last = key
             if flags & BUCKET_LEAF_FLAG:
@@ -397,7 +317,7 @@ class BoltBucket:
                 f"bucket {key!r} header ({BUCKET_HEADER_SIZE} bytes) runs past offset {end}",
                 start,
             )
-        root, sequence = db._layout.fast_bucket_header.unpack_from(page, start - base)
+        root, sequence = db._layout.bucket_header.unpack_from(page, start - base)
         inline = None
         if root == 0:
             inline_at = start + BUCKET_HEADER_SIZE
@@ -406,7 +326,7 @@ class BoltBucket:
                     f"inline bucket {key!r} ({PAGE_HEADER_SIZE} bytes) runs past offset {end}",
                     inline_at,
                 )
-            flags = db._layout.fast_page_header.unpack_from(page, inline_at - base)[1]
+            flags = db._layout.page_header.unpack_from(page, inline_at - base)[1]
             if flags != LEAF_PAGE:
                 raise db._error(
                     f"inline bucket {key!r} page has flags {flags:#x}, expected leaf (0x2)",
@@ -420,27 +340,3 @@ class BoltBucket:
                 start,
             )
         return BoltBucket(db, names, root, sequence, start, inline, self._ancestors)
-
-
-def _meta_at(
-    data: bytes, page_offset: int, layout: _Layout | None = None
-) -> tuple[_Layout, Any] | str:
-    """Return the layout and meta at ``page_offset`` if valid, else why not."""
-    raw = data[
-        page_offset + PAGE_HEADER_SIZE : page_offset + PAGE_HEADER_SIZE + LITTLE.meta.sizeof()
-    ]
-    if len(raw) < LITTLE.meta.sizeof():
-        return f"truncated at {len(data)} bytes"
-    for candidate in (layout,) if layout else (LITTLE, BIG):
-        try:
-            meta = candidate.meta.parse(raw)
-        except cs.ConstructError as exc:  # fixed-size fields on a checked slice: not expected
-            return str(exc)
-        if meta.magic != MAGIC:
-            continue
-        if meta.version != VERSION:
-            return f"version {meta.version}, expected {VERSION}"
-        if meta.checksum != fnv1a64(raw[:_META_SUMMED]):
-            return f"checksum mismatch (stored {meta.checksum:#018x})"
-        return candidate, meta
-    return f"bad magic {raw[:4].hex()}"
