@@ -118,7 +118,8 @@ class ContainerdEngine(Engine):
 
     def layer_stack(self, scope: str, driver: str, key: str) -> LayerStack | None:
         """The snapshot ``key`` of ``driver`` in namespace ``scope`` and its parents, mounted."""
-        from storagekit.engines.containerd.views import layer_dirs_of, mounted_levels
+        from storagekit.engines.containerd.chains import mounted_levels
+        from storagekit.engines.containerd.views import layer_dirs_of
 
         state = self.state
         if scope not in state.namespaces:

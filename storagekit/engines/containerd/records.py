@@ -8,11 +8,10 @@ engine"): a container's ``status`` is ``unknown`` (task state lives in tmpfs), i
 
 from __future__ import annotations
 
-from storagekit.analysis.diskusage import path_usage
+from storagekit.engines.containerd.chains import mounted_levels
 from storagekit.engines.containerd.cri import cri_status
 from storagekit.engines.containerd.model import Container, Descriptor, Image, Snapshot
 from storagekit.engines.containerd.state import State
-from storagekit.engines.containerd.views import mounted_levels
 from storagekit.jsontext import Record
 from storagekit.refs import familiar
 
@@ -28,8 +27,11 @@ def _descriptor(d: Descriptor | None) -> Record | None:
 def _snapshot_bytes(state: State, snap: Snapshot) -> int | None:
     """An active snapshot's bytes as measured (allocated, else apparent).
 
-    What ``ctr snapshots usage`` reports for it.
+    What ``ctr snapshots usage`` reports for it. (Imported here: without sizes, ``containers``
+    measures nothing.)
     """
+    from storagekit.analysis.diskusage import path_usage
+
     if snap.dir is None or not snap.present:
         return None
     allocated, apparent = path_usage(state.source, snap.dir)

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import cached_property
 
+from storagekit.engines.containerd.chains import SnapshotIndex, mounted_levels
 from storagekit.engines.containerd.cri import cri_container_ids
 from storagekit.engines.containerd.images import SNAPSHOT_LABEL
 from storagekit.engines.containerd.model import (
@@ -23,7 +24,6 @@ from storagekit.engines.containerd.model import (
     Snapshot,
 )
 from storagekit.engines.containerd.root import ContainerdRoot
-from storagekit.engines.containerd.views import SnapshotIndex, mounted_levels
 from storagekit.model import Container as CoreContainer
 from storagekit.model import Findings, MountPoint
 from storagekit.model import Image as CoreImage

@@ -18,11 +18,9 @@ parent, in ``docker diff``'s form.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from storagekit.driver import StorageDriver
+from storagekit.engines.containerd.chains import mounted_levels
 from storagekit.engines.containerd.model import Snapshot
-from storagekit.engines.containerd.snapshotters import FULL_COPY
 from storagekit.errors import SourceError
 from storagekit.model import Findings
 from storagekit.registry import driver_classes
@@ -30,10 +28,6 @@ from storagekit.source import Source
 from storagekit.sources.memsource import MemorySource
 from storagekit.union.changes import Change, Tree, changes
 from storagekit.union.view import LayerDir, UnionView, check_markers
-
-#: How deep a snapshot chain is followed before it is called a loop or hostile.
-MAX_CHAIN = 4096
-
 
 #: The registered driver whose layout each read snapshotter shares: overlayfs keeps a layer's
 #: own changes with the kernel overlay's whiteouts and opaque xattrs, as overlay2 does; native
@@ -53,49 +47,6 @@ def classifier(snapshotter: str, source: Source, findings: Findings) -> StorageD
     if base is None:
         return None
     return base(source, findings)
-
-
-class SnapshotIndex:
-    """The snapshots of a root by ``(namespace, snapshotter, key)``, and their chains."""
-
-    def __init__(self, snapshots: Iterable[Snapshot]) -> None:
-        self.by_key = {(s.namespace, s.snapshotter, s.key): s for s in snapshots}
-
-    def get(self, namespace: str, snapshotter: str, key: str | None) -> Snapshot | None:
-        """One snapshot, or ``None``."""
-        return None if key is None else self.by_key.get((namespace, snapshotter, key))
-
-    def chain(
-        self, namespace: str, snapshotter: str, key: str | None
-    ) -> tuple[list[Snapshot], str | None]:
-        """The snapshot ``key`` and its parents, top first, and what broke the chain if anything.
-
-        A parent that is missing, a loop and a chain deeper than :data:`MAX_CHAIN` end it.
-        """
-        out: list[Snapshot] = []
-        seen: set[str] = set()
-        current = key
-        while current is not None:
-            if current in seen:
-                return out, f"snapshot parent loop at {current!r}"
-            if len(out) >= MAX_CHAIN:
-                return out, f"snapshot chain deeper than {MAX_CHAIN}"
-            snap = self.by_key.get((namespace, snapshotter, current))
-            if snap is None:
-                return out, (
-                    f"snapshot {current!r} ({snapshotter}, namespace {namespace}) is missing"
-                )
-            seen.add(current)
-            out.append(snap)
-            current = snap.parent
-        return out, None
-
-
-def mounted_levels(chain: list[Snapshot]) -> list[Snapshot]:
-    """The levels of a chain (top first) the snapshotter mounts: all, or the top for full copies."""
-    if chain and chain[0].snapshotter in FULL_COPY:
-        return chain[:1]
-    return chain
 
 
 def layer_dirs_of(
