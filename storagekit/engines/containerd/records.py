@@ -91,6 +91,7 @@ def container_record(
 
 def container_records(state: State, *, sizes: bool) -> list[Record]:
     """Every ``containers`` object, by namespace, then creation time, then ID."""
+    state.root.read_parts(("containers", "snapshots", "images"))
     measured: list[int | None] = [None] * len(state.containers)
     if sizes:  # each active snapshot walked on a worker
         from storagekit.parallel import pmap

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from pathlib import Path
 from typing import Any, Union
 
 from storagekit.formats.bolt import fnv1a64
@@ -126,16 +127,34 @@ class Root:
         }
         self.meta_db: bytes | None = None
 
+    def contents(self) -> dict[str, bytes | None]:
+        """Every file of the root by path (``None``: a directory)."""
+        out: dict[str, bytes | None] = {
+            "io.containerd.metadata.v1.bolt/meta.db": self.meta_db or bolt(self.meta),
+            "io.containerd.snapshotter.v1.overlayfs/metadata.db":
+                bolt({b"v1": {b"snapshots": self.snaps, b"parents": {}}}),
+        }
+        for d, b in self.blobs.items():
+            out["io.containerd.content.v1.content/blobs/sha256/" + d[7:]] = b
+        out.update(self.files)
+        return out
+
     def source(self) -> MemorySource:
         src = MemorySource()
-        src.add_file("io.containerd.metadata.v1.bolt/meta.db", self.meta_db or bolt(self.meta))
-        src.add_file("io.containerd.snapshotter.v1.overlayfs/metadata.db",
-                     bolt({b"v1": {b"snapshots": self.snaps, b"parents": {}}}))
-        for d, b in self.blobs.items():
-            src.add_file("io.containerd.content.v1.content/blobs/sha256/" + d[7:], b)
-        for path, data in self.files.items():
+        for path, data in self.contents().items():
             if data is None:
                 src.add_dir(path)
             else:
                 src.add_file(path, data)
         return src
+
+    def write(self, top: Path) -> Path:
+        """The root as a directory tree below ``top`` (read as a host directory is)."""
+        for path, data in self.contents().items():
+            where = top / path
+            if data is None:
+                where.mkdir(parents=True, exist_ok=True)
+            else:
+                where.parent.mkdir(parents=True, exist_ok=True)
+                where.write_bytes(data)
+        return top
