@@ -1,8 +1,8 @@
 """containerd: read a ``/var/lib/containerd`` root (meta.db, snapshotters, content store).
 
 The layout is described in docs/containerd-podman-format.md §1–3; every reader takes a
-:class:`~storagekit.source.Source` positioned at the containerd root and returns the frozen
-dataclasses of :mod:`storagekit.engines.containerd.model`. Start with :func:`read_root`.
+:class:`~storagekit.source.Source` positioned at the containerd root and returns the named
+tuples of :mod:`storagekit.engines.containerd.model`. Start with :func:`read_root`.
 """
 
 from __future__ import annotations

@@ -24,9 +24,8 @@ References: containerd ``metadata/images.go`` (``readImage``), ``metadata/contai
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from storagekit.engines.containerd.model import (
     Container,
@@ -46,8 +45,7 @@ META_DB = "io.containerd.metadata.v1.bolt/meta.db"
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
+class ImageRecord(NamedTuple):
     """``images/<name>`` as stored (resolution through the content store is images.py's job)."""
 
     namespace: str
@@ -60,8 +58,7 @@ class ImageRecord:
     path: str
 
 
-@dataclass(frozen=True, slots=True)
-class ContentRecord:
+class ContentRecord(NamedTuple):
     """``content/blob/<digest>`` as stored."""
 
     namespace: str
@@ -73,8 +70,7 @@ class ContentRecord:
     path: str
 
 
-@dataclass(frozen=True, slots=True)
-class SnapshotRecord:
+class SnapshotRecord(NamedTuple):
     """``snapshots/<snapshotter>/<key>``: the namespaced side of a snapshot."""
 
     namespace: str

@@ -27,7 +27,7 @@ References: containerd ``snapshots/storage/bolt.go`` (``CreateSnapshot``, ``read
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from storagekit.engines.containerd.metadb import text
 from storagekit.engines.containerd.model import SnapshotKind
@@ -46,8 +46,7 @@ FULL_COPY = frozenset({"native", "btrfs", "zfs"})
 KINDS: dict[int, SnapshotKind] = {0: "unknown", 1: "view", 2: "active", 3: "committed"}
 
 
-@dataclass(frozen=True, slots=True)
-class BackendSnapshot:
+class BackendSnapshot(NamedTuple):
     """One ``v1/snapshots/<name>`` record of a snapshotter's ``metadata.db``.
 
     Its ``createdat``, ``updatedat`` and ``labels`` repeat meta.db's record of the snapshot
