@@ -28,9 +28,8 @@ wire-format encoding guide.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from storagekit.errors import FormatError
 from storagekit.timefmt import go_nano
@@ -102,8 +101,7 @@ def put_varint(value: int) -> bytes:
     return put_uvarint((value << 1) ^ (value >> 63) if value < 0 else value << 1)
 
 
-@dataclass(frozen=True, slots=True)
-class GoTime:
+class GoTime(NamedTuple):
     """A decoded Go ``time.Time``.
 
     Attributes:
@@ -181,8 +179,7 @@ def put_go_time(unix_seconds: int, nanos: int = 0, offset_minutes: int = -1) -> 
     )
 
 
-@dataclass(frozen=True, slots=True)
-class AnyMessage:
+class AnyMessage(NamedTuple):
     """A protobuf ``google.protobuf.Any``: ``type_url`` and the ``value`` bytes it wraps."""
 
     type_url: str

@@ -129,9 +129,9 @@ class _Reader:
         if raw is None:
             return None
         try:
-            t = go_time(raw, self.where(*at, key.decode()))
-        except FormatError as exc:
-            self.findings.error("bad-timestamp", exc.path, exc.message)
+            t = go_time(raw)
+        except FormatError as exc:  # the record's path is spelled out only for a finding
+            self.findings.error("bad-timestamp", self.where(*at, key.decode()), exc.message)
             return None
         return t.rfc3339 if t else None
 
@@ -183,9 +183,9 @@ class _Reader:
         raw = b.get(b"spec")
         if raw is not None:
             try:
-                spec_type, spec = any_json(raw, self.where(*at, "spec"))
+                spec_type, spec = any_json(raw)
             except FormatError as exc:
-                self.findings.error("bad-spec", exc.path, exc.message)
+                self.findings.error("bad-spec", self.where(*at, "spec"), exc.message)
         found = spec.get("process")
         process: dict[str, Any] = found if isinstance(found, dict) else {}
         pod = None
