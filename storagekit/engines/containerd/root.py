@@ -54,8 +54,9 @@ from storagekit.formats.bolt import BoltDB
 from storagekit.model import Finding, Findings
 from storagekit.source import Source
 
-#: meta.db's size from which :meth:`ContainerdRoot.read_parts` forks (some 150 containers).
-PARALLEL_BYTES = 256 << 10
+#: How many containers make :meth:`ContainerdRoot.read_parts` fork (fewer: their parts take
+#: less time than a fork costs).
+PARALLEL_CONTAINERS = 150
 
 
 class NotAContainerdRootError(StoragekitError):
@@ -112,10 +113,8 @@ class ContainerdRoot:
         self._files: list[BinaryIO] = []
         self._meta: MetaDB | None = None
         self._meta_info: list[BoltMeta] = []
-        self._meta_bytes = 0
         if source is not None:
             db = self._open(META_DB)
-            self._meta_bytes = len(db.data)
             self._meta = read_metadb(db, self._findings)
 
     def _open(self, path: str) -> BoltDB:
@@ -138,11 +137,12 @@ class ContainerdRoot:
         each some tens of milliseconds of decoding for a thousand records: a forked worker
         (:func:`~storagekit.parallel.pmap`, where the source is fork-safe) reads one while
         this process reads another, and sends its records back. Findings are kept as a
-        sequential read records them. A meta.db smaller than :data:`PARALLEL_BYTES` is read
-        here alone: its parts take less time than a fork.
+        sequential read records them. A root of fewer than :data:`PARALLEL_CONTAINERS`
+        containers is read here alone (a bbolt file's size says little: it keeps freed pages).
         """
         todo = [name for name in names if name not in self.__dict__]
-        if self._source is None or len(todo) < 2 or self._meta_bytes < PARALLEL_BYTES:
+        if (self._source is None or self._meta is None or len(todo) < 2
+                or self._meta.container_count() < PARALLEL_CONTAINERS):
             return
         from storagekit.parallel import pmap
 

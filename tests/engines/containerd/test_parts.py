@@ -49,8 +49,8 @@ def damaged(count: int) -> Root:
     return r
 
 
-def answers(top: Path, parallel_bytes: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch.setattr(root_module, "PARALLEL_BYTES", parallel_bytes)
+def answers(top: Path, least: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setattr(root_module, "PARALLEL_CONTAINERS", least)
     forks: list[tuple[list[str], int]] = []  # the parts read together, on how many processes
 
     def counted(count: int, source: Source, min_chunk: int | None = None) -> int:
@@ -74,8 +74,8 @@ def test_parts_read_on_two_cores_answer_as_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     top = damaged(40).write(tmp_path / "root")
-    one = answers(top, 1 << 40, monkeypatch)
-    two = answers(top, 0, monkeypatch)
+    one = answers(top, 42, monkeypatch)
+    two = answers(top, 41, monkeypatch)
     parts = ["containers", "snapshots", "images"]
     assert (one["workers"], two["workers"]) == ([], [(parts, 2)])
     assert len(one["records"]) == 41
@@ -85,8 +85,8 @@ def test_parts_read_on_two_cores_answer_as_one_process(
     assert two == {**one, "workers": [(parts, 2)]}
 
 
-def test_a_small_meta_db_is_read_in_one_process(
+def test_a_small_root_is_read_in_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    top = damaged(3).write(tmp_path / "root")
-    assert answers(top, root_module.PARALLEL_BYTES, monkeypatch)["workers"] == []
+    top = damaged(root_module.PARALLEL_CONTAINERS - 2).write(tmp_path / "root")
+    assert answers(top, root_module.PARALLEL_CONTAINERS, monkeypatch)["workers"] == []
