@@ -36,8 +36,12 @@ def write_provenance(path: Path, commands: list[str], exp: dict[str, Any], diges
         "- Real: every byte of the root was written by containerd 1.6.20 (meta.db, the overlayfs "
         "and native snapshotters' metadata.db, content blobs, snapshot directories), except the "
         "files the maker wrote itself into active snapshots' upper directories "
-        "(`dangling.txt`, `orphan.txt`, the moby init and rw files), as a process in a container "
-        "would.",
+        "(`dangling.txt`, `orphan.txt`, the moby rw file), as a process in a container would, "
+        "and the moby init snapshot's entries: moby's `initlayer.Setup` (daemon/initlayer) "
+        "modelled by `tools/ctrinit.py` and run, as dockerd runs it, on the kernel's overlay "
+        "mount of `<id>-init-key` (empty placeholder files `.dockerenv`, `etc/hosts`, "
+        "`etc/hostname`, `etc/resolv.conf`, `dev/console`, mode 0755; the directories and "
+        "`etc/mtab -> /proc/mounts` the image lacks).",
         "- Image archives were written by `tools/ociarchive.py` (not by docker/podman): a "
         "docker-archive (`sk-base:1`, imported as Docker schema 2), OCI layouts (`sk-app:1`, "
         "three layers, two gzip, with a file whiteout, a directory whiteout and an opaque "
@@ -49,7 +53,8 @@ def write_provenance(path: Path, commands: list[str], exp: dict[str, Any], diges
         "- `moby` is Docker >= 29's layout made through containerd's own gRPC services as dockerd "
         "would call them (lease with the container ID, `<id>-init-key` prepared and committed as "
         "`<id>-init`, `<id>` prepared on it, all under that lease); there is no Docker data root "
-        "(`containers/<id>/config.v2.json`) beside it: that part is absent, not modelled.",
+        "(`containers/<id>/config.v2.json`) in this archive: `../containerd-docker29/` models it "
+        "(its PROVENANCE.md says what is modelled).",
         "- Lease resources were added with the leases gRPC service (AddResource): "
         + (", ".join(sc["lease_resources"]) or "none (grpcio missing)") + ".",
         "",

@@ -10,9 +10,10 @@ OCI layouts, one imported with ``--index-name``) and imported with ``ctr images 
 namespaces ``default``, ``k8s.io`` and ``moby``; containers, snapshots and leases are made with
 ``ctr`` and, for Docker >= 29's layout in ``moby`` (lease-held ``<id>-init``/``<id>`` snapshots),
 with the snapshots and leases gRPC services (``grpcio``, optional: without it ``moby`` only holds
-its image). The engine's answers are saved (``expected.json``) while it runs; then it is stopped
-by its pid and the root is archived with GNU tar (``root.tar.xz``) and described
-(``PROVENANCE.md``).
+its image); the init snapshot gets what moby's ``initlayer.Setup`` writes, through the kernel's
+overlay mount of it (``tools/ctrinit.py``). The engine's answers are saved (``expected.json``)
+while it runs; then it is stopped by its pid and the root is archived with GNU tar
+(``root.tar.xz``) and described (``PROVENANCE.md``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.engine import base_rootfs_tar
+from tools.ctrinit import setup_snapshot
 from tools.ctrtruth import capture
 from tools.ociarchive import Image, docker_archive, layer_tar, oci_archive, sha
 
@@ -212,11 +214,11 @@ def build(d: Ctrd, tmp: Path) -> dict[str, Any]:
         snap = "/containerd.services.snapshots.v1.Snapshots/"
         d.grpc("moby", snap + "Prepare",
                _pb(1, "overlayfs") + _pb(2, moby_id + "-init-key") + _pb(3, base_chain), moby_id)
-        up = d.upper("moby", moby_id + "-init-key")
-        for name in ("etc/hosts", "etc/hostname", "etc/resolv.conf"):
-            (up / name).parent.mkdir(parents=True, exist_ok=True)
-            (up / name).write_text("" if name.endswith("resolv.conf") else "sk-moby\n")
-        d.commands.append("(init layer) write etc/hosts, etc/hostname, etc/resolv.conf")
+        mounts = d.ctr("moby", "snapshots", "mounts", "/target", moby_id + "-init-key",
+                       record=False)
+        setup_snapshot(mounts, d.work / "init-mnt")
+        d.commands.append("(init layer) mount <id>-init-key as `ctr snapshots mounts` says, run "
+                          "moby's initlayer.Setup there (tools/ctrinit.py), unmount")
         d.grpc("moby", snap + "Commit",
                _pb(1, "overlayfs") + _pb(2, moby_id + "-init") + _pb(3, moby_id + "-init-key"),
                moby_id)

@@ -191,20 +191,28 @@ def test_verify_names_what_dockerd_never_writes_in_the_init_snapshot(
     run: Run, host: str, tmp_path: Path
 ) -> None:
     """moby runs ``initlayer.Setup`` on snapshot ``<id>-init`` as on a graph driver's init
-    layer: empty placeholders only. The sample's modelled init snapshot holds ``sk-moby\\n`` in
-    ``hosts`` and ``hostname`` (its maker wrote them): both are named, and a planted file."""
+    layer: empty placeholders only. The sample's init snapshot holds exactly what Setup writes
+    (its maker runs Setup on the mounted snapshot, tools/ctrinit.py): nothing is named; a
+    planted file, a placeholder given content and a whiteout are."""
     init = "var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/15/fs"
-    placeholders = [
-        f"warning: {init.split('/', 3)[3]}/etc/{name}: 8 bytes where dockerd makes an empty "
-        "placeholder file [init-layer-entry]" for name in ("hostname", "hosts")
-    ]
+    at = init.split("/", 3)[3]  # the same directory, within the containerd root
+    with tarfile.open(CTRD) as src:
+        members = {m.name[len(at) + 2:]: m for m in src.getmembers()
+                   if m.name.startswith(f"./{at}/")}
+    assert sorted(members) == ["/.dockerenv", "/dev", "/dev/console", "/dev/pts", "/dev/shm",
+                               "/etc", "/etc/hostname", "/etc/hosts", "/etc/mtab",
+                               "/etc/resolv.conf"]
+    assert {(m.mode, m.size) for m in members.values() if m.isfile()} == {(0o755, 0)}
+    assert members["/etc/mtab"].linkname == "/proc/mounts"
     clean = run("-r", host, "verify", "sk-moby")
-    assert [x for x in clean.err.splitlines() if "[init-layer-entry]" in x] == placeholders
-    planted = whole_host(tmp_path / "planted.tar", {f"{init}/etc/ld.so.preload": b"/x.so\n"})
+    assert [x for x in clean.err.splitlines() if "[init-layer-entry]" in x] == []
+    planted = whole_host(tmp_path / "planted.tar", {f"{init}/etc/ld.so.preload": b"/x.so\n",
+                                                    f"{init}/etc/hosts": b"10.0.0.1 evil\n"})
     r = run("-r", planted, "verify", "sk-moby")
     assert [x for x in r.err.splitlines() if "[init-layer-entry]" in x] == [
-        *placeholders,
-        f"warning: {init.split('/', 3)[3]}/etc/ld.so.preload: not an entry dockerd writes in an "
+        f"warning: {at}/etc/hosts: 14 bytes where dockerd makes an empty placeholder file "
+        "[init-layer-entry]",
+        f"warning: {at}/etc/ld.so.preload: not an entry dockerd writes in an "
         "init layer (moby daemon/initlayer): put there by something else [init-layer-entry]",
     ]
 
