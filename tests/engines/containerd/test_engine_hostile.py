@@ -156,3 +156,43 @@ def test_cri_status_damaged_is_a_finding() -> None:
     (rec,) = engine.container_records(sizes=False)
     assert rec["status"] == "unknown"
     assert "bad-cri-status" in _codes(engine)
+
+
+@pytest.mark.parametrize(
+    ("status", "state", "exit_code", "messages"),
+    [
+        (None, "unknown", None,
+         ["the container's CRI directory holds no readable status file"]),
+        (b"", "unknown", None,
+         ["CRI status is not readable: Expecting value: line 1 column 1 (char 0)"]),
+        (b"[" * 100_000 + b"]" * 100_000, "unknown", None,
+         ["CRI status is not readable: maximum recursion depth exceeded while decoding a JSON "
+          "array from a unicode string"]),
+        (b'{"Version":"v1","Status":{"CreatedAt":"x","StartedAt":1e30,"FinishedAt":-5,'
+         b'"ExitCode":true}}', "unknown", None,
+         ["CRI status: CreatedAt is 'x', not Unix nanoseconds",
+          "CRI status: ExitCode is True, not an integer",
+          "CRI status: FinishedAt is -5, not Unix nanoseconds",
+          "CRI status: StartedAt is 1e+30, not Unix nanoseconds"]),
+        (b'{"Status":{"CreatedAt":1700000000000000000,"StartedAt":' + b"9" * 40 + b"}}",
+         "created", None,
+         [f"CRI status: StartedAt {'9' * 40} is out of range"]),
+    ],
+    ids=["missing", "empty", "deep", "wrong-types", "out-of-range"],
+)
+def test_cri_status_missing_or_garbled_is_a_finding_not_a_traceback(
+    status: bytes | None, state: str, exit_code: int | None, messages: list[str]
+) -> None:
+    """Its container directory is listed: a status file absent, not JSON, or holding values
+    the CRI plugin never writes is a ``bad-cri-status`` finding; what is readable is used."""
+    r = Root()
+    _cri(r, status or b"")
+    if status is None:
+        del r.files["io.containerd.grpc.v1.cri/containers/c1/status"]
+        r.files["io.containerd.grpc.v1.cri/containers/c1"] = None
+    engine = _engine(r)
+    (rec,) = engine.container_records(sizes=False)
+    assert (rec["status"], rec["exit_code"]) == (state, exit_code)
+    assert sorted((f.code, f.path, f.message) for f in engine.findings
+                  if f.code == "bad-cri-status") == [
+        ("bad-cri-status", "io.containerd.grpc.v1.cri/containers/c1/status", m) for m in messages]
