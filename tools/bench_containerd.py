@@ -9,15 +9,18 @@ BoltDB files written by the test suite's builder (one leaf page with overflow, w
 reads). The Docker root of the same size is ``tools/bench_inventory.py``'s overlay2 root
 (``--generate-only``). Both go to a temporary directory (under /dev/shm when writable).
 
-The four command lines are warmed up once each, then run ``--runs`` rounds round robin, stdout
-to /dev/null (:func:`tools.benchharness.interleave`, so that a slow spell of this shared machine
-hits both roots alike); the median and best wall-clock times and the ratios containerd /
-overlay2 are printed (below 1: containerd is faster). ``--workdir DIR`` keeps the roots there
+storagekit is installed as the other benchmarks install it (a wheel in its own virtualenv,
+:mod:`tools.benchharness`); the four command lines are warmed up once each, then run ``--runs``
+rounds round robin, stdout to /dev/null, so that a slow spell of this shared machine hits both
+roots alike; the median and best wall-clock times and the ratios containerd / overlay2 are
+printed (below 1: containerd is faster). ``--compare REV`` times REV's storagekit in the same
+rounds (ratios for each, then now / REV per command). ``--workdir DIR`` keeps the roots there
 and reuses them on the next run.
 
 Usage::
 
     .venv/bin/python -m tools.bench_containerd [--runs 7] [--containers 1000] [--images 200]
+        [--workdir DIR] [--compare REV]
 """
 
 from __future__ import annotations
@@ -25,19 +28,30 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+from typing import Any
 
 from storagekit.formats.containerd import put_go_time, put_uvarint, put_varint
 from tests.engines.containerd.builders import OCI_MANIFEST, any_spec, bolt
-from tools.benchharness import Row, interleave
+from tools.benchharness import (
+    CACHE,
+    Row,
+    Variant,
+    add_common_args,
+    bench_env,
+    compare_table,
+    interleave,
+    machine,
+    per_variant,
+    variants,
+    workdir,
+)
 
 T0 = put_go_time(1_700_000_000, 0)
 OVL = "io.containerd.snapshotter.v1.overlayfs"
+COMMANDS = ("containers", "images")
 
 
 def _digest(data: bytes) -> str:
@@ -115,46 +129,57 @@ def make_root(top: Path, containers: int, images: int) -> None:
                                                           b"parents": {}}}))
 
 
-def main() -> int:
+def roots(work: Path, containers: int, images: int) -> dict[str, Path]:
+    """The two roots in ``work``, written unless a kept run left them there."""
+    ctrd = work / "containerd"
+    if not ctrd.exists():
+        make_root(ctrd, containers, images)
+    docker = work / "docker"
+    if not docker.exists():
+        subprocess.run([sys.executable, "-m", "tools.bench_inventory", "--generate-only",
+                        "--workdir", str(docker), "--containers", str(containers),
+                        "--images", str(images)], check=True, stdout=subprocess.DEVNULL)
+    return {"containerd": ctrd, "overlay2": docker / "docker"}
+
+
+def main(argv: list[str] | None = None) -> int:
     """Generate both roots, time both commands on each interleaved, print the ratios."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--containers", type=int, default=1000)
     parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--workdir", help="build (or reuse) the roots here and keep them")
-    args = parser.parse_args()
-    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="sk-bench-ctrd-", dir=base))
-    try:
-        ctrd = work / "containerd"
-        if not ctrd.exists():
-            make_root(ctrd, args.containers, args.images)
-        docker = work / "docker"
-        if not docker.exists():
-            subprocess.run([sys.executable, "-m", "tools.bench_inventory", "--generate-only",
-                            "--workdir", str(docker), "--containers", str(args.containers),
-                            "--images", str(args.images)], check=True,
-                           stdout=subprocess.DEVNULL)
-        exe = str(Path(sys.executable).with_name("storagekit"))
-        rows = {(cmd, root): Row(f"{cmd} {root}", [exe, "-r", str(path), cmd, "--format", "json"])
-                for cmd in ("containers", "images")
-                for root, path in (("containerd", ctrd), ("overlay2", docker / "docker"))}
-        interleave(list(rows.values()), args.runs)
-        results = {}
-        for cmd in ("containers", "images"):
-            c, d = rows[(cmd, "containerd")], rows[(cmd, "overlay2")]
-            if not (c.median and d.median and c.best and d.best):
-                raise SystemExit(f"a command failed: {c.error or d.error}")
-            results[cmd] = {"containerd_median_s": round(c.median, 3),
-                            "overlay2_median_s": round(d.median, 3),
-                            "ratio_median": round(c.median / d.median, 2),
-                            "containerd_best_s": round(c.best, 3),
-                            "overlay2_best_s": round(d.best, 3),
-                            "ratio_best": round(c.best / d.best, 2)}
-        print(json.dumps({"runs": args.runs, **results}, indent=1))
-    finally:
-        if not args.workdir:
-            shutil.rmtree(work, ignore_errors=True)
+    parser.add_argument("--workdir", type=Path, help="build (or reuse) the roots here; kept")
+    add_common_args(parser, "the two roots")
+    parser.set_defaults(runs=7)
+    args = parser.parse_args(argv)
+    chosen = variants(args)
+    with workdir(args.workdir, "sk-bench-ctrd-", keep=args.keep or args.workdir is not None,
+                 made=("containerd", "docker")) as work:  # fmt: skip
+        where = roots(work, args.containers, args.images)
+
+        def rows(v: Variant) -> list[Row]:
+            return [Row(f"{cmd} {engine}", [v.storagekit, "-r", str(root), cmd, "--format",
+                                            "json"])
+                    for cmd in COMMANDS for engine, root in where.items()]
+
+        table = per_variant(rows, chosen)
+        interleave(table, args.runs, bench_env(CACHE / "pycache"))
+        by = {(r.key, r.variant): r for r in table}
+        results: dict[str, Any] = {"runs": args.runs, "machine": machine()}
+        for v in chosen:
+            name = v.name if len(chosen) > 1 else ""
+            for cmd in COMMANDS:
+                c, d = by[(f"{cmd} containerd", name)], by[(f"{cmd} overlay2", name)]
+                if not (c.median and d.median and c.best and d.best):
+                    raise SystemExit(f"a command failed: {c.error or d.error}")
+                results[f"{cmd} [{v.name}]" if name else cmd] = {
+                    "containerd_median_s": round(c.median, 3),
+                    "overlay2_median_s": round(d.median, 3),
+                    "ratio_median": round(c.median / d.median, 2),
+                    "containerd_best_s": round(c.best, 3), "overlay2_best_s": round(d.best, 3),
+                    "ratio_best": round(c.best / d.best, 2)}
+        print(json.dumps(results, indent=1))
+        if len(chosen) > 1:
+            print(compare_table(table, chosen))
     return 0
 
 
