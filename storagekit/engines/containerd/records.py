@@ -167,6 +167,7 @@ def familiar_names(record: Record) -> Record:
 
 def image_records(state: State) -> list[Record]:
     """Every ``images`` object, by namespace then name."""
+    state.root.read_parts(("snapshots", "images", "container_images"))
     return [image_record(state, i) for i in state.images]
 
 

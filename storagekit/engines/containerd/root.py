@@ -203,7 +203,7 @@ class ContainerdRoot:
         found = self._meta.content_record(namespace, digest) if self._meta else None
         return found.size if found is not None else None
 
-    @property
+    @cached_property
     def container_images(self) -> tuple[tuple[str, str | None], ...]:
         """``(namespace, image)`` of every container, without decoding the containers."""
         return self._meta.container_images if self._meta else ()

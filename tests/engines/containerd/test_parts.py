@@ -17,12 +17,12 @@ import storagekit.parallel
 from storagekit.engines.containerd import root as root_module
 from storagekit.engines.containerd.engine import ContainerdEngine
 from storagekit.formats.containerd import put_uvarint
-from storagekit.source import Source
 from storagekit.sources import open_source
 from tests.engines.containerd.builders import T0, Root, digest
 
 OVL = "io.containerd.snapshotter.v1.overlayfs"
 WORKERS_FOR = storagekit.parallel.workers_for
+PMAP = storagekit.parallel.pmap
 
 
 def damaged(count: int) -> Root:
@@ -49,20 +49,21 @@ def damaged(count: int) -> Root:
     return r
 
 
-def answers(top: Path, least: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def answers(top: Path, least: int, command: str,
+            monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``command``'s records (``layers``' too, after it) and findings; the parts read at once."""
     monkeypatch.setattr(root_module, "PARALLEL_CONTAINERS", least)
     forks: list[tuple[list[str], int]] = []  # the parts read together, on how many processes
 
-    def counted(count: int, source: Source, min_chunk: int | None = None) -> int:
-        n = WORKERS_FOR(count, source, min_chunk)
-        if min_chunk == 1 and count == 3:
-            forks.append((["containers", "snapshots", "images"], n))
-        return n
+    def pmap(fn: Any, items: Any, **kw: Any) -> Any:
+        forks.append((list(items), WORKERS_FOR(len(items), kw["source"], kw["min_chunk"])))
+        return PMAP(fn, items, **kw)
 
-    monkeypatch.setattr(storagekit.parallel, "workers_for", counted)
+    monkeypatch.setattr(storagekit.parallel, "pmap", pmap)
     with open_source(str(top)) as src:
         engine = ContainerdEngine(src, str(top), "")
-        records = engine.container_records(sizes=False)
+        records = (engine.container_records(sizes=False) if command == "containers"
+                   else engine.image_records())
         layers = engine.layer_records()
         findings = [(f.code, f.severity, f.path, f.message) for f in engine.findings.sorted()]
         engine.state.root.close()
@@ -70,18 +71,20 @@ def answers(top: Path, least: int, monkeypatch: pytest.MonkeyPatch) -> dict[str,
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing is forked")
+@pytest.mark.parametrize(("command", "parts"), [
+    ("containers", ["containers", "snapshots", "images"]),
+    ("images", ["snapshots", "images", "container_images"]),
+])
 def test_parts_read_on_two_cores_answer_as_one_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, parts: list[str]
 ) -> None:
     top = damaged(40).write(tmp_path / "root")
-    one = answers(top, 42, monkeypatch)
-    two = answers(top, 41, monkeypatch)
-    parts = ["containers", "snapshots", "images"]
+    one = answers(top, 42, command, monkeypatch)
+    two = answers(top, 41, command, monkeypatch)
     assert (one["workers"], two["workers"]) == ([], [(parts, 2)])
-    assert len(one["records"]) == 41
+    assert len(one["records"]) == (41 if command == "containers" else 2)
     codes = {f[0] for f in one["findings"]}
-    assert codes >= {"missing-snapshot", "bad-varint", "missing-snapshot-dir", "bad-timestamp",
-                     "missing-blob"}
+    assert codes >= {"missing-snapshot", "bad-varint", "missing-snapshot-dir", "missing-blob"}
     assert two == {**one, "workers": [(parts, 2)]}
 
 
@@ -89,4 +92,5 @@ def test_a_small_root_is_read_in_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     top = damaged(root_module.PARALLEL_CONTAINERS - 2).write(tmp_path / "root")
-    assert answers(top, root_module.PARALLEL_CONTAINERS, monkeypatch)["workers"] == []
+    assert answers(top, root_module.PARALLEL_CONTAINERS, "containers",
+                   monkeypatch)["workers"] == []
