@@ -349,16 +349,11 @@ class MetaDB:
             lambda ns, b: r.each(b.bucket(b"containers"), "container", (ns, "containers"), image))
 
     def container_count(self) -> int:
-        """How many container records there are, from the keys alone (damage: not counted).
-
-        Reading the keys reads the ``containers`` buckets' pages, which :attr:`containers`
-        then decodes without reading them again; damage is reported there.
-        """
+        """How many containers there are, from their keys alone (``containers`` reports damage)."""
         count = 0
         for nsb in self._spaces.values():
             try:
-                found = nsb.bucket(b"containers")
-                count += len(found.keys()) if found is not None else 0
+                count += len(b.keys()) if (b := nsb.bucket(b"containers")) is not None else 0
             except FormatError:
                 continue
         return count
