@@ -144,10 +144,13 @@ class ContainerdRoot:
         if (self._source is None or self._meta is None or len(todo) < 2
                 or self._meta.container_count() < PARALLEL_CONTAINERS):
             return
-        from storagekit.parallel import pmap
+        from storagekit.parallel import WorkerError, pmap
 
-        found = pmap(lambda name: getattr(self, name), todo, source=self._source,
-                     findings=self._findings, min_chunk=1)
+        try:
+            found = pmap(lambda name: getattr(self, name), todo, source=self._source,
+                         findings=self._findings, min_chunk=1)
+        except WorkerError:  # read here on first use instead: the same records, or the error
+            return  # the command would have met, as one line rather than a worker's traceback
         for name, value in zip(todo, found, strict=True):
             self.__dict__.setdefault(name, value)
 

@@ -8,6 +8,8 @@ process reading everything in turn, damage included.
 from __future__ import annotations
 
 import os
+import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 import storagekit.parallel
 from storagekit.engines.containerd import root as root_module
 from storagekit.engines.containerd.engine import ContainerdEngine
+from storagekit.errors import SourceError
 from storagekit.formats.containerd import put_uvarint
 from storagekit.sources import open_source
 from tests.engines.containerd.builders import T0, Root, digest
@@ -94,3 +97,34 @@ def test_a_small_root_is_read_in_one_process(
     top = damaged(root_module.PARALLEL_CONTAINERS - 2).write(tmp_path / "root")
     assert answers(top, root_module.PARALLEL_CONTAINERS, "containers",
                    monkeypatch)["workers"] == []
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing is forked")
+def test_a_worker_that_fails_leaves_the_parts_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's error is the one this process meets reading the part itself: one line."""
+    top = damaged(40).write(tmp_path / "root")
+    parent, failed = os.getpid(), tmp_path / "failed"
+    containers = root_module.ContainerdRoot.containers.func  # type: ignore[attr-defined]
+    snapshots = root_module.ContainerdRoot.snapshots.func  # type: ignore[attr-defined]
+
+    def slow(self: root_module.ContainerdRoot) -> Any:
+        time.sleep(0.5)  # the worker takes the next part meanwhile (no timing is asserted)
+        return containers(self)
+
+    def failing(self: root_module.ContainerdRoot) -> Any:
+        if os.getpid() != parent:
+            failed.write_text("the worker failed\n")
+            raise SourceError("the worker could not read it")
+        return snapshots(self)
+
+    for name, fn in (("containers", slow), ("snapshots", failing)):
+        prop = cached_property(fn)
+        prop.__set_name__(root_module.ContainerdRoot, name)
+        monkeypatch.setattr(root_module.ContainerdRoot, name, prop)
+    one = answers(top, 42, "containers", monkeypatch)
+    assert not failed.exists()
+    two = answers(top, 41, "containers", monkeypatch)
+    assert failed.exists()
+    assert two == {**one, "workers": [(["containers", "snapshots", "images"], 2)]}
