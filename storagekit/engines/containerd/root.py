@@ -26,7 +26,6 @@ from storagekit.engines.containerd.metadb import (
     META_DB,
     ContentRecord,
     MetaDB,
-    SnapshotRecord,
     read_metadb,
 )
 from storagekit.engines.containerd.model import (
@@ -44,10 +43,9 @@ from storagekit.engines.containerd.snapshotters import (
     PREFIX,
     READ,
     BackendSnapshot,
-    namespace_of,
+    join_snapshots,
     present_snapshotters,
     read_snapshotter_db,
-    snapshot_dir,
 )
 from storagekit.errors import FormatError, SourceError, StoragekitError
 from storagekit.formats.bolt import BoltDB
@@ -241,7 +239,8 @@ class ContainerdRoot:
         """Every namespaced snapshot joined with its snapshotter's record."""
         if self._meta is None or self._source is None:
             return ()
-        found = _join(self._source, self._meta.snapshots, self._backends, self._findings)
+        found = join_snapshots(self._source, self._meta.snapshots, self._backends,
+                               self._findings)
         return tuple(sorted(found, key=lambda s: (s.namespace, s.snapshotter, s.key)))
 
     @property
@@ -292,45 +291,6 @@ def read_root(source: Source, findings: Findings | None = None) -> ContainerdRoo
     if not is_containerd_root(source):
         raise NotAContainerdRootError(f"{source.description}: no {META_DB}")
     return ContainerdRoot(source, findings)
-
-
-def _join(
-    source: Source,
-    records: tuple[SnapshotRecord, ...],
-    backends: dict[str, dict[str, BackendSnapshot]],
-    findings: Findings,
-) -> list[Snapshot]:
-    out: list[Snapshot] = []
-    seen: set[tuple[str, str]] = set()
-    for rec in records:
-        back = backends.get(rec.snapshotter, {}).get(rec.name or "")
-        if back is None and rec.snapshotter in READ:
-            findings.error("missing-snapshot", rec.path,
-                           f"{rec.snapshotter} has no snapshot named {rec.name!r}")
-        if back is not None:
-            seen.add((rec.snapshotter, back.name))
-            split = namespace_of(back.parent) if back.parent else None
-            if (split[1] if split else None) != rec.parent:
-                findings.warning("snapshot-parent-mismatch", rec.path,
-                                 f"meta.db parent {rec.parent!r}, snapshotter parent "
-                                 f"{back.parent!r}")
-        sid = back.id if back else None
-        where = snapshot_dir(rec.snapshotter, sid) if sid is not None else None
-        out.append(Snapshot(
-            namespace=rec.namespace, snapshotter=rec.snapshotter, key=rec.key, name=rec.name,
-            parent=rec.parent, kind=back.kind if back else "unknown", id=sid,
-            created_at=rec.created_at, updated_at=rec.updated_at, labels=rec.labels,
-            size=back.size if back else None, inodes=back.inodes if back else None,
-            dir=where, present=bool(where and source.is_dir(where)), path=rec.path,
-        ))
-        if where is not None and not out[-1].present:
-            findings.error("missing-snapshot-dir", where, f"snapshot {rec.key!r} has no files")
-    for sn, by_name in backends.items():
-        for name, back in by_name.items():
-            if (sn, name) not in seen:
-                findings.warning("snapshot-not-in-metadata", back.path,
-                                 "no namespace of meta.db names this snapshot")
-    return out
 
 
 def _orphan_dirs(

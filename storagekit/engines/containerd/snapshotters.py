@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from storagekit.engines.containerd.metadb import text
-from storagekit.engines.containerd.model import SnapshotKind
+from storagekit.engines.containerd.metadb import SnapshotRecord, text
+from storagekit.engines.containerd.model import Snapshot, SnapshotKind
 from storagekit.errors import FormatError, SourceError
 from storagekit.formats.bolt import BoltBucket, BoltDB
 from storagekit.formats.containerd import uvarint, varint
@@ -138,3 +138,75 @@ def namespace_of(name: str) -> tuple[str, str] | None:
     if len(parts) != 3 or not parts[1].isdigit():
         return None
     return parts[0], parts[2]
+
+
+class _Presence:
+    """Whether snapshot directories exist, from one listing of each ``snapshots/`` directory.
+
+    ``snapshots/<id>`` must be a directory (not a link) of that listing; overlayfs's ``fs``
+    below it is then looked up alone (below a directory a host source has seen, one ``lstat``,
+    where a lookup from nothing opens every directory on the way). A listing that cannot be
+    read leaves the question to each path.
+    """
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+        self._listed: dict[str, frozenset[str] | None] = {}
+
+    def __call__(self, snapshotter: str, sid: int | None, where: str | None) -> bool:
+        if sid is None or where is None:
+            return False
+        top = f"{PREFIX}{snapshotter}/snapshots"
+        if top not in self._listed:
+            try:
+                self._listed[top] = frozenset(self._source.subdirs(top)[0])
+            except SourceError:
+                self._listed[top] = None
+        names = self._listed[top]
+        if names is None:
+            return self._source.is_dir(where)
+        return str(sid) in names and (not READ.get(snapshotter) or self._source.is_dir(where))
+
+
+def join_snapshots(
+    source: Source,
+    records: tuple[SnapshotRecord, ...],
+    backends: dict[str, dict[str, BackendSnapshot]],
+    findings: Findings,
+) -> list[Snapshot]:
+    """Each namespaced snapshot record joined with its snapshotter's record.
+
+    As ``ctr snapshots info`` joins them; disagreements and missing directories are findings.
+    """
+    out: list[Snapshot] = []
+    present = _Presence(source)
+    seen: set[tuple[str, str]] = set()
+    for rec in records:
+        back = backends.get(rec.snapshotter, {}).get(rec.name or "")
+        if back is None and rec.snapshotter in READ:
+            findings.error("missing-snapshot", rec.path,
+                           f"{rec.snapshotter} has no snapshot named {rec.name!r}")
+        if back is not None:
+            seen.add((rec.snapshotter, back.name))
+            split = namespace_of(back.parent) if back.parent else None
+            if (split[1] if split else None) != rec.parent:
+                findings.warning("snapshot-parent-mismatch", rec.path,
+                                 f"meta.db parent {rec.parent!r}, snapshotter parent "
+                                 f"{back.parent!r}")
+        sid = back.id if back else None
+        where = snapshot_dir(rec.snapshotter, sid) if sid is not None else None
+        out.append(Snapshot(
+            namespace=rec.namespace, snapshotter=rec.snapshotter, key=rec.key, name=rec.name,
+            parent=rec.parent, kind=back.kind if back else "unknown", id=sid,
+            created_at=rec.created_at, updated_at=rec.updated_at, labels=rec.labels,
+            size=back.size if back else None, inodes=back.inodes if back else None,
+            dir=where, present=present(rec.snapshotter, sid, where), path=rec.path,
+        ))
+        if where is not None and not out[-1].present:
+            findings.error("missing-snapshot-dir", where, f"snapshot {rec.key!r} has no files")
+    for sn, by_name in backends.items():
+        for name, back in by_name.items():
+            if (sn, name) not in seen:
+                findings.warning("snapshot-not-in-metadata", back.path,
+                                 "no namespace of meta.db names this snapshot")
+    return out

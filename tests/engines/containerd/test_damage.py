@@ -229,3 +229,40 @@ def test_not_a_root_and_unreadable_meta(tmp_path: Path) -> None:
         read_root(MemorySource().add_file(META, b"\0" * 8192))
     with pytest.raises(FormatError, match="no v1 bucket"):
         read_root(MemorySource().add_file(META, bolt({b"v2": {}})))
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "present"),
+    [
+        (None, None, {"c1": True, "diff": True}),
+        (f"{OVL}/snapshots/2", "1", {"c1": False, "diff": True}),
+        (f"{OVL}/snapshots/2/fs", "../1/fs", {"c1": False, "diff": True}),
+        (f"{OVL}/snapshots", "/tmp", {"c1": False, "diff": False}),
+    ],
+    ids=["real", "snapshot-dir-link", "fs-link", "snapshots-link"],
+)
+def test_snapshot_directories_that_are_links_are_absent(
+    tmp_path: Path, link: str | None, target: str | None, present: dict[str, bool]
+) -> None:
+    """A snapshot's directory is there only as a real directory (one listing of ``snapshots/``,
+    then ``fs`` alone), on a host directory and in any other source alike."""
+    r = Root()
+    if link is not None:
+        for path in [p for p in r.files if p == link or p.startswith(link + "/")]:
+            del r.files[path]
+        if link.endswith("/snapshots"):
+            r.files[f"{OVL}/metadata.db.keep"] = b""  # the snapshotter's directory stays
+    mem = r.source()
+    top = r.write(tmp_path / "root")
+    if link is not None and target is not None:
+        mem.add_symlink(link, target)
+        (top / link).parent.mkdir(parents=True, exist_ok=True)
+        (top / link).symlink_to(target)
+    for source in (mem, open_source(str(top))):
+        root = read_root(source)
+        got = {("c1" if s.key == "c1" else "diff"): s.present for s in root.snapshots}
+        assert got == present
+        missing = sorted(f.path or "" for f in root.findings if f.code == "missing-snapshot-dir")
+        assert missing == sorted(f"{OVL}/snapshots/{s.id}/fs" for s in root.snapshots
+                                 if not s.present)
+        root.close()
