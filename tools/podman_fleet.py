@@ -17,9 +17,9 @@ same layers, images and containers out as containers-storage and libpod keep the
 * libpod's ``bolt_state.db`` holds each container's config and state (the real podman 4.3.1
   documents of the ``podman-4.3-overlay`` sample's ``sk-exited``, with this container's ID,
   name, image, times, command and state: running, exited with its code, or created) and its
-  exit code. It is written as one leaf page with overflow and inline buckets
-  (``tests/engines/containerd/builders.bolt``), which bbolt reads; podman writes a tree of
-  4 KiB pages.
+  exit code. It is laid out as bbolt lays out podman's commits (:mod:`tools.podman_bolt`): a
+  B+tree of 4 KiB pages, each ``ctr/<id>`` bucket a leaf page of its own with overflow pages,
+  small buckets inline, as in the sample.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 
 from storagekit.formats.bolt import BoltBucket, BoltDB
 from storagekit.sources import open_source
-from tests.engines.containerd.builders import bolt
+from tools.podman_bolt import bolt_tree
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_roots" / "podman-4.3-overlay"
@@ -185,7 +185,7 @@ def podman_fleet(docker: Path, dest: Path) -> dict[str, int]:
         b"static-dir": f"{HOST_ROOT}/libpod".encode(),
         b"volume-path": f"{HOST_ROOT}/volumes".encode(),
     }  # fmt: skip
-    (dest / "libpod/bolt_state.db").write_bytes(bolt(tree))
+    (dest / "libpod/bolt_state.db").write_bytes(bolt_tree(tree))
     (dest / "overlay-layers/layers.json").write_text(json.dumps(layers))
     (dest / "overlay-images/images.json").write_text(json.dumps(images))
     (dest / "overlay-containers/containers.json").write_text(json.dumps(ctrs))
