@@ -19,7 +19,6 @@ damaged page becomes a finding while the readable buckets are still read.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from functools import partial
 from typing import BinaryIO, TypeVar
@@ -94,13 +93,11 @@ def _ctr_values(
 
 
 class BoltContainers:
-    """libpod's containers in ``bolt_state.db``: listed once, each read in any process.
+    """libpod's containers in ``bolt_state.db``: listed once, then each read by ID.
 
-    :meth:`ids` lists them in this process (``all-ctrs`` and ``ctr`` keys, and the exit-code
-    buckets); a damaged page there loses every container (one finding). :meth:`fetch` reads one
-    container's ``ctr/<id>`` bucket through a file the calling process opened itself (a forked
-    worker opens its own: a file offset is never shared); a damaged page below it loses that
-    container only.
+    :meth:`ids` lists them (``all-ctrs`` and ``ctr`` keys, and the exit-code buckets); a
+    damaged page there loses every container (one finding). :meth:`fetch` reads one
+    container's ``ctr/<id>`` bucket; a damaged page below it loses that container only.
     """
 
     def __init__(self, source: Source, path: str = PATH) -> None:
@@ -108,34 +105,35 @@ class BoltContainers:
         self._names: dict[str, str] = {}
         self._codes: dict[str, str] = {}
         self._times: dict[str, str] = {}
-        self._open: tuple[int, BinaryIO | None, BoltDB] | None = None
+        self._file: BinaryIO | None = None
+        self._opened: BoltDB | None = None
 
     def _db(self) -> BoltDB:
-        """The database as this process reads it.
+        """The database, opened on first use.
 
-        A file of at most :data:`IN_MEMORY` bytes is read whole, once: forked workers share
-        those bytes, and slicing them is cheaper than paging. A bigger one (bbolt files keep
-        their free pages) is paged through a file each process opens for itself.
+        A file of at most :data:`IN_MEMORY` bytes is read whole, once: the containers' pages
+        lie anywhere in it (bbolt reuses freed pages), and slicing bytes is cheaper than
+        paging. A bigger one (bbolt files keep their free pages) is paged through the file.
 
         Raises:
             SourceError: the file cannot be opened.
             FormatError: it is not a usable BoltDB file.
         """
-        if self._open is not None and (self._open[1] is None or self._open[0] == os.getpid()):
-            return self._open[2]
+        if self._opened is not None:
+            return self._opened
         size = self.source.stat(self.path).size
         if size <= IN_MEMORY:
-            db = BoltDB.from_bytes(self.source.read_bytes(self.path, IN_MEMORY), self.path)
-            self._open = (os.getpid(), None, db)
-            return db
+            data = self.source.read_bytes(self.path, IN_MEMORY)
+            self._opened = BoltDB.from_bytes(data, self.path)
+            return self._opened
         file = self.source.open(self.path)
         try:
-            db = BoltDB.from_file(file, size, self.path)
+            self._opened = BoltDB.from_file(file, size, self.path)
         except (FormatError, SourceError):
             file.close()
             raise
-        self._open = (os.getpid(), file, db)
-        return db
+        self._file = file
+        return self._opened
 
     def ids(self, findings: Findings) -> list[str]:
         """Every container ID (``all-ctrs`` and ``ctr``), sorted; unsafe ones are findings."""
@@ -183,10 +181,10 @@ class BoltContainers:
         return _ctr_values(self._db().bucket(b"ctr"), cid.encode())
 
     def close(self) -> None:
-        """Close the file this process opened."""
-        if self._open is not None and self._open[1] is not None and self._open[0] == os.getpid():
-            self._open[1].close()
-        self._open = None
+        """Close the file, if it was paged."""
+        if self._file is not None:
+            self._file.close()
+        self._file = self._opened = None
 
 
 def _pods(db: BoltDB, findings: Findings) -> list[Pod]:
