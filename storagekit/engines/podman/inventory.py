@@ -11,6 +11,7 @@ uncompressed sizes of the image's layers plus the sizes of its big data items).
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from storagekit.engines.podman.common import IDMapping
 from storagekit.engines.podman.images import Image as StoreImage
@@ -19,9 +20,11 @@ from storagekit.engines.podman.layers import Layer, layer_chain
 from storagekit.engines.podman.libpod import LibpodContainer
 from storagekit.engines.podman.libpod_read import brief, decode, read_containers
 from storagekit.engines.podman.root import PodmanRoot, crosscheck
-from storagekit.engines.podman.rootless import RootlessMapping, rootless_mapping
 from storagekit.model import Container, Findings, Image, MountPoint, Volume
 from storagekit.source import Source
+
+if TYPE_CHECKING:
+    from storagekit.engines.podman.rootless import RootlessMapping
 
 
 class Inventory:
@@ -268,6 +271,8 @@ class Inventory:
     @cached_property
     def rootless(self) -> RootlessMapping | None:
         """The inferred rootless ID mapping, ``None`` for a rootful root."""
+        from storagekit.engines.podman.rootless import rootless_mapping
+
         return rootless_mapping(self.source, self.root)
 
     def id_maps(self, cid: str | None) -> tuple[tuple[IDMapping, ...], tuple[IDMapping, ...]]:

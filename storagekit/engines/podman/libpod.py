@@ -47,6 +47,9 @@ STATUS_WORDS = {
 }
 
 Backend = Literal["bolt", "sqlite"]
+#: Where each backend keeps its database in the graph root.
+BOLT_PATH = "libpod/bolt_state.db"
+SQLITE_PATH = "libpod/db.sql"
 
 
 def status_word(state: int | None) -> str:
@@ -54,22 +57,8 @@ def status_word(state: int | None) -> str:
     return STATUS_WORDS.get(state, "unknown") if state is not None else "unknown"
 
 
-class Compact:
-    """Pickled as the arguments of its constructor (forked workers send thousands back).
-
-    A frozen dataclass with slots is otherwise unpickled field by field through
-    ``dataclasses.fields``: twice the time for libpod's containers.
-    """
-
-    __slots__ = ()
-
-    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
-        names: tuple[str, ...] = self.__slots__
-        return type(self), tuple(getattr(self, name) for name in names)
-
-
 @dataclass(frozen=True, slots=True)
-class NamedVolume(Compact):
+class NamedVolume:
     """A named volume of a container (``ContainerConfig.namedVolumes``)."""
 
     name: str
@@ -78,7 +67,7 @@ class NamedVolume(Compact):
 
 
 @dataclass(frozen=True, slots=True)
-class SpecMount(Compact):
+class SpecMount:
     """A mount of the container's OCI spec (``spec.mounts``)."""
 
     destination: str
@@ -88,7 +77,7 @@ class SpecMount(Compact):
 
 
 @dataclass(frozen=True, slots=True)
-class LibpodContainer(Compact):
+class LibpodContainer:
     """A container as libpod records it.
 
     Attributes:

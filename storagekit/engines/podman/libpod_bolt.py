@@ -26,6 +26,7 @@ from typing import BinaryIO, TypeVar
 from storagekit import timefmt
 from storagekit.engines.podman.common import safe_id
 from storagekit.engines.podman.libpod import (
+    BOLT_PATH,
     LibpodState,
     LibpodVolume,
     Pod,
@@ -40,7 +41,7 @@ from storagekit.formats.bolt import BoltBucket, BoltDB
 from storagekit.model import Findings
 from storagekit.source import Source
 
-PATH = "libpod/bolt_state.db"
+PATH = BOLT_PATH
 #: Largest state file whose containers are read from memory (else paged: :class:`BoltContainers`).
 IN_MEMORY = 64 << 20
 

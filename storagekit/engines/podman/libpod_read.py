@@ -33,7 +33,6 @@ from storagekit.engines.podman.libpod import (
     make_container,
     parse_doc,
 )
-from storagekit.engines.podman.libpod_bolt import BoltContainers
 from storagekit.model import Findings
 from storagekit.source import Source
 
@@ -119,9 +118,13 @@ def read_containers(
 
     ``how`` is :func:`decode` or :func:`brief`.
     """
-    records: ContainerRecords = (
-        Rows(state.rows) if state.rows is not None else BoltContainers(source, state.path)
-    )
+    records: ContainerRecords
+    if state.rows is not None:
+        records = Rows(state.rows)
+    else:
+        from storagekit.engines.podman.libpod_bolt import BoltContainers
+
+        records = BoltContainers(source, state.path)
     try:
         ids = records.ids(findings)
         return [how(records.fetch(cid, findings), findings) for cid in ids]

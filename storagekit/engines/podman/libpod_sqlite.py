@@ -34,6 +34,7 @@ from typing import Any
 
 from storagekit.engines.podman.common import safe_id
 from storagekit.engines.podman.libpod import (
+    SQLITE_PATH,
     LibpodState,
     LibpodVolume,
     Pod,
@@ -48,7 +49,7 @@ from storagekit.model import Findings
 from storagekit.source import Source, SubSource
 from storagekit.sources.dirsource import DirSource
 
-PATH = "libpod/db.sql"
+PATH = SQLITE_PATH
 
 
 def host_path(source: Source, path: str) -> str | None:

@@ -18,7 +18,6 @@ from storagekit.engines.podman.root import container_layer_dirs
 from storagekit.errors import SourceError
 from storagekit.jsontext import Record
 from storagekit.model import Container, Image
-from storagekit.union.changes import Tree, changes_size, directory_size
 
 ENGINE = "podman"
 
@@ -31,6 +30,7 @@ def size_rw(inv: Inventory, container: Container) -> int | None:
     a naive diff (vfs): the sizes of what ``ChangesDirs`` lists as added or changed.
     """
     from storagekit.engines.podman.views import container_view, raw_changes
+    from storagekit.union.changes import Tree, changes_size, directory_size
 
     st = inv.store_containers.get(container.id)
     if st is None or st.layer is None:
