@@ -20,6 +20,9 @@ same layers, images and containers out as containers-storage and libpod keep the
   exit code. It is laid out as bbolt lays out podman's commits (:mod:`tools.podman_bolt`): a
   B+tree of 4 KiB pages, each ``ctr/<id>`` bucket a leaf page of its own with overflow pages,
   small buckets inline, as in the sample.
+
+Every JSON document is written as Go writes it (compact, ``go_json``): libpod's config is then
+11.5 KB as in the sample (12.7 KB with Python's default separators).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 from storagekit.formats.bolt import BoltBucket, BoltDB
 from storagekit.sources import open_source
+from tests.support.rootwriter.encoding import go_json
 from tools.podman_bolt import bolt_tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,13 +80,13 @@ def _image_records(docker: Path, dest: Path) -> tuple[list[dict[str, Any]], dict
         assert chain is not None
         top = (store / "layerdb/sha256" / chain.removeprefix("sha256:") / "cache-id").read_text()
         tops[iid] = top
-        manifest = json.dumps({
+        manifest = go_json({
             "schemaVersion": 2, "mediaType": MANIFEST,
             "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
                        "size": len(raw), "digest": f"sha256:{iid}"},
             "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar",
                         "size": 0, "digest": d} for d in cfg["rootfs"]["diff_ids"]],
-        }).encode()  # fmt: skip
+        })  # fmt: skip
         big = {f"sha256:{iid}": raw, "manifest": manifest}
         (dest / "overlay-images" / iid).mkdir(parents=True)
         for key, data in big.items():
@@ -154,7 +158,7 @@ def podman_fleet(docker: Path, dest: Path) -> dict[str, int]:
         meta = {"image-name": cfg["Config"]["Image"], "image-id": iid, "name": name,
                 "created-at": 1709280000}  # fmt: skip
         ctrs.append({"id": cid, "names": [name], "image": iid, "layer": mount, "flags": {},
-                     "metadata": json.dumps(meta), "created": cfg["Created"]})  # fmt: skip
+                     "metadata": go_json(meta).decode(), "created": cfg["Created"]})  # fmt: skip
         (dest / "overlay-containers" / cid / "userdata").mkdir(parents=True)
         status = "running" if st["Running"] else ("exited" if st["StartedAt"][:4] != "0001"
                                                   else "created")  # fmt: skip
@@ -170,8 +174,8 @@ def podman_fleet(docker: Path, dest: Path) -> dict[str, int]:
                  "startedTime": st["StartedAt"], "finishedTime": st["FinishedAt"],
                  "exitCode": st["ExitCode"], "exited": status == "exited"}  # fmt: skip
         tree[b"ctr"][cid.encode()] = {
-            b"config": json.dumps(config).encode(),
-            b"state": json.dumps(state).encode(),
+            b"config": go_json(config),
+            b"state": go_json(state),
             b"dependencies": {},
         }
         tree[b"all-ctrs"][cid.encode()] = name.encode()
@@ -186,8 +190,8 @@ def podman_fleet(docker: Path, dest: Path) -> dict[str, int]:
         b"volume-path": f"{HOST_ROOT}/volumes".encode(),
     }  # fmt: skip
     (dest / "libpod/bolt_state.db").write_bytes(bolt_tree(tree))
-    (dest / "overlay-layers/layers.json").write_text(json.dumps(layers))
-    (dest / "overlay-images/images.json").write_text(json.dumps(images))
-    (dest / "overlay-containers/containers.json").write_text(json.dumps(ctrs))
+    (dest / "overlay-layers/layers.json").write_bytes(go_json(layers))
+    (dest / "overlay-images/images.json").write_bytes(go_json(images))
+    (dest / "overlay-containers/containers.json").write_bytes(go_json(ctrs))
     image_layers = sum(1 for x in layers if "diff-digest" in x)
     return {"images": len(images), "layers": image_layers, "containers": len(ctrs)}
