@@ -79,7 +79,10 @@ def str_tuple(value: object) -> tuple[str, ...]:
     """A JSON list of strings as a tuple (non-strings dropped, ``null`` -> empty)."""
     if not isinstance(value, list):
         return ()
-    return tuple(v for v in value if isinstance(v, str))
+    for v in value:  # nearly always all strings: one pass, then the tuple in C
+        if not isinstance(v, str):
+            return tuple(v for v in value if isinstance(v, str))
+    return tuple(value)
 
 
 def as_dict(value: object) -> dict[str, Any]:

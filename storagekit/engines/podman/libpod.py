@@ -92,7 +92,8 @@ class LibpodContainer:
         created: ``createdTime``.
         labels: ``labels`` as sorted pairs.
         named_volumes: ``namedVolumes``.
-        mounts: ``spec.mounts``, in spec order.
+        mounts: ``spec.mounts`` of type ``bind``, in spec order (the others are podman's own
+            proc, sysfs, tmpfs, devpts ... mounts, never the user's, and never shown).
         state: the state number, ``None`` when the state record is unusable.
         status: ``podman ps`` status word.
         exit_code: ``ContainerState.exitCode`` (0 when omitted), ``None`` without a state.
@@ -247,6 +248,15 @@ def config_name(cfg: dict[str, Any], name: str | None) -> str | None:
     return opt_str(cfg.get("name")) or name
 
 
+def _binds(mounts: object) -> tuple[SpecMount, ...]:
+    """The bind mounts of a spec's ``mounts``."""
+    return tuple(
+        SpecMount(m["destination"], "bind", opt_str(m.get("source")), str_tuple(m.get("options")))
+        for m in as_list(mounts)
+        if isinstance(m, dict) and m.get("type") == "bind" and isinstance(m.get("destination"), str)
+    )
+
+
 def make_container(
     cid: str,
     config: dict[str, Any] | None,
@@ -282,16 +292,7 @@ def make_container(
             for v in as_list(cfg.get("namedVolumes"))
             if isinstance(v, dict) and isinstance(v.get("volumeName"), str)
         ),
-        mounts=tuple(
-            SpecMount(
-                m["destination"],
-                opt_str(m.get("type")),
-                opt_str(m.get("source")),
-                str_tuple(m.get("options")),
-            )
-            for m in as_list(spec.get("mounts"))
-            if isinstance(m, dict) and isinstance(m.get("destination"), str)
-        ),
+        mounts=_binds(spec.get("mounts")),
         state=state_no,
         status=status_word(state_no),
         exit_code=exit_code,
