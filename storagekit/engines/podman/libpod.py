@@ -17,6 +17,7 @@ separate table (``exit-code`` bucket / ``ContainerExitCode``) for a while after 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -227,13 +228,18 @@ class LibpodState:
     rows: tuple[RawContainer, ...] | None = None
 
 
-def parse_doc(raw: bytes | str | None, findings: Findings, where: str) -> dict[str, Any] | None:
-    """A JSON object from the database, or ``None`` + finding."""
+def parse_doc(
+    raw: bytes | str | None,
+    findings: Findings,
+    where: str,
+    loads: Callable[[bytes | str], Any] = json.loads,
+) -> dict[str, Any] | None:
+    """A JSON object from the database, or ``None`` + finding (``loads``: as ``json.loads``)."""
     if raw is None:
         findings.error("missing-record", where, "expected a JSON record, found none")
         return None
     try:
-        doc = json.loads(raw)
+        doc = loads(raw)
     except (ValueError, RecursionError) as exc:  # also a 5,000-digit number, deep nesting
         findings.error("malformed-json", where, f"expected JSON: {exc}")
         return None

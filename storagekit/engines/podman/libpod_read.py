@@ -33,6 +33,7 @@ from storagekit.engines.podman.libpod import (
     make_container,
     parse_doc,
 )
+from storagekit.engines.podman.libpod_json import CONFIGS
 from storagekit.model import Findings
 from storagekit.source import Source
 
@@ -80,7 +81,7 @@ def documents(
     """The config and state documents of a container (damage is a finding)."""
     if not raw.read:
         return None, None
-    config = parse_doc(raw.config, findings, raw.where)
+    config = parse_doc(raw.config, findings, raw.where, CONFIGS.loads)
     state = parse_doc(raw.state, findings, raw.state_where)
     if state is not None and "state" not in state and isinstance(raw.state_number, int):
         state["state"] = raw.state_number
