@@ -107,7 +107,7 @@ def opt_int(value: object) -> int | None:
 
 def str_pairs(value: object) -> tuple[tuple[str, str], ...]:
     """A JSON object of strings as sorted ``(key, value)`` pairs (other values JSON-encoded)."""
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or not value:
         return ()
     return tuple(
         sorted((str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in value.items())
@@ -131,8 +131,10 @@ class IDMapping:
 
 def parse_idmap(value: object) -> tuple[IDMapping, ...]:
     """``uidmap``/``gidmap`` (a JSON list of ``idtools.IDMap``) as mappings; junk is skipped."""
+    if not isinstance(value, list) or not value:
+        return ()
     out = []
-    for item in value if isinstance(value, list) else ():
+    for item in value:
         if not isinstance(item, dict):
             continue
         c, h, n = (opt_int(item.get(k)) for k in ("container_id", "host_id", "size"))

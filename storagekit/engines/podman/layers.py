@@ -93,7 +93,10 @@ class Layer:
 def _ints(value: object) -> tuple[int, ...]:
     if not isinstance(value, list):
         return ()
-    return tuple(v for v in value if isinstance(v, int) and not isinstance(v, bool))
+    for v in value:  # nearly always all integers: one pass, then the tuple in C
+        if type(v) is not int:  # a bool (or anything else) is dropped
+            return tuple(v for v in value if isinstance(v, int) and not isinstance(v, bool))
+    return tuple(value)
 
 
 def tar_split_path(driver: str, layer_id: str) -> str:
