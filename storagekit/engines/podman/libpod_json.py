@@ -27,11 +27,11 @@ modified, nothing reads it). Anything else, including a document that is not UTF
 from __future__ import annotations
 
 import json
-import secrets
+import os
 from typing import Any
 
 KEY = '"seccomp":'
-NONCE = "storagekit-placeholder-" + secrets.token_hex(16)
+NONCE = "storagekit-placeholder-" + os.urandom(16).hex()  # not secrets: it imports random
 #: Distinct profile texts kept (with their decoded value) per process.
 MAX_KNOWN = 16
 
