@@ -16,7 +16,7 @@ from``) are here too but not in libpod's state. ``<id>/userdata/`` holds ``confi
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from storagekit import timefmt
 from storagekit.engines.podman.common import (
@@ -33,9 +33,10 @@ from storagekit.model import Findings
 from storagekit.source import Source
 
 
-@dataclass(frozen=True, slots=True)
-class StorageContainer:
+class StorageContainer(NamedTuple):
     """One ``containers.json`` record.
+
+    A named tuple, not a frozen dataclass: made by the thousand, several times faster.
 
     Attributes:
         id: the container ID.

@@ -20,7 +20,7 @@ namespaces): the on-disk owners are then host IDs (:func:`~.common.to_container_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from storagekit import timefmt
 from storagekit.engines.podman.common import (
@@ -38,9 +38,10 @@ from storagekit.model import Findings
 from storagekit.source import Source
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
+class Layer(NamedTuple):
     """One ``layers.json`` record.
+
+    A named tuple, not a frozen dataclass: made by the thousand, several times faster.
 
     Attributes:
         id: the layer ID (also its driver directory name).

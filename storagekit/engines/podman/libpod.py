@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from storagekit import timefmt
 from storagekit.engines.podman.common import (
@@ -175,9 +175,10 @@ class RuntimeConfig:
     os: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class RawContainer:
+class RawContainer(NamedTuple):
     """A container's documents as the database holds them, not yet decoded.
+
+    A named tuple, not a frozen dataclass: made by the thousand, several times faster.
 
     Attributes:
         id: the container ID (checked to name one directory entry).
