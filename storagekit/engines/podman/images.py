@@ -22,8 +22,7 @@ import base64
 import hashlib
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from storagekit import timefmt
 from storagekit.engines.podman.common import (
@@ -54,8 +53,7 @@ def big_data_file_name(key: str) -> str:
     return "=" + base64.b64encode(key.encode("utf-8", "surrogateescape")).decode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
-class BigData:
+class BigData(NamedTuple):
     """One big data item of an image.
 
     Attributes:
@@ -73,8 +71,7 @@ class BigData:
     present: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Image:
+class Image(NamedTuple):
     """One ``images.json`` record.
 
     Attributes:
@@ -117,8 +114,7 @@ class Image:
         return next((b for b in self.big_data if b.key == key), None)
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
+class HistoryEntry(NamedTuple):
     """One ``history`` entry of an image config (OCI image-spec ``config.md``)."""
 
     created: str | None
@@ -128,8 +124,7 @@ class HistoryEntry:
     empty_layer: bool
 
 
-@dataclass(frozen=True, slots=True)
-class ImageConfig:
+class ImageConfig(NamedTuple):
     """The image config (big data ``sha256:<id>``), the parts an analyst asks about.
 
     Attributes:
