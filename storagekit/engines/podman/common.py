@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from storagekit.errors import SourceError, SourceNotFoundError
 from storagekit.ids import is_safe_component
@@ -114,8 +113,7 @@ def str_pairs(value: object) -> tuple[tuple[str, str], ...]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class IDMapping:
+class IDMapping(NamedTuple):
     """One ``idtools.IDMap`` range: container IDs ``container_id..+size`` are ``host_id..+size``.
 
     Attributes:

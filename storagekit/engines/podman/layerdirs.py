@@ -24,8 +24,7 @@ validated before it becomes a path; when a link is damaged the short name is loo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from storagekit.errors import SourceError
 from storagekit.ids import is_safe_component
@@ -41,8 +40,7 @@ MAX_SMALL = 1 << 16
 Role = Literal["container", "image"]
 
 
-@dataclass(frozen=True, slots=True)
-class LayerDir:
+class LayerDir(NamedTuple):
     """One level of a stack of layer directories.
 
     Attributes:

@@ -58,8 +58,7 @@ def status_word(state: int | None) -> str:
     return STATUS_WORDS.get(state, "unknown") if state is not None else "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class NamedVolume:
+class NamedVolume(NamedTuple):
     """A named volume of a container (``ContainerConfig.namedVolumes``)."""
 
     name: str
@@ -67,8 +66,7 @@ class NamedVolume:
     options: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class SpecMount:
+class SpecMount(NamedTuple):
     """A mount of the container's OCI spec (``spec.mounts``)."""
 
     destination: str
@@ -162,8 +160,7 @@ class LibpodVolume:
     config_path: str
 
 
-@dataclass(frozen=True, slots=True)
-class RuntimeConfig:
+class RuntimeConfig(NamedTuple):
     """The paths and driver libpod's database was created with (``runtime-config``/DBConfig)."""
 
     graph_driver: str | None
@@ -208,8 +205,7 @@ class RawContainer(NamedTuple):
     exit_time: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LibpodState:
+class LibpodState(NamedTuple):
     """What one libpod database holds besides its containers, which are read on demand.
 
     Attributes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from storagekit.engines.podman.common import IDMapping
 from storagekit.engines.podman.containers import StorageContainer, read_containers
@@ -31,8 +31,7 @@ from storagekit.source import Source
 KNOWN_DRIVERS = ("overlay", "vfs", "btrfs", "zfs", "aufs", "devmapper")
 
 
-@dataclass(frozen=True, slots=True)
-class VolumeDir:
+class VolumeDir(NamedTuple):
     """A directory ``volumes/<name>``: whether ``_data`` is there."""
 
     name: str
