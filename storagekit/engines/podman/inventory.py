@@ -38,6 +38,7 @@ class Inventory:
         self.store_images = {i.id: i for i in root.images}
         self.store_containers = {c.id: c for c in root.containers}
         self._chain_ids: dict[tuple[str, str], str | None] = {}
+        self._whole_chains: dict[str, dict[str, tuple[str, ...]]] = {}
         self._checked = root.libpod is None
 
     # libpod's containers -------------------------------------------------------------------
@@ -72,7 +73,8 @@ class Inventory:
         """Layer IDs from ``top`` down to the base (problems become findings)."""
         if top is None:
             return ()
-        return layer_chain(self.by_driver.get(driver, {}), top, self.findings, where)[0]
+        whole = self._whole_chains.setdefault(driver, {})
+        return layer_chain(self.by_driver.get(driver, {}), top, self.findings, where, whole)[0]
 
     @cached_property
     def by_driver(self) -> dict[str, dict[str, Layer]]:

@@ -156,15 +156,25 @@ def read_layers(source: Source, driver: str, findings: Findings) -> list[Layer]:
 
 
 def layer_chain(
-    layers: dict[str, Layer], top: str, findings: Findings, path: str | None = None
+    layers: dict[str, Layer],
+    top: str,
+    findings: Findings,
+    path: str | None = None,
+    whole: dict[str, tuple[str, ...]] | None = None,
 ) -> tuple[tuple[str, ...], bool]:
     """Layer IDs from ``top`` down to the base by ``parent``, and whether the chain is whole.
 
     A parent that ``layers.json`` does not know, or a loop, ends the chain with a finding.
+    ``whole``: chains already found whole, by their top layer, kept up to date by this walk
+    (a thousand containers stand on a hundred images): reaching one ends the walk the way
+    the walk itself would have ended, with no finding on the way (parents never change, and
+    a layer of the walk so far cannot be in it, else that chain would loop).
     """
     chain: list[str] = []
     current: str | None = top
     while current is not None:
+        if whole is not None and current in whole:
+            return _known(whole, (*chain, *whole[current])), True
         if current in chain:
             findings.error("layer-loop", path, f"layer parents loop at {current}")
             return tuple(chain), False
@@ -174,4 +184,15 @@ def layer_chain(
             return tuple(chain), False
         chain.append(current)
         current = layer.parent
-    return tuple(chain), True
+    return (tuple(chain) if whole is None else _known(whole, tuple(chain))), True
+
+
+def _known(whole: dict[str, tuple[str, ...]], chain: tuple[str, ...]) -> tuple[str, ...]:
+    """Keep a whole chain by its top and by its second layer (a container's image top).
+
+    Not by every layer: that would cost the square of a (hostile) chain's length.
+    """
+    whole[chain[0]] = chain
+    if len(chain) > 1:
+        whole[chain[1]] = chain[1:]
+    return chain
