@@ -74,8 +74,8 @@ class PodmanRoot:
 def read_libpod(source: Source, findings: Findings) -> LibpodState | None:
     """The state of libpod: ``libpod/db.sql`` if present (podman 5 prefers it), else BoltDB.
 
-    Each reader is imported only for a root that has its file: sqlite3 and tempfile, or
-    BoltDB's reader and construct, cost 5 and 15 ms of start-up.
+    Each reader is imported only for a root that has its file (sqlite3 and tempfile cost 5 ms
+    of start-up).
     """
     if source.exists(SQLITE_PATH):
         from storagekit.engines.podman.libpod_sqlite import read_sqlite_state
