@@ -107,16 +107,22 @@ def fd_rows(fd: int) -> list[tuple[str, Row]]:
     return rows
 
 
+_ONE_READ = 1 << 30
+
+
 def read_fd(ffd: int, limit: int | None) -> bytes:
     """Read up to ``limit`` bytes (all when ``None``) of an open regular file.
 
     Most metadata files are tiny: the first read asks for 64 KiB and a short read ends it;
-    only larger files cost an ``fstat`` and further reads.
+    only larger files cost an ``fstat`` and a second read of the whole (up to 1 GiB: reading
+    the rest in pieces and joining them cost several times as much).
     """
     first = os.read(ffd, _FIRST_READ if limit is None else min(limit, _FIRST_READ))
     if len(first) < _FIRST_READ or (limit is not None and len(first) >= limit):
         return first
     want = os.fstat(ffd).st_size + 1 if limit is None else limit
+    if want <= _ONE_READ:  # all of it again in one read from the start: no pieces to join
+        return os.pread(ffd, want, 0)
     chunks = [first]
     want -= len(first)
     while want > 0:
