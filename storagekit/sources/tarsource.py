@@ -29,7 +29,7 @@ import io
 import os
 import stat as st
 from collections.abc import Iterator
-from typing import IO, BinaryIO, Literal, cast
+from typing import IO, TYPE_CHECKING, BinaryIO, Literal, cast
 
 from storagekit import progress
 from storagekit.errors import (
@@ -38,7 +38,6 @@ from storagekit.errors import (
     SourceNotFoundError,
 )
 from storagekit.source import Cut, Entry, FileType, Row, Source, normpath
-from storagekit.sources.gzseek import Cursor, GzipSeeker
 from storagekit.sources.indexcache import IndexCache
 from storagekit.sources.indexrows import IndexFacts
 from storagekit.sources.tarfeed import Feed, Prefetch
@@ -60,8 +59,12 @@ from storagekit.sources.tarstream import (
     Window,
     compression,
     open_stream,
+    seeker,
 )
-from storagekit.sources.xzseek import XzCursor, XzSeeker
+
+if TYPE_CHECKING:
+    from storagekit.sources.gzseek import Cursor, GzipSeeker
+    from storagekit.sources.xzseek import XzCursor, XzSeeker
 
 _NOATIME = getattr(os, "O_NOATIME", 0)
 
@@ -384,13 +387,8 @@ class TarSource(Source):
         name = f"{self.description}: {path}"
         if self._kind == "tar":
             return io.BufferedReader(Window(self._pread, size, chunks, name))
-        if self._seeker is None:  # restart points: sources.gzseek, sources.xzseek
-            if self._kind == "gzip":
-                self._seeker = GzipSeeker(self._pread, self._size, self.description)
-            elif self._kind == "xz":
-                self._seeker = XzSeeker.of(self._pread, self._size, self.description) or False
-            else:
-                self._seeker = False
+        if self._seeker is None:
+            self._seeker = seeker(self._kind, self._pread, self._size, self.description) or False
         reader: Cursor | XzCursor | Restream
         if self._seeker:
             reader = self._seeker.cursor()

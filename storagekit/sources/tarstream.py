@@ -34,6 +34,9 @@ from storagekit.sources.limits import ArchiveLimits as ArchiveLimits  # where ca
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
+    from storagekit.sources.gzseek import GzipSeeker
+    from storagekit.sources.xzseek import XzSeeker
+
 
 def _optional_zstd() -> Any:
     try:
@@ -327,6 +330,21 @@ def open_stream(kind: str, read_at: Callable[[int, int], bytes], size: int, name
     if kind == "zstd":
         return cast(Readable, ZSTD.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
     return raw
+
+
+def seeker(
+    kind: str, read_at: Callable[[int, int], bytes], size: int, name: str
+) -> GzipSeeker | XzSeeker | None:
+    """Restart points of a compressed archive, if its format has them (imported on first use)."""
+    if kind == "gzip":
+        from storagekit.sources.gzseek import GzipSeeker
+
+        return GzipSeeker(read_at, size, name)
+    if kind == "xz":
+        from storagekit.sources.xzseek import XzSeeker
+
+        return XzSeeker.of(read_at, size, name)
+    return None
 
 
 def compression(head: bytes) -> str:
