@@ -81,12 +81,16 @@ class DockerEngine(Engine):
 
     def incomplete(self) -> str | None:
         """Where the archive ends and how many layer directories that hides."""
+        if self.root.evidence_cut() is None:
+            return None  # whole evidence: the cut's module is not even imported
         from storagekit.engines.docker.incomplete import incomplete_line
 
         return incomplete_line(self.root)
 
     def settle(self) -> None:
         """Findings the cut explains become its consequences, ranked below it."""
+        if self.root.evidence_cut() is None:
+            return
         from storagekit.engines.docker.incomplete import settle
 
         settle(self.root)

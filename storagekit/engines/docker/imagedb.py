@@ -15,7 +15,6 @@ References: moby ``daemon/internal/image/fs.go``, ``image/store.go``, ``image/im
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -50,6 +49,8 @@ def read_image(source: Source, driver: str, hexid: str, findings: Findings) -> I
     except SourceError as exc:
         findings.error("unreadable-file", path, f"image config cannot be read: {exc}")
         return None
+    import hashlib  # here: loading OpenSSL costs 2 ms, which containers never needs
+
     if hashlib.sha256(raw).hexdigest() != hexid:
         findings.error(
             "image-digest-mismatch",
@@ -94,6 +95,8 @@ def read_images(source: Source, driver: str, findings: Findings) -> dict[str, Im
 
 def image_names(source: Source, driver: str, findings: Findings) -> list[str]:
     """The image IDs (bare hex) of ``imagedb/content/sha256``; other names become findings."""
+    import hashlib  # noqa: F401 - loaded once here, before the workers that read them fork
+
     base = f"image/{driver}/imagedb/content/sha256"
     try:
         names = source.listdir(base)

@@ -25,7 +25,7 @@ from storagekit.cache import per_root
 from storagekit.engines.docker.root import DockerRoot
 from storagekit.errors import StoragekitError
 from storagekit.model import Finding
-from storagekit.source import Source, SubSource, normpath
+from storagekit.source import Source, normpath
 
 CODE = "evidence-incomplete"
 #: Findings that follow from another one at the same artefact (a chain whose layers are
@@ -146,12 +146,8 @@ class Cut:
 
 def cut_of(root: DockerRoot) -> Cut | None:
     """The cut of the archive the root was read from, if it is incomplete."""
-    source: Source = root.source
-    while isinstance(source, SubSource):
-        source = source.parent
-    if source.cut is None:
-        return None
-    return _cut(root, source)
+    cut = root.evidence_cut()
+    return None if cut is None else _cut(root, cut[0])
 
 
 @per_root()

@@ -17,7 +17,7 @@ from storagekit.engines.docker.volumes import read_volumes
 from storagekit.errors import SourceError
 from storagekit.model import Container, Findings, Image, Layer, RWLayer, Volume
 from storagekit.registry import driver_classes
-from storagekit.source import Source
+from storagekit.source import Cut, Source, SubSource
 from storagekit.sources import open_source
 
 
@@ -205,6 +205,13 @@ class DockerRoot:
         """Whether the root was last run by Docker <= 1.9 (``graph/``, no image store)."""
         legacy = all(getattr(s, "kind", "") == "graph" for s in self.stores.values())
         return legacy and is_pre_cas_root(self.source)
+
+    def evidence_cut(self) -> tuple[Source, Cut] | None:
+        """The evidence the root was read from and where it ends, if it is cut short."""
+        source = self.source
+        while isinstance(source, SubSource):
+            source = source.parent
+        return None if source.cut is None else (source, source.cut)
 
     def containers_read(self) -> bool:
         """Whether :attr:`containers` has been read (or adopted) already."""
