@@ -12,7 +12,7 @@ finding, never a hang or a recursion error. The driver's own parent records (auf
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from storagekit.cache import per_root
 from storagekit.driver import StorageDriver
@@ -50,8 +50,7 @@ def _stack_layer(
     )
 
 
-@dataclass
-class ParentWalk:
+class ParentWalk(NamedTuple):
     """The result of following ``parent`` files from a top chain ID.
 
     Attributes:
@@ -63,8 +62,7 @@ class ParentWalk:
     problems: list[str]
 
 
-@dataclass(frozen=True)
-class ParentLevels:
+class ParentLevels(NamedTuple):
     """Stack levels below a top chain ID, and what broke the walk (cached per root)."""
 
     levels: tuple[StackLayer, ...]

@@ -16,7 +16,6 @@ References: moby ``daemon/internal/image/fs.go``, ``image/store.go``, ``image/im
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any
 
 from storagekit.engines.docker.artefacts import as_dict, as_str, parse_json, read_json, read_small
@@ -126,7 +125,7 @@ def with_references(
         if image is None:
             continue
         tags, digests = refs.pop(image.id, ((), ()))
-        result[image.id] = replace(image, tags=tags, digests=digests)
+        result[image.id] = image._replace(tags=tags, digests=digests)
     for image_id, (tags, digests) in sorted(refs.items()):
         findings.warning(
             "dangling-reference",

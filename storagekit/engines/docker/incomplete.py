@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any
 
 from storagekit.cache import per_root
@@ -211,7 +210,7 @@ def settle(root: DockerRoot) -> None:
     consequences: set[str | None] = set()
     for key, finding in items.items():
         if finding.consequence_of is None and cut.explains(finding):
-            items[key] = replace(finding, severity="info", consequence_of=CODE)
+            items[key] = finding._replace(severity="info", consequence_of=CODE)
             consequences.add(finding.path)
     dirs = _stack_dirs(root)
     for key, finding in items.items():
@@ -221,7 +220,7 @@ def settle(root: DockerRoot) -> None:
         if finding.path in consequences or any(
             p and (p == d or p.startswith(d + "/")) for p in consequences for d in below
         ):
-            items[key] = replace(finding, severity="info", consequence_of=CODE)
+            items[key] = finding._replace(severity="info", consequence_of=CODE)
 
 
 def _stack_dirs(root: DockerRoot) -> dict[str, tuple[str, ...]]:

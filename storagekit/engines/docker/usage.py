@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from storagekit.cache import per_root
 from storagekit.driver import StorageDriver
@@ -25,8 +25,7 @@ from storagekit.ids import chain_ids
 from storagekit.model import Container, Image, RWLayer
 
 
-@dataclass(frozen=True, slots=True)
-class ImageSizes:
+class ImageSizes(NamedTuple):
     """Docker's size figures for one image (bytes)."""
 
     size: int
