@@ -57,9 +57,37 @@ def workers_for(count: int, source: Source, min_chunk: int | None = None) -> int
     """
     if _in_child or not source.fork_safe or not hasattr(os, "fork"):
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     chunk = MIN_CHUNK if min_chunk is None else max(1, min_chunk)
-    return max(1, min(cores or 1, count // chunk, 8))
+    return max(1, min(_cores(), count // chunk, 8))
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def spare_cores() -> int:
+    """How many cores are free for this process and its workers at this instant (at least 1).
+
+    Linux's ``/proc/loadavg`` counts, in its fourth field (``running/total``), the tasks
+    running or ready to run right now, this process among them; the others hold as many
+    cores. A worker forked onto a busy core gets no more of the machine (Linux's automatic
+    session groups share the cores between sessions, not processes): it only adds the cost
+    of forking and of sending its results back. Without ``/proc``: every core.
+    """
+    cores = _cores()
+    try:
+        fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fields = os.read(fd, 256).split()
+        finally:
+            os.close(fd)
+        running = int(fields[3].partition(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return cores
+    return max(1, min(cores, cores - (running - 1)))
 
 
 def _drain(
@@ -141,17 +169,20 @@ def pmap(
     findings: Findings,
     label: str | None = None,
     min_chunk: int | None = None,
+    spare_only: bool = False,
 ) -> list[R]:
     """``[fn(x) for x in items]``, spread over the cores, findings kept in order.
 
     With ``label``, a step of the command's progress counts the items done. ``min_chunk``: see
-    :func:`workers_for` (1 when each item is a whole root to read).
+    :func:`workers_for` (1 when each item is a whole root to read). ``spare_only``: no more
+    processes than :func:`spare_cores`, for work of a fraction of a second whose workers would
+    only share busy cores.
 
     Raises:
         WorkerError: a worker raised; the message holds its traceback.
     """
     return pmap_started(fn, items, source=source, findings=findings, label=label,
-                        min_chunk=min_chunk)()  # fmt: skip
+                        min_chunk=min_chunk, spare_only=spare_only)()  # fmt: skip
 
 
 def pmap_started(
@@ -162,6 +193,7 @@ def pmap_started(
     findings: Findings,
     label: str | None = None,
     min_chunk: int | None = None,
+    spare_only: bool = False,
 ) -> Callable[[], list[R]]:
     """:func:`pmap` with its workers forked now; the call it returns gives the results.
 
@@ -171,6 +203,8 @@ def pmap_started(
     The call must be made once, before the workers' results are needed.
     """
     n = workers_for(len(items), source, min_chunk)
+    if spare_only and n > 1:
+        n = min(n, spare_cores())
     stack = contextlib.ExitStack()
     if label:
         stack.enter_context(progress.step(label, items=len(items)))

@@ -17,6 +17,7 @@ from tests.rootbuilder import RootBuilder, diff_id, write
 @pytest.fixture
 def small_chunks(monkeypatch):
     monkeypatch.setattr(parallel, "MIN_CHUNK", 2)
+    monkeypatch.setattr(parallel, "spare_cores", parallel._cores)  # fork however busy
 
 
 def damaged_two_driver_root(root: Path) -> tuple[dict[str, str], list[str]]:

@@ -86,3 +86,54 @@ def test_pmap_batches_more_items_than_the_queue_holds(tmp_path, small_chunks):
         lambda x: (x * x, os.getpid()), items, source=source, findings=Findings()
     )
     assert [value for value, _ in results] == [x * x for x in items]
+
+
+
+@pytest.mark.parametrize(
+    ("loadavg", "spare"),
+    [
+        (b"0.10 0.20 0.30 1/200 4242\n", 4),  # only this process runs: every core
+        (b"2.00 2.00 2.00 2/200 4242\n", 3),  # one other task holds one core
+        (b"6.00 6.00 6.00 4/200 4242\n", 1),  # three others: one core left
+        (b"9.00 9.00 9.00 12/300 4242\n", 1),  # more others than cores: still this one
+        (b"garbage", 4),  # unreadable: every core, as without /proc
+    ],
+)
+def test_spare_cores_counts_the_other_running_tasks(monkeypatch, loadavg, spare):
+    opened = []
+    real_open = os.open
+
+    def fake_open(path, flags, *args, **kwargs):
+        if path == "/proc/loadavg":
+            opened.append(path)
+            r, w = os.pipe()
+            os.write(w, loadavg)
+            os.close(w)
+            return r
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(parallel, "_cores", lambda: 4)
+    monkeypatch.setattr(os, "open", fake_open)
+    assert parallel.spare_cores() == spare
+    assert opened == ["/proc/loadavg"]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_spare_only_forks_no_worker_when_no_core_is_spare(tmp_path, monkeypatch, small_chunks):
+    source = DirSource(tmp_path)
+
+    def pids(spare_only: bool) -> set[int]:
+        def work(_x: int) -> int:
+            time.sleep(0.002)  # long enough that a worker would get batches
+            return os.getpid()
+
+        found = parallel.pmap(
+            work, list(range(40)), source=source, findings=Findings(), spare_only=spare_only
+        )
+        return set(found)
+
+    monkeypatch.setattr(parallel, "spare_cores", lambda: 1)
+    assert pids(spare_only=True) == {os.getpid()}
+    assert len(pids(spare_only=False)) > 1
+    monkeypatch.setattr(parallel, "spare_cores", lambda: 2)
+    assert len(pids(spare_only=True)) > 1

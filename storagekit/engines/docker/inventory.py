@@ -51,7 +51,9 @@ def read_with_containers(root: DockerRoot, then: Callable[[Container], T]) -> li
             return read_image(source, driver, name, findings)
         return read_then(source, name, findings, then, pre_cas=pre_cas)
 
-    results = pmap(one, jobs, source=source, findings=findings, label="reading the root")
+    results = pmap(
+        one, jobs, source=source, findings=findings, label="reading the root", spare_only=True
+    )  # (forked only onto idle cores, as each_container)
     layers: dict[str, list[Layer]] = {s.driver: [] for s in stores}
     images: dict[str, list[Image]] = {s.driver: [] for s in stores}
     found: list[T] = []
