@@ -5,6 +5,7 @@ Results go to stdout; findings and errors go to stderr, after the results.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +37,11 @@ FORMAT = click.option(
 INCOMPLETE = 3
 MISMATCH = 4
 
+
+#: Set by the program's entry point (not for calls with arguments: tests, library use). What
+#: is open lives as long as the command (an archive's index is a few objects per member), so
+#: the collector need not walk it again, nor copy its pages in forked workers by walking it.
+FREEZE_AFTER_OPEN = False
 
 class Context:
     """What the group passes to its commands: the evidence's engines, opened once.
@@ -114,6 +120,8 @@ class Context:
             for path in (self.root_path, self.extra_root):
                 if path is not None:  # each piece of evidence must hold some engine
                     found += open_engines(path, limits=limits, cache=self._cache_for(path))
+            if FREEZE_AFTER_OPEN:
+                gc.freeze()
             self._all = found
             for engine in found:
                 engine.narrow(self.namespaces)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import click
 
 from storagekit import __version__, progress
-from storagekit.cli import render
+from storagekit.cli import common, render
 from storagekit.cli.common import (
     FORMAT,
     MISMATCH,
@@ -341,6 +341,7 @@ cli.lazy = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI, turning storagekit errors into one line and exit status 1."""
     Context.current = None
+    common.FREEZE_AFTER_OPEN = argv is None  # the program itself, not a call with arguments
     try:
         code = cli.main(
             args=list(argv) if argv is not None else None,
