@@ -29,6 +29,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.support.rootwriter.deeptree import CONTAINER_NAME, DeepTreeWriter
@@ -119,6 +120,23 @@ def main() -> int:
     return 1 if failed else 0
 
 
+def _written(fresh: Path, timeout: float = 30.0) -> None:
+    """Wait until every first command's cache writer (a forked child) has kept its index.
+
+    The writer goes on after the command ends; left running, it would take a core from the
+    commands timed after it.
+    """
+
+    def kept(cache: Path) -> bool:  # the writer's temporary file is ".tmp-*.idx"
+        return any(f.suffix == ".idx" and not f.name.startswith(".") for f in cache.iterdir())
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(kept(cache) for cache in fresh.iterdir()):
+            return
+        time.sleep(0.02)
+
+
 def _bench(
     archive: Path, root: Path | None, caches: Path, chosen: list[h.Variant], runs: int
 ) -> int:
@@ -141,7 +159,7 @@ def _bench(
                 f'd=$(mktemp -d -p "{fresh}") && exec {sk} --cache-dir "$d" -r "{archive}" {args}'
             )
             out = [
-                h.Row(f"{key}: first", ["sh", "-c", first]),
+                h.Row(f"{key}: first", ["sh", "-c", first], settle=lambda: _written(fresh)),
                 h.Row(f"{key}: second", [v.storagekit, "--cache-dir", str(warm), "-r",
                                          str(archive), *cmd]),
             ]  # fmt: skip

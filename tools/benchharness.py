@@ -111,6 +111,9 @@ class Row:
     runs: list[Run] = field(default_factory=list)
     error: str | None = None
     output: bytes = b""  # stdout of the last run, when seconds_of is set
+    #: Called after each run, untimed: waits for what the command left running in the
+    #: background (storagekit's cache writer), so that it does not slow the next command.
+    settle: Callable[[], None] | None = None
 
     @property
     def label(self) -> str:
@@ -204,6 +207,8 @@ def interleave(
             if row is required:
                 raise
             row.error = str(exc)
+        if row.settle is not None:
+            row.settle()
     for _ in range(runs):
         for row in rows:
             if row.error:
@@ -212,6 +217,8 @@ def interleave(
                 row.runs.append(_run_row(row, env, rss_dir))
             except CommandFailed as exc:
                 row.error = str(exc)
+            if row.settle is not None:
+                row.settle()
 
 
 def per_variant(make: Callable[[Variant], list[Row]], chosen: Sequence[Variant]) -> list[Row]:
