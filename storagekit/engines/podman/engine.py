@@ -51,9 +51,12 @@ class PodmanEngine(Engine):
         from storagekit.engines.podman.root import read_root
 
         self.findings = Findings()
-        self.root = read_root(source) if root is None else root
-        for f in self.root.findings:
-            self.findings.add(f.code, f.severity, f.path, f.message)
+        if root is None:  # its stores read on first use, their findings recorded here
+            self.root = read_root(source, self.findings)
+        else:
+            self.root = root
+            for f in root.findings:
+                self.findings.add(f.code, f.severity, f.path, f.message)
         self.inv = Inventory(source, self.root, self.findings)
 
     @classmethod
@@ -66,8 +69,8 @@ class PodmanEngine(Engine):
     def find_all(cls, evidence: Source, description: str) -> list[Engine]:
         """Every graph root in the evidence, each read by a worker of its own, in root order."""
         roots = find_roots(evidence)
-        if not roots:
-            return []
+        if len(roots) < 2:  # one root: read in this process, each part when first needed
+            return [cls(src, description, loc) for src, loc in roots]
         from storagekit.engines.podman.root import read_root
         from storagekit.parallel import pmap
 
@@ -80,7 +83,8 @@ class PodmanEngine(Engine):
         ]
 
     def settle(self) -> None:
-        """Make libpod's findings if no command has read its containers yet (before printing)."""
+        """Make the findings of every part no command has read yet (before printing)."""
+        self.root.read_all()
         self.inv.check_libpod()
 
     def describe(self, obj: Container | Image) -> str:

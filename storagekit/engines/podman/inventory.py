@@ -14,11 +14,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from storagekit.engines.podman.common import IDMapping
+from storagekit.engines.podman.containers import StorageContainer as StoreContainer
 from storagekit.engines.podman.images import Image as StoreImage
 from storagekit.engines.podman.images import ImageConfig, read_image_config
 from storagekit.engines.podman.layers import Layer, layer_chain
 from storagekit.engines.podman.libpod import LibpodContainer
-from storagekit.engines.podman.libpod_read import brief, decode, read_containers
+from storagekit.engines.podman.libpod_read import Brief, brief, decode, read_containers
 from storagekit.engines.podman.root import PodmanRoot, crosscheck
 from storagekit.model import Container, Findings, Image, MountPoint, Volume
 from storagekit.source import Source
@@ -34,21 +35,45 @@ class Inventory:
         self.source = source
         self.root = root
         self.findings = findings
-        self.layers = {(x.driver, x.id): x for x in root.layers}
-        self.store_images = {i.id: i for i in root.images}
-        self.store_containers = {c.id: c for c in root.containers}
         self._chain_ids: dict[tuple[str, str], str | None] = {}
         self._whole_chains: dict[str, dict[str, tuple[str, ...]]] = {}
         self._checked = root.libpod is None
 
+    @cached_property
+    def layers(self) -> dict[tuple[str, str], Layer]:
+        """(driver, layer ID) -> layer record."""
+        return {(x.driver, x.id): x for x in self.root.layers}
+
+    @cached_property
+    def store_images(self) -> dict[str, StoreImage]:
+        """Image ID -> ``images.json`` record."""
+        return {i.id: i for i in self.root.images}
+
+    @cached_property
+    def store_containers(self) -> dict[str, StoreContainer]:
+        """Container ID -> ``containers.json`` record."""
+        return {c.id: c for c in self.root.containers}
+
     # libpod's containers -------------------------------------------------------------------
 
     @cached_property
+    def decoded(self) -> list[LibpodContainer]:
+        """libpod's containers, read whole (not cross-checked: :attr:`libpod` does that)."""
+        assert self.root.libpod is not None
+        return read_containers(self.source, self.root.libpod, self.findings, decode)
+
+    @cached_property
+    def briefs(self) -> list[Brief]:
+        """What the cross-check compares of libpod's containers, with the same findings."""
+        assert self.root.libpod is not None
+        return read_containers(self.source, self.root.libpod, self.findings, brief)
+
+    @cached_property
     def libpod(self) -> dict[str, LibpodContainer]:
-        """The containers of libpod by ID, read and cross-checked on first use (every core)."""
+        """The containers of libpod by ID, read and cross-checked on first use."""
         if self.root.libpod is None:
             return {}
-        found = read_containers(self.source, self.root.libpod, self.findings, decode)
+        found = self.decoded
         if not self._checked:
             crosscheck(self.root.containers, found, self.findings)
             self._checked = True
@@ -62,8 +87,7 @@ class Inventory:
         """
         if self._checked or "libpod" in self.__dict__:
             return
-        assert self.root.libpod is not None  # else checked from the start
-        found = read_containers(self.source, self.root.libpod, self.findings, brief)
+        found = self.decoded if "decoded" in self.__dict__ else self.briefs
         crosscheck(self.root.containers, found, self.findings)
         self._checked = True
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from storagekit.cache import per_root
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.layerdirs import layer_path
+from storagekit.engines.podman.parts import CONTAINERS, IMAGES, LAYERS, read_parts
 from storagekit.engines.podman.root import container_layer_dirs
 from storagekit.errors import SourceError
 from storagekit.jsontext import Record
@@ -96,6 +97,7 @@ def container_record(inv: Inventory, container: Container, *, sizes: bool) -> Re
 
 def container_records(inv: Inventory, *, sizes: bool) -> list[Record]:
     """Every ``containers`` object, by creation time then ID."""
+    read_parts(inv, CONTAINERS)
     records = [container_record(inv, c, sizes=sizes) for c in inv.containers.values()]
     records.sort(key=lambda r: (r["created"] or "", r["id"]))
     return records
@@ -148,11 +150,13 @@ def image_record(inv: Inventory, image: Image) -> Record:
 
 def image_records(inv: Inventory) -> list[Record]:
     """Every ``images`` object, by ID."""
+    read_parts(inv, IMAGES)
     return [image_record(inv, i) for i in inv.images]
 
 
 def layer_records(inv: Inventory) -> list[Record]:
     """Every layer of ``layers.json``, then layer directories no record knows."""
+    read_parts(inv, LAYERS)
     on_image: dict[str, set[str]] = {}
     for iid, chain in inv.image_chains.items():
         for lid in chain:

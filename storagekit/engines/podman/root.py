@@ -12,9 +12,9 @@ buildah's working containers, or leftovers of an interrupted ``podman rm``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import NamedTuple, Protocol, TypeVar
 
 from storagekit.engines.podman.common import IDMapping
 from storagekit.engines.podman.containers import StorageContainer, read_containers
@@ -28,6 +28,8 @@ from storagekit.ids import is_safe_component
 from storagekit.model import Finding, Findings
 from storagekit.source import Source
 
+T = TypeVar("T")
+
 KNOWN_DRIVERS = ("overlay", "vfs", "btrfs", "zfs", "aufs", "devmapper")
 
 
@@ -39,28 +41,68 @@ class VolumeDir(NamedTuple):
     path: str
 
 
-@dataclass(frozen=True, slots=True)
 class PodmanRoot:
-    """Everything read from one graph root.
+    """Everything read from one graph root; the stores' three files on first use.
 
     Attributes:
         drivers: the graph drivers with a ``<driver>-layers`` directory, sorted.
-        layers: every layer record, by driver then file order.
-        images: every image record.
-        containers: every ``containers.json`` record.
+        layers: every layer record, by driver then file order (read on first use).
+        images: every image record (read on first use).
+        containers: every ``containers.json`` record (read on first use).
         libpod: libpod's state (SQLite preferred when both exist, as podman 5 does), or None;
             its containers are read when a command needs them (:mod:`.libpod_read`).
         volume_dirs: ``volumes/<name>`` directories, sorted by name.
-        findings: damage and disagreements, sorted.
+        recorded: where damage and disagreements are recorded (an engine's findings).
+
+    ``layers.json``, ``images.json`` and ``containers.json`` are read when first asked for,
+    so that a command can read them in a forked worker while this process reads libpod's
+    containers (:mod:`.parts`); :meth:`read_all` reads what is left. Pickled (a worker that
+    read a whole root), it is read whole first and holds no source.
     """
 
-    drivers: tuple[str, ...]
-    layers: tuple[Layer, ...]
-    images: tuple[Image, ...]
-    containers: tuple[StorageContainer, ...]
-    libpod: LibpodState | None
-    volume_dirs: tuple[VolumeDir, ...]
-    findings: tuple[Finding, ...]
+    def __init__(self, source: Source, findings: Findings) -> None:
+        """Read the drivers' names, libpod's state and the volume directories now."""
+        self._source: Source | None = source
+        self.recorded = findings
+        self.drivers = tuple(graph_drivers(source))
+        self.libpod = read_libpod(source, findings)
+        self.volume_dirs = tuple(read_volume_dirs(source, findings))
+
+    def _each_driver(self, read: Callable[[Source, str, Findings], list[T]]) -> tuple[T, ...]:
+        assert self._source is not None  # a pickled root was read whole
+        return tuple(x for drv in self.drivers for x in read(self._source, drv, self.recorded))
+
+    @cached_property
+    def layers(self) -> tuple[Layer, ...]:  # noqa: D102 - see the class
+        return self._each_driver(read_layers)
+
+    @cached_property
+    def images(self) -> tuple[Image, ...]:  # noqa: D102 - see the class
+        return self._each_driver(read_images)
+
+    @cached_property
+    def containers(self) -> tuple[StorageContainer, ...]:  # noqa: D102 - see the class
+        return self._each_driver(read_containers)
+
+    def read_all(self) -> None:
+        """Read every part not read yet (their findings are then all recorded)."""
+        for part in STORE_PARTS:
+            getattr(self, part)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """Every finding recorded, sorted, once every part is read."""
+        self.read_all()
+        return tuple(self.recorded.sorted())
+
+    def __getstate__(self) -> dict[str, object]:
+        """The root read whole, without its source (for a worker that read it)."""
+        self.read_all()
+        return {k: v for k, v in self.__dict__.items() if k != "_source"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """The parts as read by the worker."""
+        self.__dict__.update(state, _source=None)
 
     def layer(self, layer_id: str) -> Layer | None:
         """The layer record with this ID."""
@@ -69,6 +111,10 @@ class PodmanRoot:
     def container(self, container_id: str) -> StorageContainer | None:
         """The ``containers.json`` record with this ID."""
         return next((c for c in self.containers if c.id == container_id), None)
+
+
+#: The parts of a root read on first use.
+STORE_PARTS = ("layers", "images", "containers")
 
 
 def read_libpod(source: Source, findings: Findings) -> LibpodState | None:
@@ -157,26 +203,12 @@ def crosscheck(
             )
 
 
-def read_root(source: Source) -> PodmanRoot:
-    """Read a graph root; damage becomes findings (never an exception for a usable root)."""
-    findings = Findings()
-    drivers = graph_drivers(source)
-    layers: list[Layer] = []
-    images: list[Image] = []
-    containers: list[StorageContainer] = []
-    for drv in drivers:
-        layers += read_layers(source, drv, findings)
-        images += read_images(source, drv, findings)
-        containers += read_containers(source, drv, findings)
-    return PodmanRoot(
-        drivers=tuple(drivers),
-        layers=tuple(layers),
-        images=tuple(images),
-        containers=tuple(containers),
-        libpod=read_libpod(source, findings),
-        volume_dirs=tuple(read_volume_dirs(source, findings)),
-        findings=tuple(findings.sorted()),
-    )
+def read_root(source: Source, findings: Findings | None = None) -> PodmanRoot:
+    """A graph root; damage becomes findings (never an exception for a usable root).
+
+    ``findings``: where to record them (by default the root's own).
+    """
+    return PodmanRoot(source, findings if findings is not None else Findings())
 
 
 def container_layer_dirs(
