@@ -58,7 +58,7 @@ class Inventory:
 
     @cached_property
     def decoded(self) -> list[LibpodContainer]:
-        """libpod's containers, read whole (not cross-checked: :attr:`libpod` does that)."""
+        """The containers of libpod, read whole (not cross-checked: :attr:`libpod` does that)."""
         assert self.root.libpod is not None
         return read_containers(self.source, self.root.libpod, self.findings, decode)
 

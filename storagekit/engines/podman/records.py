@@ -14,7 +14,7 @@ from __future__ import annotations
 from storagekit.cache import per_root
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.layerdirs import layer_path
-from storagekit.engines.podman.parts import CONTAINERS, IMAGES, LAYERS, read_parts
+from storagekit.engines.podman.parts import CONTAINERS, read_parts
 from storagekit.engines.podman.root import container_layer_dirs
 from storagekit.errors import SourceError
 from storagekit.jsontext import Record
@@ -150,13 +150,11 @@ def image_record(inv: Inventory, image: Image) -> Record:
 
 def image_records(inv: Inventory) -> list[Record]:
     """Every ``images`` object, by ID."""
-    read_parts(inv, IMAGES)
     return [image_record(inv, i) for i in inv.images]
 
 
 def layer_records(inv: Inventory) -> list[Record]:
     """Every layer of ``layers.json``, then layer directories no record knows."""
-    read_parts(inv, LAYERS)
     on_image: dict[str, set[str]] = {}
     for iid, chain in inv.image_chains.items():
         for lid in chain:
