@@ -13,16 +13,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from storagekit.engine import Engine, LayerStack
-from storagekit.engines.docker import records, snapshotted
 from storagekit.engines.docker.locate import find_root
-from storagekit.engines.docker.root import DockerRoot
-from storagekit.engines.docker.snapshotted import borrowed, borrowed_verify, update_record
 from storagekit.errors import NotAStorageRootError, UnknownReferenceError
 from storagekit.jsontext import Record, to_json
 from storagekit.model import Container, Image, Volume
 from storagekit.source import Source
 
 if TYPE_CHECKING:
+    from storagekit.engines.docker.root import DockerRoot
     from storagekit.logs import LogEntry
     from storagekit.union.changes import Change
     from storagekit.union.mounted import RecoveryView
@@ -66,6 +64,8 @@ class DockerEngine(Engine):
     @classmethod
     def find(cls, evidence: Source, description: str) -> DockerEngine | None:
         """The Docker root in the evidence: at its top, moved, nested or a host's."""
+        from storagekit.engines.docker.root import DockerRoot
+
         try:
             source, location = find_root(evidence)
         except NotAStorageRootError:
@@ -75,6 +75,8 @@ class DockerEngine(Engine):
     @classmethod
     def find_in_partial(cls, evidence: Source, description: str) -> DockerEngine | None:
         """A cut archive: its top read as a Docker root, with what it lacks said first."""
+        from storagekit.engines.docker.root import DockerRoot
+
         engine = cls(DockerRoot(evidence, evidence=description))
         engine.findings.error("not-a-docker-root", None, f"{evidence.description}: {cls.absent}")
         return engine
@@ -103,6 +105,8 @@ class DockerEngine(Engine):
 
     def _stack(self, container: Container) -> LayerStack | None:
         """The container's layers lent by another engine, when no graph driver holds them."""
+        from storagekit.engines.docker.snapshotted import borrowed
+
         if not self.lenders or self.root.driver(container.driver) is not None:
             return None
         if container.id not in self._stacks:
@@ -110,6 +114,8 @@ class DockerEngine(Engine):
         return self._stacks[container.id]
 
     def _lent(self, records: list[Record], *, sizes: bool = False) -> list[Record]:
+        from storagekit.engines.docker.snapshotted import update_record
+
         if not self.lenders:
             return records
         out = []
@@ -132,30 +138,44 @@ class DockerEngine(Engine):
         return self.root.volumes
 
     def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker import records
+
         found = records.container_records(self.root, sizes=sizes, adopt=False)
         return self._lent(found, sizes=sizes)
 
     def container_records_json(self, *, sizes: bool) -> str:  # noqa: D102 - see Engine
+        from storagekit.engines.docker import records
+
         if self.lenders:
             return to_json(self.container_records(sizes=sizes))
         return records.container_records_json(self.root, sizes=sizes)
 
     def image_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker import records
+
         return records.image_records(self.root)
 
     def layer_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker import records
+
         return records.layer_records(self.root)
 
     def volume_records(self) -> list[Record]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker import records
+
         return records.volume_records(self.root)
 
     def chain_record(self, obj: Container | Image) -> Record:  # noqa: D102 - see Engine
+        from storagekit.engines.docker import records, snapshotted
+
         stack = self._stack(obj) if isinstance(obj, Container) else None
         if stack is not None and isinstance(obj, Container):
             return snapshotted.chain_record(obj, stack)
         return records.chain_record(self.root, obj)
 
     def df_record(self, *, verbose: bool) -> Record:  # noqa: D102 - see Engine
+        from storagekit.engines.docker import records
+
         return records.df_record(self.root, verbose=verbose)
 
     def orphan_records(self) -> list[Record]:  # noqa: D102 - see Engine
@@ -165,6 +185,8 @@ class DockerEngine(Engine):
         return mark_records(self.root, find_orphans(self.root))
 
     def audit_record(self, *, verify: bool = False) -> Record:  # noqa: D102 - see Engine
+        from storagekit.engines.docker import records
+
         report = records.audit_record(self.root, verify=verify)
         report["containers"] = self._lent(report["containers"], sizes=True)
         return report
@@ -172,6 +194,7 @@ class DockerEngine(Engine):
     def view(  # noqa: D102 - see Engine
         self, obj: Container | Image, *, with_mounts: bool = False
     ) -> RecoveryView:
+        from storagekit.engines.docker import snapshotted
         from storagekit.engines.docker.views import container_view, image_view, mounted_view
 
         stack = self._stack(obj) if isinstance(obj, Container) else None
@@ -183,6 +206,7 @@ class DockerEngine(Engine):
         return image_view(self.root, obj)
 
     def changes(self, container: Container) -> list[Change]:  # noqa: D102 - see Engine
+        from storagekit.engines.docker import snapshotted
         from storagekit.engines.docker.views import container_changes
 
         stack = self._stack(container)
@@ -192,6 +216,7 @@ class DockerEngine(Engine):
 
     def verify_records(self, obj: Container | Image | None) -> list[Record]:
         """Each image layer rebuilt from tar-split; a container's own layer as its changes."""
+        from storagekit.engines.docker.snapshotted import borrowed_verify
         from storagekit.engines.docker.verify import verify as verify_layers
         from storagekit.ids import chain_ids
 
