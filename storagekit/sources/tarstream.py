@@ -323,8 +323,10 @@ def open_stream(kind: str, read_at: Callable[[int, int], bytes], size: int, name
     raw = io.BufferedReader(Window(read_at, size, ((0, size, 0),), name))
     if kind == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb")
-    if kind == "xz":
-        return lzma.LZMAFile(raw)
+    if kind == "xz":  # several streams and stream padding, as xz reads them
+        from storagekit.sources.xzseek import XzStreams
+
+        return io.BufferedReader(XzStreams(raw), CHUNK)
     if kind == "bzip2":
         return bz2.BZ2File(raw)
     if kind == "zstd":

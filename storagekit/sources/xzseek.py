@@ -20,12 +20,17 @@ not as the format says makes :func:`xz_blocks` give up, and the archive is read 
 from __future__ import annotations
 
 import bisect
+import io
 import lzma
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
 
 from storagekit.errors import SourceError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 _MAGIC, _FOOTER_MAGIC = b"\xfd7zXZ\x00", b"YZ"
 _CHUNK = 256 << 10  # compressed bytes read at a time
@@ -221,3 +226,64 @@ class XzCursor:
     def close(self) -> None:
         """Let go of the decompressor."""
         self._decompressor, self._pending = None, b""
+
+
+class XzStreams(io.RawIOBase):
+    """The decompressed bytes of every stream of an xz file, read forward, as ``xz`` reads them.
+
+    :class:`lzma.LZMAFile` reads streams that follow one another, but ends quietly at stream
+    padding (zero bytes in fours between or after streams, which the format allows): a padded
+    archive looked truncated. Here padding is skipped; what follows it must be another stream's
+    header, else it is trailing data, ignored as ``LZMAFile`` ignores it. Damage inside a
+    stream raises :class:`lzma.LZMAError`; an end inside one, :class:`EOFError`.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+        self._decompressor = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        self._input = b""
+        self._ended = False
+
+    def readable(self) -> bool:  # noqa: D102
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:  # noqa: D102
+        view = memoryview(buffer).cast("B")
+        data = self._read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def _read(self, n: int) -> bytes:
+        while not self._ended and n > 0:
+            decompressor = self._decompressor
+            if decompressor.eof:
+                self._next_stream(decompressor.unused_data + self._input)
+                continue
+            data = b""
+            if decompressor.needs_input:
+                data, self._input = self._input or self._raw.read(_CHUNK), b""
+                if not data:
+                    raise EOFError("the xz stream ends before its end marker")
+            out = decompressor.decompress(data, n)
+            if out:
+                return out
+        return b""
+
+    def _next_stream(self, rest: bytes) -> None:
+        """After a stream: skip its padding, then start the next stream or end."""
+        zeros = 0
+        while True:
+            stripped = rest.lstrip(b"\0")
+            zeros += len(rest) - len(stripped)
+            if stripped:
+                break
+            rest = self._raw.read(_CHUNK)
+            if not rest:
+                self._ended = True  # padding (or zeros) to the end
+                return
+        if zeros % 4 or not stripped.startswith(_MAGIC[: len(stripped)]):
+            self._ended = True  # trailing data, not a stream: ignored, as LZMAFile does
+            return
+        self._decompressor = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        self._input = stripped

@@ -116,3 +116,26 @@ def test_one_block_reads_from_the_start_and_a_damaged_map_is_not_used(tmp_path: 
     assert cursor.read_at(blocks[1].out, 100) == lzma.decompress(multi)[blocks[1].out :][:100]
     with pytest.raises(SourceError, match="damaged: cannot decompress"):
         cursor.read_at(blocks[3].out, 200_000)
+
+
+def test_streams_with_padding_are_indexed_whole_and_trailing_data_ignored(tmp_path: Path) -> None:
+    """Python's LZMAFile stopped at stream padding: a padded archive looked truncated."""
+    raw = _tar()
+    one, two = _xz(raw[: len(raw) // 3]), _xz(raw[len(raw) // 3 :])
+    expected = {name: _BIG[name] for name in reversed(list(_BIG))}
+    for name, data in {
+        "padded": one + bytes(12) + two + bytes(4),
+        "garbage": one + two + b"not a stream",
+        "odd": one + two + bytes(3),  # not padding: trailing data
+    }.items():
+        path = tmp_path / f"{name}.tar.xz"
+        path.write_bytes(data)
+        with TarSource(path) as src:
+            assert src.cut is None
+            assert src.problems == []
+        assert _read(path) == expected
+    cut = tmp_path / "cut.tar.xz"
+    cut.write_bytes(one + bytes(8) + two[: len(two) // 2])
+    with TarSource(cut) as src:
+        assert src.cut is not None
+        assert src.cut.tar_bytes < len(raw)
