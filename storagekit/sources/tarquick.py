@@ -21,12 +21,12 @@ damaged archives.
 from __future__ import annotations
 
 import re
-import zlib
 
 from storagekit.errors import UnsafePathError
 from storagekit.source import FileType, normpath
 from storagekit.sources.tarfeed import BLOCK, Feed
 from storagekit.sources.tarindex import Extra, Item, Rec
+from storagekit.sources.tarscan import checksum_ok, octal
 from storagekit.sources.tarstream import pax_time_ns
 
 #: The PAX records GNU tar writes for a member without extended attributes (``path`` when the
@@ -43,11 +43,7 @@ _WANT = 2 * BLOCK + _LONG_MAX  # what one member's headers can span
 _NO_DEVICE = frozenset((bytes(16), b"0000000\x000000000\x00", b"0000000 0000000 "))
 _SCALE = [10 ** (9 - digits) for digits in range(10)]  # nanoseconds per unit of the last digit
 _FILE, _DIR, _LINK = FileType.FILE, FileType.DIR, FileType.SYMLINK
-_KINDS = frozenset(b"0\x0075" + b"2")  # regular ("0", "\0", "7"), directory, symbolic link
-
-
-def _octal(field: bytes) -> int:
-    return int(field.partition(b"\0")[0] or b"0", 8)
+_KINDS = frozenset(b"0\x007" b"5" b"2")  # regular ("0", "\0", "7"), directory, symbolic link
 
 
 def _pax_mtime(value: bytes) -> int:
@@ -72,8 +68,8 @@ class Owners:
         """(permission bits, uid, gid) of ``header[100:124]``; ValueError if unreadable."""
         known = self.known.get(fields)
         if known is None:
-            perm = _octal(fields[:8]) & 0o7777
-            known = (self._modes.setdefault(perm, perm), _octal(fields[8:16]), _octal(fields[16:]))
+            perm = octal(fields[:8]) & 0o7777
+            known = (self._modes.setdefault(perm, perm), octal(fields[8:16]), octal(fields[16:]))
             if len(self.known) < 4096:
                 self.known[fields] = known
         return known
@@ -88,7 +84,6 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
     items: list[Item] = []
     append = items.append
     times = _TIMES.fullmatch
-    adler = zlib.adler32
     known = owners.known
     feed.skip_to(start)
     buf, base = feed.buffer()
@@ -103,16 +98,13 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
                 if i < 0 or i + BLOCK > len(buf):
                     break
             h = buf[i : i + BLOCK]
-            f = h[148:156]  # the checksum (as in tarscan.checksum_ok, here inline)
-            if (adler(h[:256]) & 0xFFFF) + (adler(h[256:]) & 0xFFFF) + 254 - sum(f) != int(
-                f.partition(b"\0")[0] or b"0", 8
-            ):
+            if not checksum_ok(h):
                 break
             kind = h[156]
             path_value = mtime_value = long_name = None
             at = i + BLOCK
             if kind == 0x78 or kind == 0x4C:  # "x": PAX records; "L": GNU long name
-                size = int(h[124:136].partition(b"\0")[0] or b"0", 8)
+                size = octal(h[124:136])
                 if size > _LONG_MAX:
                     break
                 end = at + size
@@ -133,10 +125,7 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
                     long_name = buf[at : end + (-size % BLOCK)].partition(b"\0")[0]
                 at = end + (-size % BLOCK)
                 h = buf[at : at + BLOCK]
-                f = h[148:156]
-                if len(h) < BLOCK or (adler(h[:256]) & 0xFFFF) + (
-                    adler(h[256:]) & 0xFFFF
-                ) + 254 - sum(f) != int(f.partition(b"\0")[0] or b"0", 8):
+                if len(h) < BLOCK or not checksum_ok(h):
                     break
                 kind = h[156]
                 at += BLOCK
@@ -144,10 +133,10 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
                 break
             fields = h[100:124]
             mode, uid, gid = known.get(fields) or owners.of(fields)
-            size = int(h[124:136].partition(b"\0")[0] or b"0", 8)
-            mtime = int(h[136:148].partition(b"\0")[0] or b"0", 8) * 1_000_000_000
+            size = octal(h[124:136])
+            mtime = octal(h[136:148]) * 1_000_000_000
             if h[329:345] not in _NO_DEVICE:
-                _octal(h[329:337]), _octal(h[337:345])  # tarfile refuses what int refuses
+                octal(h[329:337]), octal(h[337:345])  # tarfile refuses what int refuses
             header_name = h[:100].partition(b"\0")[0]
             if kind == 0 and header_name.endswith(b"/"):
                 kind = 0x35

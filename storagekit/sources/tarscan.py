@@ -161,7 +161,7 @@ def _xattrs(records: Mapping[str, str]) -> dict[str, bytes] | None:
     return found or None
 
 
-def _number(field: bytes) -> int:
+def octal(field: bytes) -> int:
     """A header number in octal, as tarfile reads it (up to the first NUL).
 
     ValueError for base-256 and for anything else ``int`` does not take as bytes (tarfile
@@ -361,7 +361,7 @@ class Scanner:
         gid = int(gid_b.partition(b"\0")[0] or b"0", 8)
         size = int(size_b.partition(b"\0")[0] or b"0", 8)
         mtime = int(mtime_b.partition(b"\0")[0] or b"0", 8) * 1_000_000_000
-        major, minor = _number(major_b), _number(minor_b)  # tarfile refuses bad numbers
+        major, minor = octal(major_b), octal(minor_b)  # tarfile refuses bad numbers
         xattrs = None
         if pax:
             if "path" in pax:
