@@ -380,6 +380,20 @@ class Source(ABC):
         self.close()
 
 
+class OwningSource(Source):
+    """A source that opens what it reads (descriptors of the evidence).
+
+    One its user did not close releases them when it is collected; a source that borrows
+    another's (a subtree, a view) has nothing of its own to release.
+    """
+
+    def __del__(self) -> None:
+        try:  # (no module global here: at interpreter exit they may be gone already)
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - nothing to do about it then
+            pass
+
+
 @dataclass
 class SubSource(Source):
     """A view of one directory of another source, which becomes the view's top."""

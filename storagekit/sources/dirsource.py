@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterator
 from typing import BinaryIO
 
 from storagekit.errors import NotADirectoryInSourceError, SourceError, SourceNotFoundError
-from storagekit.source import Entry, Row, Source, Writer, normpath
+from storagekit.source import Entry, OwningSource, Row, Writer, normpath
 from storagekit.sources.fdread import (
     DIR_FLAGS,
     FILE_FLAGS,
@@ -36,7 +36,7 @@ _FD_CACHE = 256
 _ONE_CALL = 1000
 
 
-class DirSource(Source):
+class DirSource(OwningSource):
     """A directory tree on the host, read without following any link inside it."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -63,13 +63,6 @@ class DirSource(Source):
         if self._root_fd >= 0:
             os.close(self._root_fd)
             self._root_fd = -1
-
-    def __del__(self) -> None:
-        """A source its user did not close releases its descriptors when it is collected."""
-        try:  # (no module global here: at interpreter exit they may be gone already)
-            self.close()
-        except Exception:  # noqa: BLE001, S110 - nothing to do about it then
-            pass
 
     def after_fork(self) -> None:
         """Reopen every descriptor, so parent and child never share a directory offset."""

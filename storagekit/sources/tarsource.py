@@ -37,7 +37,7 @@ from storagekit.errors import (
     SourceError,
     SourceNotFoundError,
 )
-from storagekit.source import Cut, Entry, FileType, Row, Source, normpath
+from storagekit.source import Cut, Entry, FileType, OwningSource, Row, normpath
 from storagekit.sources.indexcache import IndexCache
 from storagekit.sources.indexrows import IndexFacts
 from storagekit.sources.tarfeed import Feed, Prefetch
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 _NOATIME = getattr(os, "O_NOATIME", 0)
 
 
-class TarSource(Source):
+class TarSource(OwningSource):
     """A tar archive (plain or compressed), indexed once and read without extraction.
 
     Attributes:
@@ -150,13 +150,6 @@ class TarSource(Source):
             os.close(self._fd)
             self._fd = -1
         self._index.close()
-
-    def __del__(self) -> None:
-        """A source its user did not close releases the archive when it is collected."""
-        try:  # (no module global here: at interpreter exit they may be gone already)
-            self.close()
-        except Exception:  # noqa: BLE001, S110 - nothing to do about it then
-            pass
 
     def after_fork(self) -> None:
         """See :meth:`Source.after_fork`."""
