@@ -78,3 +78,19 @@ def test_files_below_scanned_directories_are_read_in_one_call(tmp_path, monkeypa
     with pytest.raises(SourceError, match="not a directory"):
         source.read_bytes("containers/linked/config.v2.json")
     assert "containers/linked/config.v2.json" not in opened
+
+
+def test_files_past_the_first_read_are_read_whole(tmp_path: os.PathLike[str]) -> None:
+    """Beyond the first 64 KiB read a file is read again in one piece: all of it, or the limit."""
+    data = bytes(range(256)) * 1000 + b"tail"  # 256,004 bytes
+    top = os.path.join(tmp_path, "root")
+    os.makedirs(os.path.join(top, "d"))
+    with open(os.path.join(top, "d", "big"), "wb") as f:
+        f.write(data)
+    with DirSource(top) as src:
+        assert src.read_bytes("d/big") == data
+        assert src.read_bytes("d/big", limit=65_536) == data[:65_536]
+        assert src.read_bytes("d/big", limit=100_000) == data[:100_000]
+        assert src.read_bytes("d/big", limit=1 << 30) == data
+        assert src.listdir("d") == ["big"]
+        assert src.read_bytes("d/big") == data  # now through a listed directory
