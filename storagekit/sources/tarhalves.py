@@ -27,13 +27,13 @@ import sys
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from storagekit.progresscount import Bar
 from storagekit.sources.tarfeed import BLOCK, Feed
 from storagekit.sources.tarindex import IndexBuilder
 from storagekit.sources.tarpart import Part, merge, pack
-from storagekit.sources.tarquick import Owners, quick_run
+from storagekit.sources.tarquick import Owners, Ran, quick_run
 from storagekit.sources.tarscan import Member, Scanner, checksum_ok
 from storagekit.sources.tarstream import READ_ERRORS, Reader
 
@@ -238,7 +238,9 @@ def read_members(
     last: tuple[str, int, int] | None = None
     counted = 0  # plain archives: the bytes read so far are where the next header is
     if plain:
-        scanner.batch = functools.partial(quick_run, owners=Owners(builder.modes))
+        scanner.batch = functools.partial(
+            quick_run, owners=Owners(builder.modes), builder=builder
+        )
     if half is not None:
         scanner.until = half.start
     try:
@@ -266,8 +268,8 @@ def read_members(
 
 
 def _add(
-    builder: IndexBuilder, item: Member | list[Any], feed: Feed, plain: bool
+    builder: IndexBuilder, item: Member | Ran, feed: Feed, plain: bool
 ) -> tuple[str, int, int] | None:
-    if isinstance(item, list):
-        return builder.add_run(item)
+    if isinstance(item, Ran):  # already indexed
+        return item.last
     return builder.add(item, feed, plain)

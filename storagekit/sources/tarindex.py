@@ -52,9 +52,6 @@ class Extra:
 # (type, mode, uid, gid, size, mtime_ns, data offset, extra).
 Rec = tuple[FileType, int, int, int, int, int, int, Extra | None]
 IMPLIED: Rec = (FileType.DIR, 0o755, 0, 0, 0, 0, 0, None)
-#: A member indexed ahead (:mod:`~storagekit.sources.tarquick`): (path, the name the archive
-#: gave it when that is not the path, record).
-Item = tuple[str, str | None, Rec]
 
 
 def inode_of(path: str, rec: Rec) -> str:
@@ -241,40 +238,17 @@ class IndexBuilder(MemoryIndex):
             return None
         return path, offset, sum(c[1] for c in extra.chunks) if extra and extra.chunks else size
 
-    def add_run(self, items: list[Item]) -> tuple[str, int, int] | None:
-        """Index members read ahead as records; return the last regular file's, as ``add``.
+    def place(self, path: str, name: str, rec: Rec) -> bool:
+        """Index a member read ahead as a record (``name`` as the archive gave it).
 
-        A member whose parent is a directory already indexed and whose path is new takes two
-        dictionary stores; any other goes through the same steps as one :meth:`add` makes.
+        The steps :meth:`add` takes once it has the record: implied parents made, a later
+        member replacing an earlier one. False if it was left out (a parent is not a
+        directory).
         """
-        records, kids, links = self.records, self.kids, self.links
-        siblings: list[str] = []
-        at = None  # the directory ``siblings`` lists
-        skipped: list[Item] = []
-        for item in items:
-            path, name, rec = item
-            parent = path.rpartition("/")[0]
-            if parent == at and path not in records and path not in links:
-                siblings.append(path)
-                records[path] = rec
-                continue
-            above = records.get(parent)
-            if above is None or above[0] is not FileType.DIR or path in records or path in links:
-                at = None
-                if self._parents(path, path if name is None else name):
-                    self._put(path, rec)
-                else:
-                    skipped.append(item)
-                continue
-            siblings = kids.setdefault(parent, [])
-            at = parent
-            siblings.append(path)
-            records[path] = rec
-        for item in reversed(items):
-            rec = item[2]
-            if rec[0] is FileType.FILE and not any(item is s for s in skipped):
-                return item[0], rec[6], rec[4]
-        return None
+        if not self._parents(path, name):
+            return False
+        self._put(path, rec)
+        return True
 
     def _add_hardlink(self, path: str, member: Member) -> None:
         try:

@@ -5,9 +5,12 @@ directory, a regular file or a symbolic link, in one ustar header, optionally pr
 PAX header GNU tar writes with ``--xattrs`` or ``--format=posix`` (``path`` when the name does
 not fit in the header, then ``mtime``, ``atime``, ``ctime``) or by a GNU ``L`` long-name block
 (GNU tar's default format). :func:`quick_run` reads a run of such members from the feed's
-buffer in one loop and makes each one's index record at once: no :class:`~.tarscan.Member` and
-no method call per header, a checksum from two Adler-32 halves, the owner fields' numbers
-parsed once per distinct field bytes.
+buffer in one loop and puts each one's record into the index at once: no
+:class:`~.tarscan.Member` and no method call per header; a checksum from two Adler-32 halves
+against the value its field's bytes give (parsed once per distinct field), the owner fields'
+numbers parsed once per distinct field bytes; a member below the directory the one before it
+went into, with a new path, takes two stores; any other goes through the builder's steps
+(:meth:`.tarindex.IndexBuilder.place`).
 
 Where a member has any other shape — a hard link, a device, extended attributes, a long link
 name, PAX records other than those four, a damaged header, the end of the archive, an unsafe
@@ -21,12 +24,14 @@ damaged archives.
 from __future__ import annotations
 
 import re
+import zlib
+from typing import NamedTuple
 
 from storagekit.errors import UnsafePathError
 from storagekit.source import FileType, normpath
 from storagekit.sources.tarfeed import BLOCK, Feed
-from storagekit.sources.tarindex import Extra, Item, Rec
-from storagekit.sources.tarscan import checksum_ok, octal
+from storagekit.sources.tarindex import Extra, IndexBuilder, Rec
+from storagekit.sources.tarscan import octal
 from storagekit.sources.tarstream import pax_time_ns
 
 #: The PAX records GNU tar writes for a member without extended attributes (``path`` when the
@@ -44,6 +49,13 @@ _NO_DEVICE = frozenset((bytes(16), b"0000000\x000000000\x00", b"0000000 0000000 
 _SCALE = [10 ** (9 - digits) for digits in range(10)]  # nanoseconds per unit of the last digit
 _FILE, _DIR, _LINK = FileType.FILE, FileType.DIR, FileType.SYMLINK
 _KINDS = frozenset(b"0\x007" b"5" b"2")  # regular ("0", "\0", "7"), directory, symbolic link
+_ADLER = zlib.adler32
+#: The size and mtime fields as GNU tar and tarfile write them (eleven octal digits and a NUL);
+#: other spellings are parsed as :func:`.tarscan.octal` parses them.
+_SIZE_MTIME = re.compile(rb"([0-7]{11})\0([0-7]{11})\0")
+#: A PAX record's length prefix as the number it says (other spellings: the Scanner reads them).
+_LENGTHS = {str(n).encode(): n for n in range(1, 1000)}
+_SUMS_MAX = 1 << 16  # distinct checksum fields remembered
 
 
 def _pax_mtime(value: bytes) -> int:
@@ -62,6 +74,8 @@ class Owners:
 
     def __init__(self, modes: dict[int, int]) -> None:
         self.known: dict[bytes, tuple[int, int, int]] = {}
+        #: Checksum fields and what the header's bytes must add up to (:func:`_sum_of`).
+        self.sums: dict[bytes, int] = {}
         self._modes = modes
 
     def of(self, fields: bytes) -> tuple[int, int, int]:
@@ -75,16 +89,47 @@ class Owners:
         return known
 
 
-def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[Item], int]:
-    """Index the run of common members from ``start``; return them and where the run ended.
+class Ran(NamedTuple):
+    """A run :func:`quick_run` indexed.
+
+    How many members, and the last regular file's (path, data offset, stored bytes), as
+    :meth:`.tarindex.IndexBuilder.add` returns it.
+    """
+
+    members: int
+    last: tuple[str, int, int] | None
+
+
+def _sum_of(field: bytes) -> int:
+    """What two Adler-32 halves of a header add up to if its checksum ``field`` is right.
+
+    That is the field's number plus the bytes of the field itself (they count as eight
+    spaces in the checksum) less 256, plus the 2 the halves' low words start from. ValueError
+    if the field is not an octal number (base-256: tarfile reads it).
+    """
+    return octal(field) + sum(field) - 256 + 2
+
+
+def quick_run(
+    feed: Feed, start: int, until: int, owners: Owners, builder: IndexBuilder
+) -> tuple[Ran, int]:
+    """Index the run of common members from ``start`` into ``builder``; return it and its end.
 
     The run ends before the first member of another shape, at the end of the archive (which
     the Scanner then reads and checks) and at the first member starting at or after ``until``.
     """
-    items: list[Item] = []
-    append = items.append
+    records, kids, links = builder.records, builder.kids, builder.links
+    place = builder.place
+    at_dir: str | None = None  # the directory the member before went into, and its children
+    siblings: list[str] = []
+    last: tuple[str, int, int] | None = None
+    count = 0
     times = _TIMES.fullmatch
+    size_mtime = _SIZE_MTIME.fullmatch
+    adler = _ADLER
+    lengths = _LENGTHS
     known = owners.known
+    sums = owners.sums
     feed.skip_to(start)
     buf, base = feed.buffer()
     off = start
@@ -98,7 +143,13 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
                 if i < 0 or i + BLOCK > len(buf):
                     break
             h = buf[i : i + BLOCK]
-            if not checksum_ok(h):
+            field = h[148:156]
+            want = sums.get(field)
+            if want is None:
+                want = _sum_of(field)
+                if len(sums) < _SUMS_MAX:
+                    sums[field] = want
+            if (adler(h[:256]) & 0xFFFF) + (adler(h[256:]) & 0xFFFF) != want:
                 break
             kind = h[156]
             path_value = mtime_value = long_name = None
@@ -115,17 +166,25 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
                     (path_rec, path_len, path_value, mtime_rec, mtime_len, mtime_value,
                      atime_rec, atime_len, ctime_rec, ctime_len) = m.groups()  # fmt: skip
                     if (  # each record's length prefix counts exactly its record
-                        (path_rec is not None and int(path_len) != len(path_rec))
-                        or (mtime_rec is not None and int(mtime_len) != len(mtime_rec))
-                        or (atime_rec is not None and int(atime_len) != len(atime_rec))
-                        or (ctime_rec is not None and int(ctime_len) != len(ctime_rec))
+                        (path_rec is not None and lengths.get(path_len) != len(path_rec))
+                        or (mtime_rec is not None and lengths.get(mtime_len) != len(mtime_rec))
+                        or (atime_rec is not None and lengths.get(atime_len) != len(atime_rec))
+                        or (ctime_rec is not None and lengths.get(ctime_len) != len(ctime_rec))
                     ):
                         break
                 else:
                     long_name = buf[at : end + (-size % BLOCK)].partition(b"\0")[0]
                 at = end + (-size % BLOCK)
                 h = buf[at : at + BLOCK]
-                if len(h) < BLOCK or not checksum_ok(h):
+                if len(h) < BLOCK:
+                    break
+                field = h[148:156]
+                want = sums.get(field)
+                if want is None:
+                    want = _sum_of(field)
+                    if len(sums) < _SUMS_MAX:
+                        sums[field] = want
+                if (adler(h[:256]) & 0xFFFF) + (adler(h[256:]) & 0xFFFF) != want:
                     break
                 kind = h[156]
                 at += BLOCK
@@ -133,8 +192,13 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
                 break
             fields = h[100:124]
             mode, uid, gid = known.get(fields) or owners.of(fields)
-            size = octal(h[124:136])
-            mtime = octal(h[136:148]) * 1_000_000_000
+            numbers = size_mtime(h, 124, 148)
+            if numbers is None:
+                size = octal(h[124:136])
+                mtime = octal(h[136:148]) * 1_000_000_000
+            else:
+                size = int(numbers[1], 8)
+                mtime = 0 if mtime_value is not None else int(numbers[2], 8) * 1_000_000_000
             if h[329:345] not in _NO_DEVICE:
                 octal(h[329:337]), octal(h[337:345])  # tarfile refuses what int refuses
             header_name = h[:100].partition(b"\0")[0]
@@ -160,7 +224,17 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
                     mtime = int(digits) * _SCALE[len(frac)]
                 else:
                     mtime = _pax_mtime(mtime_value)
-            path = normpath(name)
+            if (  # already normal (no component starts with a dot): as normpath returns it
+                name
+                and "/." not in name
+                and "//" not in name
+                and "\0" not in name
+                and name[0] not in "./"
+                and name[-1] != "/"
+            ):
+                path = name
+            else:
+                path = normpath(name)
             data = base + at
             if kind == 0x35:
                 rec: Rec = (_DIR, mode, uid, gid, 0, mtime, data, None)
@@ -177,8 +251,25 @@ def quick_run(feed: Feed, start: int, until: int, owners: Owners) -> tuple[list[
                     break
                 rec = (_FILE, mode, uid, gid, size, mtime, data, None)
                 following = data + size + (-size % BLOCK)
-            append((path, None if name is path else name, rec))
+            parent = path.rpartition("/")[0]
+            fresh = path not in records and path not in links
+            if fresh and parent != at_dir:
+                above = records.get(parent)
+                if above is not None and above[0] is _DIR:
+                    at_dir, siblings = parent, kids.setdefault(parent, [])
+                else:
+                    fresh = False
+            if fresh:
+                siblings.append(path)
+                records[path] = rec
+                if rec[0] is _FILE:
+                    last = (path, data, size)
+            else:
+                at_dir = None
+                if place(path, name, rec) and rec[0] is _FILE:
+                    last = (path, data, size)
+            count += 1
             off = following
     except (ValueError, UnsafePathError, UnicodeDecodeError):
         pass  # the member at ``off`` goes to the Scanner, which names what is wrong with it
-    return items, off
+    return Ran(count, last), off

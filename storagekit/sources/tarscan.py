@@ -42,7 +42,7 @@ from storagekit.sources.tarstream import (
 
 _ZERO = bytes(BLOCK)
 #: Reads a run of members from an offset up to a limit: (what it read, where it stopped).
-Batch = Callable[[Feed, int, int], tuple[list[Any], int]]
+Batch = Callable[[Feed, int, int], tuple[Any, int]]
 #: ustar fields: name, mode, uid, gid, size, mtime, chksum, type, linkname, magic+version,
 #: uname, gname, devmajor, devminor, prefix.
 _USTAR = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s12x")
@@ -268,8 +268,8 @@ class Scanner:
         """Why the member list ended (``None``: not by a header error)."""
         return self.reader.stop
 
-    def members(self) -> Iterator[Member | list[Any]]:
-        """Yield each member, or a list of those ``batch`` read in one run.
+    def members(self) -> Iterator[Member | Any]:
+        """Yield each member, or what ``batch`` returned for a run it read.
 
         The caller may read a regular member's data from :attr:`feed` (it is positioned at the
         data) before asking for the next.
@@ -283,10 +283,11 @@ class Scanner:
         while True:
             self.offset = self._next
             if self.batch is not None and self._next < self.until and not self.reader.pax_headers:
-                run, self._next = self.batch(self.feed, self._next, self.until)
-                if run:
+                run, end = self.batch(self.feed, self._next, self.until)
+                if end != self._next:  # it read members
+                    self._next = end
                     yield run
-                    self.offset = self._next
+                    self.offset = end
             self.feed.skip_to(self._next)
             self.feed.mark = self._next
             if self.reader.pax_headers:  # a global header applies to every later member

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from storagekit.sources import tarhalves, tarquick, tarscan
-from storagekit.sources.tarindex import MemoryIndex
+from storagekit.sources.tarindex import IMPLIED, MemoryIndex
 from storagekit.sources.tarsource import TarSource
 
 
@@ -79,16 +79,27 @@ def _index(
         if quick:
             real_run = tarquick.quick_run
 
-            def counted_run(*args: Any, **kwargs: Any) -> tuple[list[Any], int]:
-                items, end = real_run(*args, **kwargs)
-                QUICK_READS.extend(item[0] for item in items)
-                return items, end
+            class Stores(dict[str, Any]):
+                """Records that note the members stored into them (implied parents aside)."""
+
+                def __setitem__(self, path: str, rec: Any) -> None:
+                    if rec is not IMPLIED:
+                        QUICK_READS.append(path)
+                    super().__setitem__(path, rec)
+
+            def counted_run(*args: Any, **kwargs: Any) -> tuple[tarquick.Ran, int]:
+                builder = kwargs["builder"]
+                builder.records = Stores(builder.records)
+                try:
+                    return real_run(*args, **kwargs)
+                finally:
+                    builder.records = dict(builder.records)
 
             patch.setattr(tarhalves, "quick_run", counted_run)
         else:
 
-            def no_run(feed: Any, start: int, until: int, owners: Any) -> tuple[list[Any], int]:
-                return [], start
+            def no_run(*args: Any, **kwargs: Any) -> tuple[tarquick.Ran, int]:
+                return tarquick.Ran(0, None), args[1]
 
             patch.setattr(tarhalves, "quick_run", no_run)
         if fast:
