@@ -42,6 +42,11 @@ _TIMES = re.compile(
     rb"((\d+) path=([^\n]*)\n)?((\d+) mtime=([^\n]*)\n)?((\d+) atime=[^\n]*\n)?"
     rb"((\d+) ctime=[^\n]*\n)?"
 )
+#: The same when all four are there, as GNU tar writes them for a long name: the optional
+#: groups of :data:`_TIMES` cost a quarter of its matching time, so this is tried first.
+_ALL_FOUR = re.compile(
+    rb"((\d+) path=([^\n]*)\n)((\d+) mtime=([^\n]*)\n)((\d+) atime=[^\n]*\n)((\d+) ctime=[^\n]*\n)"
+)
 _LONG_MAX = 4 * BLOCK  # a longer PAX or long-name header: the Scanner reads it
 _WANT = 2 * BLOCK + _LONG_MAX  # what one member's headers can span
 #: Device number fields (bytes 329–345) tarfile reads as numbers; these common ones are valid.
@@ -76,6 +81,8 @@ class Owners:
         self.known: dict[bytes, tuple[int, int, int]] = {}
         #: Checksum fields and what the header's bytes must add up to (:func:`_sum_of`).
         self.sums: dict[bytes, int] = {}
+        #: Size fields of PAX and long-name headers (a few lengths recur) and their numbers.
+        self.sizes: dict[bytes, int] = {}
         self._modes = modes
 
     def of(self, fields: bytes) -> tuple[int, int, int]:
@@ -124,12 +131,12 @@ def quick_run(
     siblings: list[str] = []
     last: tuple[str, int, int] | None = None
     count = 0
-    times = _TIMES.fullmatch
+    times, all_four = _TIMES.fullmatch, _ALL_FOUR.fullmatch
     size_mtime = _SIZE_MTIME.fullmatch
     adler = _ADLER
     lengths = _LENGTHS
     known = owners.known
-    sums = owners.sums
+    sums, sizes = owners.sums, owners.sizes
     feed.skip_to(start)
     buf, base = feed.buffer()
     off = start
@@ -155,12 +162,17 @@ def quick_run(
             path_value = mtime_value = long_name = None
             at = i + BLOCK
             if kind == 0x78 or kind == 0x4C:  # "x": PAX records; "L": GNU long name
-                size = octal(h[124:136])
+                field = h[124:136]
+                size = sizes.get(field)
+                if size is None:
+                    size = octal(field)
+                    if len(sizes) < _SUMS_MAX:
+                        sizes[field] = size
                 if size > _LONG_MAX:
                     break
                 end = at + size
                 if kind == 0x78:
-                    m = times(buf, at, end)
+                    m = all_four(buf, at, end) or times(buf, at, end)
                     if m is None:
                         break
                     (path_rec, path_len, path_value, mtime_rec, mtime_len, mtime_value,
