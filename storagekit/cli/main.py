@@ -362,7 +362,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         incomplete = isinstance(exc, StoragekitError) and current is not None and current.incomplete
         return 3 if incomplete else 1
     status = Context.current.exit_status() if Context.current is not None else 0
-    return status or (code if isinstance(code, int) else 0)
+    status = status or (code if isinstance(code, int) else 0)
+    if argv is None:
+        _leave(status)
+    return status
+
+
+def _leave(status: int) -> None:
+    """End the program now, without tearing the interpreter down.
+
+    Freeing what a command built — the index of a large archive is a million objects — takes
+    longer than some commands' own work, and nothing is left to do: every file storagekit
+    opened is closed, the cache writer is a process of its own. The output is flushed first;
+    if that fails (a closed pipe), the interpreter's own exit reports it as before.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -250,8 +250,16 @@ def _halves(tmp_path: Path, raw: bytes, name: str) -> tuple[Any, Any]:
         return split, one
 
 
+@pytest.mark.parametrize("memory", [True, False], ids=["memory-file", "pipe"])
 @pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT], ids=["gnu", "pax"])
-def test_two_halves_read_as_one_reader(tmp_path: Path, fmt: int) -> None:
+def test_two_halves_read_as_one_reader(
+    tmp_path: Path, fmt: int, memory: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child hands its reading over in a memory file, or through the pipe without one."""
+    if not memory:
+        monkeypatch.setattr(tarhalves, "_memory_file", lambda: None)
+    elif tarhalves._memory_file() is None:
+        pytest.skip("no memory files here")
     members = [_member(f"d{i % 7}/f{i}", data=b"x" * (i % 1500)) for i in range(600)]
     raw = _archive([_member(f"d{i}", tarfile.DIRTYPE) for i in range(7)] + members, fmt)
     _halves(tmp_path, raw, "a.tar")
