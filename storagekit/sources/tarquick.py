@@ -79,7 +79,7 @@ class Owners:
 
     def __init__(self, modes: dict[int, int]) -> None:
         self.known: dict[bytes, tuple[int, int, int]] = {}
-        #: Checksum fields and what the header's bytes must add up to (:func:`_sum_of`).
+        #: Checksum fields and the Adler-32 low word a header with each has (:func:`_sum_of`).
         self.sums: dict[bytes, int] = {}
         #: Size fields of PAX and long-name headers (a few lengths recur) and their numbers.
         self.sizes: dict[bytes, int] = {}
@@ -108,13 +108,23 @@ class Ran(NamedTuple):
 
 
 def _sum_of(field: bytes) -> int:
-    """What two Adler-32 halves of a header add up to if its checksum ``field`` is right.
+    """Adler-32's low word of a header whose checksum ``field`` is right.
 
-    That is the field's number plus the bytes of the field itself (they count as eight
-    spaces in the checksum) less 256, plus the 2 the halves' low words start from. ValueError
-    if the field is not an octal number (base-256: tarfile reads it).
+    The low word is one plus the sum of the bytes modulo 65521. The right sum is the field's
+    number plus the bytes of the field itself (they count as eight spaces in the checksum)
+    less 256. ValueError if the field is not an octal number (base-256: tarfile reads it).
     """
-    return octal(field) + sum(field) - 256 + 2
+    return octal(field) + sum(field) - 256 + 1
+
+
+def _low_word(header: bytes) -> int:
+    """Adler-32's low word of ``header`` as if there were no modulus: from two halves.
+
+    A 256-byte half sums to at most 65280, below the modulus, so each half's sum is exact. An
+    ASCII header (every byte below 128) sums to at most 65024, so one Adler-32 of it is exact
+    too, and that is what :func:`quick_run` takes for one.
+    """
+    return (_ADLER(header[:256]) & 0xFFFF) + (_ADLER(header[256:]) & 0xFFFF) - 1
 
 
 def quick_run(
@@ -156,7 +166,7 @@ def quick_run(
                 want = _sum_of(field)
                 if len(sums) < _SUMS_MAX:
                     sums[field] = want
-            if (adler(h[:256]) & 0xFFFF) + (adler(h[256:]) & 0xFFFF) != want:
+            if (adler(h) & 0xFFFF if h.isascii() else _low_word(h)) != want:
                 break
             kind = h[156]
             path_value = mtime_value = long_name = None
@@ -196,7 +206,7 @@ def quick_run(
                     want = _sum_of(field)
                     if len(sums) < _SUMS_MAX:
                         sums[field] = want
-                if (adler(h[:256]) & 0xFFFF) + (adler(h[256:]) & 0xFFFF) != want:
+                if (adler(h) & 0xFFFF if h.isascii() else _low_word(h)) != want:
                     break
                 kind = h[156]
                 at += BLOCK
