@@ -240,9 +240,10 @@ def quick_run(
                     prefix = h[345:500].partition(b"\0")[0].decode("utf-8", "surrogateescape")
                     name = prefix + "/" + name
             if mtime_value is not None:
-                sec, _, frac = mtime_value.partition(b".")
+                sec, dot, frac = mtime_value.partition(b".")
                 digits = sec + frac
-                if 0 < len(frac) <= 9 and digits.isdigit():  # GNU tar's: no trailing zeros
+                # GNU tar's: seconds, and a fraction without trailing zeros, if any
+                if sec and digits.isdigit() and len(frac) <= 9 and (frac or not dot):
                     mtime = int(digits) * _SCALE[len(frac)]
                 else:
                     mtime = _pax_mtime(mtime_value)

@@ -376,12 +376,17 @@ def test_quick_runs_take_the_shapes_the_scanner_takes(
     eight[0].pax_headers = {"mtime": "1700000000.73897288"}  # GNU tar drops trailing zeros
     whole = _member("whole", data=b"w")
     whole[0].pax_headers = {"mtime": "1700000000"}
+    bare = _member("bare", data=b"b")  # tarfile reads it as the float 0.5: 0 seconds
+    bare[0].pax_headers = {"mtime": ".5"}
+    point = _member("point", data=b"p")
+    point[0].pax_headers = {"mtime": "1700000000."}
     dotted = _member("./top/./x", data=b"d")
     unsafe = _member("a/../../etc/passwd", data=b"u")
     link = _member("short-link", tarfile.SYMTYPE, linkname="target")
     empty_link = _member(".", tarfile.SYMTYPE, linkname="t")
     top = _member("./", tarfile.DIRTYPE)
-    members = [top, v7, frac, neg, many, eight, whole, dotted, unsafe, link, empty_link]
+    members = [top, v7, frac, neg, many, eight, whole, bare, point, dotted, unsafe, link]
+    members.append(empty_link)
     for fmt in (tarfile.GNU_FORMAT, tarfile.PAX_FORMAT):  # GNU: no PAX records
         QUICK_READS.clear()
         index = _same(tmp_path, _archive(members, fmt), monkeypatch, f"q{fmt}.tar")[0]
@@ -390,12 +395,16 @@ def test_quick_runs_take_the_shapes_the_scanner_takes(
         assert "a/../../etc/passwd" not in QUICK_READS
         assert "" not in QUICK_READS  # a symbolic link naming the top goes to the Scanner
     # tarfile wrote "frac"'s records as mtime then path, an order the runs leave to the Scanner.
-    assert QUICK_READS == ["v7dir", "neg", "many", "eight", "whole", "top/x", "short-link"]
+    assert QUICK_READS == [
+        *("v7dir", "neg", "many", "eight", "whole", "bare", "point", "top/x", "short-link")
+    ]
     assert index["frac-renamed"][5] == 1_700_000_000_500_000_000
     assert index["many"][5] == 1_700_000_000_123_456_789
     assert index["neg"][5] == -12_000_000_001
     assert index["eight"][5] == 1_700_000_000_738_972_880
     assert index["whole"][5] == 1_700_000_000_000_000_000
+    assert index["bare"][5] == 0
+    assert index["point"][5] == 1_700_000_000_000_000_000
     assert index["top/x"][4] == 1
 
 
