@@ -223,8 +223,7 @@ def quick_run(
                 mtime = 0 if mtime_value is not None else int(numbers[2], 8) * 1_000_000_000
             if h[329:345] not in _NO_DEVICE:
                 octal(h[329:337]), octal(h[337:345])  # tarfile refuses what int refuses
-            header_name = h[:100].partition(b"\0")[0]
-            if kind == 0 and header_name.endswith(b"/"):
+            if kind == 0 and h[:100].partition(b"\0")[0].endswith(b"/"):  # a V7 directory
                 kind = 0x35
             if path_value is not None:
                 name = path_value.decode("utf-8", "surrogateescape").rstrip("/")
@@ -233,7 +232,7 @@ def quick_run(
                 if kind == 0x35:
                     name = name.removesuffix("/")
             else:
-                name = header_name.decode("utf-8", "surrogateescape")
+                name = h[:100].partition(b"\0")[0].decode("utf-8", "surrogateescape")
                 if kind == 0x35:
                     name = name.rstrip("/")
                 if h[345]:
