@@ -19,8 +19,8 @@ parent reads the second half itself):
   file replaced there (its names get numbered identities), refuse the join too.
 
 A path in both halves is found with one set intersection; everything else moves with
-:meth:`dict.update` and list extensions. Records travel in columns (:func:`pack`): pickled
-and rebuilt in C, where a dictionary of tuples is not.
+:meth:`dict.update` straight from the columns and with list extensions. Records travel in
+columns (:func:`pack`): pickled and rebuilt in C, where a dictionary of tuples is not.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storagekit.source import FileType
-from storagekit.sources.tarindex import IMPLIED, IndexBuilder, Rec
+from storagekit.sources.tarindex import IMPLIED, IndexBuilder
 
 
 @dataclass
@@ -70,34 +70,42 @@ def merge(builder: IndexBuilder, part: Part) -> bool:
     """
     if part.foreign:
         return False
-    theirs: dict[str, Rec] = dict(zip(part.paths, zip(*part.columns, strict=True), strict=True))
-    records = builder.records
-    common = theirs.keys() & records.keys()
+    paths, columns, records = part.paths, part.columns, builder.records
+    common = records.keys() & paths  # a few directories at the top, as a rule
+    kinds = _kinds(paths, columns[0], common)
     for path in common:
         if (
             records[path][0] is not FileType.DIR
-            or theirs[path][0] is not FileType.DIR
+            or kinds[path] is not FileType.DIR
             or path in builder.links
         ):
             return False
     implied = set(part.implied) if common else set()
+    mine = {path: records[path] for path in common if path in implied}
+    records.update(zip(paths, zip(*columns, strict=True), strict=True))  # restated: replaced
+    records.update(mine)  # an implied one does not
     for path in common:
-        if path not in implied:
-            records[path] = theirs[path]  # a later member re-states the directory
-        del theirs[path]
         if path:
             part.kids[path.rpartition("/")[0]].remove(path)
-    records.update(theirs)
     kids = builder.kids
     for directory, children in part.kids.items():
-        mine = kids.get(directory)
-        if mine is None:
+        listed = kids.get(directory)
+        if listed is None:
             kids[directory] = children
         else:
-            mine.extend(children)
+            listed.extend(children)
     builder.links.update(part.links)
     for problem in part.problems:
         builder.problem(problem)
     builder.unlisted += part.unlisted
     builder.xattr_members += part.xattr_members
     return True
+
+
+def _kinds(
+    paths: tuple[str, ...], kinds: tuple[object, ...], wanted: set[str]
+) -> dict[str, object]:
+    """The second half's types of the ``wanted`` paths (found by a scan in C when few)."""
+    if len(wanted) <= 64:
+        return {path: kinds[paths.index(path)] for path in wanted}
+    return {path: kind for path, kind in zip(paths, kinds, strict=True) if path in wanted}

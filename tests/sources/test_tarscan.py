@@ -444,3 +444,27 @@ def test_the_second_half_joins_as_one_reader_reads_it(
     assert MERGED == [joins]
     assert JOINED[0] > 0
     assert split.problems[0] == "'../first': unsafe member name, not indexed"
+
+
+def test_many_directories_in_both_halves_join(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More than 64 paths in both halves take the dictionary way to their types."""
+    real = tarhalves.merge
+
+    def counted(builder: Any, part: Any) -> bool:
+        MERGED.append(real(builder, part))
+        return MERGED[-1]
+
+    monkeypatch.setattr(tarhalves, "merge", counted)
+    MERGED.clear()
+    dirs = [_member(f"d{i}", tarfile.DIRTYPE) for i in range(80)]
+    files = [_member(f"d{i % 80}/f{i}", data=b"x" * (i % 900)) for i in range(800)]
+    restated = [_member(f"d{i}", tarfile.DIRTYPE, mode=0o700) for i in range(80)]
+    raw = _archive(dirs + files + restated, tarfile.PAX_FORMAT)
+    split, _ = _halves(tmp_path, raw, "many.tar")
+    assert MERGED == [True]
+    index = split._index
+    assert isinstance(index, MemoryIndex)
+    assert index.records["d79"][1] == 0o700
+    assert len(index.kids["d79"]) == 10
