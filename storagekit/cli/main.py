@@ -9,6 +9,7 @@ Results go to stdout; findings and errors go to stderr, after the results.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -342,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI, turning storagekit errors into one line and exit status 1."""
     Context.current = None
     common.FREEZE_AFTER_OPEN = argv is None  # the program itself, not a call with arguments
+    if argv is None:
+        gc.disable()  # until the evidence is open (common.FREEZE_AFTER_OPEN)
     try:
         code = cli.main(
             args=list(argv) if argv is not None else None,
