@@ -95,6 +95,20 @@ class Owners:
                 self.known[fields] = known
         return known
 
+    def low_word(self, field: bytes) -> int:
+        """:func:`_sum_of` a checksum field, remembered (the loop looks in :attr:`sums` first)."""
+        want = _sum_of(field)
+        if len(self.sums) < _SUMS_MAX:
+            self.sums[field] = want
+        return want
+
+    def size(self, field: bytes) -> int:
+        """The number of an extension header's size field, remembered in :attr:`sizes`."""
+        size = octal(field)
+        if len(self.sizes) < _SUMS_MAX:
+            self.sizes[field] = size
+        return size
+
 
 class Ran(NamedTuple):
     """A run :func:`quick_run` indexed.
@@ -160,24 +174,14 @@ def quick_run(
                 if i < 0 or i + BLOCK > len(buf):
                     break
             h = buf[i : i + BLOCK]
-            field = h[148:156]
-            want = sums.get(field)
-            if want is None:
-                want = _sum_of(field)
-                if len(sums) < _SUMS_MAX:
-                    sums[field] = want
+            want = sums.get(h[148:156]) or owners.low_word(h[148:156])
             if (adler(h) & 0xFFFF if h.isascii() else _low_word(h)) != want:
                 break
             kind = h[156]
             path_value = mtime_value = long_name = None
             at = i + BLOCK
             if kind == 0x78 or kind == 0x4C:  # "x": PAX records; "L": GNU long name
-                field = h[124:136]
-                size = sizes.get(field)
-                if size is None:
-                    size = octal(field)
-                    if len(sizes) < _SUMS_MAX:
-                        sizes[field] = size
+                size = sizes.get(h[124:136]) or owners.size(h[124:136])
                 if size > _LONG_MAX:
                     break
                 end = at + size
@@ -200,12 +204,7 @@ def quick_run(
                 h = buf[at : at + BLOCK]
                 if len(h) < BLOCK:
                     break
-                field = h[148:156]
-                want = sums.get(field)
-                if want is None:
-                    want = _sum_of(field)
-                    if len(sums) < _SUMS_MAX:
-                        sums[field] = want
+                want = sums.get(h[148:156]) or owners.low_word(h[148:156])
                 if (adler(h) & 0xFFFF if h.isascii() else _low_word(h)) != want:
                     break
                 kind = h[156]

@@ -408,7 +408,18 @@ def test_quick_runs_take_the_shapes_the_scanner_takes(
     assert index["top/x"][4] == 1
 
 
-MERGED: list[bool] = []
+@pytest.fixture
+def merges(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """What each join of a second half returned, in order."""
+    real = tarhalves.merge
+    made: list[bool] = []
+
+    def counted(builder: Any, part: Any) -> bool:
+        made.append(real(builder, part))
+        return made[-1]
+
+    monkeypatch.setattr(tarhalves, "merge", counted)
+    return made
 
 
 @pytest.mark.parametrize(
@@ -425,45 +436,27 @@ MERGED: list[bool] = []
     ids=["implied", "restated", "own-links", "link-back", "replaced", "below-link", "dir-gone"],
 )
 def test_the_second_half_joins_as_one_reader_reads_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail: list[Any], joins: bool
+    tmp_path: Path, merges: list[bool], tail: list[Any], joins: bool
 ) -> None:
-    real = tarhalves.merge
-
-    def counted(builder: Any, part: Any) -> bool:
-        MERGED.append(real(builder, part))
-        return MERGED[-1]
-
-    monkeypatch.setattr(tarhalves, "merge", counted)
-    MERGED.clear()
     head = [_member(f"d{i}", tarfile.DIRTYPE) for i in range(7)]
     head += [_member("s", tarfile.SYMTYPE, linkname="d0"), _member("../first", data=b"p")]
     files = [_member(f"d{i % 7}/f{i}", data=b"x" * (i % 1500)) for i in range(600)]
     own = [_member("n/f", data=b"own"), _member("n/g", data=b"own")]
     raw = _archive(head + files + own + tail, tarfile.PAX_FORMAT)
     split, _ = _halves(tmp_path, raw, "a.tar")
-    assert MERGED == [joins]
+    assert merges == [joins]
     assert JOINED[0] > 0
     assert split.problems[0] == "'../first': unsafe member name, not indexed"
 
 
-def test_many_directories_in_both_halves_join(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_many_directories_in_both_halves_join(tmp_path: Path, merges: list[bool]) -> None:
     """More than 64 paths in both halves take the dictionary way to their types."""
-    real = tarhalves.merge
-
-    def counted(builder: Any, part: Any) -> bool:
-        MERGED.append(real(builder, part))
-        return MERGED[-1]
-
-    monkeypatch.setattr(tarhalves, "merge", counted)
-    MERGED.clear()
     dirs = [_member(f"d{i}", tarfile.DIRTYPE) for i in range(80)]
     files = [_member(f"d{i % 80}/f{i}", data=b"x" * (i % 900)) for i in range(800)]
     restated = [_member(f"d{i}", tarfile.DIRTYPE, mode=0o700) for i in range(80)]
     raw = _archive(dirs + files + restated, tarfile.PAX_FORMAT)
     split, _ = _halves(tmp_path, raw, "many.tar")
-    assert MERGED == [True]
+    assert merges == [True]
     index = split._index
     assert isinstance(index, MemoryIndex)
     assert index.records["d79"][1] == 0o700
