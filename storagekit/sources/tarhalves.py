@@ -12,18 +12,20 @@ The guess is only used if it is proven: the first half's own reading must arrive
 child's starting header. A file inside the archive can hold what looks like tar headers (a
 layer's tar, say); then the first half passes the guessed offset without landing on it, the
 child's work is thrown away, and the first half reads on to the end alone. Either way the
-members are indexed in archive order by one builder, so the index is the same as one reader's.
+index is the same as one reader's (:mod:`~storagekit.sources.tarpart` joins the child's).
+
+The child sends its reading in two pieces (:mod:`~storagekit.sources.forkchild`): the first
+ends at a member boundary past :data:`PIECE` of its headers, the second at the end. Joining
+the first then overlaps with the child's reading of the second, and only the short second
+is joined after the child is done. A piece that cannot be joined is read here instead, from
+its start on.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
-import mmap
 import os
-import pickle
-import signal
 import struct
 import sys
 import tarfile
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from storagekit.progresscount import Bar
+from storagekit.sources.forkchild import Child
 from storagekit.sources.tarfeed import BLOCK, Feed
 from storagekit.sources.tarindex import IndexBuilder
 from storagekit.sources.tarpart import Part, merge, pack
@@ -43,9 +46,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 #: Below this, one reader is faster than forking a second.
 MIN_SPLIT = 64 << 20
-#: The share of the headers this process reads: a little more than half, since the child
-#: also pickles its index before the join can start (about 5% of its reading).
-SHARE = 0.52
+#: The share of the headers this process reads. The child pickles what it read and this
+#: process unpickles and joins it; joining the first piece overlaps with the child's reading
+#: of the second, and what is left after the child's last piece is short.
+SHARE = 0.5
+#: The share of the child's headers in its first piece.
+PIECE = 0.7
 #: Consecutive headers that make a block a believable start.
 RUN = 3
 _SEARCH = 1 << 20  # bytes read at a time while looking for a header
@@ -63,6 +69,7 @@ class Half:
     error: str | None  # the damage that ended the reading, as the message says it
     stop: tarfile.HeaderError | None
     offset: int
+    final: bool  # it read to the end of the archive (else a piece follows from ``offset``)
 
 
 def _size_of(header: bytes) -> int | None:
@@ -72,12 +79,13 @@ def _size_of(header: bytes) -> int | None:
         return None
 
 
-def middle(read_at: Callable[[int, int], bytes], size: int) -> int:
-    """Where :data:`SHARE` of the archive's headers lie before (of the headers, not the bytes).
+def split_points(read_at: Callable[[int, int], bytes], size: int) -> tuple[int, int]:
+    """Where :data:`SHARE` of the archive's headers lie before, and where the child cuts.
 
-    Members are not spread evenly — a layer of large files is a long stretch without headers —
-    so the headers are counted in :data:`_SAMPLES` windows spread over the archive, and the
-    offset where the running count passes the share is interpolated within its stretch.
+    That is by headers, not bytes: members are not spread evenly — a layer of large files is
+    a long stretch without headers — so the headers are counted in :data:`_SAMPLES` windows
+    spread over the archive, and each offset is interpolated within its stretch. The child
+    cuts its reading where :data:`PIECE` of its headers lie before.
     """
     counts = []
     for i in range(_SAMPLES):
@@ -86,15 +94,20 @@ def middle(read_at: Callable[[int, int], bytes], size: int) -> int:
         counts.append(
             sum(1 for j in range(257, len(window), BLOCK) if window[j : j + 5] == b"ustar")
         )
-    wanted = sum(counts) * SHARE
+    shares = (SHARE, SHARE + (1 - SHARE) * PIECE)
+    return _point(counts, size, shares[0]), _point(counts, size, shares[1])
+
+
+def _point(counts: list[int], size: int, share: float) -> int:
+    wanted = sum(counts) * share
     if not wanted:
-        return size // 2
+        return int(size * share)
     running = 0
     for i, n in enumerate(counts):
         if running + n >= wanted:
             return int(size * (i + (wanted - running) / n) / _SAMPLES)
         running += n
-    return size // 2
+    return int(size * share)
 
 
 def find_start(read_at: Callable[[int, int], bytes], begin: int, end: int) -> int | None:
@@ -137,104 +150,37 @@ def _run(read_at: Callable[[int, int], bytes], offset: int) -> int | None:
     return member
 
 
-def _read_from(read_at: Callable[[int, int], bytes], start: int) -> Half:
-    """Index the archive from ``start`` to its end as a part of it (in the child)."""
+def _read_from(
+    read_at: Callable[[int, int], bytes], start: int, stop_at: int | None = None
+) -> Half:
+    """Index the archive from ``start`` as a part of it (in the child).
+
+    To its end, or to the first member boundary from ``stop_at`` on.
+    """
     feed = Feed(read_at=read_at, pos=start, mark=start)
     reader = Reader(fileobj=feed, encoding="utf-8", errors="surrogateescape")  # type: ignore[arg-type]
     builder = IndexBuilder(0, 0, part=True)
     scanner = Scanner(feed, reader)
     counter = Bar(None, "", None, "", None)
-    last, error, stop, offset = read_members(builder, scanner, read_at, 0, False, counter)
-    return Half(start, pack(builder), last, error, stop, offset)
+    last, error, stop, offset = read_members(
+        builder, scanner, read_at, 0, False, counter, stop_at=stop_at
+    )
+    final = stop_at is None or error is not None or stop is not None or offset < stop_at
+    return Half(start, pack(builder), last, error, stop, offset, final)
 
 
-class SecondHalf:
-    """A forked child reading the archive from ``start`` to its end.
+def _read_pieces(
+    read_at: Callable[[int, int], bytes], start: int, cut: int, send: Callable[[object], None]
+) -> None:
+    """In the child: index from ``start`` to the end in two pieces, each sent once read.
 
-    The child pickles what it read into an anonymous memory file made before the fork
-    (``memfd_create``; nothing is written to any file system) and then says so through a
-    pipe, so the parent maps the pickle where it is instead of copying 8 MB or so through the
-    pipe's 64 KiB buffer. Without memory files the pickle goes through the pipe.
+    The first ends at the first member boundary from ``cut`` on, so that this process can
+    join it while the child reads the second.
     """
-
-    def __init__(self, read_at: Callable[[int, int], bytes], start: int) -> None:
-        self.start = start
-        self._memory = _memory_file()
-        rfd, wfd = os.pipe()
-        self._pid = os.fork()
-        if self._pid == 0:  # the child: read, hand the result over, leave
-            code = 0
-            try:
-                os.close(rfd)
-                gc.disable()  # what it makes lives until it leaves; sweeping would copy pages
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                data = pickle.dumps(_read_from(read_at, start), pickle.HIGHEST_PROTOCOL)
-                with os.fdopen(wfd, "wb") as out:
-                    if self._memory is None:
-                        out.write(data)
-                    else:
-                        _write_all(self._memory, data)
-                        out.write(b"\1")
-            except BaseException:  # noqa: BLE001 - any failure: the parent reads alone
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(wfd)
-        self._rfd = rfd
-
-    def result(self) -> Half | None:
-        """The child's reading (waits for it), or None if it failed."""
-        try:
-            with os.fdopen(self._rfd, "rb") as pipe:
-                data = pipe.read()
-            _, status = os.waitpid(self._pid, 0)
-            if status != 0 or not data:
-                return None
-            if self._memory is not None:
-                if data != b"\1":
-                    return None
-                with mmap.mmap(self._memory, 0, prot=mmap.PROT_READ) as kept:
-                    half = pickle.loads(kept)  # noqa: S301 - our own child's, made before it
-            else:
-                half = pickle.loads(data)  # noqa: S301 - our own child's, through our own pipe
-            return half if isinstance(half, Half) else None
-        except (OSError, ValueError, pickle.UnpicklingError, EOFError):
-            return None
-        finally:
-            self._close_memory()
-
-    def cancel(self) -> None:
-        """Stop the child and forget its reading."""
-        try:
-            os.kill(self._pid, signal.SIGKILL)
-            os.close(self._rfd)
-            os.waitpid(self._pid, 0)
-        except OSError:
-            pass
-        self._close_memory()
-
-    def _close_memory(self) -> None:
-        if self._memory is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._memory)
-            self._memory = None
-
-
-def _memory_file() -> int | None:
-    """An anonymous memory file (Linux), or None where there is none."""
-    make = getattr(os, "memfd_create", None)
-    if make is None:
-        return None
-    try:
-        return int(make("storagekit-half", getattr(os, "MFD_CLOEXEC", 0)))
-    except OSError:
-        return None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    first = _read_from(read_at, start, cut)
+    send(first)
+    if not first.final:
+        send(_read_from(read_at, first.offset))
 
 
 def _gc_paused(read: Callable[P, R]) -> Callable[P, R]:
@@ -265,21 +211,27 @@ def read_members(
     size: int,
     split: bool,
     bar: Bar,
+    stop_at: int | None = None,
 ) -> tuple[tuple[str, int, int] | None, str | None, tarfile.HeaderError | None, int]:
     """Index every member of the archive ``scanner`` reads; return what ended the reading.
 
     That is: the last regular file (path, data offset, stored bytes), the damage that ended
     the reading, the header error that ended it, and where. With ``split`` (a large plain
     archive of ``size`` bytes read with ``read_at``), the second half is read by a forked
-    child meanwhile, and used once this reading lands on its start. The bar counts the bytes
-    of a plain archive read so far (the compressed ones count themselves).
+    child meanwhile, and used once this reading lands on its start. With ``stop_at``, the
+    reading stops at the first member boundary from there on (an unfinished reading: no
+    damage, no header error). The bar counts the bytes of a plain archive read so far (the
+    compressed ones count themselves).
     """
     feed = scanner.feed
     plain = feed.read_at is not None  # read with pread, not from a decompressor
-    half = None
+    half: tuple[Child, int] | None = None  # the child and where its reading starts
     if split and hasattr(os, "fork"):
-        start = find_start(read_at, middle(read_at, size), size)
-        half = SecondHalf(read_at, start) if start is not None else None
+        middle, cut = split_points(read_at, size)
+        start = find_start(read_at, middle, size)
+        if start is not None:
+            work = functools.partial(_read_pieces, read_at, start, max(cut, start))
+            half = (Child(work, 2), start)
     last: tuple[str, int, int] | None = None
     counted = 0  # plain archives: the bytes read so far are where the next header is
     if plain:
@@ -287,29 +239,57 @@ def read_members(
             quick_run, owners=Owners(builder.modes), builder=builder
         )
     if half is not None:
-        scanner.until = half.start
+        scanner.until = half[1]
+    elif stop_at is not None:
+        scanner.until = stop_at
     try:
         for member in scanner.members():
             last = _add(builder, member, feed, plain) or last
             if plain:
                 bar.advance(scanner.next_offset - counted)
                 counted = scanner.next_offset
-            if half is not None and scanner.next_offset >= half.start:
-                joined = half.result() if scanner.next_offset == half.start else None
-                if joined is None or not merge(builder, joined.part):
-                    half.cancel()
-                    half = None
+            if stop_at is not None and scanner.next_offset >= stop_at:
+                return last, None, None, scanner.next_offset
+            if half is not None and scanner.next_offset >= half[1]:
+                child, start = half
+                half = None
+                if scanner.next_offset != start:  # the guess was not a member's start
+                    child.close()
                     scanner.until = sys.maxsize
                     continue
-                half = None
-                bar.advance(size - counted)
-                return joined.last or last, joined.error, joined.stop, joined.offset
+                final, at, last = _join(child, builder, start, last)
+                if final is not None:
+                    bar.advance(size - counted)
+                    return last, final.error, final.stop, final.offset
+                scanner.jump(at)  # read on alone from the first piece not joined
+                scanner.until = sys.maxsize
     except READ_ERRORS as exc:
         return last, f"archive damaged at offset {scanner.offset}: {exc}", None, scanner.offset
     finally:
         if half is not None:
-            half.cancel()
+            half[0].close()
     return last, None, scanner.stop, scanner.offset
+
+
+def _join(
+    child: Child, builder: IndexBuilder, at: int, last: tuple[str, int, int] | None
+) -> tuple[Half | None, int, tuple[str, int, int] | None]:
+    """Join the child's pieces from ``at`` on, in order, as they come.
+
+    Returns the final piece (None if a piece could not be joined: the child failed, or the
+    join was refused), where this process must read on if so, and the last regular file.
+    """
+    try:
+        while True:
+            piece = child.receive()
+            if not isinstance(piece, Half) or piece.start != at or not merge(builder, piece.part):
+                return None, at, last
+            last = piece.last or last
+            if piece.final:
+                return piece, at, last
+            at = piece.offset
+    finally:
+        child.close()
 
 
 def _add(

@@ -268,6 +268,13 @@ class Scanner:
         """Why the member list ended (``None``: not by a header error)."""
         return self.reader.stop
 
+    def jump(self, offset: int) -> None:
+        """Go on from the header at ``offset``, between two members.
+
+        What lies between the last member yielded and ``offset`` was read some other way.
+        """
+        self._next = offset
+
     def members(self) -> Iterator[Member | Any]:
         """Yield each member, or what ``batch`` returned for a run it read.
 
@@ -287,7 +294,7 @@ class Scanner:
                 if end != self._next:  # it read members
                     self._next = end
                     yield run
-                    self.offset = end
+                    self.offset = self._next  # (moved if the caller jumped)
             self.feed.skip_to(self._next)
             self.feed.mark = self._next
             if self.reader.pax_headers:  # a global header applies to every later member

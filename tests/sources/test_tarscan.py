@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from storagekit.sources import tarhalves, tarquick, tarscan
+from storagekit.sources import forkchild, tarhalves, tarquick, tarscan
 from storagekit.sources.tarindex import IMPLIED, MemoryIndex
 from storagekit.sources.tarsource import TarSource
 
@@ -227,14 +227,15 @@ JOINED: list[int] = []
 
 @pytest.fixture(autouse=True)
 def _count_joins(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = tarhalves.SecondHalf.result
+    """JOINED: where each piece the child sent starts (-1: none came)."""
+    real = forkchild.Child.receive
 
-    def result(self: tarhalves.SecondHalf) -> tarhalves.Half | None:
-        half = real(self)
-        JOINED.append(self.start if half is not None else -1)
-        return half
+    def receive(self: forkchild.Child) -> object | None:
+        piece = real(self)
+        JOINED.append(piece.start if isinstance(piece, tarhalves.Half) else -1)
+        return piece
 
-    monkeypatch.setattr(tarhalves.SecondHalf, "result", result)
+    monkeypatch.setattr(forkchild.Child, "receive", receive)
     JOINED.clear()
 
 
@@ -257,14 +258,14 @@ def test_two_halves_read_as_one_reader(
 ) -> None:
     """The child hands its reading over in a memory file, or through the pipe without one."""
     if not memory:
-        monkeypatch.setattr(tarhalves, "_memory_file", lambda: None)
-    elif tarhalves._memory_file() is None:
+        monkeypatch.setattr(forkchild, "_memory_file", lambda: None)
+    elif forkchild._memory_file() is None:
         pytest.skip("no memory files here")
     members = [_member(f"d{i % 7}/f{i}", data=b"x" * (i % 1500)) for i in range(600)]
     raw = _archive([_member(f"d{i}", tarfile.DIRTYPE) for i in range(7)] + members, fmt)
     _halves(tmp_path, raw, "a.tar")
-    assert len(JOINED) == 1
-    assert JOINED[0] > 0  # the second half was read by the child and used
+    assert len(JOINED) == 2  # the child's two pieces, each joined
+    assert 0 < JOINED[0] < JOINED[1]
     # Cut short in the second half, and damaged there: the child's ending is the reading's.
     _halves(tmp_path, raw[: len(raw) * 3 // 4], "cut.tar")
     damaged = bytearray(raw)
@@ -444,7 +445,7 @@ def test_the_second_half_joins_as_one_reader_reads_it(
     own = [_member("n/f", data=b"own"), _member("n/g", data=b"own")]
     raw = _archive(head + files + own + tail, tarfile.PAX_FORMAT)
     split, _ = _halves(tmp_path, raw, "a.tar")
-    assert merges == [joins]
+    assert merges == [True, joins]  # the first piece joins; the tail is in the second
     assert JOINED[0] > 0
     assert split.problems[0] == "'../first': unsafe member name, not indexed"
 
@@ -456,8 +457,43 @@ def test_many_directories_in_both_halves_join(tmp_path: Path, merges: list[bool]
     restated = [_member(f"d{i}", tarfile.DIRTYPE, mode=0o700) for i in range(80)]
     raw = _archive(dirs + files + restated, tarfile.PAX_FORMAT)
     split, _ = _halves(tmp_path, raw, "many.tar")
-    assert merges == [True]
+    assert merges == [True, True]  # the restated directories are in the second piece
     index = split._index
     assert isinstance(index, MemoryIndex)
     assert index.records["d79"][1] == 0o700
     assert len(index.kids["d79"]) == 10
+
+
+def test_a_second_piece_that_cannot_join_is_read_here(
+    tmp_path: Path, merges: list[bool]
+) -> None:
+    """A hard link in the child's second piece to a file in its first: read on from there."""
+    files = [_member(f"d{i % 5}/f{i}", data=b"x" * (i % 1000)) for i in range(900)]
+    link = _member("late-link", tarfile.LNKTYPE, linkname="d0/f600")
+    tail = [_member(f"e/g{i}", data=b"y" * 10) for i in range(40)]
+    raw = _archive(files + [link] + tail, tarfile.PAX_FORMAT)
+    split, _ = _halves(tmp_path, raw, "link.tar")
+    assert merges == [True, False]  # the first piece joined, the second was refused
+    assert len(JOINED) == 2
+    index = split._index
+    assert isinstance(index, MemoryIndex)
+    assert index.nlink("d0/f600") == 2
+
+
+def test_a_child_that_fails_after_its_first_piece(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the child read before it failed is joined; this process reads the rest."""
+    real = tarhalves._read_from
+
+    def failing(read_at: Any, start: int, stop_at: int | None = None) -> Any:
+        if stop_at is None:
+            raise RuntimeError("the second piece fails")
+        return real(read_at, start, stop_at)
+
+    monkeypatch.setattr(tarhalves, "_read_from", failing)
+    files = [_member(f"d{i % 5}/f{i}", data=b"x" * (i % 1000)) for i in range(900)]
+    _halves(tmp_path, _archive(files, tarfile.PAX_FORMAT), "fails.tar")
+    assert len(JOINED) == 2
+    assert JOINED[0] > 0
+    assert JOINED[1] == -1
