@@ -220,6 +220,11 @@ class BoltContainers:
     def _values(self, cid: str) -> tuple[bytes | None, bytes | None, str | None] | None:
         return _ctr_values(self._db().bucket(b"ctr"), cid.encode())
 
+    @property
+    def in_memory(self) -> bool:
+        """Whether the file was read whole (a forked process may then read it too)."""
+        return self._opened is not None and self._file is None
+
     def close(self) -> None:
         """Close the file, if it was paged, or unmap its bytes (none of them is used after)."""
         if self._file is not None:
