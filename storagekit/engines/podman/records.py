@@ -52,7 +52,7 @@ def container_record(inv: Inventory, container: Container, *, sizes: bool) -> Re
     st = inv.store_containers.get(container.id)
     lp = inv.libpod.get(container.id)
     chain = inv.container_chains.get(container.id, ()) if st else ()
-    dirs = [layer_path(st.driver, lid) for lid in chain] if st else []
+    dirs = inv.layer_dirs(st.driver, chain) if st else []
     mounts = []
     for m in container.mounts:
         data = f"volumes/{m.name}/_data"
