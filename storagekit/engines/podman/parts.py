@@ -47,10 +47,13 @@ ROOT_PARTS = frozenset({"layers", "images", "containers"})
 #: How deep each command reads libpod's containers: whole (``containers``), or only what the
 #: cross-check compares (``images``, ``layers``: :attr:`.inventory.Inventory.briefs`).
 Depth = Literal["decoded", "briefs"]
-#: What ``containers`` reads of the stores (and ``layers``: its chains).
-STORES = ("layers", "containers", "images")
+#: What ``containers`` reads of the stores, and the layer chains made of them (which need
+#: nothing of libpod: made beside the decoding, not after it).
+CONTAINER_STORES = ("layers", "containers", "images", "container_chains")
 #: What ``images`` reads of the stores: the image configs too.
-IMAGE_STORES = ("layers", "images", "containers", "configs")
+IMAGE_STORES = ("layers", "images", "containers", "configs", "image_chains")
+#: What ``layers`` reads of the stores: both kinds of chains.
+LAYER_STORES = ("layers", "images", "containers", "image_chains", "container_chains")
 
 
 class Slice(NamedTuple):

@@ -14,7 +14,12 @@ from __future__ import annotations
 from storagekit.cache import per_root
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.layerdirs import layer_path
-from storagekit.engines.podman.parts import IMAGE_STORES, STORES, read_parts
+from storagekit.engines.podman.parts import (
+    CONTAINER_STORES,
+    IMAGE_STORES,
+    LAYER_STORES,
+    read_parts,
+)
 from storagekit.engines.podman.root import container_layer_dirs
 from storagekit.errors import SourceError
 from storagekit.jsontext import Record
@@ -97,7 +102,7 @@ def container_record(inv: Inventory, container: Container, *, sizes: bool) -> Re
 
 def container_records(inv: Inventory, *, sizes: bool) -> list[Record]:
     """Every ``containers`` object, by creation time then ID."""
-    read_parts(inv, "decoded", STORES)
+    read_parts(inv, "decoded", CONTAINER_STORES)
     records = [container_record(inv, c, sizes=sizes) for c in inv.containers.values()]
     records.sort(key=lambda r: (r["created"] or "", r["id"]))
     return records
@@ -156,7 +161,7 @@ def image_records(inv: Inventory) -> list[Record]:
 
 def layer_records(inv: Inventory) -> list[Record]:
     """Every layer of ``layers.json``, then layer directories no record knows."""
-    read_parts(inv, "briefs", STORES)
+    read_parts(inv, "briefs", LAYER_STORES)
     on_image: dict[str, set[str]] = {}
     for iid, chain in inv.image_chains.items():
         for lid in chain:
