@@ -27,6 +27,7 @@ References: etcd-io/bbolt ``internal/common/page.go``, ``internal/common/meta.go
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, cast
 
@@ -92,7 +93,7 @@ class BoltDB:
         Raises:
             FormatError: neither meta page is valid or the page size is unusable.
         """
-        if not isinstance(data, PagedFile):
+        if not isinstance(data, PagedFile | mmap.mmap):  # a map: the caller's, read-only
             data = bytes(data)
         layout, meta, at = choose_meta(data, path)
         return cls(data, path, layout, meta, at + 16)

@@ -119,6 +119,11 @@ class PodmanEngine(Engine):
 
         return self._rooted(records.container_records(self.inv, sizes=sizes))
 
+    def container_records_json(self, *, sizes: bool) -> str:  # noqa: D102 - see Engine
+        from storagekit.engines.podman import records
+
+        return records.container_records_json(self.inv, sizes=sizes, graph_root=self.recorded_path)
+
     def image_records(self) -> list[Record]:  # noqa: D102 - see Engine
         from storagekit.engines.podman import records
 

@@ -17,6 +17,7 @@ from storagekit.engines.podman.common import IDMapping
 from storagekit.engines.podman.containers import StorageContainer as StoreContainer
 from storagekit.engines.podman.images import Image as StoreImage
 from storagekit.engines.podman.images import ImageConfig, read_image_config
+from storagekit.engines.podman.layerdirs import layer_path
 from storagekit.engines.podman.layers import Layer, layer_chain
 from storagekit.engines.podman.libpod import LibpodContainer
 from storagekit.engines.podman.libpod_read import Brief, brief, decode, read_containers
@@ -37,6 +38,7 @@ class Inventory:
         self.findings = findings
         self._chain_ids: dict[tuple[str, str], str | None] = {}
         self._whole_chains: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._below: dict[tuple[str, tuple[str, ...]], list[str | None]] = {}
         self._checked = root.libpod is None
 
     @cached_property
@@ -99,6 +101,19 @@ class Inventory:
             return ()
         whole = self._whole_chains.setdefault(driver, {})
         return layer_chain(self.by_driver.get(driver, {}), top, self.findings, where, whole)[0]
+
+    def layer_dirs(self, driver: str, chain: tuple[str, ...]) -> list[str | None]:
+        """The directory of each layer of ``chain`` (top first), a new list each time.
+
+        The layers below the top are an image's stack, which its containers share: their
+        directories are made once per stack (a thousand containers on a hundred images).
+        """
+        if not chain:
+            return []
+        below = self._below.get((driver, chain[1:]))
+        if below is None:
+            below = self._below[(driver, chain[1:])] = [layer_path(driver, x) for x in chain[1:]]
+        return [layer_path(driver, chain[0]), *below]
 
     @cached_property
     def by_driver(self) -> dict[str, dict[str, Layer]]:

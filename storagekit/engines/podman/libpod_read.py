@@ -11,17 +11,16 @@ the containers are read here, on demand, in one of two depths:
   that need nothing else of libpod (``images``, ``layers``) but must report the same findings:
   both parse both documents, so a damaged one is the same finding either way.
 
-Each container is fetched and decoded in this process: BoltDB from the file read once
-(:class:`.libpod_bolt.BoltContainers`), SQLite rows as fetched by one query when the database
-was opened (:attr:`.libpod.LibpodState.rows`). Forked workers do not pay here: decoding a
-container costs some 0.1 ms, and a worker's fork of a process holding the root, and pickling
-1,000 decoded containers back, cost more than the half it saves (1,000 containers: 0.29 s
-on two processes, 0.21 s in one, in-process; more CPU time in all).
+Each container is fetched and decoded from the database held in memory: BoltDB from the file
+read once (:class:`.libpod_bolt.BoltContainers`), SQLite rows as fetched by one query when the
+database was opened (:attr:`.libpod.LibpodState.rows`). Listed once (:meth:`ids`), they can be
+decoded in slices (:func:`turn`) by any process that holds them: :mod:`.parts` has a forked
+worker decode some slices for a big root, each 0.1 ms a container.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from storagekit.engines.podman.common import opt_str
@@ -55,6 +54,8 @@ class ContainerRecords(Protocol):
     def ids(self, findings: Findings) -> list[str]: ...  # noqa: D102 - see the class
     def fetch(self, cid: str, findings: Findings) -> RawContainer: ...  # noqa: D102
     def close(self) -> None: ...  # noqa: D102
+    @property
+    def in_memory(self) -> bool: ...  # noqa: D102 - nothing open a fork would share
 
 
 class Rows:
@@ -73,6 +74,11 @@ class Rows:
 
     def close(self) -> None:
         """Nothing is held open."""
+
+    @property
+    def in_memory(self) -> bool:
+        """Always: the rows were fetched with the database."""
+        return True
 
 
 def documents(
@@ -109,6 +115,25 @@ def decode(raw: RawContainer, findings: Findings) -> LibpodContainer:
     )
 
 
+def open_records(source: Source, state: LibpodState) -> ContainerRecords:
+    """Where ``state``'s database keeps its containers (nothing is read yet)."""
+    if state.rows is not None:
+        return Rows(state.rows)
+    from storagekit.engines.podman.libpod_bolt import BoltContainers
+
+    return BoltContainers(source, state.path)
+
+
+def turn(
+    records: ContainerRecords,
+    ids: Sequence[str],
+    how: Callable[[RawContainer, Findings], T],
+    findings: Findings,
+) -> list[T]:
+    """The containers ``ids`` of ``records``, each fetched and turned by ``how``."""
+    return [how(records.fetch(cid, findings), findings) for cid in ids]
+
+
 def read_containers(
     source: Source,
     state: LibpodState,
@@ -119,15 +144,8 @@ def read_containers(
 
     ``how`` is :func:`decode` or :func:`brief`.
     """
-    records: ContainerRecords
-    if state.rows is not None:
-        records = Rows(state.rows)
-    else:
-        from storagekit.engines.podman.libpod_bolt import BoltContainers
-
-        records = BoltContainers(source, state.path)
+    records = open_records(source, state)
     try:
-        ids = records.ids(findings)
-        return [how(records.fetch(cid, findings), findings) for cid in ids]
+        return turn(records, records.ids(findings), how, findings)
     finally:
         records.close()

@@ -1,43 +1,81 @@
-"""Read a big graph root's parts on two cores: libpod's containers here, the stores in a worker.
+"""Read a big graph root on two cores: libpod's containers split in slices, and the stores.
 
 What an inventory command reads comes from two independent sources: containers-storage's
 ``layers.json``, ``images.json`` and ``containers.json`` (and the image configs among the
 images' big data), and libpod's database with its ``ContainerConfig`` and ``ContainerState``
-documents (some 12 KB of JSON per container, most of the work). :func:`read_parts` reads
-groups of them at once: one forked worker (:func:`~storagekit.parallel.pmap`, where the source
-is fork-safe) takes one group while this process takes the other, and the worker sends its
-records back (named tuples, pickled as tuples). Splitting by source, not by container, keeps
-what crosses the pipe small, and nothing is read twice: the cross-check of the two views
-(:func:`.root.crosscheck`) is made afterwards, here.
+documents (some 12 KB of JSON per container, most of the work: decoding 1,000 of them takes
+twice as long as reading the stores). :func:`read_parts` lists libpod's containers here, then
+one forked worker (:func:`~storagekit.parallel.pmap`, where the source is fork-safe and a core
+is idle) and this process take tasks from one queue until it is empty: first the stores (which
+this process nearly always takes: its own parts are not sent anywhere), then :data:`SLICES`
+slices of the containers, so the two end together whatever the share. The database is in this
+process's memory before the fork (read whole, :class:`.libpod_bolt.BoltContainers`; SQLite's
+rows), so the worker reads no file for it. What the worker decodes comes back as plain tuples
+with ``marshal`` (:mod:`.libpod_plain`: for 500 containers some 3 ms to write and read, against
+17 ms for pickling the objects), the stores' records pickled.
 
-The findings are those the same reads make in one process (each group's are recorded in
-group order, and the command prints them sorted). A root whose libpod database is smaller
-than :data:`PARALLEL_BYTES` is read here alone (a fork costs more than its parts take then),
-and so is any root when no core is idle (``spare_only``: on busy cores the worker only slows
-this process and costs CPU: measured 0.39 s against 0.27 s of CPU, no wall time gained).
-A failing worker leaves its parts to this process, read on first use: the same records, or
-the error a sequential read meets, as one line rather than a worker's traceback.
+The records are those one process makes, in ID order; the findings too, recorded in task order
+(the listing's, the stores', each slice's) where one process records them in the order it meets
+them, and every command prints them sorted. A root whose libpod database is smaller than
+:data:`PARALLEL_BYTES` is read here alone (a fork costs more than its parts take then), and so
+is any root when no core is idle (``spare_only``: on busy cores a worker only slows this process
+and costs CPU). A failing worker is forgotten with everything done meanwhile (its findings
+too): the parts are read here on first use, as one process reads them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import marshal
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple, cast
 
 from storagekit.engines.podman.inventory import Inventory
+from storagekit.engines.podman.libpod_plain import container, plain
+from storagekit.engines.podman.libpod_read import Brief, brief, decode, open_records, turn
 from storagekit.errors import SourceError
 
 #: Size of libpod's database from which two processes pay (its ``ctr/<id>`` buckets are some
 #: 16 KiB a container: about 150 containers; a bbolt file also keeps freed pages).
 PARALLEL_BYTES = 150 * 16 * 1024
+#: How many slices libpod's containers are cut into (each a task of the queue).
+SLICES = 8
 
 #: Where each part is kept once read: the root (the stores) or the inventory.
 ROOT_PARTS = frozenset({"layers", "images", "containers"})
 
-#: What ``containers`` reads: libpod's containers whole; the stores its records join them to.
-CONTAINERS = (("decoded",), ("layers", "containers", "images"))
-#: ``images`` and ``layers`` are read in one process: their libpod part (the cross-check's
-#: view) is some 60 ms, their stores' 45; two processes gave no wall time and 50-60 ms more
-#: CPU (bench root, load 1.9).
+#: How deep each command reads libpod's containers: whole (``containers``), or only what the
+#: cross-check compares (``images``, ``layers``: :attr:`.inventory.Inventory.briefs`).
+Depth = Literal["decoded", "briefs"]
+#: What ``containers`` reads of the stores, and the layer chains made of them (which need
+#: nothing of libpod: made beside the decoding, not after it).
+CONTAINER_STORES = ("layers", "containers", "images", "container_chains")
+#: What ``images`` reads of the stores: the image configs too.
+IMAGE_STORES = ("layers", "images", "containers", "configs", "image_chains")
+#: What ``layers`` reads of the stores: both kinds of chains.
+LAYER_STORES = ("layers", "images", "containers", "image_chains", "container_chains")
+
+
+class Slice(NamedTuple):
+    """Containers ``start:stop`` of those listed."""
+
+    start: int
+    stop: int
+
+
+class Codec(NamedTuple):
+    """How a depth is decoded, and sent back from a worker as plain tuples."""
+
+    how: Callable[..., Any]
+    plain: Callable[[Any], tuple[Any, ...]]
+    back: Callable[[tuple[Any, ...]], Any]
+
+
+CODECS: dict[str, Codec] = {
+    "decoded": Codec(decode, plain, container),
+    "briefs": Codec(brief, tuple, Brief._make),
+}
+
 
 def _holder(inv: Inventory, part: str) -> object:
     return inv.root if part in ROOT_PARTS else inv
@@ -56,24 +94,60 @@ def worth_forking(inv: Inventory) -> bool:
         return False
 
 
-def read_parts(inv: Inventory, groups: Sequence[tuple[str, ...]]) -> None:
-    """Read each group of parts (attributes read on first use) in one process, at once.
+def slices(count: int) -> list[Slice]:
+    """``count`` containers cut into at most :data:`SLICES` slices of nearly equal size."""
+    n = max(1, min(SLICES, count))
+    return [Slice(count * k // n, count * (k + 1) // n) for k in range(n) if count]
 
-    Each group is read in order by one process; a part already read is not read again.
+
+def read_parts(inv: Inventory, depth: Depth, stores: Sequence[str]) -> None:
+    """Read libpod's containers at ``depth`` and the parts ``stores`` on two cores, if worth it.
+
+    Parts already read are not read again. For a small root nothing is read now (each part
+    is read on first use); otherwise libpod's containers and the stores are read now: on two
+    cores when a core is idle and the database is held in memory, else here in turn.
     """
-    todo = [g for g in groups if any(p not in vars(_holder(inv, p)) for p in g)]
-    if len(todo) < 2 or not worth_forking(inv):
+    if depth in vars(inv) or not worth_forking(inv):
         return
-    from storagekit.parallel import WorkerError, pmap
-
-    def read(group: tuple[str, ...]) -> tuple[object, ...]:
-        return tuple(getattr(_holder(inv, p), p) for p in group)
-
+    assert inv.root.libpod is not None
+    findings, codec = inv.findings, CODECS[depth]
+    mark = len(findings)
+    records = open_records(inv.source, inv.root.libpod)
     try:
-        found = pmap(read, todo, source=inv.source, findings=inv.findings, min_chunk=1,
-                     spare_only=True)
-    except WorkerError:  # read here on first use instead
-        return
-    for group, values in zip(todo, found, strict=True):
-        for part, value in zip(group, values, strict=True):
-            vars(_holder(inv, part)).setdefault(part, value)
+        ids = records.ids(findings)
+        group = tuple(p for p in stores if p not in vars(_holder(inv, p)))
+        tasks: list[Slice | tuple[str, ...]] = [*([group] if group else []), *slices(len(ids))]
+        if not records.in_memory or len(tasks) < 2:
+            vars(inv)[depth] = turn(records, ids, codec.how, findings)
+            return
+        from storagekit.parallel import WorkerError, pmap
+
+        here = os.getpid()
+
+        def work(task: Slice | tuple[str, ...]) -> object:
+            if isinstance(task, Slice):
+                done = turn(records, ids[task.start : task.stop], codec.how, findings)
+                return done if os.getpid() == here else marshal.dumps([*map(codec.plain, done)])
+            return tuple(getattr(_holder(inv, p), p) for p in task)
+
+        try:
+            found = pmap(work, tasks, source=inv.source, findings=findings, min_chunk=1,
+                         spare_only=True)  # fmt: skip
+        except WorkerError:  # forget it all: read here on first use, as one process does
+            findings.truncate(mark)
+            for part in group:
+                vars(_holder(inv, part)).pop(part, None)
+            return
+    finally:
+        records.close()
+    out: list[Any] = []
+    for task, value in zip(tasks, found, strict=True):
+        if isinstance(task, Slice):
+            if isinstance(value, list):  # decoded here
+                out += value
+            else:  # by the worker, as plain data
+                out += map(codec.back, marshal.loads(cast(bytes, value)))
+            continue
+        for part, got in zip(task, value, strict=True):  # type: ignore[call-overload]
+            vars(_holder(inv, part)).setdefault(part, got)
+    vars(inv)[depth] = out

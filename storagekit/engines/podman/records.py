@@ -11,13 +11,21 @@ Keys of the contract podman has no such thing for (``mount_id``, ``chain_id`` ..
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring  # what the compact encoder writes a str with
+
 from storagekit.cache import per_root
 from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.layerdirs import layer_path
-from storagekit.engines.podman.parts import CONTAINERS, read_parts
+from storagekit.engines.podman.libpod_json import NONCE
+from storagekit.engines.podman.parts import (
+    CONTAINER_STORES,
+    IMAGE_STORES,
+    LAYER_STORES,
+    read_parts,
+)
 from storagekit.engines.podman.root import container_layer_dirs
 from storagekit.errors import SourceError
-from storagekit.jsontext import Record
+from storagekit.jsontext import Record, escape_surrogates, to_json
 from storagekit.model import Container, Image
 
 ENGINE = "podman"
@@ -52,7 +60,7 @@ def container_record(inv: Inventory, container: Container, *, sizes: bool) -> Re
     st = inv.store_containers.get(container.id)
     lp = inv.libpod.get(container.id)
     chain = inv.container_chains.get(container.id, ()) if st else ()
-    dirs = [layer_path(st.driver, lid) for lid in chain] if st else []
+    dirs = inv.layer_dirs(st.driver, chain) if st else []
     mounts = []
     for m in container.mounts:
         data = f"volumes/{m.name}/_data"
@@ -97,10 +105,50 @@ def container_record(inv: Inventory, container: Container, *, sizes: bool) -> Re
 
 def container_records(inv: Inventory, *, sizes: bool) -> list[Record]:
     """Every ``containers`` object, by creation time then ID."""
-    read_parts(inv, CONTAINERS)
+    read_parts(inv, "decoded", CONTAINER_STORES)
     records = [container_record(inv, c, sizes=sizes) for c in inv.containers.values()]
     records.sort(key=lambda r: (r["created"] or "", r["id"]))
     return records
+
+
+def container_records_json(inv: Inventory, *, sizes: bool, graph_root: str) -> str:
+    """The JSON array of :func:`container_records`, ``graph_root`` after ``engine``: same bytes.
+
+    ``layer_dirs`` is three quarters of the JSON (each record's image's whole stack: some 25
+    paths), and all but its first path (the container's own layer) are the same for every
+    container of that image. The records are encoded in one call with a placeholder there (the
+    per-process nonce of :mod:`.libpod_json`), and each placeholder is replaced by its record's
+    paths, the text below the first made once per stack; the placeholders must be exactly as
+    many as the records given one, in order (the text of one string value, which no other can
+    produce), else the list is encoded whole. Surrogates are escaped character by character,
+    so the parts' escaping is the whole's.
+    """
+    rooted = [
+        {"engine": r["engine"], "graph_root": graph_root, **r}
+        for r in container_records(inv, sizes=sizes)
+    ]
+    below: dict[tuple[str | None, ...], str] = {}
+    fills: list[tuple[Record, list[str | None], str]] = []
+    for r in rooted:
+        dirs = r["layer_dirs"]
+        if len(dirs) < 2:
+            continue
+        rest = tuple(dirs[1:])
+        inner = below.get(rest)
+        if inner is None:
+            inner = below[rest] = to_json(rest)[1:-1]
+        top = "null" if dirs[0] is None else escape_surrogates(encode_basestring(dirs[0]))
+        fills.append((r, dirs, f"[{top},{inner}]"))
+        r["layer_dirs"] = NONCE  # in place: the key keeps its position
+    parts = to_json(rooted).split(f'"{NONCE}"')
+    if len(parts) != len(fills) + 1:  # the paths put back, the whole list encoded
+        for r, dirs, _ in fills:
+            r["layer_dirs"] = dirs
+        return to_json(rooted)
+    out = [parts[0]]
+    for (_, _, fill), part in zip(fills, parts[1:], strict=True):
+        out += (fill, part)
+    return "".join(out)
 
 
 def image_sizes(inv: Inventory, image_id: str) -> tuple[int, int, int]:
@@ -150,11 +198,13 @@ def image_record(inv: Inventory, image: Image) -> Record:
 
 def image_records(inv: Inventory) -> list[Record]:
     """Every ``images`` object, by ID."""
+    read_parts(inv, "briefs", IMAGE_STORES)
     return [image_record(inv, i) for i in inv.images]
 
 
 def layer_records(inv: Inventory) -> list[Record]:
     """Every layer of ``layers.json``, then layer directories no record knows."""
+    read_parts(inv, "briefs", LAYER_STORES)
     on_image: dict[str, set[str]] = {}
     for iid, chain in inv.image_chains.items():
         for lid in chain:
