@@ -28,7 +28,10 @@ _LENGTH = struct.Struct("<Q")
 
 
 class Child:
-    """A forked child running ``work(send)``, which sends at most ``results`` results."""
+    """A forked child running ``work(send)``, which sends at most ``results`` results.
+
+    OSError if no child can be forked (nothing is left open then).
+    """
 
     def __init__(self, work: Callable[[Callable[[object], None]], None], results: int) -> None:
         memory = [_memory_file() for _ in range(results)]
@@ -37,7 +40,14 @@ class Child:
             _close(memory)
         self._received = 0
         rfd, wfd = os.pipe()
-        self._pid = os.fork()
+        try:
+            self._pid = os.fork()
+        except OSError:  # no process to be had (a limit): the caller reads alone
+            for fd in (rfd, wfd):
+                os.close(fd)
+            if self._memory is not None:
+                _close(self._memory)
+            raise
         if self._pid == 0:  # the child: work, hand the results over, leave
             code = 0
             try:

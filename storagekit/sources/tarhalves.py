@@ -23,6 +23,7 @@ its start on.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
@@ -231,7 +232,8 @@ def read_members(
         start = find_start(read_at, middle, size)
         if start is not None:
             work = functools.partial(_read_pieces, read_at, start, max(cut, start))
-            half = (Child(work, 2), start)
+            with contextlib.suppress(OSError):  # no second process: one reader
+                half = (Child(work, 2), start)
     last: tuple[str, int, int] | None = None
     counted = 0  # plain archives: the bytes read so far are where the next header is
     if plain:

@@ -497,3 +497,18 @@ def test_a_child_that_fails_after_its_first_piece(
     assert len(JOINED) == 2
     assert JOINED[0] > 0
     assert JOINED[1] == -1
+
+
+def test_no_second_process_means_one_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork that fails (a process limit) leaves the reading to this process alone."""
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(forkchild.os, "fork", no_fork)
+    files = [_member(f"d{i % 5}/f{i}", data=b"x" * (i % 1000)) for i in range(900)]
+    split, _ = _halves(tmp_path, _archive(files, tarfile.PAX_FORMAT), "nofork.tar")
+    assert JOINED == []
+    assert len(split.listdir("d1")) == 180
