@@ -9,10 +9,10 @@ one forked worker (:func:`~storagekit.parallel.pmap`, where the source is fork-s
 is idle) and this process take tasks from one queue until it is empty: first the stores (which
 this process nearly always takes: its own parts are not sent anywhere), then :data:`SLICES`
 slices of the containers, so the two end together whatever the share. The database is in this
-process's memory before the fork (read whole, :class:`.libpod_bolt.BoltContainers`; SQLite's
-rows), so the worker reads no file for it. What the worker decodes comes back as plain tuples
-with ``marshal`` (:mod:`.libpod_plain`: for 500 containers some 3 ms to write and read, against
-17 ms for pickling the objects), the stores' records pickled.
+process's memory before the fork (read whole or mapped, :class:`.libpod_bolt.BoltContainers`;
+SQLite's rows), so the worker reads no file for it. What the worker decodes comes back as plain
+tuples with ``marshal`` (:mod:`.libpod_plain`: for 500 containers some 3 ms to write and read,
+against 17 ms for pickling the objects), the stores' records pickled.
 
 The records are those one process makes, in ID order; the findings too, recorded in task order
 (the listing's, the stores', each slice's) where one process records them in the order it meets
