@@ -9,6 +9,7 @@ fails, this process reads everything again itself.
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import marshal
@@ -277,3 +278,38 @@ def test_only_a_file_of_the_system_at_its_start_is_mapped(tmp_path: Path) -> Non
     with open_source(str(tmp_path / "root.tar")) as src, src.open("libpod/bolt_state.db") as file:
         assert libpod_bolt.map_file(file, len(data)) is None  # a member: a window on the archive
     assert libpod_bolt.map_file(io.BytesIO(data), len(data)) is None
+
+
+@pytest.mark.parametrize("before", ["enabled", "frozen", "disabled"])
+def test_the_collector_is_paused_for_the_read_and_put_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str
+) -> None:
+    top = _damaged(tmp_path, "whole")
+    seen: list[bool] = []
+    real = parts._read
+
+    def read(*args: Any) -> None:
+        seen.append(gc.isenabled())
+        real(*args)
+
+    monkeypatch.setattr(parts, "_read", read)
+    enabled = gc.isenabled()
+    gc.unfreeze()
+    try:
+        if before == "frozen":
+            gc.freeze()  # as the program's entry point does once the evidence is open
+        if before == "disabled":
+            gc.disable()
+        frozen = gc.get_freeze_count()
+        one = answers(top, monkeypatch, fork=True, spare=1)
+        assert seen == [False]
+        assert gc.isenabled() is (before != "disabled")
+        if before == "frozen":
+            assert gc.get_freeze_count() > frozen  # what was read is frozen too
+        else:
+            assert gc.get_freeze_count() == frozen == 0
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
+    assert one == {**answers(top, monkeypatch, fork=False), "forked": one["forked"]}
