@@ -75,9 +75,11 @@ class SpecMount(NamedTuple):
     options: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class LibpodContainer:
+class LibpodContainer(NamedTuple):
     """A container as libpod records it.
+
+    A named tuple, not a frozen dataclass: made by the thousand (decoded, and rebuilt from what
+    a forked worker sends back, :mod:`.libpod_plain`): 0.2 us to make against 2.7 us.
 
     Attributes:
         id: the container ID.

@@ -3,7 +3,7 @@
 A worker that decodes part of libpod's containers (:mod:`.parts`) sends them back as nested
 tuples of ``str``, ``int`` and ``None`` only, which ``marshal`` writes and reads several times
 faster than ``pickle`` writes and reads the objects (``marshal`` takes exact tuples, not named
-tuples or dataclasses, hence this form). The bytes are our own worker's, made from these tuples
+tuples, hence this form). The bytes are our own worker's, made from these tuples
 (never evidence bytes): ``marshal.loads`` of them builds tuples and strings, nothing else.
 
 :func:`plain` and :func:`container` are inverse: ``container(plain(c)) == c`` field by field,
@@ -13,6 +13,7 @@ with each nested record its own named tuple again (:class:`.libpod.NamedVolume`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from storagekit.engines.podman.common import IDMapping
@@ -23,7 +24,7 @@ Plain = tuple[Any, ...]
 
 
 def _tuples(records: tuple[tuple[Any, ...], ...]) -> tuple[tuple[Any, ...], ...]:
-    return tuple(map(tuple, records))
+    return tuple(map(tuple, records)) if records else ()
 
 
 def plain(c: LibpodContainer) -> Plain:
@@ -32,21 +33,20 @@ def plain(c: LibpodContainer) -> Plain:
     ``labels``, ``command`` and the other tuples of strings are exact tuples already.
     """
     return (
-        c.id, c.name, c.pod, c.image_id, c.image_name, c.raw_image_name, c.command,
-        c.create_command, c.created, c.labels, _tuples(c.named_volumes), _tuples(c.mounts),
-        c.state, c.status, c.exit_code, c.recorded_exit_code, c.recorded_exit_time, c.started,
-        c.finished, c.log_path, _tuples(c.uidmap), _tuples(c.gidmap), c.config_path,
+        *c[:10], _tuples(c.named_volumes), _tuples(c.mounts), *c[12:20], _tuples(c.uidmap),
+        _tuples(c.gidmap), c.config_path,
     )  # fmt: skip
+
+
+def _named(make: Callable[[Any], Any], records: tuple[tuple[Any, ...], ...]) -> tuple[Any, ...]:
+    return tuple(map(make, records)) if records else ()
 
 
 def container(t: Plain) -> LibpodContainer:
     """The container :func:`plain` gave ``t`` for."""
-    return LibpodContainer(
-        t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9],
-        tuple(NamedVolume._make(v) for v in t[10]),
-        tuple(SpecMount._make(m) for m in t[11]),
-        t[12], t[13], t[14], t[15], t[16], t[17], t[18], t[19],
-        tuple(IDMapping._make(m) for m in t[20]),
-        tuple(IDMapping._make(m) for m in t[21]),
-        t[22],
+    return LibpodContainer._make(
+        (
+            *t[:10], _named(NamedVolume._make, t[10]), _named(SpecMount._make, t[11]),
+            *t[12:20], _named(IDMapping._make, t[20]), _named(IDMapping._make, t[21]), t[22],
+        )
     )  # fmt: skip

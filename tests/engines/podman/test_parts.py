@@ -9,8 +9,11 @@ fails, this process reads everything again itself.
 
 from __future__ import annotations
 
+import gc
+import io
 import itertools
 import marshal
+import mmap
 import os
 import sqlite3
 import tarfile
@@ -234,3 +237,79 @@ def test_slices_cover_every_container_once() -> None:
     assert parts.slices(3) == [parts.Slice(0, 1), parts.Slice(1, 2), parts.Slice(2, 3)]
     assert parts.slices(1000)[:2] == [parts.Slice(0, 125), parts.Slice(125, 250)]
     assert [s.stop - s.start for s in parts.slices(10)] == [1, 1, 1, 2, 1, 1, 1, 2]
+
+
+@pytest.mark.parametrize("damage", ["whole", "torn", "bad-page", "bad-config"])
+@pytest.mark.parametrize("how", ["mapped", "anonymous", "read"])
+def test_the_database_mapped_or_read_answers_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str, how: str
+) -> None:
+    top = _damaged(tmp_path, damage)
+    one = answers(top, monkeypatch, fork=False)  # paged through the file (it is small)
+    real = libpod_bolt.map_file
+    kinds: list[str] = []
+
+    def map_file(file: Any, size: int) -> Any:
+        got = real(file, size) if how == "mapped" else None
+        kinds.append(type(got).__name__)
+        return got
+
+    monkeypatch.setattr(libpod_bolt, "map_file", map_file)
+    if how == "read":
+        monkeypatch.delattr(mmap, "MADV_HUGEPAGE", raising=False)
+    two = answers(top, monkeypatch, fork=True, spare=1)  # read whole, all done here
+    assert two == {**one, "forked": two["forked"]}
+    assert kinds == ["mmap" if how == "mapped" else "NoneType"]
+
+
+def test_only_a_file_of_the_system_at_its_start_is_mapped(tmp_path: Path) -> None:
+    top = _extract(BOLT, tmp_path / "root")
+    data = _bolt(top).read_bytes()
+    with tarfile.open(tmp_path / "root.tar", "w") as tf:
+        tf.add(top, arcname=".")
+    with open_source(str(top)) as src, src.open("libpod/bolt_state.db") as file:
+        mapped = libpod_bolt.map_file(file, len(data) + 4096)  # a stale, bigger size: the file's
+        assert mapped is not None
+        assert mapped[:] == data
+        mapped.close()
+        assert libpod_bolt.map_file(file, 0) is None
+        file.read(1)
+        assert libpod_bolt.map_file(file, len(data)) is None  # not at its start
+    with open_source(str(tmp_path / "root.tar")) as src, src.open("libpod/bolt_state.db") as file:
+        assert libpod_bolt.map_file(file, len(data)) is None  # a member: a window on the archive
+    assert libpod_bolt.map_file(io.BytesIO(data), len(data)) is None
+
+
+@pytest.mark.parametrize("before", ["enabled", "frozen", "disabled"])
+def test_the_collector_is_paused_for_the_read_and_put_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str
+) -> None:
+    top = _damaged(tmp_path, "whole")
+    seen: list[bool] = []
+    real = parts._read
+
+    def read(*args: Any) -> None:
+        seen.append(gc.isenabled())
+        real(*args)
+
+    monkeypatch.setattr(parts, "_read", read)
+    enabled = gc.isenabled()
+    gc.unfreeze()
+    try:
+        if before == "frozen":
+            gc.freeze()  # as the program's entry point does once the evidence is open
+        if before == "disabled":
+            gc.disable()
+        frozen = gc.get_freeze_count()
+        one = answers(top, monkeypatch, fork=True, spare=1)
+        assert seen == [False]
+        assert gc.isenabled() is (before != "disabled")
+        if before == "frozen":
+            assert gc.get_freeze_count() > frozen  # what was read is frozen too
+        else:
+            assert gc.get_freeze_count() == frozen == 0
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
+    assert one == {**answers(top, monkeypatch, fork=False), "forked": one["forked"]}

@@ -73,7 +73,7 @@ def same_as_bolt(source: Source, state: LibpodState | None, whole: Whole) -> Non
     def strip(s: LibpodState, containers: tuple[LibpodContainer, ...]) -> tuple[object, ...]:
         return (
             tuple(
-                dataclasses.replace(c, config_path="", recorded_exit_time=None)
+                c._replace(config_path="", recorded_exit_time=None)
                 for c in containers
             ),
             tuple(dataclasses.replace(p, config_path="") for p in s.pods),
