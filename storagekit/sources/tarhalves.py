@@ -95,8 +95,7 @@ def split_points(read_at: Callable[[int, int], bytes], size: int) -> tuple[int, 
         counts.append(
             sum(1 for j in range(257, len(window), BLOCK) if window[j : j + 5] == b"ustar")
         )
-    shares = (SHARE, SHARE + (1 - SHARE) * PIECE)
-    return _point(counts, size, shares[0]), _point(counts, size, shares[1])
+    return _point(counts, size, SHARE), _point(counts, size, SHARE + (1 - SHARE) * PIECE)
 
 
 def _point(counts: list[int], size: int, share: float) -> int:

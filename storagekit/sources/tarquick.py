@@ -31,7 +31,7 @@ from storagekit.errors import UnsafePathError
 from storagekit.source import FileType, normpath
 from storagekit.sources.tarfeed import BLOCK, Feed
 from storagekit.sources.tarindex import Extra, IndexBuilder, Rec
-from storagekit.sources.tarscan import octal
+from storagekit.sources.tarscan import checksum_sum, header_sum, octal
 from storagekit.sources.tarstream import pax_time_ns
 
 #: The PAX records GNU tar writes for a member without extended attributes (``path`` when the
@@ -79,7 +79,8 @@ class Owners:
 
     def __init__(self, modes: dict[int, int]) -> None:
         self.known: dict[bytes, tuple[int, int, int]] = {}
-        #: Checksum fields and the Adler-32 low word a header with each has (:func:`_sum_of`).
+        #: Checksum fields and the Adler-32 low word a header with each has: one more than
+        #: :func:`.tarscan.checksum_sum` (the loop takes one Adler-32 of an ASCII header).
         self.sums: dict[bytes, int] = {}
         #: Size fields of PAX and long-name headers (a few lengths recur) and their numbers.
         self.sizes: dict[bytes, int] = {}
@@ -96,8 +97,11 @@ class Owners:
         return known
 
     def low_word(self, field: bytes) -> int:
-        """:func:`_sum_of` a checksum field, remembered (the loop looks in :attr:`sums` first)."""
-        want = _sum_of(field)
+        """The low word for a checksum field, remembered (the loop looks in :attr:`sums` first).
+
+        ValueError if the field is not an octal number.
+        """
+        want = checksum_sum(field) + 1
         if len(self.sums) < _SUMS_MAX:
             self.sums[field] = want
         return want
@@ -113,32 +117,11 @@ class Owners:
 class Ran(NamedTuple):
     """A run :func:`quick_run` indexed.
 
-    How many members, and the last regular file's (path, data offset, stored bytes), as
-    :meth:`.tarindex.IndexBuilder.add` returns it.
+    Its last regular file's (path, data offset, stored bytes), as
+    :meth:`.tarindex.IndexBuilder.add` returns it (None: there was none).
     """
 
-    members: int
     last: tuple[str, int, int] | None
-
-
-def _sum_of(field: bytes) -> int:
-    """Adler-32's low word of a header whose checksum ``field`` is right.
-
-    The low word is one plus the sum of the bytes modulo 65521. The right sum is the field's
-    number plus the bytes of the field itself (they count as eight spaces in the checksum)
-    less 256. ValueError if the field is not an octal number (base-256: tarfile reads it).
-    """
-    return octal(field) + sum(field) - 256 + 1
-
-
-def _low_word(header: bytes) -> int:
-    """Adler-32's low word of ``header`` as if there were no modulus: from two halves.
-
-    A 256-byte half sums to at most 65280, below the modulus, so each half's sum is exact. An
-    ASCII header (every byte below 128) sums to at most 65024, so one Adler-32 of it is exact
-    too, and that is what :func:`quick_run` takes for one.
-    """
-    return (_ADLER(header[:256]) & 0xFFFF) + (_ADLER(header[256:]) & 0xFFFF) - 1
 
 
 def quick_run(
@@ -154,7 +137,6 @@ def quick_run(
     at_dir: str | None = None  # the directory the member before went into, and its children
     siblings: list[str] = []
     last: tuple[str, int, int] | None = None
-    count = 0
     times, all_four = _TIMES.fullmatch, _ALL_FOUR.fullmatch
     size_mtime = _SIZE_MTIME.fullmatch
     adler = _ADLER
@@ -175,7 +157,7 @@ def quick_run(
                     break
             h = buf[i : i + BLOCK]
             want = sums.get(h[148:156]) or owners.low_word(h[148:156])
-            if (adler(h) & 0xFFFF if h.isascii() else _low_word(h)) != want:
+            if (adler(h) & 0xFFFF if h.isascii() else header_sum(h) + 1) != want:
                 break
             kind = h[156]
             path_value = mtime_value = long_name = None
@@ -205,7 +187,7 @@ def quick_run(
                 if len(h) < BLOCK:
                     break
                 want = sums.get(h[148:156]) or owners.low_word(h[148:156])
-                if (adler(h) & 0xFFFF if h.isascii() else _low_word(h)) != want:
+                if (adler(h) & 0xFFFF if h.isascii() else header_sum(h) + 1) != want:
                     break
                 kind = h[156]
                 at += BLOCK
@@ -289,8 +271,7 @@ def quick_run(
                 at_dir = None
                 if place(path, name, rec) and rec[0] is _FILE:
                     last = (path, data, size)
-            count += 1
             off = following
     except (ValueError, UnsafePathError, UnicodeDecodeError):
         pass  # the member at ``off`` goes to the Scanner, which names what is wrong with it
-    return Ran(count, last), off
+    return Ran(last), off

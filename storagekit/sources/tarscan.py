@@ -174,14 +174,31 @@ def octal(field: bytes) -> int:
 def checksum_ok(header: bytes) -> bool:
     """Whether the header's checksum field equals the unsigned sum of its bytes.
 
-    Adler-32's low half is one plus the sum of the bytes modulo 65521; a 256-byte half of a
-    header sums to at most 65280, so each half's sum is known exactly, computed in C (summing
-    the 512 bytes in Python costs several times as much). The field itself counts as eight
-    spaces. ValueError if the field is not an octal number (base-256: tarfile reads it).
+    ValueError if the field is not an octal number (base-256: tarfile reads it).
     """
-    field = header[148:156]
-    total = (_ADLER(header[:256]) & 0xFFFF) + (_ADLER(header[256:]) & 0xFFFF) - 2
-    return total - sum(field) + 256 == int(field.partition(b"\0")[0] or b"0", 8)
+    return header_sum(header) == checksum_sum(header[148:156])
+
+
+def header_sum(header: bytes) -> int:
+    """The sum of a 512-byte header's bytes, computed in C.
+
+    Adler-32's low half is one plus the sum of the bytes modulo 65521 (summing 512 bytes in
+    Python costs several times as much). An ASCII header (every byte below 128) sums to at
+    most 65024, below the modulus, so one Adler-32 gives it exactly; any 256-byte half sums to
+    at most 65280, so other headers are summed in two halves.
+    """
+    if header.isascii():
+        return (_ADLER(header) & 0xFFFF) - 1
+    return (_ADLER(header[:256]) & 0xFFFF) + (_ADLER(header[256:]) & 0xFFFF) - 2
+
+
+def checksum_sum(field: bytes) -> int:
+    """What :func:`header_sum` is for a header whose checksum ``field`` is right.
+
+    The field's number, less the eight spaces the field counts as, plus its own bytes.
+    ValueError if the field is not an octal number (base-256: tarfile reads it).
+    """
+    return octal(field) + sum(field) - 256
 
 
 def _text(field: bytes) -> str:
