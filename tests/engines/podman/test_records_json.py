@@ -7,6 +7,7 @@ without a store record), and for records that hold the placeholder themselves or
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from storagekit.engines.podman import records
 from storagekit.engines.podman.engine import PodmanEngine
+from storagekit.engines.podman.inventory import Inventory
 from storagekit.engines.podman.libpod_json import NONCE
 from storagekit.jsontext import to_json
 from storagekit.sources import open_source
@@ -53,22 +55,33 @@ def test_damaged_roots_give_the_bytes_of_one_encoding(tmp_path: Path, damage: st
         {"layer_dirs": [None, "overlay/a/diff", None]},
         {"layer_dirs": ["overlay/\udcff\u009b\"/diff", "overlay/b/diff"]},  # escapes
         {"layer_dirs": ["overlay/a/diff"]},
-        {"layer_dirs": []},
+        {"layer_dirs": [None]},
     ],
 )
 def test_odd_records_give_the_bytes_of_one_encoding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any]
 ) -> None:
+    """A record holding the placeholder, and odd paths of a stack (``None``, escapes)."""
     top = _extract(BOLT, tmp_path / "root")
-    real = records.container_records
+    target = json.loads(_both(top)[1])[1]["id"]  # the second record, as an odd one
+    real_record, real_dirs = records.container_record, Inventory.stack_dirs
+    dirs = change.get("layer_dirs")
 
-    def changed(inv: Any, *, sizes: bool) -> list[dict[str, Any]]:
-        found = real(inv, sizes=sizes)
-        found[1].update(change)
+    def record(inv: Inventory, container: Any, **kw: Any) -> dict[str, Any]:
+        found = real_record(inv, container, **kw)
+        if container.id == target and dirs is None:
+            found.update(change)
         return found
 
-    monkeypatch.setattr(records, "container_records", changed)
+    def stack_dirs(inv: Inventory, driver: str, chain: tuple[str, ...]) -> Any:
+        if dirs is not None and inv.store_containers[target].layer == chain[0]:
+            return dirs[0], dirs[1:]
+        return real_dirs(inv, driver, chain)
+
+    monkeypatch.setattr(records, "container_record", record)
+    monkeypatch.setattr(Inventory, "stack_dirs", stack_dirs)
     fast, whole = _both(top)
     assert fast == whole
     assert NONCE not in fast or "name" in change or "command" in change
-
+    if dirs is not None:
+        assert json.loads(fast)[1]["layer_dirs"] == dirs
