@@ -117,7 +117,7 @@ class PodmanEngine(Engine):
     def container_records(self, *, sizes: bool) -> list[Record]:  # noqa: D102 - see Engine
         from storagekit.engines.podman import records
 
-        return self._rooted(records.container_records(self.inv, sizes=sizes))
+        return records.container_records(self.inv, sizes=sizes, graph_root=self.recorded_path)
 
     def container_records_json(self, *, sizes: bool) -> str:  # noqa: D102 - see Engine
         from storagekit.engines.podman import records
