@@ -6,7 +6,9 @@ their numbers in a pipe before forking; this process and one forked child per ot
 take the next batch from the pipe until it is empty (a 4-byte ``read`` from a pipe is atomic), so
 a worker that meets a big directory does not hold the others up. Results come back to this
 process and are put in item order; findings too, so the outcome is exactly that of a sequential
-run. With a label, the items done (and any bytes the work counts) show on a terminal; the
+run. A worker whose answer is in is not waited for while it exits: it is reaped by the next
+call, or when the program ends (its exit frees its copy of this process's memory maps). With a
+label, the items done (and any bytes the work counts) show on a terminal; the
 workers count into the parent's step (:func:`storagekit.progress.workers`).
 
 Forking is used only where the evidence source says it is safe (``Source.fork_safe``: each
@@ -16,6 +18,7 @@ process then reopens what it holds open, so no file offset is shared), on platfo
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pickle
@@ -40,6 +43,8 @@ MIN_CHUNK = 150
 MAX_BATCHES = 1024
 _INDEX = struct.Struct("<I")
 _in_child = False
+#: Workers that have sent their answer and may still be exiting (:func:`_reap_later`).
+_exiting: list[int] = []
 
 #: (first item's index, results, findings recorded while computing them) of one batch.
 Batch = tuple[int, list[R], list[Finding]]
@@ -143,11 +148,50 @@ def _child(
 def _collect(r: int, pid: int) -> tuple[str, object]:
     with os.fdopen(r, "rb") as inp:
         data = inp.read()
-    os.waitpid(pid, 0)
+    _reap_later(pid)
     if not data:
         return "error", "worker exited without an answer"
     status, value = pickle.loads(data)  # our own child's bytes, never evidence
     return status, value
+
+
+def _reap_later(pid: int) -> None:
+    """Reap a worker that has sent all it had now if it has exited, else later (:func:`reap`).
+
+    Its answer is complete once the pipe ends; what is left is its exit, which frees its copy
+    of this process's page tables and maps (some 3 ms after reading a big libpod database)
+    and which this process need not wait for.
+    """
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return
+    if done == 0:
+        _exiting.append(pid)
+
+
+def reap() -> None:
+    """Wait for every worker still exiting (at the next parallel call, a failure, the exit)."""
+    while _exiting:
+        pid = _exiting.pop()
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _sweep() -> None:
+    """Reap the workers that have exited meanwhile, without waiting for the others."""
+    for pid in list(_exiting):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _exiting.remove(pid)
+
+
+atexit.register(reap)
 
 
 def _stop(children: list[tuple[int, int]]) -> None:
@@ -244,6 +288,7 @@ def _parallel(
     count: bool,
 ) -> Callable[[], list[R]]:
     """:func:`pmap_started` on ``n`` processes (this one and ``n - 1`` forked workers)."""
+    _sweep()
     size = -(-len(items) // MAX_BATCHES)
     queue, w = os.pipe()
     os.write(w, b"".join(_INDEX.pack(i) for i in range(0, len(items), size)))
@@ -277,7 +322,11 @@ def _parallel(
             finally:
                 os.close(queue)
             outcomes = [_collect(r, pid) for r, pid in children]
-        return _merge(batches, outcomes, findings, mark)
+        try:
+            return _merge(batches, outcomes, findings, mark)
+        except WorkerError:
+            reap()
+            raise
 
     return finish
 

@@ -67,6 +67,26 @@ def test_worker_failure_is_reported(tmp_path, small_chunks):
         os.waitpid(-1, os.WNOHANG)
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="workers need two cores")
+def test_results_do_not_wait_for_the_workers_exit(tmp_path, small_chunks, monkeypatch):
+    """A worker that is slow to exit after its answer is reaped later, not waited for."""
+    source = DirSource(tmp_path)
+    real_exit = os._exit
+
+    def slow_exit(status: int) -> None:  # only the forked workers call it
+        time.sleep(1.0)
+        real_exit(status)
+
+    monkeypatch.setattr(os, "_exit", slow_exit)
+    assert parallel.pmap(lambda x: x * 2, list(range(40)), source=source,
+                         findings=Findings()) == [x * 2 for x in range(40)]  # fmt: skip
+    assert parallel._exiting  # still exiting when the results were in: reaped later
+    parallel.reap()
+    assert not parallel._exiting
+    with pytest.raises(ChildProcessError):  # every worker was reaped
+        os.waitpid(-1, os.WNOHANG)
+
+
 def test_dirsource_after_fork_refuses_a_replaced_root(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
