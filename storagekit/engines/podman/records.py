@@ -86,31 +86,32 @@ def container_record(
     lp = inv.libpod.get(cid)
     if dirs is None:
         dirs = inv.layer_dirs(st.driver, inv.container_chains.get(cid, ())) if st else []
-    record: Record = {"engine": ENGINE}
-    if graph_root is not None:
-        record["graph_root"] = graph_root
-    record.update(
-        id=cid,
-        name=container.name,
-        image=container.image,
-        image_id=container.image_id,
-        status=container.status,
-        exit_code=container.exit_code if lp else None,
-        created=container.created,
-        started=container.started,
-        finished=container.finished,
-        driver=container.driver,
-        layer_id=st.layer if st else None,
-        pod=lp.pod if lp else None,
-        mount_id=None,
-        init_id=None,
-        layer_dirs=dirs,
-        mounts=[_mount_record(inv, m) for m in container.mounts] if container.mounts else [],
-        command=list(container.command),
-        in_libpod=lp is not None,
-        in_storage=st is not None,
-        size_rw=size_rw(inv, container) if sizes else None,
-    )
+    record: Record = {
+        "engine": ENGINE,
+        "graph_root": graph_root,
+        "id": cid,
+        "name": container.name,
+        "image": container.image,
+        "image_id": container.image_id,
+        "status": container.status,
+        "exit_code": container.exit_code if lp else None,
+        "created": container.created,
+        "started": container.started,
+        "finished": container.finished,
+        "driver": container.driver,
+        "layer_id": st.layer if st else None,
+        "pod": lp.pod if lp else None,
+        "mount_id": None,
+        "init_id": None,
+        "layer_dirs": dirs,
+        "mounts": [_mount_record(inv, m) for m in container.mounts] if container.mounts else [],
+        "command": list(container.command),
+        "in_libpod": lp is not None,
+        "in_storage": st is not None,
+        "size_rw": size_rw(inv, container) if sizes else None,
+    }
+    if graph_root is None:
+        del record["graph_root"]  # the others keep their order
     return record
 
 
