@@ -264,16 +264,21 @@ class BoltBucket:
         """Read the leaf at ``[start, end)`` of the file (its bytes ``page``, if at hand).
 
         One loop over the element headers, unpacked together; keys and values are slices of
-        the page, which is taken from the file once (an inline bucket's from its parent's
-        page), not each from the file (a file read page by page would cost a call each).
+        the file's bytes when the file is held in memory (bytes or a map: each slice is the one
+        copy made), else of the page, taken from the file once (a file read page by page would
+        cost a call each); an inline bucket's are slices of its page, cut from its parent's.
         """
         db = self._db
         self._check_count(start, end, count, "leaf")
+        base = 0  # where the page starts in ``page``
         if page is None:
-            page = db._data[start:end]
-        headers = db._layout.leaf_element.iter_unpack(
-            page[PAGE_HEADER_SIZE : PAGE_HEADER_SIZE + count * ELEMENT_SIZE]
-        )
+            data = db._data
+            if isinstance(data, PagedFile):
+                page = data[start:end]
+            else:  # slicing the file itself: the same bytes, without copying the page first
+                page, base = data, start
+        first = base + PAGE_HEADER_SIZE
+        headers = db._layout.leaf_element.iter_unpack(page[first : first + count * ELEMENT_SIZE])
         size = end - start
         # keys must ascend across the pages of a branch too: compare with the last one so far
         last = next(reversed(out)) if out else None
@@ -289,14 +294,14 @@ class BoltBucket:
                     f"runs past its page (ends at {end})",
                     start + at,
                 )
-            key = page[k_start:v_start]
+            key = page[base + k_start : base + v_start]
             if last is not None and key <= last:
                 raise db._error(f"{self._where}: key {key!r} is out of order", start + k_start)
             last = key
             if flags & BUCKET_LEAF_FLAG:
-                out[key] = self._child(key, start + v_start, start + v_end, page, start)
+                out[key] = self._child(key, start + v_start, start + v_end, page, start - base)
             else:
-                out[key] = page[v_start:v_end]
+                out[key] = page[base + v_start : base + v_end]
             at += ELEMENT_SIZE
 
     def _check_count(self, start: int, end: int, count: int, kind: str) -> None:

@@ -74,11 +74,35 @@ def _guard(findings: Findings, where: str, fn: Callable[[], T], default: T) -> T
 
 
 def _names(bucket: BoltBucket | None) -> dict[str, str]:
+    """Keys and values as text (a key that is not UTF-8 is left out, such a value is ``""``).
+
+    A loop of its own, without :func:`_text`: the container listing reads three such buckets
+    of one key a container before any is decoded.
+    """
     out: dict[str, str] = {}
     for key, value in bucket.items() if bucket is not None else ():
-        k = _text(key)
-        if k is not None:
-            out[k] = _text(value) or ""
+        try:
+            k = key.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if isinstance(value, bytes):
+            try:
+                out[k] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                out[k] = ""
+        else:
+            out[k] = ""
+    return out
+
+
+def _key_texts(bucket: BoltBucket | None) -> set[str]:
+    """The keys of ``bucket`` that are UTF-8, as text (the keys :func:`_names` gives)."""
+    out = set()
+    for key in bucket.keys() if bucket is not None else ():
+        try:
+            out.add(key.decode("utf-8"))
+        except UnicodeDecodeError:
+            continue
     return out
 
 
@@ -228,7 +252,7 @@ class BoltContainers:
         self._codes = _names(db.bucket(b"exit-code"))
         self._times = _names(db.bucket(b"exit-code-time-stamp"))
         self._names = _names(db.bucket(b"all-ctrs"))
-        found = sorted(set(self._names) | set(_names(ctr)))
+        found = sorted(_key_texts(ctr).union(self._names))
         ids = [safe_id(x, findings, PATH, "libpod container ID") for x in found]
         return [x for x in ids if x is not None]
 

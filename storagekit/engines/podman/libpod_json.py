@@ -11,17 +11,28 @@ it raises; it only decodes each distinct profile text once:
 
 1. ``T``, the text after the first ``"seccomp":``, is a JSON object that has been decoded by
    itself (a text seen before, or ``raw_decode`` from there now);
-2. the document with ``T`` replaced by a string of a random per-process ``NONCE`` (which the
-   document must not contain) is decoded, and must hold the nonce at ``spec.linux.seccomp``.
+2. the document with ``T`` replaced by the constant ``NaN`` is decoded with a ``parse_constant``
+   that counts the constants it meets: there must be exactly one, and it must be the value of
+   ``spec.linux.seccomp``.
 
-Why that is exact: the nonce occurs nowhere else, so the string token holding it is the one put
-in for ``T``, and it is the (winning) value of ``spec.linux.seccomp``: ``T`` stands at a value
-position, outside any string, at nesting depth 3. A JSON value can be replaced by any other
-self-delimiting value at a value position without changing whether the document is valid or
-what the rest decodes to, so the document is valid and decodes to the same thing with ``T``'s
+Why that is exact. In a valid document the ``"`` before ``:`` in ``"seccomp":`` is unescaped
+(it follows ``p``), so it closes a string (were it to open one, ``seccomp`` would stand outside
+any string: no JSON), and a string followed by ``:`` is an object key: ``T`` (and ``NaN`` in its
+place) stands at a value position, and the text before it reads the same in both documents. A
+JSON value can be replaced by any other self-delimiting value at a value position without
+changing whether the document is valid or what the rest decodes to. So when the edited document
+decodes, the ``NaN`` put in is parsed as a constant; if it is the only constant (no ``NaN`` or
+``Infinity`` of the document's own, which ``json.loads`` would make floats) and it is the
+(winning) value of ``spec.linux.seccomp``, the original decodes to the same thing with ``T``'s
 value there, which is put back (one object shared by all configs that have that text: never
 modified, nothing reads it). Anything else, including a document that is not UTF-8 JSON text as
 ``json.loads`` would decode it, is decoded by ``json.loads`` whole, with its own errors.
+
+Bytes are searched and cut as bytes, and only the text around ``T`` is decoded: ``T`` begins
+with ``{`` and ends with ``}``, and the byte before it is ``:``, all ASCII, so the whole decodes
+(strictly) exactly when the text before ``T``, ``T`` and the text after it do, to the three put
+together; ``T``'s bytes equal a known text's bytes only if its text is that text. A strict
+decoding that succeeds is also what ``json.loads``' ``surrogatepass`` decoding gives.
 """
 
 from __future__ import annotations
@@ -31,17 +42,36 @@ import os
 from typing import Any
 
 KEY = '"seccomp":'
+BKEY = KEY.encode()
+#: A per-process random string no evidence holds (:mod:`.records` marks a place in its JSON
+#: with it).
 NONCE = "storagekit-placeholder-" + os.urandom(16).hex()  # not secrets: it imports random
-#: Distinct profile texts kept (with their decoded value) per process.
+#: Distinct profile texts kept (with their decoded value) per process, and per type of text.
 MAX_KNOWN = 16
+
+
+class _Placeholder:
+    """What the constant put in for a profile decodes to (no JSON value is this object)."""
+
+    __slots__ = ()
+
+
+PLACEHOLDER = _Placeholder()
 
 
 class ConfigDecoder:
     """``json.loads`` for container configs, decoding each seccomp profile text once."""
 
     def __init__(self) -> None:
-        self._known: dict[str, Any] = {}
+        self._known: dict[str, Any] = {}  # profile text -> its value
+        self._known_bytes: dict[bytes, Any] = {}  # the same, for documents given as bytes
         self._decoder = json.JSONDecoder()
+        self._constants = 0
+        self._counting = json.JSONDecoder(parse_constant=self._constant)
+
+    def _constant(self, name: str) -> object:  # noqa: ARG002 - any constant is counted
+        self._constants += 1
+        return PLACEHOLDER
 
     def loads(self, raw: bytes | str) -> Any:
         """``json.loads(raw)``: the same value, or the same exception.
@@ -52,7 +82,7 @@ class ConfigDecoder:
         """
         try:
             doc = self._skipping(raw)
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError):  # also UnicodeDecodeError: decoded whole then
             doc = None
         return json.loads(raw) if doc is None else doc
 
@@ -61,34 +91,60 @@ class ConfigDecoder:
         if isinstance(raw, bytes):
             if json.detect_encoding(raw) != "utf-8":
                 return None
-            text = raw.decode("utf-8")  # strict: what json.loads decodes, when it succeeds
-        else:
-            text = raw
-        at = text.find(KEY)
-        if at < 0:
-            return None
-        start = at + len(KEY)
-        known = next((t for t in self._known if text.startswith(t, start)), None)
-        if known is None:
-            if not text.startswith("{", start):
+            at = raw.find(BKEY)
+            if at < 0:
                 return None
-            value, end = self._decoder.raw_decode(text, start)
-            known = text[start:end]
-            if len(self._known) < MAX_KNOWN:
-                self._known[known] = value
+            start = at + len(BKEY)
+            known_bytes = next((t for t in self._known_bytes if raw.startswith(t, start)), None)
+            if known_bytes is None:
+                found = self._profile(raw[start:].decode("utf-8"))
+                if found is None:
+                    return None
+                known_bytes, value = found[0].encode("utf-8"), found[1]
+                if len(self._known_bytes) < MAX_KNOWN:
+                    self._known_bytes[known_bytes] = value
+            else:
+                value = self._known_bytes[known_bytes]
+            before = raw[:start].decode("utf-8")  # strict: see the module's last paragraph
+            after = raw[start + len(known_bytes) :].decode("utf-8")
         else:
-            value = self._known[known]
-        if NONCE in text:
-            return None
-        doc = json.loads(f'{text[:start]}"{NONCE}"{text[start + len(known) :]}')
-        if not isinstance(doc, dict):
+            at = raw.find(KEY)
+            if at < 0:
+                return None
+            start = at + len(KEY)
+            known = next((t for t in self._known if raw.startswith(t, start)), None)
+            if known is None:
+                found = self._profile(raw[start:])
+                if found is None:
+                    return None
+                known, value = found
+                if len(self._known) < MAX_KNOWN:
+                    self._known[known] = value
+            else:
+                value = self._known[known]
+            before, after = raw[:start], raw[start + len(known) :]
+        self._constants = 0
+        doc = self._counting.decode(f"{before}NaN{after}")
+        if not isinstance(doc, dict) or self._constants != 1:
             return None
         spec = doc.get("spec")
         linux = spec.get("linux") if isinstance(spec, dict) else None
-        if not isinstance(linux, dict) or linux.get("seccomp") != NONCE:
+        if not isinstance(linux, dict) or linux.get("seccomp") is not PLACEHOLDER:
             return None
         linux["seccomp"] = value
         return doc
+
+    def _profile(self, text: str) -> tuple[str, Any] | None:
+        """The object at the start of ``text`` and its value, ``None`` if none starts there.
+
+        Raises:
+            ValueError: it is not valid JSON (as ``raw_decode``).
+            RecursionError: nested too deep.
+        """
+        if not text.startswith("{"):
+            return None
+        value, end = self._decoder.raw_decode(text)
+        return text[:end], value
 
 
 #: The decoder libpod's container configs are read with (its profiles kept per process).

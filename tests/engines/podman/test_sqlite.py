@@ -8,7 +8,6 @@ reader gives for the real file, and must never write beside the evidence.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import shutil
@@ -76,8 +75,8 @@ def same_as_bolt(source: Source, state: LibpodState | None, whole: Whole) -> Non
                 c._replace(config_path="", recorded_exit_time=None)
                 for c in containers
             ),
-            tuple(dataclasses.replace(p, config_path="") for p in s.pods),
-            tuple(dataclasses.replace(v, config_path="") for v in s.volumes),
+            tuple(p._replace(config_path="") for p in s.pods),
+            tuple(v._replace(config_path="") for v in s.volumes),
             s.runtime,
         )
 
