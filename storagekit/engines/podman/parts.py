@@ -5,17 +5,18 @@ What an inventory command reads comes from two independent sources: containers-s
 images' big data), and libpod's database with its ``ContainerConfig`` and ``ContainerState``
 documents (some 12 KB of JSON per container, most of the work: decoding 1,000 of them takes
 twice as long as reading the stores). :func:`read_parts` lists libpod's containers here, then
-one forked worker (:func:`~storagekit.parallel.pmap`, where the source is fork-safe and a core
-is idle) and this process take tasks from one queue until it is empty: first the stores (which
-this process nearly always takes: its own parts are not sent anywhere), then :data:`SLICES`
-slices of the containers, so the two end together whatever the share. The database is in this
-process's memory before the fork (read whole or mapped, :class:`.libpod_bolt.BoltContainers`;
-SQLite's rows), so the worker reads no file for it. What the worker decodes comes back as plain
-tuples with ``marshal`` (:mod:`.libpod_plain`: for 500 containers some 3 ms to write and read,
-against 17 ms for pickling the objects), the stores' records pickled.
+forks one worker (:func:`~storagekit.parallel.pmap_started`, where the source is fork-safe and
+a core is idle), which starts on :data:`SLICES` slices of the containers while this process
+reads the stores, then takes the slices left: the two end together whatever the share, and
+the stores, which this process keeps, are never sent (when the worker could take them first,
+on a busy machine it often did, and pickling them back cost more than it saved). The database
+is in this process's memory before the fork (read whole or mapped,
+:class:`.libpod_bolt.BoltContainers`; SQLite's rows), so the worker reads no file for it. What
+the worker decodes comes back as plain tuples with ``marshal`` (:mod:`.libpod_plain`: for 500
+containers some 3 ms to write and read, against 17 ms for pickling the objects).
 
-The records are those one process makes, in ID order; the findings too, recorded in task order
-(the listing's, the stores', each slice's) where one process records them in the order it meets
+The records are those one process makes, in ID order; the findings too, recorded in the order
+the listing's, the stores', each slice's where one process records them in the order it meets
 them, and every command prints them sorted. A root whose libpod database is smaller than
 :data:`PARALLEL_BYTES` is read here alone (a fork costs more than its parts take then), and so
 is any root when no core is idle (``spare_only``: on busy cores a worker only slows this process
@@ -147,23 +148,26 @@ def _read(inv: Inventory, depth: Depth, stores: Sequence[str]) -> None:
     try:
         ids = records.ids(findings)
         group = tuple(p for p in stores if p not in vars(_holder(inv, p)))
-        tasks: list[Slice | tuple[str, ...]] = [*([group] if group else []), *slices(len(ids))]
-        if not records.in_memory or len(tasks) < 2:
+        tasks = slices(len(ids))
+        if not records.in_memory:
             vars(inv)[depth] = turn(records, ids, codec.how, findings)
             return
-        from storagekit.parallel import WorkerError, pmap
+        from storagekit.parallel import WorkerError, pmap_started
 
         here = os.getpid()
 
-        def work(task: Slice | tuple[str, ...]) -> object:
-            if isinstance(task, Slice):
-                done = turn(records, ids[task.start : task.stop], codec.how, findings)
-                return done if os.getpid() == here else marshal.dumps([*map(codec.plain, done)])
-            return tuple(getattr(_holder(inv, p), p) for p in task)
+        def work(task: Slice) -> object:
+            done = turn(records, ids[task.start : task.stop], codec.how, findings)
+            return done if os.getpid() == here else marshal.dumps([*map(codec.plain, done)])
 
         try:
-            found = pmap(work, tasks, source=inv.source, findings=findings, min_chunk=1,
-                         spare_only=True)  # fmt: skip
+            finish = pmap_started(work, tasks, source=inv.source, findings=findings,
+                                  min_chunk=1, spare_only=True)  # fmt: skip
+            try:  # the stores, here while the worker decodes; then the slices left
+                for part in group:
+                    getattr(_holder(inv, part), part)
+            finally:
+                found = finish()
         except WorkerError:  # forget it all: read here on first use, as one process does
             findings.truncate(mark)
             for part in group:
@@ -172,13 +176,9 @@ def _read(inv: Inventory, depth: Depth, stores: Sequence[str]) -> None:
     finally:
         records.close()
     out: list[Any] = []
-    for task, value in zip(tasks, found, strict=True):
-        if isinstance(task, Slice):
-            if isinstance(value, list):  # decoded here
-                out += value
-            else:  # by the worker, as plain data
-                out += map(codec.back, marshal.loads(cast(bytes, value)))
-            continue
-        for part, got in zip(task, value, strict=True):  # type: ignore[call-overload]
-            vars(_holder(inv, part)).setdefault(part, got)
+    for value in found:
+        if isinstance(value, list):  # decoded here
+            out += value
+        else:  # by the worker, as plain data
+            out += map(codec.back, marshal.loads(cast(bytes, value)))
     vars(inv)[depth] = out

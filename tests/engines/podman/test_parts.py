@@ -35,7 +35,7 @@ from storagekit.sources import open_source
 from tests.engines.podman.conftest import PODMAN_NAMES, SAMPLES
 from tests.engines.podman.sqlitemodel import fill
 
-PMAP = storagekit.parallel.pmap
+PMAP_STARTED = storagekit.parallel.pmap_started
 BOLT = next(n for n in PODMAN_NAMES if "rootless" not in n)
 COMMANDS: dict[str, Callable[[PodmanEngine], list[dict[str, Any]]]] = {
     "containers": lambda e: e.container_records(sizes=False),
@@ -57,11 +57,11 @@ def answers(
     monkeypatch.setattr(storagekit.parallel, "spare_cores", lambda: spare)
     calls: list[int] = []
 
-    def pmap(fn: Any, items: Any, **kw: Any) -> Any:
+    def pmap_started(fn: Any, items: Any, **kw: Any) -> Any:
         calls.append(len(items))
-        return PMAP(fn, items, **kw)
+        return PMAP_STARTED(fn, items, **kw)
 
-    monkeypatch.setattr(storagekit.parallel, "pmap", pmap)
+    monkeypatch.setattr(storagekit.parallel, "pmap_started", pmap_started)
     with open_source(str(top)) as src:
         engine = PodmanEngine(src, str(top), "")
         records = COMMANDS[command](engine)
@@ -169,6 +169,32 @@ def test_two_cores_answer_as_one_process(
     assert one["forked"] == []
     assert len(two["forked"]) == 1
     assert two == {**one, "forked": two["forked"]}
+
+
+@TWO_CORES
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_the_stores_are_read_here_while_the_worker_decodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """Each store file is read once, by this process: never by the worker, never sent."""
+    from storagekit.engines.podman import root
+
+    top = _damaged(tmp_path, "whole")
+    log = tmp_path / "readers"
+    for name in ("read_layers", "read_images", "read_containers"):
+        real = getattr(root, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name) -> Any:
+            with log.open("a") as out:  # the worker's memory is not this process's
+                out.write(f"{_name} {os.getpid()}\n")
+            return _real(*args)
+
+        monkeypatch.setattr(root, name, spy)
+    two = answers(top, monkeypatch, fork=True, command=command)
+    assert len(two["forked"]) == 1
+    readers = sorted(log.read_text().split("\n")[:-1])
+    me = os.getpid()
+    assert readers == [f"read_containers {me}", f"read_images {me}", f"read_layers {me}"]
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
