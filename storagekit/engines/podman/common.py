@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from storagekit.errors import SourceError, SourceNotFoundError
 from storagekit.ids import is_safe_component
@@ -32,6 +32,25 @@ def safe_id(value: object, findings: Findings, path: str, what: str) -> str | No
         return value
     findings.error("unsafe-id", path, f"{what}: expected an ID, got {value!r}")
     return None
+
+
+_fromhex = bytes.fromhex
+
+
+def hex_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is 64 hex digits (as containers-storage makes IDs): then a safe ID.
+
+    Such a string passes :func:`safe_id` without a finding (no ``/``, no control character,
+    not ``.``/``..``): the cheap test a reader makes first. ``bytes.fromhex`` refuses anything
+    but hex digits and ASCII whitespace, and 64 characters give 32 bytes only when none of
+    them is whitespace. An unhashable ``value`` is refused before anything hashes it.
+    """
+    if type(value) is not str or len(value) != 64:
+        return False
+    try:
+        return len(_fromhex(value)) == 32
+    except ValueError:
+        return False
 
 
 def load_json(source: Source, path: str, findings: Findings, *, required: bool = False) -> Any:

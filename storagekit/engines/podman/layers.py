@@ -20,11 +20,12 @@ namespaces): the on-disk owners are then host IDs (:func:`~.common.to_container_
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from storagekit import timefmt
 from storagekit.engines.podman.common import (
     IDMapping,
+    hex_id,
     json_records,
     load_json,
     opt_int,
@@ -116,43 +117,133 @@ def read_layers(source: Source, driver: str, findings: Findings) -> list[Layer]:
         present = set(source.listdir(f"{driver}-layers"))
     except OSError:
         present = set()
+    records = json_records(load_json(source, path, findings), findings, path)
+    return layers_of(records, driver, path, present, findings)
+
+
+def layers_of(
+    records: list[dict[str, Any]],
+    driver: str,
+    path: str,
+    present: set[str],
+    findings: Findings,
+) -> list[Layer]:
+    """The layers of ``layers.json``'s records (``present``: the names beside it).
+
+    A record whose ``id`` and ``parent`` are plain IDs (64 hex digits, :func:`.common.hex_id`;
+    a parent may also be an ID already taken, which was checked as safe) and whose ``id`` is new
+    is made here, each field as :func:`_layer` makes it, without its calls: an absent field
+    (``get`` gives ``None``) is what the helper answers for ``None``; a present one goes
+    through the same helper; ``opt_str``/``opt_int`` are the type tests they make (``json``
+    makes only exact ``str``/``int``/``bool``, so ``type(v) is int`` is "an int, not a bool").
+    Such a record can make no finding. Any other record is made by :func:`_layer`, in its
+    turn, so findings keep their order.
+    """
     out: list[Layer] = []
     seen: set[str] = set()
-    for i, rec in enumerate(json_records(load_json(source, path, findings), findings, path)):
-        layer_id = safe_id(rec.get("id"), findings, path, f"layer record {i} id")
-        if layer_id is None:
-            continue
-        if layer_id in seen:
-            findings.error("duplicate-id", path, f"layer {layer_id} is recorded twice")
+    new = tuple.__new__
+    normalize = timefmt.normalize
+    for i, rec in enumerate(records):
+        get = rec.get
+        layer_id = get("id")
+        parent = get("parent")
+        if not (
+            hex_id(layer_id)
+            and layer_id not in seen
+            and (parent is None or hex_id(parent))
+        ):
+            layer = _layer(i, rec, driver, path, present, seen, findings)
+            if layer is not None:
+                out.append(layer)
             continue
         seen.add(layer_id)
-        parent = None
-        if rec.get("parent"):
-            parent = safe_id(rec["parent"], findings, path, f"layer {layer_id} parent")
+        names, digest, size, cdigest, csize, uids, gids = (
+            get("names"),
+            get("diff-digest"),
+            get("diff-size"),
+            get("compressed-diff-digest"),
+            get("compressed-size"),
+            get("uidset"),
+            get("gidset"),
+        )
+        uidmap, gidmap, flags, meta, label, big = (
+            get("uidmap"),
+            get("gidmap"),
+            get("flags"),
+            get("metadata"),
+            get("mountlabel"),
+            get("big-data-names"),
+        )
         out.append(
-            Layer(
-                id=layer_id,
-                driver=driver,
-                parent=parent,
-                names=str_tuple(rec.get("names")),
-                created=timefmt.normalize(rec.get("created")),
-                diff_digest=opt_str(rec.get("diff-digest")),
-                diff_size=opt_int(rec.get("diff-size")),
-                compressed_digest=opt_str(rec.get("compressed-diff-digest")),
-                compressed_size=opt_int(rec.get("compressed-size")),
-                uidset=_ints(rec.get("uidset")),
-                gidset=_ints(rec.get("gidset")),
-                uidmap=parse_idmap(rec.get("uidmap")),
-                gidmap=parse_idmap(rec.get("gidmap")),
-                flags=str_pairs(rec.get("flags")),
-                metadata=opt_str(rec.get("metadata")),
-                mount_label=opt_str(rec.get("mountlabel")),
-                big_data_names=str_tuple(rec.get("big-data-names")),
-                has_tar_split=f"{layer_id}.tar-split.gz" in present,
-                meta_path=path,
+            new(
+                Layer,
+                (
+                    layer_id,
+                    driver,
+                    parent,
+                    () if names is None else str_tuple(names),
+                    normalize(get("created")),
+                    digest if type(digest) is str and digest else None,
+                    size if type(size) is int else None,
+                    cdigest if type(cdigest) is str and cdigest else None,
+                    csize if type(csize) is int else None,
+                    () if uids is None else _ints(uids),
+                    () if gids is None else _ints(gids),
+                    () if uidmap is None else parse_idmap(uidmap),
+                    () if gidmap is None else parse_idmap(gidmap),
+                    () if flags is None else str_pairs(flags),
+                    meta if type(meta) is str and meta else None,
+                    label if type(label) is str and label else None,
+                    () if big is None else str_tuple(big),
+                    f"{layer_id}.tar-split.gz" in present,
+                    path,
+                ),
             )
         )
     return out
+
+
+def _layer(
+    i: int,
+    rec: dict[str, Any],
+    driver: str,
+    path: str,
+    present: set[str],
+    seen: set[str],
+    findings: Findings,
+) -> Layer | None:
+    """Record ``i`` as a layer, any JSON in any field; ``None`` (and a finding) to skip it."""
+    layer_id = safe_id(rec.get("id"), findings, path, f"layer record {i} id")
+    if layer_id is None:
+        return None
+    if layer_id in seen:
+        findings.error("duplicate-id", path, f"layer {layer_id} is recorded twice")
+        return None
+    seen.add(layer_id)
+    parent = None
+    if rec.get("parent"):
+        parent = safe_id(rec["parent"], findings, path, f"layer {layer_id} parent")
+    return Layer(
+        id=layer_id,
+        driver=driver,
+        parent=parent,
+        names=str_tuple(rec.get("names")),
+        created=timefmt.normalize(rec.get("created")),
+        diff_digest=opt_str(rec.get("diff-digest")),
+        diff_size=opt_int(rec.get("diff-size")),
+        compressed_digest=opt_str(rec.get("compressed-diff-digest")),
+        compressed_size=opt_int(rec.get("compressed-size")),
+        uidset=_ints(rec.get("uidset")),
+        gidset=_ints(rec.get("gidset")),
+        uidmap=parse_idmap(rec.get("uidmap")),
+        gidmap=parse_idmap(rec.get("gidmap")),
+        flags=str_pairs(rec.get("flags")),
+        metadata=opt_str(rec.get("metadata")),
+        mount_label=opt_str(rec.get("mountlabel")),
+        big_data_names=str_tuple(rec.get("big-data-names")),
+        has_tar_split=f"{layer_id}.tar-split.gz" in present,
+        meta_path=path,
+    )
 
 
 def layer_chain(
