@@ -150,7 +150,7 @@ def layers_of(
         if not (
             hex_id(layer_id)
             and layer_id not in seen
-            and (parent is None or hex_id(parent))
+            and (parent is None or (type(parent) is str and parent in seen) or hex_id(parent))
         ):
             layer = _layer(i, rec, driver, path, present, seen, findings)
             if layer is not None:
