@@ -260,7 +260,21 @@ def layer_chain(
     (a thousand containers stand on a hundred images): reaching one ends the walk the way
     the walk itself would have ended, with no finding on the way (parents never change, and
     a layer of the walk so far cannot be in it, else that chain would loop).
+
+    The walk's usual answers are given first, without it: ``top`` known whole (what the walk
+    would copy), or a layer whose parent's chain is known (a container's layer on its image's
+    top): ``top`` and that chain, kept by ``top`` only, as the walk keeps it (the walk would
+    also keep the parent's chain again, an equal tuple).
     """
+    if whole is not None:
+        known = whole.get(top)
+        if known is not None:
+            return known, True
+        layer = layers.get(top)
+        below = None if layer is None or layer.parent is None else whole.get(layer.parent)
+        if below is not None:
+            known = whole[top] = (top, *below)
+            return known, True
     chain: list[str] = []
     current: str | None = top
     while current is not None:

@@ -13,7 +13,8 @@ def layer(lid: str, parent: str | None) -> Layer:
                  None, None, (), False, "overlay-layers/layers.json")  # fmt: skip
 
 
-# base <- a <- b <- c1, c2 (two containers on one image); x -> gone; loop1 <-> loop2; l3 -> loop1
+# base <- a <- b <- c1, c2 (two containers on one image); x -> gone; loop1 <-> loop2; l3 -> loop1;
+# self -> self
 LAYERS = {
     x.id: x
     for x in (
@@ -27,9 +28,10 @@ LAYERS = {
         layer("loop1", "loop2"),
         layer("loop2", "loop1"),
         layer("l3", "loop1"),
+        layer("self", "self"),
     )
 }
-TOPS = ["c1", "c2", "b", "a", "base", "x", "y", "loop1", "l3", "missing"]
+TOPS = ["c1", "c2", "b", "a", "base", "x", "y", "loop1", "l3", "missing", "self"]
 
 
 def test_kept_chains_change_nothing_in_any_order() -> None:
