@@ -229,6 +229,30 @@ def read_images(source: Source, driver: str, findings: Findings) -> list[Image]:
     return out
 
 
+def _history(value: object) -> tuple[HistoryEntry, ...]:
+    """The config's ``history``: each object as an entry, anything else skipped.
+
+    Made by the thousand (a hundred images of some thirty steps): positional tuples, and the
+    helpers' type tests written out (a config is ``json``'s: only exact ``str`` and ``bool``,
+    so ``type(v) is str and v`` is ``opt_str``'s test).
+    """
+    new, normalize = tuple.__new__, timefmt.normalize
+    out = []
+    for h in as_list(value):
+        if isinstance(h, dict):
+            get = h.get
+            by, author, comment = get("created_by"), get("author"), get("comment")
+            entry = (
+                normalize(get("created")),
+                by if type(by) is str and by else None,
+                author if type(author) is str and author else None,
+                comment if type(comment) is str and comment else None,
+                get("empty_layer") is True,
+            )
+            out.append(new(HistoryEntry, entry))
+    return tuple(out)
+
+
 def _strs(value: object) -> tuple[str, ...]:
     return str_tuple(value)
 
@@ -254,24 +278,13 @@ def read_image_config(source: Source, image: Image, findings: Findings) -> Image
     if not matches:
         findings.error("config-digest-mismatch", item.path, f"SHA-256 is not {image.id}")
     cfg, rootfs = as_dict(doc.get("config")), as_dict(doc.get("rootfs"))
-    history = tuple(
-        HistoryEntry(
-            created=timefmt.normalize(h.get("created")),
-            created_by=opt_str(h.get("created_by")),
-            author=opt_str(h.get("author")),
-            comment=opt_str(h.get("comment")),
-            empty_layer=h.get("empty_layer") is True,
-        )
-        for h in as_list(doc.get("history"))
-        if isinstance(h, dict)
-    )
     return ImageConfig(
         digest_matches=matches,
         created=timefmt.normalize(doc.get("created")),
         architecture=opt_str(doc.get("architecture")),
         os=opt_str(doc.get("os")),
         diff_ids=_strs(rootfs.get("diff_ids")),
-        history=history,
+        history=_history(doc.get("history")),
         cmd=_strs(cfg.get("Cmd")),
         entrypoint=_strs(cfg.get("Entrypoint")),
         env=_strs(cfg.get("Env")),

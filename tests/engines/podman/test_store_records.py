@@ -5,7 +5,8 @@ record to the general function it had before (the reference). Here both read the
 records: every field of a real record given every kind of JSON value (wrong types, ``null``,
 empty, unsafe and non-hex IDs, surrogates as ``json`` decodes broken UTF-16 escapes, bools
 where ints are expected), missing, duplicated IDs, and random mixes of all that; the results
-and the findings (in order) must be equal.
+and the findings (in order) must be equal. An image config's history (which makes no finding)
+is held equal to its former code, kept here.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from typing import Any
 
 import pytest
 
-from storagekit.engines.podman import containers, layers
+from storagekit import timefmt
+from storagekit.engines.podman import containers, images, layers
+from storagekit.engines.podman.common import as_list, opt_str
 from storagekit.engines.podman.containers import StorageContainer
+from storagekit.engines.podman.images import HistoryEntry
 from storagekit.engines.podman.layers import Layer
 from storagekit.model import Finding, Findings
 
@@ -313,3 +317,35 @@ def test_containers_common_shapes_take_the_fast_path(monkeypatch: pytest.MonkeyP
         (None, BENCH_CONTAINER["metadata"], (("MountLabel", ""), ("ProcessLabel", ""))),
         (H2, None, ()),
     ]
+
+
+HISTORY_ENTRY: dict[str, Any] = {
+    "created": "2024-03-01T17:28:45.856404893Z",
+    "created_by": "/bin/sh -c #(nop)  CMD [\"run.sh\"]",
+    "author": "a",
+    "comment": "c",
+    "empty_layer": True,
+}
+
+
+def general_history(value: object) -> tuple[HistoryEntry, ...]:
+    """The image config's history as it was made before (the reference)."""
+    return tuple(
+        HistoryEntry(
+            created=timefmt.normalize(h.get("created")),
+            created_by=opt_str(h.get("created_by")),
+            author=opt_str(h.get("author")),
+            comment=opt_str(h.get("comment")),
+            empty_layer=h.get("empty_layer") is True,
+        )
+        for h in as_list(value)
+        if isinstance(h, dict)
+    )
+
+
+def test_image_history_equals_general_code() -> None:
+    for batch in mutations([HISTORY_ENTRY, {"created_by": "x"}]):
+        value = json.loads(json.dumps(batch))
+        assert images._history(value) == general_history(value), batch
+    for value in ODD:
+        assert images._history(value) == general_history(value)
