@@ -207,19 +207,33 @@ class BoltBucket:
         names = "/".join(n.decode("utf-8", "backslashreplace") for n in self._names)
         return f"bucket {names!r}" if names else "root bucket"
 
+    def read_once(self) -> dict[bytes, bytes | BoltBucket]:
+        """Every ``key: value`` of the bucket, read now and not kept by it (if not kept yet).
+
+        For a bucket read once, whose values are used and dropped (a thousand containers'
+        12 KB configs): kept, their copies would all stay in memory, each new one on fresh
+        pages; dropped, each one's memory serves the next. The same entries, or the same
+        :class:`FormatError`, as :meth:`items` gives.
+        """
+        entries = self._entries
+        return entries if entries is not None else self._read()
+
     def _load(self) -> dict[bytes, bytes | BoltBucket]:
         if self._entries is None:
-            entries: dict[bytes, bytes | BoltBucket] = {}
-            if self._inline is not None:
-                start, end, region = self._inline
-                if start + PAGE_HEADER_SIZE > end:  # checked by the parent; kept for safety
-                    raise self._db._error(f"{self._where}: inline page runs past {end}", start)
-                count = self._db._layout.page_header.unpack_from(region)[2]
-                self._leaf(start, end, count, entries, region)
-            else:
-                self._walk(self._root, 0, set(), entries, self._header_at)
-            self._entries = entries
+            self._entries = self._read()
         return self._entries
+
+    def _read(self) -> dict[bytes, bytes | BoltBucket]:
+        entries: dict[bytes, bytes | BoltBucket] = {}
+        if self._inline is not None:
+            start, end, region = self._inline
+            if start + PAGE_HEADER_SIZE > end:  # checked by the parent; kept for safety
+                raise self._db._error(f"{self._where}: inline page runs past {end}", start)
+            count = self._db._layout.page_header.unpack_from(region)[2]
+            self._leaf(start, end, count, entries, region)
+        else:
+            self._walk(self._root, 0, set(), entries, self._header_at)
+        return entries
 
     def _walk(
         self,

@@ -503,3 +503,39 @@ def test_a_process_that_did_not_open_the_file_reads_its_own(volumes_db: bytes) -
     assert paged[16:32] == volumes_db[16:32]  # read again, from the file of its own
     assert len(opened) == 1
     assert len(volumes_db) > (1 << 16) + 16
+
+
+def _read_once_tree(bucket: BoltBucket) -> dict[bytes, object]:
+    """Every bucket read with ``read_once``: the tree :func:`dump` gives."""
+    return {
+        k: _read_once_tree(v) if isinstance(v, BoltBucket) else v
+        for k, v in bucket.read_once().items()
+    }
+
+
+def test_read_once_gives_the_entries_and_keeps_none(volumes_db: bytes, small_db: bytes) -> None:
+    for data in (volumes_db, small_db):
+        fresh = BoltDB.from_bytes(data).root
+        assert _read_once_tree(fresh) == dump(BoltDB.from_bytes(data).root)
+        assert fresh._entries is None  # nothing kept: read again from the file on each call
+        assert fresh.read_once() is not fresh.read_once()
+        kept = BoltDB.from_bytes(data).root
+        entries = dict(kept.items())
+        assert kept.read_once() == entries
+        assert kept.read_once() is kept._entries  # kept already: that dict
+
+
+def test_read_once_raises_as_items_does(volumes_db: bytes) -> None:
+    rng = random.Random(99)
+    structural = [off for pg in (16, 21, 2, 18) for off in range(pg * P, pg * P + 16 * 14)]
+    for _ in range(40):
+        buf = bytearray(volumes_db)
+        for off in rng.sample(structural, 3):
+            buf[off] = rng.randrange(256)
+        outcomes = []
+        for read in (dump, _read_once_tree):
+            try:
+                outcomes.append(read(BoltDB.from_bytes(bytes(buf)).root))
+            except FormatError as exc:
+                outcomes.append((exc.message, exc.offset))
+        assert outcomes[0] == outcomes[1]

@@ -117,11 +117,21 @@ def _sub(bucket: BoltBucket | None, *names: bytes) -> BoltBucket | None:
 def _ctr_values(
     ctr: BoltBucket | None, key: bytes
 ) -> tuple[bytes | None, bytes | None, str | None] | None:
-    """``config``, ``state`` and ``pod-id`` of ``ctr/<key>``, ``None`` without that bucket."""
+    """``config``, ``state`` and ``pod-id`` of ``ctr/<key>``, ``None`` without that bucket.
+
+    The bucket is read once and not kept (:meth:`~storagekit.formats.bolt.BoltBucket.read_once`):
+    its values are decoded and dropped.
+    """
     b = _sub(ctr, key)
     if b is None:
         return None
-    return b.get(b"config"), b.get(b"state"), _text(b.get(b"pod-id"))
+    entries = b.read_once()
+    config, state, pod = entries.get(b"config"), entries.get(b"state"), entries.get(b"pod-id")
+    return (
+        config if isinstance(config, bytes) else None,
+        state if isinstance(state, bytes) else None,
+        _text(pod),
+    )
 
 
 def read_whole(file: BinaryIO, size: int) -> bytes | mmap.mmap:
