@@ -32,8 +32,15 @@ def _both(top: Path, sizes: bool = False) -> tuple[str, str]:
     return fast, whole
 
 
+@pytest.fixture(params=[100, 1, 4], ids=["one-batch", "batch-1", "batch-4"])
+def batch(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Records encoded all in one call, one at a time, or four at a time."""
+    monkeypatch.setattr(records, "BATCH", request.param)
+    return int(request.param)
+
+
 @pytest.mark.parametrize("name", PODMAN_NAMES)
-def test_samples_give_the_bytes_of_one_encoding(tmp_path: Path, name: str) -> None:
+def test_samples_give_the_bytes_of_one_encoding(tmp_path: Path, name: str, batch: int) -> None:
     top = _extract(name, tmp_path / "root")
     for sizes in (False, True):
         fast, whole = _both(top, sizes)
@@ -42,7 +49,9 @@ def test_samples_give_the_bytes_of_one_encoding(tmp_path: Path, name: str) -> No
 
 
 @pytest.mark.parametrize("damage", ["bad-page", "stores", "torn"])
-def test_damaged_roots_give_the_bytes_of_one_encoding(tmp_path: Path, damage: str) -> None:
+def test_damaged_roots_give_the_bytes_of_one_encoding(
+    tmp_path: Path, damage: str, batch: int
+) -> None:
     fast, whole = _both(_damaged(tmp_path, damage))
     assert fast == whole
 
@@ -59,7 +68,7 @@ def test_damaged_roots_give_the_bytes_of_one_encoding(tmp_path: Path, damage: st
     ],
 )
 def test_odd_records_give_the_bytes_of_one_encoding(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any], batch: int
 ) -> None:
     """A record holding the placeholder, and odd paths of a stack (``None``, escapes)."""
     top = _extract(BOLT, tmp_path / "root")
