@@ -113,6 +113,10 @@ def test_pmap_batches_more_items_than_the_queue_holds(tmp_path, small_chunks):
     ("loadavg", "spare"),
     [
         (b"0.10 0.20 0.30 1/200 4242\n", 4),  # only this process runs: every core
+        (b"0.30 0.20 0.10 3/200 4242\n", 4),  # two others for a moment, on an idle machine
+        (b"1.20 1.00 1.00 2/200 4242\n", 4),  # about one task's load: this command's own runs
+        (b"nan 0.20 0.30 3/200 4242\n", 4),  # an unreadable average: every core
+        (b"inf 0.20 0.30 3/200 4242\n", 4),
         (b"2.00 2.00 2.00 2/200 4242\n", 3),  # one other task holds one core
         (b"6.00 6.00 6.00 4/200 4242\n", 1),  # three others: one core left
         (b"9.00 9.00 9.00 12/300 4242\n", 1),  # more others than cores: still this one
