@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 KEY = '"seccomp":'
@@ -91,38 +92,12 @@ class ConfigDecoder:
         if isinstance(raw, bytes):
             if json.detect_encoding(raw) != "utf-8":
                 return None
-            at = raw.find(BKEY)
-            if at < 0:
-                return None
-            start = at + len(BKEY)
-            known_bytes = next((t for t in self._known_bytes if raw.startswith(t, start)), None)
-            if known_bytes is None:
-                found = self._profile(raw[start:].decode("utf-8"))
-                if found is None:
-                    return None
-                known_bytes, value = found[0].encode("utf-8"), found[1]
-                if len(self._known_bytes) < MAX_KNOWN:
-                    self._known_bytes[known_bytes] = value
-            else:
-                value = self._known_bytes[known_bytes]
-            before = raw[:start].decode("utf-8")  # strict: see the module's last paragraph
-            after = raw[start + len(known_bytes) :].decode("utf-8")
+            cut = self._cut(raw, BKEY, self._known_bytes, _utf8, _encoded)
         else:
-            at = raw.find(KEY)
-            if at < 0:
-                return None
-            start = at + len(KEY)
-            known = next((t for t in self._known if raw.startswith(t, start)), None)
-            if known is None:
-                found = self._profile(raw[start:])
-                if found is None:
-                    return None
-                known, value = found
-                if len(self._known) < MAX_KNOWN:
-                    self._known[known] = value
-            else:
-                value = self._known[known]
-            before, after = raw[:start], raw[start + len(known) :]
+            cut = self._cut(raw, KEY, self._known, str, str)
+        if cut is None:
+            return None
+        before, value, after = cut
         self._constants = 0
         doc = self._counting.decode(f"{before}NaN{after}")
         if not isinstance(doc, dict) or self._constants != 1:
@@ -133,6 +108,36 @@ class ConfigDecoder:
             return None
         linux["seccomp"] = value
         return doc
+
+    def _cut(
+        self,
+        raw: Any,
+        key: Any,
+        known: dict[Any, Any],
+        text: Callable[[Any], str],
+        back: Callable[[str], Any],
+    ) -> tuple[str, Any, str] | None:
+        """(the text before the profile, its value, the text after it), or ``None``.
+
+        ``raw`` is bytes (``key`` and ``known`` then bytes too, ``text`` decodes them strictly
+        and ``back`` encodes) or text (``str`` both ways): bytes are searched and cut as bytes.
+        """
+        at = raw.find(key)
+        if at < 0:
+            return None
+        start = at + len(key)
+        profile = next((t for t in known if raw.startswith(t, start)), None)
+        if profile is None:
+            found = self._profile(text(raw[start:]))
+            if found is None:
+                return None
+            profile, value = back(found[0]), found[1]
+            if len(known) < MAX_KNOWN:
+                known[profile] = value
+        else:
+            value = known[profile]
+        # strict decoding: see the module's last paragraph
+        return text(raw[:start]), value, text(raw[start + len(profile) :])
 
     def _profile(self, text: str) -> tuple[str, Any] | None:
         """The object at the start of ``text`` and its value, ``None`` if none starts there.
@@ -145,6 +150,14 @@ class ConfigDecoder:
             return None
         value, end = self._decoder.raw_decode(text)
         return text[:end], value
+
+
+def _utf8(raw: bytes) -> str:
+    return raw.decode("utf-8")
+
+
+def _encoded(text: str) -> bytes:
+    return text.encode("utf-8")
 
 
 #: The decoder libpod's container configs are read with (its profiles kept per process).

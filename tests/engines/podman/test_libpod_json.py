@@ -16,8 +16,8 @@ from storagekit.sources import open_source
 SAMPLE = Path(__file__).resolve().parents[3] / "sample_roots" / "podman-4.3-overlay"
 
 
-def real_configs() -> list[bytes]:
-    """Every container config podman 4.3.1 wrote in the sample (each has a seccomp profile)."""
+def real_records() -> list[tuple[bytes, bytes]]:
+    """The config and state every container podman 4.3.1 wrote in the sample has."""
     with open_source(str(SAMPLE / "root.tar.xz")) as src:
         db = BoltDB.from_bytes(src.read_bytes("libpod/bolt_state.db"))
     ctr = db.bucket(b"ctr")
@@ -26,11 +26,18 @@ def real_configs() -> list[bytes]:
     for key in ctr.keys():
         bucket = ctr.bucket(key)
         assert bucket is not None
-        config = bucket.get(b"config")
+        config, state = bucket.get(b"config"), bucket.get(b"state")
         assert config is not None
-        assert b'"seccomp":{' in config
-        out.append(config)
+        assert state is not None
+        out.append((config, state))
     return out
+
+
+def real_configs() -> list[bytes]:
+    """Every container config podman 4.3.1 wrote in the sample (each has a seccomp profile)."""
+    configs = [config for config, _ in real_records()]
+    assert all(b'"seccomp":{' in config for config in configs)
+    return configs
 
 
 def outcome(fn: Any, raw: bytes | str) -> tuple[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +33,7 @@ from storagekit.engines.podman.libpod import (
     make_container,
     status_word,
 )
-from storagekit.formats.bolt import BoltDB
-from storagekit.sources import open_source
-
-SAMPLE = Path(__file__).resolve().parents[3] / "sample_roots" / "podman-4.3-overlay"
+from tests.engines.podman.test_libpod_json import real_records
 
 
 def reference(
@@ -100,18 +96,7 @@ def reference(
 
 def real_documents() -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """The config and state of every container podman 4.3.1 wrote in the sample."""
-    with open_source(str(SAMPLE / "root.tar.xz")) as src:
-        db = BoltDB.from_bytes(src.read_bytes("libpod/bolt_state.db"))
-    ctr = db.bucket(b"ctr")
-    assert ctr is not None
-    out = []
-    for key in ctr.keys():
-        bucket = ctr.bucket(key)
-        assert bucket is not None
-        out.append(
-            (json.loads(bucket.get(b"config") or b""), json.loads(bucket.get(b"state") or b""))
-        )
-    return out
+    return [(json.loads(config), json.loads(state)) for config, state in real_records()]
 
 
 DOCS = real_documents()
