@@ -30,3 +30,24 @@ def test_an_inventory_command_imports_no_recovery_or_analyst_code(tmp_path) -> N
         [sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_another_engines_root_imports_no_docker_reader() -> None:
+    """Telling that the evidence holds no Docker root imports none of Docker's readers."""
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parent.parent / "sample_roots" / "podman-4.3-overlay"
+    code = (
+        "import sys; from storagekit.cli.main import main\n"
+        "try: main(['-r', sys.argv[1], 'containers', '-q'])\n"
+        "except SystemExit: pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('storagekit.engines.docker.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(sample / "root.tar.xz")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    docker = ["storagekit.engines.docker.engine", "storagekit.engines.docker.locate"]
+    assert out.stdout.strip().splitlines()[-1] == repr(docker)

@@ -64,12 +64,12 @@ class DockerEngine(Engine):
     @classmethod
     def find(cls, evidence: Source, description: str) -> DockerEngine | None:
         """The Docker root in the evidence: at its top, moved, nested or a host's."""
-        from storagekit.engines.docker.root import DockerRoot
-
         try:
             source, location = find_root(evidence)
         except NotAStorageRootError:
             return None
+        from storagekit.engines.docker.root import DockerRoot  # only once there is a root
+
         return cls(DockerRoot(source, evidence=description, location=location))
 
     @classmethod

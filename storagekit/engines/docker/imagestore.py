@@ -114,16 +114,3 @@ class GraphDriverStore(ImageStore):
                 continue
         return True
 
-    @staticmethod
-    def present_in(source: Source) -> list[str]:
-        """Driver names that have an ``image/<driver>/`` store in the root, sorted."""
-        try:
-            names = source.listdir("image")
-        except (OSError, ValueError):
-            return []
-        return [
-            n
-            for n in names
-            if source.is_dir(f"image/{n}")
-            and (source.is_dir(f"image/{n}/layerdb") or source.is_dir(f"image/{n}/imagedb"))
-        ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 
-from storagekit.engines.docker.imagestore import GraphDriverStore
 from storagekit.errors import NotAStorageRootError, SourceError, StoragekitError
 from storagekit.registry import driver_classes
 from storagekit.source import Source
@@ -21,9 +20,27 @@ DEFAULT_ROOT = "var/lib/docker"
 REMAPPED = re.compile(r"\d+\.\d+")
 
 
+def image_stores(source: Source) -> list[str]:
+    """Driver names that have an ``image/<driver>/`` store in the root, sorted.
+
+    Here, not with the stores' reader (:mod:`.imagestore`): telling whether evidence holds a
+    Docker root, which every command asks, imports none of the readers.
+    """
+    try:
+        names = source.listdir("image")
+    except (OSError, ValueError):
+        return []
+    return [
+        n
+        for n in names
+        if source.is_dir(f"image/{n}")
+        and (source.is_dir(f"image/{n}/layerdb") or source.is_dir(f"image/{n}/imagedb"))
+    ]
+
+
 def looks_like_root(source: Source) -> bool:
     """True if ``source`` has a graph-driver image store, or containers beside driver data."""
-    if GraphDriverStore.present_in(source):
+    if image_stores(source):
         return True
     if is_legacy_graph(source):
         return True
@@ -51,7 +68,7 @@ def is_pre_cas_root(source: Source) -> bool:
     first start (*moby v1.10.0:migrate/v1/migratev1.go*); a root that has ``graph/`` but no
     image store never met a 1.10+ daemon, so its ``containers/<id>/config.json`` are current.
     """
-    return is_legacy_graph(source) and not GraphDriverStore.present_in(source)
+    return is_legacy_graph(source) and not image_stores(source)
 
 
 def _daemon_json_root(source: Source) -> str | None:

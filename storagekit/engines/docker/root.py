@@ -12,7 +12,12 @@ from functools import cached_property
 from storagekit.driver import StorageDriver
 from storagekit.engines.docker.containers import read_containers
 from storagekit.engines.docker.imagestore import GraphDriverStore, ImageStore
-from storagekit.engines.docker.locate import find_root, is_legacy_graph, is_pre_cas_root
+from storagekit.engines.docker.locate import (
+    find_root,
+    image_stores,
+    is_legacy_graph,
+    is_pre_cas_root,
+)
 from storagekit.engines.docker.volumes import read_volumes
 from storagekit.errors import SourceError
 from storagekit.model import Container, Findings, Image, Layer, RWLayer, Volume
@@ -73,7 +78,7 @@ class DockerRoot:
         """Image stores by driver name (a host that switched drivers keeps several)."""
         stores: dict[str, ImageStore] = {
             name: GraphDriverStore(self.source, name, self.findings)
-            for name in GraphDriverStore.present_in(self.source)
+            for name in image_stores(self.source)
         }
         if not stores and is_legacy_graph(self.source):
             from storagekit.engines.docker.graph import graph_stores
