@@ -194,10 +194,42 @@ def emit(
     """
     text = to_json(data) if fmt == "json" else as_table()
     progress.finish()
-    if text:
+    if text and fmt == "json":
+        echo_json(text)
+    elif text:
         click.echo(text)
     same = shown is not None and fmt != "json" and sys.stdout.isatty() and sys.stderr.isatty()
     emit_findings(root, skip=frozenset(shown()) if same and shown is not None else frozenset())
+
+
+#: Characters of JSON text handed to the output stream per write (:func:`echo_json`).
+JSON_CHUNK = 1 << 18
+
+
+def echo_json(text: str) -> None:
+    """Print JSON text and a newline as ``click.echo`` does, without copying the text whole.
+
+    ``click.echo`` appends the newline to a copy of the text, scans it for terminal escape
+    sequences to strip when the output is not a terminal (JSON text holds none: the encoder
+    escapes every control character) and the stream encodes another copy: for 2.7 MB of
+    records some 2,000 fresh pages and a 2-3 ms scan. Written in pieces, the stream's buffer
+    and its encoder reuse their memory. A stream that cannot encode the text (an ASCII
+    ``PYTHONIOENCODING``) gets the rest from ``click.echo``, which writes such a stream UTF-8.
+    """
+    out = sys.stdout
+    if out is None:  # no standard output at all (as click.echo: nothing is written)
+        return
+    at = 0
+    try:
+        while at < len(text):
+            out.write(text[at : at + JSON_CHUNK])  # encoded whole before any of it is written
+            at += JSON_CHUNK
+    except UnicodeEncodeError:
+        out.flush()
+        click.echo(text[at:])
+        return
+    out.write("\n")
+    out.flush()
 
 
 def emit_findings(

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import click
 
 from storagekit.cli import render, tables
-from storagekit.cli.common import FORMAT, emit_findings, gather, state
+from storagekit.cli.common import FORMAT, echo_json, emit_findings, gather, state
 from storagekit.engine import Engine
 from storagekit.ids import short
 from storagekit.jsontext import Record, to_json
@@ -149,9 +149,9 @@ def containers(
     if fmt == "json" and not wanted and not quiet and not names:
         parts = [e.container_records_json(sizes=sizes) for e in engines]
         if len(parts) == 1:  # 2.7 MB for 1,000 containers: not copied again
-            click.echo(parts[0])
+            echo_json(parts[0])
         else:
-            click.echo("[" + ",".join(p[1:-1] for p in parts if len(p) > 2) + "]")
+            echo_json("[" + ",".join(p[1:-1] for p in parts if len(p) > 2) + "]")
         emit_findings(engines)
         return
     records = gather(
