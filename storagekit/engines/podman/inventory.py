@@ -21,6 +21,7 @@ from storagekit.engines.podman.layerdirs import layer_path
 from storagekit.engines.podman.layers import Layer, layer_chain
 from storagekit.engines.podman.libpod import LibpodContainer, LibpodVolume
 from storagekit.engines.podman.libpod_read import Brief, brief, decode, read_containers
+from storagekit.engines.podman.lineage import lineage
 from storagekit.engines.podman.root import PodmanRoot, crosscheck
 from storagekit.model import Container, Findings, Image, MountPoint, Volume
 from storagekit.source import Source
@@ -195,37 +196,22 @@ class Inventory:
         return tuple(h.created_by for h in cfg.history) if cfg else ()
 
     @cached_property
+    def _lineage(self) -> tuple[dict[str, str | None], dict[str, list[str]]]:
+        def parent_layer(img: StoreImage) -> str | None:
+            lay = self.layer(img.driver, img.top_layer) if img.top_layer else None
+            return lay.parent if lay is not None else None
+
+        return lineage(self.root.images, parent_layer, self._history)
+
+    @cached_property
     def parents(self) -> dict[str, str | None]:
         """Image ID -> its parent image ID (libimage's ``Parent``), or ``None``."""
-        on_layer: dict[str, list[StoreImage]] = {}
-        for i in self.root.images:
-            if i.top_layer:
-                on_layer.setdefault(i.top_layer, []).append(i)
-        out: dict[str, str | None] = {}
-        for img in self.root.images:
-            found = None
-            top = img.top_layer
-            lay = self.layer(img.driver, top) if top else None
-            candidates = list(on_layer.get(top or "", ()))
-            if lay is not None and lay.parent:
-                candidates += on_layer.get(lay.parent, [])
-            mine = self._history(img.id)
-            for other in candidates:
-                theirs = self._history(other.id)
-                if other.id != img.id and len(theirs) + 1 == len(mine) and mine[:-1] == theirs:
-                    found = other.id
-                    break
-            out[img.id] = found
-        return out
+        return self._lineage[0]
 
     @cached_property
     def children(self) -> dict[str, list[str]]:
-        """Image ID -> the IDs of images whose parent it is."""
-        kids: dict[str, list[str]] = {}
-        for child, parent in self.parents.items():
-            if parent:
-                kids.setdefault(parent, []).append(child)
-        return kids
+        """Image ID -> the IDs of the images it is a parent of (libimage's ``Children``)."""
+        return self._lineage[1]
 
     def image_size(self, image_id: str) -> int:
         """``podman images`` size: its layers' uncompressed sizes plus its big data sizes."""
