@@ -3,7 +3,7 @@
 ``images.json`` is a JSON array of ``storage.Image`` records (containers/storage
 ``images.go``, struct ``Image``)::
 
-    {"id", "digest", "digests", "names", "names-history", "layer", "mapped-top-layers",
+    {"id", "digest", "digests", "names", "names-history", "layer", "mapped-layers",
      "metadata", "big-data-names", "big-data-sizes", "big-data-digests", "created", "flags"}
 
 ``layer`` is the top layer's ID; the rest of the stack follows ``parent`` in ``layers.json``.
@@ -81,7 +81,8 @@ class Image(NamedTuple):
         names: ``names`` (``localhost/sk-app:1``); empty for intermediate images.
         names_history: ``names-history``.
         top_layer: ``layer``, ``None`` for an image without layers (or an unsafe value).
-        mapped_top_layers: ``mapped-top-layers`` (copies made for other ID mappings).
+        mapped_top_layers: ``mapped-layers`` (``MappedTopLayers``: copies of the top layer chowned
+            for a container with other ID mappings, on a driver that cannot shift them).
         created: ``created`` as RFC 3339 UTC.
         metadata: ``metadata`` as written (a JSON string).
         big_data: the big data items, in ``big-data-names`` order.
@@ -218,7 +219,7 @@ def read_images(source: Source, driver: str, findings: Findings) -> list[Image]:
                 names=str_tuple(rec.get("names")),
                 names_history=str_tuple(rec.get("names-history")),
                 top_layer=top,
-                mapped_top_layers=str_tuple(rec.get("mapped-top-layers")),
+                mapped_top_layers=str_tuple(rec.get("mapped-layers")),
                 created=timefmt.normalize(rec.get("created")),
                 metadata=opt_str(rec.get("metadata")),
                 big_data=big,

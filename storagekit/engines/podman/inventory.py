@@ -214,9 +214,16 @@ class Inventory:
         return self._lineage[1]
 
     def image_size(self, image_id: str) -> int:
-        """``podman images`` size: its layers' uncompressed sizes plus its big data sizes."""
+        """``podman images`` size: its layers' uncompressed sizes plus its big data sizes.
+
+        Its layers are those below its top layer and below each ``mapped-layers`` copy (a top
+        layer chowned for a container's ``--uidmap``), each once (storage ``ImageSize``).
+        """
         img = self.store_images[image_id]
-        layers = [self.layer(img.driver, lid) for lid in self.image_chains[image_id]]
+        ids = self.image_chains[image_id]
+        for top in img.mapped_top_layers:
+            ids = (*ids, *self.chain(img.driver, top, img.meta_path))
+        layers = [self.layer(img.driver, lid) for lid in dict.fromkeys(ids)]
         return sum((x.diff_size or 0) for x in layers if x) + sum(b.size or 0 for b in img.big_data)
 
     @cached_property

@@ -72,3 +72,20 @@ def test_two_images_of_one_history_on_one_layer_are_both_parents() -> None:
     assert got["localhost/child:1"]["parent"] == images[0]["id"]
     size = got["localhost/child:1"]["size"]
     assert got["localhost/child:1"]["unique_size"] == size - got["localhost/base:1"]["size"]
+
+
+def test_mapped_top_layer_counts_in_the_image_size() -> None:
+    """``mapped-layers`` (storage ``MappedTopLayers``): podman's image size walks them too.
+
+    vfs cannot shift owners, so ``--uidmap`` made a chowned copy of the top layer (parent
+    ``L0``, 3 bytes here): ``podman images`` counted it, each layer once (3,072 bytes more
+    for a container's ``--uidmap 0:200000:5000`` on a fresh vfs root).
+    """
+    layers = [*minroot.layers_json(), {"id": LM, "parent": L0, "diff-digest": "sha256:" + "9" * 64,
+                                       "diff-size": 3}]  # fmt: skip
+    images: list[dict[str, Any]] = minroot.images_json()
+    plain = _engine(images, layers).image_records()[0]["size"]
+    images[0]["mapped-layers"] = [LM]
+    [mapped] = _engine(images, layers).image_records()
+    assert mapped["size"] == plain + 3  # L0 (10 bytes) counted once
+    assert mapped["layer_ids"] == [L0, L1]
