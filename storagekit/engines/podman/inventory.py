@@ -271,7 +271,8 @@ class Inventory:
         st = self.store_containers.get(cid)
         lp = self.libpod.get(cid)
         name = (lp.name if lp else None) or (st.names[0] if st and st.names else "")
-        image = (lp.raw_image_name or lp.image_name if lp else None) or (
+        # podman ps and inspect: rootfsImageName (an image given by ID: its first name then)
+        image = (lp.image_name or lp.raw_image_name if lp else None) or (
             st.image_name if st else None
         )
         return Container(

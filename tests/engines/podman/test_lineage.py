@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from storagekit.engines.podman.engine import PodmanEngine
+from storagekit.engines.podman.libpod import make_container
 from tests.engines.podman import minroot
-from tests.engines.podman.minroot import L0, L1
+from tests.engines.podman.minroot import CID, IMAGE, L0, L1
 
 LM = "e" * 64  # a copy of L1 chowned for a container's --uidmap (storage's mapped layer)
 
@@ -89,3 +90,15 @@ def test_mapped_top_layer_counts_in_the_image_size() -> None:
     [mapped] = _engine(images, layers).image_records()
     assert mapped["size"] == plain + 3  # L0 (10 bytes) counted once
     assert mapped["layer_ids"] == [L0, L1]
+
+
+def test_image_given_by_id_is_shown_by_its_resolved_name() -> None:
+    """``podman ps``/``inspect`` show ``rootfsImageName`` (``pkg/ps/ps.go``), which podman
+    resolves to the image's first name also when the user gave an ID (``RawImageName``)."""
+    engine = PodmanEngine.find(minroot.build(), "<mem>")
+    assert engine is not None
+    config = {"id": CID, "name": "x", "rootfsImageID": IMAGE, "rootfsImageName": "localhost/x:1",
+              "RawImageName": IMAGE[:12]}  # fmt: skip
+    lp = make_container(CID, config, {"state": 1}, None, "libpod/bolt_state.db")
+    engine.inv.__dict__["libpod"] = {CID: lp}
+    assert engine.inv.containers[CID].image == "localhost/x:1"
