@@ -363,30 +363,25 @@ def repo_digests(image: StoreImage) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-#: Mounts podman makes itself for every container; not the user's.
-OWN_MOUNTS = frozenset(
-    {
-        "/proc", "/dev", "/dev/pts", "/dev/mqueue", "/sys", "/sys/fs/cgroup", "/dev/shm",
-        "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/run/.containerenv",
-        "/run/secrets", "/run", "/tmp", "/var/tmp", "/run/lock", "/var/log/journal",
-    }
-)  # fmt: skip
-
-
 def mount_points(lp: LibpodContainer) -> tuple[MountPoint, ...]:
-    """Named volumes, then the spec's bind mounts that are not podman's own, by destination."""
-    out = [
-        MountPoint("volume", v.name, "", v.destination, "ro" in v.options, "local")
-        for v in lp.named_volumes
-    ]
-    volumes = {v.destination for v in lp.named_volumes}
-    for m in lp.mounts:
-        if m.type == "bind" and m.destination not in OWN_MOUNTS and m.destination not in volumes:
-            out.append(MountPoint("bind", "", m.source or "", m.destination, "ro" in m.options))
-    if len(out) < 2:
-        return tuple(out)
-    return tuple(sorted(out, key=_destination))
+    """The user's mounts as ``podman inspect`` lists them: named volumes, then bind mounts.
 
-
-def _destination(m: MountPoint) -> str:
-    return m.destination
+    libpod ``GetInspectMounts`` with ``sortUserVolumes`` (4.x): none when ``userVolumes`` is
+    empty; else, in ``userVolumes`` order, each destination that is a named volume's, then each
+    that is a spec mount's (by destination, the last of several: Go maps), tmpfs left out. The
+    spec's bind mounts are the only spec mounts kept (:attr:`.libpod.LibpodContainer.mounts`),
+    so a user mount of another type (``--mount type=devpts``), which podman lists as a bind,
+    is not listed. podman's own mounts (``/etc/hosts``, ``/dev/shm`` ...) are not user volumes.
+    """
+    if not lp.user_volumes:
+        return ()
+    named = {v.destination: v for v in lp.named_volumes}
+    binds = {m.destination: m for m in lp.mounts}
+    volumes: list[MountPoint] = []
+    others: list[MountPoint] = []
+    for dest in lp.user_volumes:
+        if (v := named.get(dest)) is not None:
+            volumes.append(MountPoint("volume", v.name, "", dest, "ro" in v.options, "local"))
+        elif (m := binds.get(dest)) is not None:
+            others.append(MountPoint("bind", "", m.source or "", dest, "ro" in m.options))
+    return (*volumes, *others)

@@ -106,6 +106,8 @@ class LibpodContainer(NamedTuple):
         uidmap: ``idMappingsOptions.UIDMap``.
         gidmap: ``idMappingsOptions.GIDMap``.
         config_path: where the config came from (``libpod/bolt_state.db:ctr/<id>/config``).
+        user_volumes: ``userVolumes``: the destinations of the mounts the user asked for, in
+            the order ``podman inspect`` lists them (named volumes first).
     """
 
     id: str
@@ -131,6 +133,7 @@ class LibpodContainer(NamedTuple):
     uidmap: tuple[IDMapping, ...]
     gidmap: tuple[IDMapping, ...]
     config_path: str
+    user_volumes: tuple[str, ...] = ()
 
 
 class Pod(NamedTuple):
@@ -332,6 +335,7 @@ def make_container(
             parse_idmap(uidmap) if uidmap else (),
             parse_idmap(gidmap) if gidmap else (),
             config_path,
+            str_tuple(get("userVolumes")),
         ),
     )
 

@@ -34,7 +34,7 @@ def plain(c: LibpodContainer) -> Plain:
     """
     return (
         *c[:10], _tuples(c.named_volumes), _tuples(c.mounts), *c[12:20], _tuples(c.uidmap),
-        _tuples(c.gidmap), c.config_path,
+        _tuples(c.gidmap), c.config_path, c.user_volumes,
     )  # fmt: skip
 
 
@@ -48,5 +48,6 @@ def container(t: Plain) -> LibpodContainer:
         (
             *t[:10], _named(NamedVolume._make, t[10]), _named(SpecMount._make, t[11]),
             *t[12:20], _named(IDMapping._make, t[20]), _named(IDMapping._make, t[21]), t[22],
+            t[23],
         )
     )  # fmt: skip

@@ -91,6 +91,7 @@ def reference(
         uidmap=parse_idmap(ids.get("UIDMap")),
         gidmap=parse_idmap(ids.get("GIDMap")),
         config_path=config_path,
+        user_volumes=str_tuple(cfg.get("userVolumes")),
     )
 
 
