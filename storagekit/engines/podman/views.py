@@ -19,7 +19,7 @@ owners shifted by the user's subordinate IDs; the view shows them as the contain
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from storagekit.driver import StorageDriver
@@ -122,11 +122,38 @@ class IDMappedSource(Source):
         self.inner.after_fork()
 
 
-def _layer_source(inv: Inventory, cid: str | None) -> Source:
+def _layer_sources(
+    inv: Inventory, driver: str, cid: str | None
+) -> Callable[[str], Source]:
+    """Each layer's source, its owners as the container saw them.
+
+    A rootless root's files all carry the user's subordinate IDs. A container of its own ID
+    mapping (``--uidmap``, rootful) writes its own layer with host IDs, and where the driver
+    cannot shift (vfs) its layer is a copy of a chowned copy of the image's top layer
+    (``mapped-layers``, whose record keeps the mapping in ``layers.json``). The image's other
+    layers keep the image's owners on disk (overlay shifts them when it mounts them): they are
+    the container's as they are. (``podman export`` shows the host's view, the mapped IDs.)
+    """
     uids, gids = inv.id_maps(cid)
     if not uids and not gids:
-        return inv.source
-    return IDMappedSource(inv.source, uids, gids)
+        return lambda _layer_id: inv.source
+    mapped = IDMappedSource(inv.source, uids, gids)
+    st = inv.store_containers.get(cid) if cid is not None else None
+    if st is None or inv.rootless is not None:
+        return lambda _layer_id: mapped
+
+    def source(layer_id: str) -> Source:
+        layer = inv.layer(driver, layer_id)
+        host_ids = layer_id == st.layer or layer is None or layer.uidmap or layer.gidmap
+        return mapped if host_ids else inv.source
+
+    return source
+
+
+def _volume_source(inv: Inventory, cid: str) -> Source:
+    """A volume's source: its files carry host IDs, shown as the container saw them."""
+    uids, gids = inv.id_maps(cid)
+    return IDMappedSource(inv.source, uids, gids) if uids or gids else inv.source
 
 
 def _view(
@@ -136,12 +163,12 @@ def _view(
     driver = driver_for(driver_name, inv.source, inv.findings)
     if driver is None:
         raise SourceError(f"{what}: no reader for the {driver_name} storage driver")
-    source = _layer_source(inv, cid)
+    source = _layer_sources(inv, driver_name, cid)
     layers = []
     for layer_id, path, present in dirs:
         if path is None or not present:
             continue  # reported by the stack readers as missing-layer-dir
-        layers.append(LayerDir(source, path, layer_id, driver))
+        layers.append(LayerDir(source(layer_id), path, layer_id, driver))
     if driver.full_copy:
         layers = layers[:1]
     view = UnionView(layers, what)
@@ -203,7 +230,7 @@ def mounted_view(inv: Inventory, container: Container) -> MountedView:
         data = f"volumes/{m.name}/_data"
         if m.type == "volume" and is_safe_component(m.name) and inv.source.is_dir(data):
             mounts.append(
-                ViewMount(dest, _layer_source(inv, container.id), data, f"volume:{m.name}")
+                ViewMount(dest, _volume_source(inv, container.id), data, f"volume:{m.name}")
             )
             continue
         inv.findings.info(
