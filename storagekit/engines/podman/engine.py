@@ -249,6 +249,12 @@ class PodmanEngine(Engine):
             for r in self.logs(container)
         ]
 
+    def history_records(self, image: Image) -> list[Record]:
+        """``podman history``: libimage's walk of the config's history down the layer tree."""
+        from storagekit.engines.podman.history import history_records
+
+        return history_records(self.inv, image.id)
+
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """A docker-archive that ``podman load`` accepts, layer tars byte-exact."""
         from storagekit.engines.podman.save import save

@@ -452,3 +452,16 @@ def test_running_when_copied(root: Root) -> None:
     assert sorted((x["kind"], x["path"]) for x in root.json("diff", cid)) == [
         ("A", "/app/run.txt"), ("C", "/app"), ("C", "/etc"), ("D", "/app/owned.txt")
     ]  # fmt: skip
+
+
+def test_history_equals_podman_history(root: Root) -> None:
+    """``podman history --no-trunc --format json`` of every image: IDs, times, sizes, steps."""
+    assert root.exp["history"]
+    for iid, want in root.exp["history"].items():
+        got = root.json("history", iid)
+        assert [(h["id"], h["created"], h["created_by"], h["size"], h["comment"]) for h in got] == [
+            (w["id"], w.get("created"), w.get("CreatedBy", ""), w["size"], w.get("comment", ""))
+            for w in want
+        ]
+        code, out, err = root.run("history", "--no-trunc", "-q", iid)
+        assert (code, err, out.split()) == (0, "", [w["id"] for w in want])

@@ -86,6 +86,7 @@ CHECKS = [
     cli.test_chain_orphans_audit_verify,
     cli.test_running_when_copied,
     cli.test_df_summary,
+    cli.test_history_equals_podman_history,
     cli.test_logs_of_k8s_file_containers,  # podman logs, captured while sk-running ran
 ]
 
