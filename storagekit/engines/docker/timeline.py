@@ -25,14 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from storagekit.driver import StorageDriver, Whiteout
+from storagekit.analysis.timeline import container_events, event, layer_files
+from storagekit.driver import StorageDriver
 from storagekit.engines.docker.artefacts import as_dict, as_str
 from storagekit.engines.docker.inspect import image_config
 from storagekit.engines.docker.root import DockerRoot
-from storagekit.errors import SourceError, UnsafePathError
+from storagekit.errors import SourceError
 from storagekit.ids import chain_id, hex_of
 from storagekit.jsontext import Record
-from storagekit.logs import parse_rfc3339_ns
 from storagekit.timefmt import from_ns
 
 
@@ -57,63 +57,7 @@ def _layers(root: DockerRoot) -> Iterator[tuple[str, str, str, StorageDriver]]:
 def file_records(root: DockerRoot) -> Iterator[Record]:
     """One record per file of every layer directory (whiteouts as deleted paths)."""
     for holder, layer_id, kind, driver in _layers(root):
-        try:
-            top = driver.layer_path(layer_id)
-        except UnsafePathError:
-            continue
-        if not driver.has_layer(layer_id):
-            continue
-        prefix = len(top) + 1
-        for _directory, entries in root.source.walk(top):
-            for entry in entries:
-                path = "/" + entry.path[prefix:]
-
-                def xattrs(p: str = entry.path) -> dict[str, bytes]:
-                    try:
-                        return root.source.xattrs(p)
-                    except SourceError:
-                        return {}
-
-                what = (
-                    driver.whiteout(entry, xattrs)
-                    if driver.whiteout_candidate(entry.name, entry.type) or entry.is_dir
-                    else Whiteout.NONE
-                )
-                if what in (Whiteout.OPAQUE_MARKER, Whiteout.BOOKKEEPING):
-                    continue
-                deleted = what is Whiteout.FILE
-                if deleted:
-                    parent = path.rpartition("/")[0]
-                    path = f"{parent}/{driver.hidden_name(entry)}"
-                yield {
-                    "holder": holder,
-                    "layer_kind": kind,
-                    "layer_id": layer_id,
-                    "path": path,
-                    "type": entry.type.value,
-                    "mode": entry.mode,
-                    "uid": entry.uid,
-                    "gid": entry.gid,
-                    "size": 0 if deleted else entry.size,
-                    "mtime_ns": entry.mtime_ns,
-                    "inode": _inode(entry.inode),
-                    "link_target": entry.link_target,
-                    "deleted": deleted,
-                }
-
-
-def _inode(value: object) -> int | None:
-    """A directory source's ``(st_dev, st_ino)`` as the inode number; a tar has none."""
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
-        return value[1]
-    return value if isinstance(value, int) else None
-
-
-def _event(when: str | None, desc: str, message: str, **fields: object) -> Record | None:
-    ns = parse_rfc3339_ns(when) if when else None
-    if ns is None or when is None or when.startswith("0001-01-01"):
-        return None
-    return {"time_ns": ns, "datetime": when, "timestamp_desc": desc, "message": message, **fields}
+        yield from layer_files(root.source, driver, holder, layer_id, kind)
 
 
 def event_records(root: DockerRoot) -> list[Record]:
@@ -123,7 +67,7 @@ def event_records(root: DockerRoot) -> list[Record]:
     for image in root.images:
         config = image_config(root, image)
         name = ", ".join(image.tags) or image.id
-        events.append(_event(as_str(config.get("created")), "Image Created", name, image=image.id))
+        events.append(event(as_str(config.get("created")), "Image Created", name, image=image.id))
         history = config.get("history")
         chain: str | None = None
         used = 0
@@ -137,7 +81,7 @@ def event_records(root: DockerRoot) -> list[Record]:
                 continue
             layers_seen.add(chain)
             events.append(
-                _event(
+                event(
                     as_str(h.get("created")),
                     "Layer Created",
                     as_str(h.get("created_by")) or chain,
@@ -145,13 +89,7 @@ def event_records(root: DockerRoot) -> list[Record]:
                     chain_id=chain,
                 )
             )
-    for c in root.containers.values():
-        for when, desc in (
-            (c.created, "Container Created"),
-            (c.started, "Container Started"),
-            (c.finished, "Container Finished"),
-        ):
-            events.append(_event(when, desc, c.name, container=c.id, image=c.image))
+    events += container_events(root.containers.values())
     for volume in root.volumes.values():
         base = volume.path or f"volumes/{volume.name}"
         times = []
@@ -163,5 +101,5 @@ def event_records(root: DockerRoot) -> list[Record]:
         if not times:
             continue
         ns = max(times)
-        events.append(_event(from_ns(ns), "Volume Created", volume.name, volume=volume.name))
+        events.append(event(from_ns(ns), "Volume Created", volume.name, volume=volume.name))
     return [e for e in events if e is not None]
