@@ -11,7 +11,7 @@ rootful first, then users' by name (:func:`.locate.find_roots`), whatever finish
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
@@ -254,6 +254,18 @@ class PodmanEngine(Engine):
         from storagekit.engines.podman.history import history_records
 
         return history_records(self.inv, image.id)
+
+    def timeline_files(self) -> Iterator[Record]:
+        """Every file of every layer directory of layers.json, each on its own."""
+        from storagekit.engines.podman.timeline import file_records
+
+        return file_records(self.inv)
+
+    def timeline_events(self) -> list[Record]:
+        """Images, layers, containers and volumes created (and containers run), unsorted."""
+        from storagekit.engines.podman.timeline import event_records
+
+        return event_records(self.inv)
 
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """A docker-archive that ``podman load`` accepts, layer tars byte-exact."""

@@ -20,7 +20,11 @@ Nothing is looked up by digest: the IDs come from the layer tree only, which is 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from storagekit.engines.podman.images import HistoryEntry
 from storagekit.engines.podman.inventory import Inventory
+from storagekit.engines.podman.layers import Layer
 from storagekit.jsontext import Record
 
 MISSING = "<missing>"
@@ -35,15 +39,28 @@ def _first_images(inv: Inventory, driver: str) -> dict[str, str]:
     return out
 
 
-def history_records(inv: Inventory, image_id: str) -> list[Record]:
-    """``history`` objects of the image, newest first (``cli-contract.md`` keys and ``tags``)."""
+def walk(inv: Inventory, image_id: str) -> Iterator[tuple[HistoryEntry, Layer | None]]:
+    """The config's history entries newest first, each with the layer the cursor is on."""
     img = inv.store_images[image_id]
     cfg = inv.configs.get(image_id)
-    owners = _first_images(inv, img.driver)
     layer = inv.layer(img.driver, img.top_layer) if img.top_layer else None
+    for h in reversed(cfg.history if cfg else ()):
+        yield h, layer
+        if layer is not None and layer.parent is not None and not h.empty_layer:
+            below = inv.layer(img.driver, layer.parent)
+            if below is None:  # podman fails here; the entries below get no layer
+                inv.findings.error(
+                    "missing-layer", layer.meta_path, f"layer {layer.parent} is not recorded"
+                )
+            layer = below
+
+
+def history_records(inv: Inventory, image_id: str) -> list[Record]:
+    """``history`` objects of the image, newest first (``cli-contract.md`` keys and ``tags``)."""
+    owners = _first_images(inv, inv.store_images[image_id].driver)
     used: set[str] = set()
     out: list[Record] = []
-    for h in reversed(cfg.history if cfg else ()):
+    for h, layer in walk(inv, image_id):
         entry: Record = {
             "id": MISSING,
             "created": h.created,
@@ -61,12 +78,5 @@ def history_records(inv: Inventory, image_id: str) -> list[Record]:
             if owner is not None and owner not in used:
                 entry["id"] = owner
                 used.add(owner)
-            if layer.parent is not None and not h.empty_layer:
-                below = inv.layer(img.driver, layer.parent)
-                if below is None:  # podman fails here; the entries below get no layer
-                    inv.findings.error(
-                        "missing-layer", layer.meta_path, f"layer {layer.parent} is not recorded"
-                    )
-                layer = below
         out.append(entry)
     return out

@@ -7,11 +7,13 @@ Every sample root is read as its ``root.tar.xz`` and as the directory GNU tar ex
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import io
 import json
 import re
+import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ import pytest
 
 from storagekit.cli.main import main
 from storagekit.cli.render import human_size
+from storagekit.timefmt import normalize
 from tests.engines.podman.conftest import PODMAN_NAMES, SAMPLES, expected_of
 from tests.engines.podman.merge import export_listing
 
@@ -465,3 +468,91 @@ def test_history_equals_podman_history(root: Root) -> None:
         ]
         code, out, err = root.run("history", "--no-trunc", "-q", iid)
         assert (code, err, out.split()) == (0, "", [w["id"] for w in want])
+
+
+def _when(value: str) -> str | None:
+    """An inspect time as the timeline prints it (UTC), ``None`` for Go's zero time."""
+    return None if value.startswith("0001-01-01") else normalize(value)
+
+
+def test_timeline_events_equal_podman_inspect(root: Root) -> None:
+    """Events at the times podman's inspect prints; every container's diff in its own layer."""
+    code, out, err = root.run("timeline", "--format", "jsonl")
+    assert (code, err) == (0, "")
+    rows = [json.loads(x) for x in out.splitlines()]
+    events = {
+        (r["timestamp_desc"], r.get("container") or r.get("image") or r.get("volume")): r
+        for r in rows
+        if "holder" not in r and r["timestamp_desc"] != "Layer Created"
+    }
+    want = {("Image Created", i["Id"]): _when(i["Created"]) for i in root.exp["images"]}
+    want |= {("Volume Created", v["Name"]): _when(v["CreatedAt"]) for v in root.exp["volumes"]}
+    for c in root.exp["containers"]:
+        for desc, when in (
+            ("Container Created", c["Created"]),
+            ("Container Started", c["State"]["StartedAt"]),
+            ("Container Finished", c["State"]["FinishedAt"]),
+        ):
+            if _when(when) is not None:
+                want[(desc, c["Id"])] = _when(when)
+    assert {k: r["datetime"] for k, r in events.items()} == want
+    files = {(r["holder"], r["path"]): r["deleted"] for r in rows if "holder" in r}
+    names = {c["Id"]: c["Name"] for c in root.exp["containers"]}
+    for cid, diff in root.exp["diff"].items():
+        holder = f"container:{names[cid]}"
+        for path in (diff.get("added") or []) + (diff.get("changed") or []):
+            assert files[(holder, path)] is False
+        for path in diff.get("deleted") or []:  # overlay: a whiteout; vfs: a copy without it
+            assert files.get((holder, path)) is (True if root.driver == "overlay" else None)
+
+
+@pytest.mark.skipif(shutil.which("mactime") is None, reason="the Sleuth Kit's mactime is absent")
+def test_timeline_bodyfile_is_read_by_mactime(root: Root, tmp_path: Path) -> None:
+    """Every line of the bodyfile is one file mactime lists (its m and its unknown a/c/b)."""
+    code, out, err = root.run("timeline")
+    assert (code, err) == (0, "")
+    body = tmp_path / "body"
+    body.write_text(out)
+    r = subprocess.run(["mactime", "-b", str(body), "-z", "UTC", "-d"], capture_output=True)
+    assert (r.returncode, r.stderr) == (0, b"")
+    listed = {line.rsplit(',"', 1)[1].rstrip('"') for line in r.stdout.decode().splitlines()[1:]}
+    assert listed == {line.split("|")[1] for line in out.splitlines()}
+    assert len(out.splitlines()) == len(r.stdout.splitlines()) // 2
+
+
+def test_timeline_counts_and_deletions_of_the_overlay_sample() -> None:
+    """Every event of podman-4.3-overlay counted; the whiteouts as the deleted paths."""
+    root = Root(
+        "podman-4.3-overlay",
+        "archive",
+        str(SAMPLES / "podman-4.3-overlay" / "root.tar.xz"),
+        expected_of("podman-4.3-overlay"),
+    )
+    code, out, err = root.run("timeline", "--format", "jsonl")
+    assert (code, err) == (0, "")
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert [r["datetime"] for r in rows] == sorted(r["datetime"] for r in rows)
+    assert collections.Counter(r["timestamp_desc"] for r in rows) == {
+        "Content Modification Time": 108,
+        "File Deleted": 5,
+        "Image Created": 7,
+        "Layer Created": 4,
+        "Container Created": 6,
+        "Container Started": 5,
+        "Container Finished": 4,
+        "Volume Created": 2,
+    }
+    assert sorted(r["message"] for r in rows if r["timestamp_desc"] == "File Deleted") == [
+        "container:sk-basec:/etc/passwd (deleted)",
+        "container:sk-exited:/app/hello.txt (deleted)",
+        "container:sk-running:/app/owned.txt (deleted)",
+        "layer:44d6fdb04fa2:/app/gone.txt (deleted)",
+        "layer:44d6fdb04fa2:/etc/group (deleted)",
+    ]
+    steps = [r["message"] for r in rows if r["timestamp_desc"] == "Layer Created"]
+    assert [s.split(" in ")[0][:30] for s in steps] == [
+        "/bin/sh -c #(nop) ADD file:ea4",
+        "/bin/sh -c mkdir -p /app/data ",
+        "/bin/sh -c rm /app/gone.txt &&",
+        "/bin/sh -c #(nop) COPY file:e7",
+    ]

@@ -87,6 +87,7 @@ CHECKS = [
     cli.test_running_when_copied,
     cli.test_df_summary,
     cli.test_history_equals_podman_history,
+    cli.test_timeline_events_equal_podman_inspect,
     cli.test_logs_of_k8s_file_containers,  # podman logs, captured while sk-running ran
 ]
 
