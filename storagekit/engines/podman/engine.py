@@ -249,6 +249,14 @@ class PodmanEngine(Engine):
             for r in self.logs(container)
         ]
 
+    def inspect_record(self, obj: Container | Image, *, size: bool = False) -> Record:
+        """``inspect``: ``podman image inspect``'s record of an image (containers: unsupported)."""
+        if isinstance(obj, Container):
+            raise self._unsupported("inspect of a container")
+        from storagekit.engines.podman.inspect import image_inspect
+
+        return image_inspect(self.inv, obj.id, self.recorded_path)
+
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """A docker-archive that ``podman load`` accepts, layer tars byte-exact."""
         from storagekit.engines.podman.save import save

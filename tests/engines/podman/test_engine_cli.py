@@ -138,6 +138,35 @@ def test_images_match_podman_images(root: Root) -> None:
         assert i["dangling"] is False  # every untagged image here is a build step
 
 
+def test_image_inspect_equals_podman_image_inspect(root: Root) -> None:
+    want = root.exp["images"]
+    code, out, err = root.run("inspect", "--type", "image", *(i["Id"] for i in want))
+    assert (code, err) == (0, ""), err
+    assert json.loads(out) == want  # every field, in podman's order of the references
+
+
+def test_images_label_filter_reads_the_image_labels(root: Root) -> None:
+    code, out, err = root.run("images", "-a", "-q", "--no-trunc", "--filter", "label=sk-none")
+    assert (code, out, err) == (0, "", "")
+    want = {i["Id"] for i in root.exp["images"] if (i["Labels"] or {}).get("io.buildah.version")}
+    code, out, err = root.run(
+        "images", "-a", "-q", "--no-trunc", "--filter", "label=io.buildah.version"
+    )
+    assert (code, err) == (0, "")
+    assert {line.removeprefix("sha256:") for line in out.split()} == want
+    assert len(want) == len(root.exp["images"]) - 1  # all but the base
+
+
+def test_container_inspect_is_refused_in_one_line(root: Root) -> None:
+    cid = root.exp["containers"][0]["Id"]
+    code, out, err = root.run("inspect", "--type", "container", cid)
+    assert (code, out, err) == (
+        1,
+        "",
+        "storagekit: error: podman: inspect of a container is not supported\n",
+    )
+
+
 def test_image_df_numbers_match_podman_system_df(root: Root) -> None:
     got = {i["id"][:12]: i for i in root.json("df", "-v")["images"]["items"]}
     for row in _df_text(root.exp)["Images"]:
