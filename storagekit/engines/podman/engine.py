@@ -23,6 +23,7 @@ from storagekit.model import Container, Findings, Image, Volume
 from storagekit.source import Source
 
 if TYPE_CHECKING:
+    from storagekit.engines.podman.inspect_ctr import Documents
     from storagekit.engines.podman.root import PodmanRoot
     from storagekit.logs import LogEntry
     from storagekit.union.changes import Change
@@ -78,8 +79,7 @@ class PodmanEngine(Engine):
             read_root, [src for src, _ in roots], source=evidence, findings=Findings(), min_chunk=1
         )
         return [
-            cls(src, description, loc, root)
-            for (src, loc), root in zip(roots, read, strict=True)
+            cls(src, description, loc, root) for (src, loc), root in zip(roots, read, strict=True)
         ]
 
     def settle(self) -> None:
@@ -249,10 +249,19 @@ class PodmanEngine(Engine):
             for r in self.logs(container)
         ]
 
+    @cached_property
+    def _documents(self) -> Documents:
+        """The libpod documents of the containers inspected, each read once."""
+        from storagekit.engines.podman.inspect_ctr import Documents
+
+        return Documents(self.inv)
+
     def inspect_record(self, obj: Container | Image, *, size: bool = False) -> Record:
-        """``inspect``: ``podman image inspect``'s record of an image (containers: unsupported)."""
+        """``podman container inspect`` / ``podman image inspect``'s record (no ``--size``)."""
         if isinstance(obj, Container):
-            raise self._unsupported("inspect of a container")
+            from storagekit.engines.podman.inspect_ctr import container_inspect
+
+            return container_inspect(self.inv, self._documents, obj.id, self.recorded_path)
         from storagekit.engines.podman.inspect import image_inspect
 
         return image_inspect(self.inv, obj.id, self.recorded_path)
