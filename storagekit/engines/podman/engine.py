@@ -79,7 +79,8 @@ class PodmanEngine(Engine):
             read_root, [src for src, _ in roots], source=evidence, findings=Findings(), min_chunk=1
         )
         return [
-            cls(src, description, loc, root) for (src, loc), root in zip(roots, read, strict=True)
+            cls(src, description, loc, root)
+            for (src, loc), root in zip(roots, read, strict=True)
         ]
 
     def settle(self) -> None:
@@ -259,6 +260,8 @@ class PodmanEngine(Engine):
     def inspect_record(self, obj: Container | Image, *, size: bool = False) -> Record:
         """``podman container inspect`` / ``podman image inspect``'s record (no ``--size``)."""
         if isinstance(obj, Container):
+            if size:
+                raise self._unsupported("inspect --size of a container")
             from storagekit.engines.podman.inspect_ctr import container_inspect
 
             return container_inspect(self.inv, self._documents, obj.id, self.recorded_path)

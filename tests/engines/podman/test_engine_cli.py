@@ -483,3 +483,10 @@ def test_running_when_copied(root: Root) -> None:
     assert sorted((x["kind"], x["path"]) for x in root.json("diff", cid)) == [
         ("A", "/app/run.txt"), ("C", "/app"), ("C", "/etc"), ("D", "/app/owned.txt")
     ]  # fmt: skip
+
+
+def test_container_inspect_size_is_refused_in_one_line(root: Root) -> None:
+    cid = root.exp["containers"][0]["Id"]
+    code, out, err = root.run("inspect", "--size", "--type", "container", cid)
+    assert (code, out) == (1, "")
+    assert err == "storagekit: error: podman: inspect --size of a container is not supported\n"
