@@ -23,6 +23,7 @@ from storagekit.model import Container, Findings, Image, Volume
 from storagekit.source import Source
 
 if TYPE_CHECKING:
+    from storagekit.engines.podman.inspect_ctr import Documents
     from storagekit.engines.podman.root import PodmanRoot
     from storagekit.logs import LogEntry
     from storagekit.union.changes import Change
@@ -266,6 +267,25 @@ class PodmanEngine(Engine):
         from storagekit.engines.podman.timeline import event_records
 
         return event_records(self.inv)
+
+    @cached_property
+    def _documents(self) -> Documents:
+        """The libpod documents of the containers inspected, each read once."""
+        from storagekit.engines.podman.inspect_ctr import Documents
+
+        return Documents(self.inv)
+
+    def inspect_record(self, obj: Container | Image, *, size: bool = False) -> Record:
+        """``podman container inspect`` / ``podman image inspect``'s record (no ``--size``)."""
+        if isinstance(obj, Container):
+            if size:
+                raise self._unsupported("inspect --size of a container")
+            from storagekit.engines.podman.inspect_ctr import container_inspect
+
+            return container_inspect(self.inv, self._documents, obj.id, self.recorded_path)
+        from storagekit.engines.podman.inspect import image_inspect
+
+        return image_inspect(self.inv, obj.id, self.recorded_path)
 
     def save(self, images: Sequence[Image], out: BinaryIO) -> list[Record]:
         """A docker-archive that ``podman load`` accepts, layer tars byte-exact."""

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,35 @@ def test_images_match_podman_images(root: Root) -> None:
         assert i["top_layer"] == i["layer_ids"][-1]
         assert i["intermediate"] == (not inspect[w["Id"]]["RepoTags"])
         assert i["dangling"] is False  # every untagged image here is a build step
+
+
+def test_image_inspect_equals_podman_image_inspect(root: Root) -> None:
+    want = root.exp["images"]
+    code, out, err = root.run("inspect", "--type", "image", *(i["Id"] for i in want))
+    assert (code, err) == (0, ""), err
+    assert json.loads(out) == want  # every field, in podman's order of the references
+
+
+def test_images_label_filter_reads_the_image_labels(root: Root) -> None:
+    code, out, err = root.run("images", "-a", "-q", "--no-trunc", "--filter", "label=sk-none")
+    assert (code, out, err) == (0, "", "")
+    want = {i["Id"] for i in root.exp["images"] if (i["Labels"] or {}).get("io.buildah.version")}
+    code, out, err = root.run(
+        "images", "-a", "-q", "--no-trunc", "--filter", "label=io.buildah.version"
+    )
+    assert (code, err) == (0, "")
+    assert {line.removeprefix("sha256:") for line in out.split()} == want
+    assert len(want) == len(root.exp["images"]) - 1  # all but the base
+
+
+def test_container_inspect_equals_podman_container_inspect(root: Root) -> None:
+    want = deepcopy(root.exp["containers"])
+    for c in want:
+        if c["State"]["Running"]:  # read from the live process's /proc/<pid>/cgroup
+            c["State"]["CgroupPath"] = None
+    code, out, err = root.run("inspect", "--type", "container", *(c["Id"] for c in want))
+    assert (code, err) == (0, ""), err
+    assert json.loads(out) == want  # every other field of every container
 
 
 def test_image_df_numbers_match_podman_system_df(root: Root) -> None:
@@ -387,6 +417,7 @@ def test_sqlite_state_gives_the_same_records(
             got.pop("measured"), want.pop("measured")
         assert got == want
     test_containers_match_podman_ps_and_inspect(sql)
+    test_container_inspect_equals_podman_container_inspect(sql)
     assert sql.json("audit")["root"]["libpod"] == {"backend": "sqlite", "path": "libpod/db.sql"}
     assert sorted(str(p) for p in copy.rglob("*")) == before  # no journal, WAL or shm file
 
@@ -556,3 +587,10 @@ def test_timeline_counts_and_deletions_of_the_overlay_sample() -> None:
         "/bin/sh -c rm /app/gone.txt &&",
         "/bin/sh -c #(nop) COPY file:e7",
     ]
+
+
+def test_container_inspect_size_is_refused_in_one_line(root: Root) -> None:
+    cid = root.exp["containers"][0]["Id"]
+    code, out, err = root.run("inspect", "--size", "--type", "container", cid)
+    assert (code, out) == (1, "")
+    assert err == "storagekit: error: podman: inspect --size of a container is not supported\n"

@@ -89,6 +89,11 @@ def _exercise(engine: PodmanEngine) -> None:
         except StoragekitError:
             pass
     engine.verify_records(None)
+    for obj in [*engine.containers.values(), *engine.images]:
+        try:
+            engine.inspect_record(obj)
+        except StoragekitError:
+            pass
     try:
         engine.save(list(engine.images), io.BytesIO())
     except StoragekitError:
@@ -170,3 +175,57 @@ def test_partial_log_lines_are_joined_and_junk_is_a_finding() -> None:
         ("0.4+00:00", "stdout", ""),
     ]
     assert [f.code for f in engine.findings] == ["bad-log-line"]
+
+
+def test_inspect_of_the_minimal_root() -> None:
+    """An image without a manifest: its fields from the config; a container libpod never knew."""
+    engine = PodmanEngine.find(minroot.build(), "<mem>")
+    assert engine is not None
+    [image] = engine.images
+    got = engine.inspect_record(image)
+    assert got["Id"] == IMAGE
+    assert (got["RepoTags"], got["RepoDigests"], got["Parent"], got["Digest"]) == (
+        ["localhost/x:1"], [], "", ""
+    )  # fmt: skip
+    assert (got["Created"], got["Architecture"], got["Os"]) == (
+        "2026-01-02T03:04:05.123456789Z", "amd64", "linux"
+    )  # fmt: skip
+    assert got["Config"] == {"Cmd": ["sh"], "Labels": {"k": "v"}}
+    assert got["Labels"] == {"k": "v"}
+    assert got["History"] == [{"created_by": "base"}, {"created_by": "RUN x", "comment": "c"}]
+    assert (got["ManifestType"], got["Annotations"], got["Comment"]) == ("", {}, "")
+    assert got["RootFS"]["Layers"] == ["sha256:" + "1" * 64, "sha256:" + "2" * 64]
+    assert got["GraphDriver"] == {
+        "Data": {
+            "LowerDir": f"/var/lib/containers/storage/overlay/{L0}/diff",
+            "UpperDir": f"/var/lib/containers/storage/overlay/{L1}/diff",
+            "WorkDir": f"/var/lib/containers/storage/overlay/{L1}/work",
+        },
+        "Name": "overlay",
+    }
+    with pytest.raises(StoragekitError, match=f"container {CID} has no usable libpod record"):
+        engine.inspect_record(engine.containers[CID])
+
+
+def test_runtime_spec_read_from_the_root_else_the_config_and_damage_is_a_finding() -> None:
+    from types import SimpleNamespace
+
+    from storagekit.engines.podman.inspect_ctr import Documents
+    from storagekit.model import Findings
+
+    src = MemorySource("<spec>")
+    src.add_file("overlay-containers/x/userdata/config.json", b'{"ociVersion": "1.1.0"}')
+    src.add_file("overlay-containers/y/userdata/config.json", b"[1]")
+    inv = SimpleNamespace(source=src, findings=Findings())
+    docs = Documents(inv)  # type: ignore[arg-type]
+    config = {"spec": {"ociVersion": "1.0.2-dev"}}
+    root = "/var/lib/containers/storage"
+
+    def spec(cid: str) -> object:
+        state = {"configPath": f"{root}/overlay-containers/{cid}/userdata/config.json"}
+        return docs.runtime_spec(config, state, root)["ociVersion"]
+
+    assert [spec("x"), spec("y"), spec("z")] == ["1.1.0", "1.0.2-dev", "1.0.2-dev"]
+    assert [(f.code, f.path) for f in inv.findings] == [
+        ("bad-runtime-spec", "overlay-containers/y/userdata/config.json")
+    ]

@@ -77,8 +77,10 @@ def fresh(
 
 CHECKS = [
     cli.test_containers_match_podman_ps_and_inspect,
+    cli.test_container_inspect_equals_podman_container_inspect,
     cli.test_container_sizes_match_podman_system_df,
     cli.test_images_match_podman_images,
+    cli.test_image_inspect_equals_podman_image_inspect,
     cli.test_image_df_numbers_match_podman_system_df,
     cli.test_layers,
     cli.test_volumes_match_podman_volume_inspect,
