@@ -14,8 +14,8 @@ ID maps are ``idtools.IDMap`` (containers/storage ``pkg/idtools/idtools.go``):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any, NamedTuple, TypeGuard
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, TypeGuard, TypeVar
 
 from storagekit.errors import SourceError, SourceNotFoundError
 from storagekit.ids import is_safe_component
@@ -51,6 +51,37 @@ def hex_id(value: object) -> TypeGuard[str]:
         return len(_fromhex(value)) == 32
     except ValueError:
         return False
+
+
+N = TypeVar("N")
+M = TypeVar("M")
+
+
+def sort_user_volumes(
+    user_volumes: Iterable[object],
+    named: Iterable[N],
+    named_dest: Callable[[N], object],
+    mounts: Iterable[M],
+    mount_dest: Callable[[M], object],
+) -> tuple[list[N], list[M]]:
+    """The named volumes, then the mounts, the user asked for (libpod ``sortUserVolumes``).
+
+    In ``userVolumes`` order, each destination that is a named volume's, else a mount's (by
+    destination, the last of several, as a Go map keeps them); destinations that are not text
+    name nothing (Go would not have decoded such a config).
+    """
+    by_dest = {d: v for v in named if isinstance(d := named_dest(v), str)}
+    at_dest = {d: m for m in mounts if isinstance(d := mount_dest(m), str)}
+    vols: list[N] = []
+    others: list[M] = []
+    for dest in user_volumes:
+        if not isinstance(dest, str):
+            continue
+        if dest in by_dest:
+            vols.append(by_dest[dest])
+        elif dest in at_dest:
+            others.append(at_dest[dest])
+    return vols, others
 
 
 def load_json(source: Source, path: str, findings: Findings, *, required: bool = False) -> Any:

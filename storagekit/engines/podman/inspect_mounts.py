@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storagekit.engines.podman.common import as_dict, as_list, opt_str
+from storagekit.engines.podman.common import as_dict, as_list, opt_str, sort_user_volumes
 
 PROPAGATIONS = frozenset(
     "shared slave private rshared rslave rprivate unbindable runbindable".split()
@@ -24,16 +24,21 @@ def user_volumes(
     cfg: dict[str, Any], spec: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``sortUserVolumes``: the named volumes and spec mounts the user asked for, in order."""
-    named = {as_dict(v).get("dest"): as_dict(v) for v in as_list(cfg.get("namedVolumes"))}
-    mounts = {as_dict(m).get("destination"): as_dict(m) for m in as_list(spec.get("mounts"))}
-    vols: list[dict[str, Any]] = []
-    binds: list[dict[str, Any]] = []
-    for dest in as_list(cfg.get("userVolumes")):
-        if dest in named:
-            vols.append(named[dest])
-        elif dest in mounts:
-            binds.append(mounts[dest])
-    return vols, binds
+    return sort_user_volumes(
+        as_list(cfg.get("userVolumes")),
+        map(as_dict, as_list(cfg.get("namedVolumes"))),
+        _dest,
+        map(as_dict, as_list(spec.get("mounts"))),
+        _destination,
+    )
+
+
+def _dest(volume: dict[str, Any]) -> object:
+    return volume.get("dest")
+
+
+def _destination(mount: dict[str, Any]) -> object:
+    return mount.get("destination")
 
 
 def _options(options: list[str]) -> dict[str, Any]:

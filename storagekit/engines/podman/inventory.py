@@ -11,9 +11,10 @@ uncompressed sizes of the image's layers plus the sizes of its big data items).
 from __future__ import annotations
 
 from functools import cached_property
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from storagekit.engines.podman.common import IDMapping
+from storagekit.engines.podman.common import IDMapping, sort_user_volumes
 from storagekit.engines.podman.containers import StorageContainer as StoreContainer
 from storagekit.engines.podman.images import Image as StoreImage
 from storagekit.engines.podman.images import ImageConfig, read_image_config
@@ -375,13 +376,12 @@ def mount_points(lp: LibpodContainer) -> tuple[MountPoint, ...]:
     """
     if not lp.user_volumes:
         return ()
-    named = {v.destination: v for v in lp.named_volumes}
-    binds = {m.destination: m for m in lp.mounts}
-    volumes: list[MountPoint] = []
-    others: list[MountPoint] = []
-    for dest in lp.user_volumes:
-        if (v := named.get(dest)) is not None:
-            volumes.append(MountPoint("volume", v.name, "", dest, "ro" in v.options, "local"))
-        elif (m := binds.get(dest)) is not None:
-            others.append(MountPoint("bind", "", m.source or "", dest, "ro" in m.options))
-    return (*volumes, *others)
+    dest = attrgetter("destination")
+    vols, binds = sort_user_volumes(lp.user_volumes, lp.named_volumes, dest, lp.mounts, dest)
+    return (
+        *(
+            MountPoint("volume", v.name, "", v.destination, "ro" in v.options, "local")
+            for v in vols
+        ),
+        *(MountPoint("bind", "", m.source or "", m.destination, "ro" in m.options) for m in binds),
+    )

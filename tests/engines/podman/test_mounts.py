@@ -62,3 +62,18 @@ def test_the_records_kept_for_it() -> None:
         NamedVolume("vol-a", "/a", ("ro",)),
     )
     assert lp.mounts[1] == SpecMount("/z", "bind", "/host/z", ("ro",))
+
+
+def test_destinations_that_are_not_text_name_nothing() -> None:
+    """A config Go could not have decoded: no traceback, those entries name no mount."""
+    from storagekit.engines.podman.inspect_mounts import user_volumes
+
+    cfg = {
+        "userVolumes": [["/b"], "/b", {"x": 1}, "/z"],
+        "namedVolumes": [{"volumeName": "v", "dest": ["/b"]}, {"volumeName": "w", "dest": "/b"}],
+    }
+    spec = {"mounts": [{"destination": {"d": 1}, "type": "bind"}, {"destination": "/z"}]}
+    assert user_volumes(cfg, spec) == (
+        [{"volumeName": "w", "dest": "/b"}],
+        [{"destination": "/z"}],
+    )
