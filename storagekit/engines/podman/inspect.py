@@ -132,18 +132,26 @@ def _big_data_doc(inv: Inventory, image: StoreImage, key: str) -> dict[str, Any]
         return {}
 
 
-def graph_driver(inv: Inventory, image: StoreImage, graph_root: str) -> Record:
-    """``GraphDriver`` of the image's top layer: ``Metadata`` as the driver answers it."""
-    chain = inv.image_chains.get(image.id, ())
-    if image.driver != "overlay" or not chain:
-        return {"Data": None, "Name": image.driver}
+def graph_driver(
+    driver: str, chain: tuple[str, ...], graph_root: str, *, mounted: bool = False
+) -> Record:
+    """``GraphDriver`` of a stack (top first): the driver's ``Metadata`` of its top layer.
+
+    overlay's ``LowerDir`` (the layers below, nearest first), ``MergedDir`` while mounted,
+    ``UpperDir`` and ``WorkDir``, under the host path of the graph root; ``null`` for other
+    drivers and an empty stack.
+    """
+    if driver != "overlay" or not chain:
+        return {"Name": driver, "Data": None}
     home = f"{graph_root.rstrip('/')}/overlay"
     data: dict[str, str] = {}
     if len(chain) > 1:
         data["LowerDir"] = ":".join(f"{home}/{lid}/diff" for lid in chain[1:])
+    if mounted:
+        data["MergedDir"] = f"{home}/{chain[0]}/merged"
     data["UpperDir"] = f"{home}/{chain[0]}/diff"
     data["WorkDir"] = f"{home}/{chain[0]}/work"
-    return {"Data": data, "Name": image.driver}
+    return {"Name": driver, "Data": data}
 
 
 def image_inspect(inv: Inventory, image_id: str, graph_root: str) -> Record:
@@ -185,7 +193,7 @@ def image_inspect(inv: Inventory, image_id: str, graph_root: str) -> Record:
         "Os": opt_str(doc.get("os")) or "",
         "Size": size,
         "VirtualSize": size,
-        "GraphDriver": graph_driver(inv, image, graph_root),
+        "GraphDriver": graph_driver(image.driver, inv.image_chains.get(image_id, ()), graph_root),
         "RootFS": {
             "Type": opt_str(rootfs.get("type")) or "",
             "Layers": _list(rootfs.get("diff_ids")),

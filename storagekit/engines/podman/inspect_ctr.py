@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from storagekit.engines.podman.common import as_dict, as_list, opt_str
 from storagekit.engines.podman.images import MAX_CONFIG
-from storagekit.engines.podman.inspect import go_time
+from storagekit.engines.podman.inspect import go_time, graph_driver
 from storagekit.engines.podman.inspect_host import host_config
 from storagekit.engines.podman.inspect_mounts import inspect_mounts
 from storagekit.engines.podman.libpod import status_word
@@ -109,23 +109,6 @@ class Documents:
                     "bad-runtime-spec", where, f"expected an OCI spec: {problem}"
                 )
         return as_dict(config.get("spec"))
-
-
-def _graph_driver(inv: Inventory, cid: str, state: dict[str, Any], graph_root: str) -> Record:
-    store = inv.store_containers.get(cid)
-    driver = store.driver if store is not None else ""
-    chain = inv.container_chains.get(cid, ())
-    if driver != "overlay" or not chain:
-        return {"Name": driver, "Data": None}
-    home = f"{graph_root.rstrip('/')}/overlay"
-    data: dict[str, str] = {}
-    if len(chain) > 1:
-        data["LowerDir"] = ":".join(f"{home}/{lid}/diff" for lid in chain[1:])
-    if state.get("mounted") is True:
-        data["MergedDir"] = f"{home}/{chain[0]}/merged"
-    data["UpperDir"] = f"{home}/{chain[0]}/diff"
-    data["WorkDir"] = f"{home}/{chain[0]}/work"
-    return {"Name": driver, "Data": data}
 
 
 def _state(
@@ -299,7 +282,12 @@ def container_inspect(inv: Inventory, docs: Documents, cid: str, graph_root: str
         "EffectiveCaps": as_dict(as_dict(spec.get("process")).get("capabilities")).get("effective"),
         "BoundingCaps": as_dict(as_dict(spec.get("process")).get("capabilities")).get("bounding"),
         "ExecIDs": list(as_dict(state.get("execSessions"))),
-        "GraphDriver": _graph_driver(inv, cid, state, graph_root),
+        "GraphDriver": graph_driver(
+            store.driver if store is not None else "",
+            inv.container_chains.get(cid, ()),
+            graph_root,
+            mounted=state.get("mounted") is True,
+        ),
         "Mounts": inspect_mounts(config, spec, volumes),
         "Dependencies": _dependencies(config),
         "NetworkSettings": _network(docs, config),
