@@ -122,9 +122,7 @@ class IDMappedSource(Source):
         self.inner.after_fork()
 
 
-def _layer_sources(
-    inv: Inventory, driver: str, cid: str | None
-) -> Callable[[str], Source]:
+def _layer_sources(inv: Inventory, driver: str, cid: str | None) -> Callable[[str], Source]:
     """Each layer's source, its owners as the container saw them.
 
     A rootless root's files all carry the user's subordinate IDs. A container of its own ID
@@ -134,12 +132,9 @@ def _layer_sources(
     layers keep the image's owners on disk (overlay shifts them when it mounts them): they are
     the container's as they are. (``podman export`` shows the host's view, the mapped IDs.)
     """
-    uids, gids = inv.id_maps(cid)
-    if not uids and not gids:
-        return lambda _layer_id: inv.source
-    mapped = IDMappedSource(inv.source, uids, gids)
+    mapped = _mapped_source(inv, cid)
     st = inv.store_containers.get(cid) if cid is not None else None
-    if st is None or inv.rootless is not None:
+    if mapped is inv.source or st is None or inv.rootless is not None:
         return lambda _layer_id: mapped
 
     def source(layer_id: str) -> Source:
@@ -150,8 +145,11 @@ def _layer_sources(
     return source
 
 
-def _volume_source(inv: Inventory, cid: str) -> Source:
-    """A volume's source: its files carry host IDs, shown as the container saw them."""
+def _mapped_source(inv: Inventory, cid: str | None) -> Source:
+    """The evidence with host IDs shown as the container (or the rootless user) saw them.
+
+    A volume's files carry host IDs: a container's volumes are read through it.
+    """
     uids, gids = inv.id_maps(cid)
     return IDMappedSource(inv.source, uids, gids) if uids or gids else inv.source
 
@@ -230,7 +228,7 @@ def mounted_view(inv: Inventory, container: Container) -> MountedView:
         data = f"volumes/{m.name}/_data"
         if m.type == "volume" and is_safe_component(m.name) and inv.source.is_dir(data):
             mounts.append(
-                ViewMount(dest, _volume_source(inv, container.id), data, f"volume:{m.name}")
+                ViewMount(dest, _mapped_source(inv, container.id), data, f"volume:{m.name}")
             )
             continue
         inv.findings.info(
