@@ -21,6 +21,7 @@ from typing import Any
 
 from storagekit.engines.podman.common import as_dict, as_list, opt_str
 from storagekit.engines.podman.inspect_mounts import binds_and_tmpfs
+from storagekit.termtext import human_size
 
 #: ``generate.New("linux")``'s default bounding set (runtime-tools), against which podman
 #: computes ``CapAdd`` / ``CapDrop``.
@@ -51,16 +52,6 @@ ZERO_NUMBERS = (
     "MemorySwappiness NanoCpus IOMaximumBandwidth IOMaximumIOps PidsLimit"
 ).split()
 EMPTY_STRINGS = ("Isolation", "CpusetCpus", "CpusetMems")
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-
-def human_size(size: float) -> str:
-    """go-units ``HumanSize``: decimal units, four significant digits (``0B``, ``1.5kB``)."""
-    i = 0
-    while size >= 1000.0 and i < len(_UNITS) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.4g}{_UNITS[i]}"
 
 
 def ns_mode(cfg: dict[str, Any], spec: dict[str, Any], kind: str, private: str) -> str:
